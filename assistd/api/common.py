@@ -1,0 +1,90 @@
+"""Request plumbing shared by every surface: ids, bodies, pagination, JSON responses."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+
+from assistd.core.objects import PageRequest
+from assistd.errors import InvalidRequest
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def request_id(request: Request) -> str:
+    """One id per request, made on first use, echoed in bodies and the X-Request-Id header."""
+    rid: str | None = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = str(uuid.uuid4())
+        request.state.request_id = rid
+    return rid
+
+
+def json_response(request: Request, body: dict[str, Any], status: int = 200) -> Response:
+    rid = request_id(request)
+    return Response(
+        orjson.dumps({**body, "request_id": rid}),
+        status_code=status,
+        media_type="application/json",
+        headers={"X-Request-Id": rid},
+    )
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object. An empty body, or the JSON string "" that the
+    dashscope SDK sends for `Threads.create()`, counts as an empty object."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}.", "body") from exc
+    if data == "":
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.", "body")
+    return data
+
+
+def parse_body(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_from(exc) from exc
+
+
+def invalid_from(exc: ValidationError) -> InvalidRequest:
+    """The first problem pydantic found, phrased with the field's path."""
+    error = exc.errors(include_url=False)[0]
+    path = ".".join(str(part) for part in error["loc"]) or "body"
+    return InvalidRequest(f"'{path}': {error['msg']}.", path)
+
+
+def page_request(request: Request, default_order: str = "desc") -> PageRequest:
+    query = request.query_params
+    limit_text = query.get("limit")
+    limit = 20
+    if limit_text is not None:
+        try:
+            limit = int(limit_text)
+        except ValueError:
+            raise InvalidRequest(
+                f"'limit' must be an integer, not '{limit_text}'.", "limit"
+            ) from None
+        if not 1 <= limit <= 100:
+            raise InvalidRequest("'limit' must be between 1 and 100.", "limit")
+    order = query.get("order") or default_order
+    if order not in ("asc", "desc"):
+        raise InvalidRequest(f"'order' must be 'asc' or 'desc', not '{order}'.", "order")
+    return PageRequest(
+        limit=limit,
+        order="asc" if order == "asc" else "desc",
+        after=query.get("after") or None,
+        before=query.get("before") or None,
+    )

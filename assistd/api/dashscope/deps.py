@@ -1,0 +1,31 @@
+"""Who is calling: the DashScope surface's authentication dependency."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from assistd.core.objects import Principal
+from assistd.core.service import Service
+from assistd.core.tenancy import Tenancy
+
+WORKSPACE_HEADER = "x-dashscope-workspace"
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def principal(request: Request) -> Principal:
+    tenancy: Tenancy = request.app.state.tenancy
+    return await tenancy.authenticate(bearer_token(request), request.headers.get(WORKSPACE_HEADER))
+
+
+async def workspace_id(request: Request) -> str:
+    return (await principal(request)).workspace_id
+
+
+def service(request: Request) -> Service:
+    svc: Service = request.app.state.service
+    return svc

@@ -1,0 +1,102 @@
+"""Request bodies as the dashscope SDK sends them (spec section 4).
+
+Types are checked here; limits and domain rules are checked in core. Unknown keys are
+ignored, as the vendor's service ignored them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from assistd.core.objects import SamplingParams
+from assistd.core.service import AssistantPatch, AssistantSpec, MessageSpec
+from assistd.errors import InvalidRequest
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class _Sampling(_Body):
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            max_tokens=self.max_tokens,
+        )
+
+
+class AssistantBody(_Sampling):
+    model: str | None = None
+    name: str | None = None
+    description: str | None = None
+    instructions: str | None = None
+    tools: list[Any] | None = None
+    file_ids: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+
+    def spec(self) -> AssistantSpec:
+        if self.model is None:
+            raise InvalidRequest("'model' is required.", "model")
+        return AssistantSpec(
+            model=self.model,
+            name=self.name,
+            description=self.description,
+            instructions=self.instructions,
+            tools=self.tools,
+            file_ids=self.file_ids,
+            metadata=self.metadata,
+            sampling=self.sampling(),
+        )
+
+    def patch(self) -> AssistantPatch:
+        """The SDK sends `file_ids: []` and `metadata: null` on every update whether or not
+        the caller meant them (spec section 13, item 9), so both mean "unchanged" here: a
+        rename never drops files. Files are removed with the assistant files API, and
+        `metadata: {}` clears metadata."""
+        return AssistantPatch(
+            model=self.model,
+            name=self.name,
+            description=self.description,
+            instructions=self.instructions,
+            tools=self.tools,
+            file_ids=self.file_ids or None,
+            metadata=self.metadata,
+            sampling=self.sampling(),
+        )
+
+
+class AssistantFileBody(_Body):
+    file_id: str
+
+
+class MessageBody(_Body):
+    content: Any = None
+    role: str = "user"
+    file_ids: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+
+    def spec(self) -> MessageSpec:
+        return MessageSpec(
+            content=self.content, role=self.role, file_ids=self.file_ids, metadata=self.metadata
+        )
+
+
+class ThreadBody(_Body):
+    messages: list[MessageBody] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class MetadataBody(_Body):
+    """`Threads.update`, `Messages.update` and `Runs.update` send `{"metadata": obj|null}`;
+    null means "unchanged"."""
+
+    metadata: dict[str, Any] | None = None

@@ -1,0 +1,119 @@
+"""create_app(settings): builds the store and services, wires the surfaces. Nothing
+connects at import time; the lifespan opens and closes everything."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Scope
+
+from assistd.api.admin.routes import router as admin_router
+from assistd.api.dashscope import assistants, files, threads
+from assistd.api.dashscope.errors import error_response
+from assistd.api.limits import BodySizeLimit
+from assistd.core.service import Service
+from assistd.core.tenancy import Tenancy
+from assistd.errors import AssistdError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge
+from assistd.settings import Settings
+from assistd.store.factory import open_store
+
+log = logging.getLogger("assistd")
+DASHSCOPE_PREFIX = "/api/v1"
+ADMIN_PREFIX = "/admin/v1"
+
+
+def _http_error(exc: StarletteHTTPException) -> AssistdError:
+    if exc.status_code == 404:
+        return NotFound("No such endpoint. DashScope calls live under /api/v1.")
+    if exc.status_code == 405:
+        return MethodNotAllowed("This endpoint does not accept that HTTP method.")
+    if exc.status_code == 413:
+        return PayloadTooLarge(str(exc.detail))
+    return InvalidRequest(str(exc.detail))
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AssistdError)
+    async def domain(request: Request, exc: AssistdError) -> Response:
+        return error_response(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http(request: Request, exc: StarletteHTTPException) -> Response:
+        return error_response(request, _http_error(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": ("request",), "msg": "invalid"}
+        where = ".".join(str(p) for p in first["loc"])
+        return error_response(request, InvalidRequest(f"'{where}': {first['msg']}.", where))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        error = AssistdError("The server hit an internal error; it has been logged.")
+        error.status = 500
+        return error_response(request, error)
+
+
+def _limit_for(settings: Settings) -> Callable[[Scope], int]:
+    def limit_for(scope: Scope) -> int:
+        if scope["path"].rstrip("/") == f"{DASHSCOPE_PREFIX}/files":
+            return settings.max_file_bytes + 1024 * 1024  # one file plus multipart framing
+        return settings.max_request_bytes
+
+    return limit_for
+
+
+def _reject(scope: Scope, limit: int) -> ASGIApp:
+    error = PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    return error_response(Request(scope), error)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(settings)
+        try:
+            await store.migrate()
+            tenancy = Tenancy(store)
+            created = await tenancy.bootstrap(settings.api_key)
+            if created:
+                print(
+                    f"assistd: created the first admin API key (shown once):\n{created}", flush=True
+                )
+            app.state.store = store
+            app.state.tenancy = tenancy
+            app.state.service = Service(store, settings)
+            app.state.ready = True
+            yield
+        finally:
+            app.state.ready = False
+            await store.close()
+
+    app = FastAPI(
+        title="assistd", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.settings = settings
+    app.state.ready = False
+    _install_error_handlers(app)
+    for router in (assistants.router, threads.router, files.router):
+        app.include_router(router, prefix=DASHSCOPE_PREFIX)
+    app.include_router(admin_router, prefix=ADMIN_PREFIX)
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> Response:
+        ready = bool(request.app.state.ready)
+        return Response(
+            b'{"status":"ok"}' if ready else b'{"status":"starting"}',
+            200 if ready else 503,
+            media_type="application/json",
+        )
+
+    app.add_middleware(BodySizeLimit, limit_for=_limit_for(settings), reject=_reject)
+    return app

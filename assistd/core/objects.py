@@ -1,0 +1,180 @@
+"""Domain objects: plain dataclasses shared by every surface and every store.
+
+JSON-shaped fields (tools, content parts, metadata) are kept as plain dicts in the
+neutral shape both wire protocols share; each surface's render.py picks what it shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+JsonDict = dict[str, Any]
+Metadata = dict[str, Any]
+Order = Literal["asc", "desc"]
+
+
+@dataclass(slots=True)
+class Workspace:
+    id: str
+    name: str
+    created_at: int
+
+
+@dataclass(slots=True)
+class ApiKey:
+    id: str
+    workspace_id: str
+    prefix: str
+    admin: bool
+    created_at: int
+    revoked_at: int | None = None
+    name: str = ""
+
+
+@dataclass(slots=True)
+class Principal:
+    """Who is calling: the key, its own workspace, and the workspace this call acts in."""
+
+    key_id: str
+    key_workspace_id: str
+    workspace_id: str
+    admin: bool
+    # True for admin keys of the `default` workspace: they act in every workspace.
+    global_admin: bool
+
+
+@dataclass(slots=True)
+class SamplingParams:
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class Assistant:
+    id: str
+    created_at: int
+    model: str
+    name: str | None = None
+    description: str | None = None
+    instructions: str | None = None
+    tools: list[JsonDict] = field(default_factory=list)
+    file_ids: list[str] = field(default_factory=list)
+    metadata: Metadata = field(default_factory=dict)
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(slots=True)
+class AssistantFile:
+    id: str  # the file's id
+    assistant_id: str
+    created_at: int
+
+
+@dataclass(slots=True)
+class Thread:
+    id: str
+    created_at: int
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Message:
+    id: str
+    thread_id: str
+    created_at: int
+    role: str
+    content: list[JsonDict]
+    file_ids: list[str] = field(default_factory=list)
+    metadata: Metadata = field(default_factory=dict)
+    assistant_id: str | None = None
+    run_id: str | None = None
+    status: str = "completed"
+    completed_at: int | None = None
+
+
+@dataclass(slots=True)
+class MessageFile:
+    id: str  # the file's id
+    message_id: str
+    created_at: int
+
+
+@dataclass(slots=True)
+class StoredFile:
+    id: str
+    created_at: int
+    filename: str
+    bytes: int
+    purpose: str
+    description: str | None = None
+    md5: str = ""
+
+
+@dataclass(slots=True)
+class Run:
+    id: str
+    thread_id: str
+    assistant_id: str
+    created_at: int
+    status: str
+    model: str
+    instructions: str | None = None
+    tools: list[JsonDict] = field(default_factory=list)
+    file_ids: list[str] = field(default_factory=list)
+    metadata: Metadata = field(default_factory=dict)
+    required_action: JsonDict | None = None
+    last_error: JsonDict | None = None
+    started_at: int | None = None
+    expires_at: int | None = None
+    cancelled_at: int | None = None
+    failed_at: int | None = None
+    completed_at: int | None = None
+    usage: JsonDict | None = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(slots=True)
+class RunStep:
+    id: str
+    run_id: str
+    thread_id: str
+    assistant_id: str
+    created_at: int
+    type: str
+    status: str
+    step_details: JsonDict
+    last_error: JsonDict | None = None
+    usage: JsonDict | None = None
+    completed_at: int | None = None
+    cancelled_at: int | None = None
+    failed_at: int | None = None
+    expired_at: int | None = None
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class PageRequest:
+    limit: int = 20
+    order: Order = "desc"
+    after: str | None = None
+    before: str | None = None
+
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    has_more: bool
+
+    @property
+    def first_id(self) -> str | None:
+        return getattr(self.items[0], "id", None) if self.items else None
+
+    @property
+    def last_id(self) -> str | None:
+        return getattr(self.items[-1], "id", None) if self.items else None

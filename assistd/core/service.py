@@ -1,0 +1,405 @@
+"""Use-cases the routers call. One transaction per call: a failed call writes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from assistd.core import validation as v
+from assistd.core.ids import new_id, now_ms
+from assistd.core.objects import (
+    Assistant,
+    AssistantFile,
+    Message,
+    MessageFile,
+    Metadata,
+    Page,
+    PageRequest,
+    SamplingParams,
+    StoredFile,
+    Thread,
+)
+from assistd.errors import InvalidRequest, NotFound
+from assistd.settings import Settings
+from assistd.store.base import Store, WorkspaceUnit
+
+
+@dataclass(slots=True)
+class AssistantSpec:
+    model: str
+    name: str | None = None
+    description: str | None = None
+    instructions: str | None = None
+    tools: Any = None
+    file_ids: Any = None
+    metadata: Any = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(slots=True)
+class AssistantPatch:
+    """Fields left None stay as they are."""
+
+    model: str | None = None
+    name: str | None = None
+    description: str | None = None
+    instructions: str | None = None
+    tools: Any = None
+    file_ids: Any = None
+    metadata: Any = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(slots=True)
+class MessageSpec:
+    content: Any
+    role: Any = "user"
+    file_ids: Any = None
+    metadata: Any = None
+
+
+async def _require_files(unit: WorkspaceUnit, file_ids: list[str], field_name: str) -> None:
+    if not file_ids:
+        return
+    missing = [f for f in file_ids if f not in await unit.files.existing_ids(file_ids)]
+    if missing:
+        raise InvalidRequest(
+            f"'{field_name}' names files that do not exist: {', '.join(missing)}.", field_name
+        )
+
+
+class Service:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    # ---- assistants -------------------------------------------------------------------
+
+    def _check_assistant_text(
+        self, name: str | None, description: str | None, instructions: str | None
+    ) -> None:
+        v.check_length(name, "name", v.NAME_MAX)
+        v.check_length(description, "description", v.DESCRIPTION_MAX)
+        v.check_length(instructions, "instructions", v.INSTRUCTIONS_MAX)
+
+    def _check_model(self, model: str) -> str:
+        if not model.strip():
+            raise InvalidRequest("'model' must name a model.", "model")
+        return v.check_length(model, "model", v.MODEL_MAX) or model
+
+    async def create_assistant(self, ws: str, spec: AssistantSpec) -> Assistant:
+        self._check_assistant_text(spec.name, spec.description, spec.instructions)
+        assistant = Assistant(
+            id=new_id("asst"),
+            created_at=now_ms(),
+            model=self._check_model(spec.model),
+            name=spec.name,
+            description=spec.description,
+            instructions=spec.instructions,
+            tools=v.check_tools(spec.tools, self.settings.plugins),
+            file_ids=v.check_file_ids(spec.file_ids, "file_ids", v.ASSISTANT_FILES_MAX),
+            metadata=v.check_metadata(spec.metadata),
+            sampling=v.check_sampling(spec.sampling),
+        )
+        async with self.store.workspace(ws, write=True) as unit:
+            await _require_files(unit, assistant.file_ids, "file_ids")
+            await unit.assistants.insert(assistant)
+        return assistant
+
+    async def _assistant(self, unit: WorkspaceUnit, assistant_id: str) -> Assistant:
+        assistant = await unit.assistants.get(assistant_id)
+        if assistant is None:
+            raise NotFound.of("assistant", assistant_id)
+        return assistant
+
+    async def get_assistant(self, ws: str, assistant_id: str) -> Assistant:
+        async with self.store.workspace(ws) as unit:
+            return await self._assistant(unit, assistant_id)
+
+    async def list_assistants(self, ws: str, page: PageRequest) -> Page[Assistant]:
+        async with self.store.workspace(ws) as unit:
+            return await unit.assistants.page(page)
+
+    async def update_assistant(
+        self, ws: str, assistant_id: str, patch: AssistantPatch
+    ) -> Assistant:
+        self._check_assistant_text(patch.name, patch.description, patch.instructions)
+        changes: dict[str, Any] = {
+            k: getattr(patch, k)
+            for k in ("name", "description", "instructions")
+            if getattr(patch, k) is not None
+        }
+        if patch.model is not None:
+            changes["model"] = self._check_model(patch.model)
+        if patch.tools is not None:
+            changes["tools"] = v.check_tools(patch.tools, self.settings.plugins)
+        if patch.file_ids is not None:
+            changes["file_ids"] = v.check_file_ids(
+                patch.file_ids, "file_ids", v.ASSISTANT_FILES_MAX
+            )
+        if patch.metadata is not None:
+            changes["metadata"] = v.check_metadata(patch.metadata)
+        async with self.store.workspace(ws, write=True) as unit:
+            current = await self._assistant(unit, assistant_id)
+            await _require_files(unit, changes.get("file_ids", []), "file_ids")
+            sampling = _merge_sampling(current.sampling, v.check_sampling(patch.sampling))
+            updated = replace(current, **changes, sampling=sampling)
+            await unit.assistants.replace(updated)
+        return updated
+
+    async def delete_assistant(self, ws: str, assistant_id: str) -> None:
+        async with self.store.workspace(ws, write=True) as unit:
+            if not await unit.assistants.delete(assistant_id):
+                raise NotFound.of("assistant", assistant_id)
+
+    async def attach_assistant_file(
+        self, ws: str, assistant_id: str, file_id: str
+    ) -> AssistantFile:
+        async with self.store.workspace(ws, write=True) as unit:
+            await self._assistant(unit, assistant_id)
+            await _require_files(unit, [file_id], "file_id")
+            existing = await unit.assistants.get_file(assistant_id, file_id)
+            if existing is not None:
+                return existing
+            if await unit.assistants.count_files(assistant_id) >= v.ASSISTANT_FILES_MAX:
+                raise InvalidRequest(
+                    f"An assistant can have at most {v.ASSISTANT_FILES_MAX} files.", "file_id"
+                )
+            link = AssistantFile(id=file_id, assistant_id=assistant_id, created_at=now_ms())
+            await unit.assistants.add_file(assistant_id, file_id, link.created_at)
+        return link
+
+    async def get_assistant_file(self, ws: str, assistant_id: str, file_id: str) -> AssistantFile:
+        async with self.store.workspace(ws) as unit:
+            await self._assistant(unit, assistant_id)
+            link = await unit.assistants.get_file(assistant_id, file_id)
+        if link is None:
+            raise NotFound(f"Assistant '{assistant_id}' has no file '{file_id}'.")
+        return link
+
+    async def list_assistant_files(
+        self, ws: str, assistant_id: str, page: PageRequest
+    ) -> Page[AssistantFile]:
+        async with self.store.workspace(ws) as unit:
+            await self._assistant(unit, assistant_id)
+            return await unit.assistants.list_files(assistant_id, page)
+
+    async def detach_assistant_file(self, ws: str, assistant_id: str, file_id: str) -> None:
+        async with self.store.workspace(ws, write=True) as unit:
+            await self._assistant(unit, assistant_id)
+            if not await unit.assistants.remove_file(assistant_id, file_id):
+                raise NotFound(f"Assistant '{assistant_id}' has no file '{file_id}'.")
+
+    # ---- threads ----------------------------------------------------------------------
+
+    async def create_thread(self, ws: str, messages: list[MessageSpec], metadata: Any) -> Thread:
+        if len(messages) > v.THREAD_MESSAGES_MAX:
+            raise InvalidRequest(
+                f"'messages' has {len(messages)} items; at most {v.THREAD_MESSAGES_MAX}.",
+                "messages",
+            )
+        thread = Thread(
+            id=new_id("thread"), created_at=now_ms(), metadata=v.check_metadata(metadata)
+        )
+        built = [
+            _build_message(thread.id, spec, f"messages[{i}]", thread.created_at)
+            for i, spec in enumerate(messages)
+        ]
+        async with self.store.workspace(ws, write=True) as unit:
+            for i, message in enumerate(built):
+                await _require_files(unit, message.file_ids, f"messages[{i}].file_ids")
+            await unit.threads.insert(thread)
+            await unit.messages.insert_many(built)
+        return thread
+
+    async def _thread(self, unit: WorkspaceUnit, thread_id: str) -> Thread:
+        thread = await unit.threads.get(thread_id)
+        if thread is None:
+            raise NotFound.of("thread", thread_id)
+        return thread
+
+    async def get_thread(self, ws: str, thread_id: str) -> Thread:
+        async with self.store.workspace(ws) as unit:
+            return await self._thread(unit, thread_id)
+
+    async def update_thread(self, ws: str, thread_id: str, metadata: Metadata | None) -> Thread:
+        checked = v.check_metadata(metadata) if metadata is not None else None
+        async with self.store.workspace(ws, write=True) as unit:
+            thread = await self._thread(unit, thread_id)
+            if checked is not None:
+                thread.metadata = checked
+                await unit.threads.set_metadata(thread_id, checked)
+        return thread
+
+    async def delete_thread(self, ws: str, thread_id: str) -> None:
+        async with self.store.workspace(ws, write=True) as unit:
+            if not await unit.threads.delete(thread_id):
+                raise NotFound.of("thread", thread_id)
+
+    # ---- messages ---------------------------------------------------------------------
+
+    async def create_message(self, ws: str, thread_id: str, spec: MessageSpec) -> Message:
+        message = _build_message(thread_id, spec, None, now_ms())
+        async with self.store.workspace(ws, write=True) as unit:
+            await self._thread(unit, thread_id)
+            await _require_files(unit, message.file_ids, "file_ids")
+            await unit.messages.insert_many([message])
+        return message
+
+    async def _message(self, unit: WorkspaceUnit, thread_id: str, message_id: str) -> Message:
+        message = await unit.messages.get(thread_id, message_id)
+        if message is None:
+            await self._thread(unit, thread_id)
+            raise NotFound.of("message", message_id)
+        return message
+
+    async def get_message(self, ws: str, thread_id: str, message_id: str) -> Message:
+        async with self.store.workspace(ws) as unit:
+            return await self._message(unit, thread_id, message_id)
+
+    async def list_messages(self, ws: str, thread_id: str, page: PageRequest) -> Page[Message]:
+        async with self.store.workspace(ws) as unit:
+            found = await unit.messages.page(thread_id, page)
+            if not found.items:
+                await self._thread(unit, thread_id)  # an empty page or a missing thread?
+            return found
+
+    async def update_message(
+        self, ws: str, thread_id: str, message_id: str, metadata: Metadata | None
+    ) -> Message:
+        checked = v.check_metadata(metadata) if metadata is not None else None
+        async with self.store.workspace(ws, write=True) as unit:
+            message = await self._message(unit, thread_id, message_id)
+            if checked is not None:
+                message.metadata = checked
+                await unit.messages.set_metadata(message_id, checked)
+        return message
+
+    async def list_message_files(
+        self, ws: str, thread_id: str, message_id: str, page: PageRequest
+    ) -> Page[MessageFile]:
+        message = await self.get_message(ws, thread_id, message_id)
+        return _page_of_ids(_message_files(message), page)
+
+    async def get_message_file(
+        self, ws: str, thread_id: str, message_id: str, file_id: str
+    ) -> MessageFile:
+        message = await self.get_message(ws, thread_id, message_id)
+        for link in _message_files(message):
+            if link.id == file_id:
+                return link
+        raise NotFound(f"Message '{message_id}' has no file '{file_id}'.")
+
+    # ---- files ------------------------------------------------------------------------
+
+    async def upload_file(
+        self, ws: str, filename: str, content: bytes, purpose: str, description: str | None
+    ) -> StoredFile:
+        if len(content) > self.settings.max_file_bytes:
+            raise v.file_too_large(filename, len(content), self.settings.max_file_bytes)
+        if not filename or len(filename) > 512:
+            raise InvalidRequest(
+                "Each uploaded file needs a file name of 1-512 characters.", "files"
+            )
+        stored = StoredFile(
+            id=new_id("file"),
+            created_at=now_ms(),
+            filename=filename,
+            bytes=len(content),
+            purpose=purpose,
+            description=v.check_length(description, "descriptions", v.DESCRIPTION_MAX),
+            md5=hashlib.md5(content, usedforsecurity=False).hexdigest(),
+        )
+        async with self.store.workspace(ws, write=True) as unit:
+            await unit.files.insert(stored, content)
+        return stored
+
+    async def get_file(self, ws: str, file_id: str) -> StoredFile:
+        async with self.store.workspace(ws) as unit:
+            found = await unit.files.get(file_id)
+        if found is None:
+            raise NotFound.of("file", file_id)
+        return found
+
+    async def file_content(self, ws: str, file_id: str) -> tuple[StoredFile, bytes]:
+        async with self.store.workspace(ws) as unit:
+            found = await unit.files.get(file_id)
+            content = await unit.files.content(file_id)
+        if found is None or content is None:
+            raise NotFound.of("file", file_id)
+        return found, content
+
+    async def list_files(self, ws: str, page: PageRequest) -> Page[StoredFile]:
+        async with self.store.workspace(ws) as unit:
+            return await unit.files.page(page)
+
+    async def list_files_by_number(
+        self, ws: str, page_no: int, page_size: int
+    ) -> tuple[list[StoredFile], int]:
+        """One numbered page of files, newest first, and the total count."""
+        if page_no < 1:
+            raise InvalidRequest("'page_no' must be 1 or more.", "page_no")
+        if not 1 <= page_size <= 100:
+            raise InvalidRequest("'page_size' must be between 1 and 100.", "page_size")
+        async with self.store.workspace(ws) as unit:
+            return await unit.files.window(
+                (page_no - 1) * page_size, page_size
+            ), await unit.files.count()
+
+    async def delete_file(self, ws: str, file_id: str) -> None:
+        async with self.store.workspace(ws, write=True) as unit:
+            if not await unit.files.delete(file_id):
+                raise NotFound.of("file", file_id)
+
+
+def _merge_sampling(current: SamplingParams, patch: SamplingParams) -> SamplingParams:
+    return SamplingParams(
+        **{
+            name: getattr(patch, name)
+            if getattr(patch, name) is not None
+            else getattr(current, name)
+            for name in ("temperature", "top_p", "top_k", "max_tokens")
+        }
+    )
+
+
+def _build_message(
+    thread_id: str, spec: MessageSpec, where: str | None, created_at: int
+) -> Message:
+    def name(field_name: str) -> str:
+        return f"{where}.{field_name}" if where else field_name
+
+    return Message(
+        id=new_id("msg"),
+        thread_id=thread_id,
+        created_at=created_at,
+        role=v.check_role(spec.role, name("role")),
+        content=v.text_content(spec.content, name("content")),
+        file_ids=v.check_file_ids(spec.file_ids, name("file_ids"), v.MESSAGE_FILES_MAX),
+        metadata=v.check_metadata(spec.metadata, name("metadata")),
+        status="completed",
+        completed_at=created_at,
+    )
+
+
+def _message_files(message: Message) -> list[MessageFile]:
+    return [
+        MessageFile(id=f, message_id=message.id, created_at=message.created_at)
+        for f in message.file_ids
+    ]
+
+
+def _page_of_ids(items: list[MessageFile], page: PageRequest) -> Page[MessageFile]:
+    """Pages a short in-memory list (a message has at most 10 files) like the store pages rows."""
+    ordered = items if page.order == "asc" else list(reversed(items))
+    ids = [item.id for item in ordered]
+    for name, cursor in (("after", page.after), ("before", page.before)):
+        if cursor is not None and cursor not in ids:
+            raise InvalidRequest(f"'{name}' names '{cursor}', which is not in this list.", name)
+    start = ids.index(page.after) + 1 if page.after else 0
+    stop = ids.index(page.before) if page.before else len(ids)
+    window = ordered[start:stop]
+    if page.before and not page.after:
+        return Page(window[-page.limit :], len(window) > page.limit)
+    return Page(window[: page.limit], len(window) > page.limit)

@@ -1,0 +1,176 @@
+"""Domain rules for client input, shared by both surfaces. Each failure names its field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from assistd.core.objects import JsonDict, Metadata, SamplingParams
+from assistd.errors import InvalidRequest, PayloadTooLarge
+
+METADATA_MAX_KEYS = 16
+METADATA_KEY_MAX = 64
+METADATA_VALUE_MAX = 512
+NAME_MAX = 256
+DESCRIPTION_MAX = 512
+INSTRUCTIONS_MAX = 256_000
+MODEL_MAX = 256
+MESSAGE_MAX = 256_000
+TOOLS_MAX = 128
+ASSISTANT_FILES_MAX = 20
+MESSAGE_FILES_MAX = 10
+THREAD_MESSAGES_MAX = 32
+
+# Built-in tool types, with the vendor's aliases. Plugins add their ids through settings.
+BUILTIN_TOOL_TYPES = frozenset(
+    {
+        "code_interpreter", "quark_search", "search", "text_to_image", "wanx", "calculator",
+        "generate_qrcode", "github_search", "rag", "retrieval", "file_search", "function",
+    }
+)  # fmt: skip
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def check_length(value: str | None, field: str, maximum: int) -> str | None:
+    if value is not None and len(value) > maximum:
+        raise InvalidRequest(
+            f"'{field}' is too long: {len(value)} characters, at most {maximum} allowed.", field
+        )
+    return value
+
+
+def check_metadata(value: Any, field: str = "metadata") -> Metadata:
+    """OpenAI's metadata rules: at most 16 keys, keys up to 64 chars, values up to 512."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidRequest(f"'{field}' must be an object of string keys and values.", field)
+    if len(value) > METADATA_MAX_KEYS:
+        raise InvalidRequest(
+            f"'{field}' has {len(value)} keys; at most {METADATA_MAX_KEYS} are allowed.", field
+        )
+    for key, item in value.items():
+        if len(key) > METADATA_KEY_MAX:
+            raise InvalidRequest(
+                f"'{field}' key '{key[:20]}...' is longer than {METADATA_KEY_MAX} characters.",
+                field,
+            )
+        if isinstance(item, (dict, list)):
+            raise InvalidRequest(f"'{field}.{key}' must be a string, number or boolean.", field)
+        if item is not None and len(str(item)) > METADATA_VALUE_MAX:
+            raise InvalidRequest(
+                f"'{field}.{key}' is longer than {METADATA_VALUE_MAX} characters.", field
+            )
+    return dict(value)
+
+
+def _check_function_tool(tool: Mapping[str, Any], field: str) -> None:
+    function = tool.get("function")
+    if not isinstance(function, Mapping):
+        raise InvalidRequest(f"'{field}.function' must be an object with a 'name'.", field)
+    name = function.get("name")
+    if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+        raise InvalidRequest(
+            f"'{field}.function.name' must be 1-64 letters, digits, '_' or '-'.", field
+        )
+    parameters = function.get("parameters")
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise InvalidRequest(f"'{field}.function.parameters' must be a JSON schema object.", field)
+    description = function.get("description")
+    if description is not None and not isinstance(description, str):
+        raise InvalidRequest(f"'{field}.function.description' must be a string.", field)
+
+
+def check_tools(value: Any, plugin_ids: Iterable[str], field: str = "tools") -> list[JsonDict]:
+    """Tools are stored as given, once each names a type this server knows."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidRequest(f"'{field}' must be an array of tool objects.", field)
+    if len(value) > TOOLS_MAX:
+        raise InvalidRequest(f"'{field}' has {len(value)} tools; at most {TOOLS_MAX}.", field)
+    known = BUILTIN_TOOL_TYPES | set(plugin_ids)
+    for index, tool in enumerate(value):
+        where = f"{field}[{index}]"
+        if not isinstance(tool, Mapping) or not isinstance(tool.get("type"), str):
+            raise InvalidRequest(f"'{where}' must be an object with a string 'type'.", field)
+        if tool["type"] not in known:
+            raise InvalidRequest(
+                f"'{where}.type' is '{tool['type']}', which is not a tool this server knows. "
+                f"Known types: {', '.join(sorted(known))}.",
+                field,
+            )
+        if tool["type"] == "function":
+            _check_function_tool(tool, where)
+    return [dict(tool) for tool in value]
+
+
+def check_sampling(params: SamplingParams) -> SamplingParams:
+    ranges: dict[str, tuple[float, float]] = {
+        "temperature": (0.0, 2.0),
+        "top_p": (0.0, 1.0),
+        "top_k": (0, 1000),
+        "max_tokens": (1, 1_000_000),
+    }
+    for name, (low, high) in ranges.items():
+        value = getattr(params, name)
+        if value is not None and not low <= value <= high:
+            raise InvalidRequest(f"'{name}' must be between {low:g} and {high:g}.", name)
+    return params
+
+
+def check_file_ids(value: Any, field: str, maximum: int) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequest(f"'{field}' must be an array of file id strings.", field)
+    if len(value) > maximum:
+        raise InvalidRequest(f"'{field}' has {len(value)} files; at most {maximum}.", field)
+    return list(dict.fromkeys(value))  # drop repeats, keep order
+
+
+def text_content(value: Any, field: str = "content") -> list[JsonDict]:
+    """Message content: a string, or an array of text parts, stored as text parts."""
+    if isinstance(value, str):
+        texts = [value]
+    elif isinstance(value, list) and value:
+        texts = [_text_of_part(part, f"{field}[{i}]") for i, part in enumerate(value)]
+    else:
+        raise InvalidRequest(
+            f"'{field}' must be a non-empty string or an array of text parts.", field
+        )
+    total = sum(len(t) for t in texts)
+    if total == 0:
+        raise InvalidRequest(f"'{field}' must not be empty.", field)
+    if total > MESSAGE_MAX:
+        raise InvalidRequest(
+            f"'{field}' is too long: {total} characters, at most {MESSAGE_MAX}.", field
+        )
+    return [{"type": "text", "text": {"value": t, "annotations": []}} for t in texts]
+
+
+def _text_of_part(part: Any, field: str) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, Mapping) and part.get("type") == "text":
+        text = part.get("text")
+        if isinstance(text, Mapping):
+            text = text.get("value")
+        if isinstance(text, str):
+            return text
+    raise InvalidRequest(
+        f'\'{field}\' must be a text part: {{"type": "text", "text": "..."}}.', field
+    )
+
+
+def check_role(value: Any, field: str = "role") -> str:
+    if value not in ("user", "assistant"):
+        raise InvalidRequest(f"'{field}' must be 'user' or 'assistant', not {value!r}.", field)
+    return str(value)
+
+
+def file_too_large(filename: str, size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"File '{filename}' is {size} bytes; this server accepts files up to {limit} bytes."
+    )

@@ -1,0 +1,70 @@
+"""One settings class: defaults < TOML file < ASSISTD_* environment < explicit overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class PluginSettings(BaseSettings):
+    """A third-party plugin tool an assistant may name by its id."""
+
+    description: str = ""
+    url: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTD_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./assistd-data")
+    # Empty means SQLite in data_dir. Otherwise a SQLAlchemy async URL:
+    # sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db.
+    database_url: str = ""
+    # Registered at start as an admin key of the workspace `default`.
+    api_key: str | None = None
+    max_request_bytes: int = Field(default=4 * MIB, gt=0)
+    max_file_bytes: int = Field(default=100 * MIB, gt=0)
+    plugins: dict[str, PluginSettings] = Field(default_factory=dict)
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, url: str) -> str:
+        if url and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return url
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'assistd.db').resolve()}"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from an optional TOML file, the environment and explicit overrides.
+
+    The TOML file is read first so that the environment wins over it, and values given
+    on the command line (overrides that are not None) win over both.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        with config_file.open("rb") as fh:
+            file_values = tomllib.load(fh)
+    env_values = Settings().model_dump(exclude_unset=True)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return Settings.model_validate({**file_values, **env_values, **given})

@@ -1,0 +1,296 @@
+"""SQL repositories shared by SQLite and PostgreSQL; each is bound to one workspace."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from sqlalchemy import Column, ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assistd.core.objects import (
+    Assistant,
+    AssistantFile,
+    Message,
+    Metadata,
+    Page,
+    PageRequest,
+    Run,
+    RunStep,
+    StoredFile,
+    Thread,
+)
+from assistd.store import rows, schema
+from assistd.store.paging import fetch_page
+
+
+class _Scoped:
+    def __init__(self, conn: AsyncConnection, workspace_id: str) -> None:
+        self.conn = conn
+        self.ws = workspace_id
+
+    def scope(self, table: Table, **equals: str) -> list[ColumnElement[bool]]:
+        """The workspace filter every statement carries, plus any column equalities."""
+        return [table.c.workspace_id == self.ws, *(table.c[k] == v for k, v in equals.items())]
+
+
+class SqlAssistantRepo(_Scoped):
+    t = schema.assistants
+    f = schema.assistant_files
+
+    async def insert(self, assistant: Assistant) -> None:
+        values = rows.assistant_values(assistant)
+        await self.conn.execute(
+            insert(self.t).values(
+                id=assistant.id, workspace_id=self.ws, created_at=assistant.created_at, **values
+            )
+        )
+        for file_id in assistant.file_ids:
+            await self.add_file(assistant.id, file_id, assistant.created_at)
+
+    async def _file_ids(self, assistant_ids: Sequence[str]) -> dict[str, list[str]]:
+        query = (
+            select(self.f.c.assistant_id, self.f.c.file_id)
+            .where(*self.scope(self.f), self.f.c.assistant_id.in_(assistant_ids))
+            .order_by(self.f.c.seq)
+        )
+        found: dict[str, list[str]] = defaultdict(list)
+        for assistant_id, file_id in await self.conn.execute(query):
+            found[assistant_id].append(file_id)
+        return found
+
+    async def get(self, assistant_id: str) -> Assistant | None:
+        row = (
+            await self.conn.execute(select(self.t).where(*self.scope(self.t, id=assistant_id)))
+        ).first()
+        if row is None:
+            return None
+        return rows.assistant(row, (await self._file_ids([assistant_id]))[assistant_id])
+
+    async def page(self, page: PageRequest) -> Page[Any]:
+        found = await fetch_page(self.conn, self.t, self.scope(self.t), page, lambda r: r)
+        file_ids = await self._file_ids([r.id for r in found.items]) if found.items else {}
+        return Page([rows.assistant(r, file_ids[r.id]) for r in found.items], found.has_more)
+
+    async def replace(self, assistant: Assistant) -> None:
+        await self.conn.execute(
+            update(self.t)
+            .where(*self.scope(self.t, id=assistant.id))
+            .values(**rows.assistant_values(assistant))
+        )
+        current = (await self._file_ids([assistant.id]))[assistant.id]
+        wanted = assistant.file_ids
+        stale = [f for f in current if f not in wanted]
+        if stale:
+            await self.conn.execute(
+                delete(self.f).where(
+                    *self.scope(self.f, assistant_id=assistant.id), self.f.c.file_id.in_(stale)
+                )
+            )
+        for file_id in wanted:
+            if file_id not in current:
+                await self.add_file(assistant.id, file_id, assistant.created_at)
+
+    async def delete(self, assistant_id: str) -> bool:
+        result = await self.conn.execute(delete(self.t).where(*self.scope(self.t, id=assistant_id)))
+        await self.conn.execute(
+            delete(self.f).where(*self.scope(self.f, assistant_id=assistant_id))
+        )
+        return bool(result.rowcount)
+
+    async def add_file(self, assistant_id: str, file_id: str, created_at: int) -> None:
+        await self.conn.execute(
+            insert(self.f).values(
+                workspace_id=self.ws,
+                assistant_id=assistant_id,
+                file_id=file_id,
+                created_at=created_at,
+            )
+        )
+
+    def _file_scope(self, assistant_id: str) -> list[ColumnElement[bool]]:
+        return self.scope(self.f, assistant_id=assistant_id)
+
+    async def get_file(self, assistant_id: str, file_id: str) -> AssistantFile | None:
+        query = select(self.f).where(*self._file_scope(assistant_id), self.f.c.file_id == file_id)
+        row = (await self.conn.execute(query)).first()
+        return rows.assistant_file(row) if row is not None else None
+
+    async def list_files(self, assistant_id: str, page: PageRequest) -> Page[AssistantFile]:
+        # Cursors are file ids: the link table's public id is the file's.
+        return await fetch_page(
+            self.conn, self.f, self._file_scope(assistant_id), page, rows.assistant_file, "file_id"
+        )
+
+    async def remove_file(self, assistant_id: str, file_id: str) -> bool:
+        result = await self.conn.execute(
+            delete(self.f).where(*self._file_scope(assistant_id), self.f.c.file_id == file_id)
+        )
+        return bool(result.rowcount)
+
+    async def count_files(self, assistant_id: str) -> int:
+        query = select(func.count()).select_from(self.f).where(*self._file_scope(assistant_id))
+        return int((await self.conn.execute(query)).scalar_one())
+
+
+class SqlThreadRepo(_Scoped):
+    t = schema.threads
+
+    async def insert(self, thread: Thread) -> None:
+        await self.conn.execute(
+            insert(self.t).values(
+                id=thread.id,
+                workspace_id=self.ws,
+                created_at=thread.created_at,
+                metadata=thread.metadata,
+            )
+        )
+
+    async def get(self, thread_id: str) -> Thread | None:
+        row = (
+            await self.conn.execute(select(self.t).where(*self.scope(self.t, id=thread_id)))
+        ).first()
+        return rows.thread(row) if row is not None else None
+
+    async def set_metadata(self, thread_id: str, metadata: Metadata) -> None:
+        await self.conn.execute(
+            update(self.t).where(*self.scope(self.t, id=thread_id)).values(metadata=metadata)
+        )
+
+    async def delete(self, thread_id: str) -> bool:
+        result = await self.conn.execute(delete(self.t).where(*self.scope(self.t, id=thread_id)))
+        if not result.rowcount:
+            return False
+        for child in (schema.messages, schema.runs, schema.run_steps):
+            await self.conn.execute(delete(child).where(*self.scope(child, thread_id=thread_id)))
+        return True
+
+
+class SqlMessageRepo(_Scoped):
+    t = schema.messages
+
+    async def insert_many(self, messages: Sequence[Message]) -> None:
+        if messages:
+            values = [{**rows.message_values(m), "workspace_id": self.ws} for m in messages]
+            await self.conn.execute(insert(self.t), values)
+
+    async def get(self, thread_id: str, message_id: str) -> Message | None:
+        query = select(self.t).where(*self.scope(self.t, thread_id=thread_id, id=message_id))
+        row = (await self.conn.execute(query)).first()
+        return rows.message(row) if row is not None else None
+
+    async def page(self, thread_id: str, page: PageRequest) -> Page[Message]:
+        scope = self.scope(self.t, thread_id=thread_id)
+        return await fetch_page(self.conn, self.t, scope, page, rows.message)
+
+    async def set_metadata(self, message_id: str, metadata: Metadata) -> None:
+        await self.conn.execute(
+            update(self.t).where(*self.scope(self.t, id=message_id)).values(metadata=metadata)
+        )
+
+
+class SqlFileRepo(_Scoped):
+    t = schema.files
+    # Every column but the content, which only `content()` reads.
+    meta_columns: ClassVar[list[Column[Any]]] = [c for c in schema.files.c if c.name != "content"]
+
+    async def insert(self, file: StoredFile, content: bytes) -> None:
+        await self.conn.execute(
+            insert(self.t).values(
+                id=file.id,
+                workspace_id=self.ws,
+                created_at=file.created_at,
+                filename=file.filename,
+                bytes=file.bytes,
+                purpose=file.purpose,
+                description=file.description,
+                md5=file.md5,
+                content=content,
+            )
+        )
+
+    async def get(self, file_id: str) -> StoredFile | None:
+        query = select(*self.meta_columns).where(*self.scope(self.t, id=file_id))
+        row = (await self.conn.execute(query)).first()
+        return rows.stored_file(row) if row is not None else None
+
+    async def existing_ids(self, file_ids: Sequence[str]) -> set[str]:
+        query = select(self.t.c.id).where(*self.scope(self.t), self.t.c.id.in_(list(file_ids)))
+        return set((await self.conn.execute(query)).scalars())
+
+    async def content(self, file_id: str) -> bytes | None:
+        query = select(self.t.c.content).where(*self.scope(self.t, id=file_id))
+        data = (await self.conn.execute(query)).scalar_one_or_none()
+        return bytes(data) if data is not None else None
+
+    async def page(self, page: PageRequest) -> Page[StoredFile]:
+        return await fetch_page(
+            self.conn, self.t, self.scope(self.t), page, rows.stored_file, columns=self.meta_columns
+        )
+
+    async def window(self, offset: int, limit: int) -> list[StoredFile]:
+        """Newest first, by position: DashScope's File API pages by page number."""
+        query = (
+            select(*self.meta_columns)
+            .where(*self.scope(self.t))
+            .order_by(self.t.c.seq.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return [rows.stored_file(r) for r in await self.conn.execute(query)]
+
+    async def count(self) -> int:
+        query = select(func.count()).select_from(self.t).where(*self.scope(self.t))
+        return int((await self.conn.execute(query)).scalar_one())
+
+    async def delete(self, file_id: str) -> bool:
+        result = await self.conn.execute(delete(self.t).where(*self.scope(self.t, id=file_id)))
+        links = schema.assistant_files
+        await self.conn.execute(delete(links).where(*self.scope(links, file_id=file_id)))
+        return bool(result.rowcount)
+
+
+class SqlRunRepo(_Scoped):
+    t = schema.runs
+
+    async def insert(self, run: Run) -> None:
+        await self.conn.execute(insert(self.t).values(**rows.run_values(run), workspace_id=self.ws))
+
+    async def get(self, thread_id: str, run_id: str) -> Run | None:
+        query = select(self.t).where(*self.scope(self.t, thread_id=thread_id, id=run_id))
+        row = (await self.conn.execute(query)).first()
+        return rows.run(row) if row is not None else None
+
+    async def page(self, thread_id: str, page: PageRequest) -> Page[Run]:
+        scope = self.scope(self.t, thread_id=thread_id)
+        return await fetch_page(self.conn, self.t, scope, page, rows.run)
+
+    async def replace(self, run: Run) -> None:
+        await self.conn.execute(
+            update(self.t).where(*self.scope(self.t, id=run.id)).values(**rows.run_values(run))
+        )
+
+
+class SqlStepRepo(_Scoped):
+    t = schema.run_steps
+
+    async def insert(self, step: RunStep) -> None:
+        await self.conn.execute(
+            insert(self.t).values(**rows.step_values(step), workspace_id=self.ws)
+        )
+
+    async def get(self, run_id: str, step_id: str) -> RunStep | None:
+        query = select(self.t).where(*self.scope(self.t, run_id=run_id, id=step_id))
+        row = (await self.conn.execute(query)).first()
+        return rows.step(row) if row is not None else None
+
+    async def page(self, run_id: str, page: PageRequest) -> Page[RunStep]:
+        return await fetch_page(
+            self.conn, self.t, self.scope(self.t, run_id=run_id), page, rows.step
+        )
+
+    async def replace(self, step: RunStep) -> None:
+        await self.conn.execute(
+            update(self.t).where(*self.scope(self.t, id=step.id)).values(**rows.step_values(step))
+        )

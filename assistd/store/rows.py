@@ -1,0 +1,157 @@
+"""Conversion between table rows and domain objects; rows never leave the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row
+
+from assistd.core.objects import (
+    ApiKey,
+    Assistant,
+    AssistantFile,
+    Message,
+    Run,
+    RunStep,
+    SamplingParams,
+    StoredFile,
+    Thread,
+    Workspace,
+)
+
+SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "max_tokens")
+
+
+def sampling_values(params: SamplingParams) -> dict[str, Any]:
+    return {name: getattr(params, name) for name in SAMPLING_FIELDS}
+
+
+def _sampling(row: Row[Any]) -> SamplingParams:
+    m = row._mapping
+    return SamplingParams(**{name: m[name] for name in SAMPLING_FIELDS})
+
+
+def workspace(row: Row[Any]) -> Workspace:
+    return Workspace(id=row.id, name=row.name, created_at=row.created_at)
+
+
+def api_key(row: Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        prefix=row.prefix,
+        admin=bool(row.admin),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        name=row.name,
+    )
+
+
+def assistant(row: Row[Any], file_ids: list[str]) -> Assistant:
+    return Assistant(
+        id=row.id,
+        created_at=row.created_at,
+        model=row.model,
+        name=row.name,
+        description=row.description,
+        instructions=row.instructions,
+        tools=row.tools,
+        file_ids=file_ids,
+        metadata=row.metadata,
+        sampling=_sampling(row),
+    )
+
+
+def assistant_values(a: Assistant) -> dict[str, Any]:
+    return {
+        "model": a.model,
+        "name": a.name,
+        "description": a.description,
+        "instructions": a.instructions,
+        "tools": a.tools,
+        "metadata": a.metadata,
+        **sampling_values(a.sampling),
+    }
+
+
+def assistant_file(row: Row[Any]) -> AssistantFile:
+    return AssistantFile(id=row.file_id, assistant_id=row.assistant_id, created_at=row.created_at)
+
+
+def thread(row: Row[Any]) -> Thread:
+    return Thread(id=row.id, created_at=row.created_at, metadata=row.metadata)
+
+
+def message(row: Row[Any]) -> Message:
+    return Message(
+        id=row.id,
+        thread_id=row.thread_id,
+        created_at=row.created_at,
+        role=row.role,
+        content=row.content,
+        file_ids=row.file_ids,
+        metadata=row.metadata,
+        assistant_id=row.assistant_id,
+        run_id=row.run_id,
+        status=row.status,
+        completed_at=row.completed_at,
+    )
+
+
+def message_values(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "thread_id": m.thread_id,
+        "created_at": m.created_at,
+        "role": m.role,
+        "content": m.content,
+        "file_ids": m.file_ids,
+        "metadata": m.metadata,
+        "assistant_id": m.assistant_id,
+        "run_id": m.run_id,
+        "status": m.status,
+        "completed_at": m.completed_at,
+    }
+
+
+def stored_file(row: Row[Any]) -> StoredFile:
+    return StoredFile(
+        id=row.id,
+        created_at=row.created_at,
+        filename=row.filename,
+        bytes=row.bytes,
+        purpose=row.purpose,
+        description=row.description,
+        md5=row.md5,
+    )
+
+
+_RUN_FIELDS = (
+    "id", "thread_id", "assistant_id", "created_at", "status", "model", "instructions",
+    "tools", "file_ids", "metadata", "required_action", "last_error", "started_at",
+    "expires_at", "cancelled_at", "failed_at", "completed_at", "usage",
+)  # fmt: skip
+
+_STEP_FIELDS = (
+    "id", "run_id", "thread_id", "assistant_id", "created_at", "type", "status",
+    "step_details", "last_error", "usage", "completed_at", "cancelled_at", "failed_at",
+    "expired_at", "metadata",
+)  # fmt: skip
+
+
+def run(row: Row[Any]) -> Run:
+    m = row._mapping
+    return Run(**{name: m[name] for name in _RUN_FIELDS}, sampling=_sampling(row))
+
+
+def run_values(r: Run) -> dict[str, Any]:
+    return {**{name: getattr(r, name) for name in _RUN_FIELDS}, **sampling_values(r.sampling)}
+
+
+def step(row: Row[Any]) -> RunStep:
+    m = row._mapping
+    return RunStep(**{name: m[name] for name in _STEP_FIELDS})
+
+
+def step_values(s: RunStep) -> dict[str, Any]:
+    return {name: getattr(s, name) for name in _STEP_FIELDS}

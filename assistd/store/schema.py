@@ -1,0 +1,193 @@
+"""Table definitions, private to the store. Migrations create exactly these.
+
+Every object table has `seq`, an auto-incrementing integer primary key that gives a
+stable creation order (two objects created in the same millisecond still sort), and a
+unique public `id`. Every object row carries `workspace_id`; the repositories filter by
+it on every statement.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (its rowid); PostgreSQL gets BIGINT.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _seq() -> Column[int]:
+    return Column("seq", SeqType, primary_key=True, autoincrement=True)
+
+
+def _sampling() -> list[Column[object]]:
+    return [
+        Column("temperature", Float, nullable=True),
+        Column("top_p", Float, nullable=True),
+        Column("top_k", Integer, nullable=True),
+        Column("max_tokens", Integer, nullable=True),
+    ]
+
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("workspace_id", String(64), nullable=False, index=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(32), nullable=False),
+    Column("name", String(128), nullable=False, default=""),
+    Column("admin", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+assistants = Table(
+    "assistants",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("workspace_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("name", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("instructions", Text, nullable=True),
+    Column("tools", JSON, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    *_sampling(),
+    Index("ix_assistants_ws_seq", "workspace_id", "seq"),
+)
+
+assistant_files = Table(
+    "assistant_files",
+    metadata,
+    _seq(),
+    Column("workspace_id", String(64), nullable=False),
+    Column("assistant_id", String(64), nullable=False),
+    Column("file_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ux_assistant_files", "assistant_id", "file_id", unique=True),
+    Index("ix_assistant_files_file", "file_id"),
+)
+
+threads = Table(
+    "threads",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("workspace_id", String(64), nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("metadata", JSON, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("workspace_id", String(64), nullable=False),
+    Column("thread_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("content", JSON, nullable=False),
+    Column("file_ids", JSON, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("assistant_id", String(64), nullable=True),
+    Column("run_id", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("completed_at", BigInteger, nullable=True),
+    Index("ix_messages_thread_seq", "thread_id", "seq"),
+)
+
+files = Table(
+    "files",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("workspace_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("md5", String(32), nullable=False),
+    # Kept in the database so a file is written in the same transaction as its row and
+    # every replica of a scaled-out deployment sees it.
+    Column("content", LargeBinary, nullable=False),
+    Index("ix_files_ws_seq", "workspace_id", "seq"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("workspace_id", String(64), nullable=False),
+    Column("thread_id", String(64), nullable=False),
+    Column("assistant_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("instructions", Text, nullable=True),
+    Column("tools", JSON, nullable=False),
+    Column("file_ids", JSON, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("required_action", JSON, nullable=True),
+    Column("last_error", JSON, nullable=True),
+    Column("started_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("cancelled_at", BigInteger, nullable=True),
+    Column("failed_at", BigInteger, nullable=True),
+    Column("completed_at", BigInteger, nullable=True),
+    Column("usage", JSON, nullable=True),
+    *_sampling(),
+    Index("ix_runs_thread_seq", "thread_id", "seq"),
+)
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("workspace_id", String(64), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("thread_id", String(64), nullable=False),
+    Column("assistant_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("step_details", JSON, nullable=False),
+    Column("last_error", JSON, nullable=True),
+    Column("usage", JSON, nullable=True),
+    Column("completed_at", BigInteger, nullable=True),
+    Column("cancelled_at", BigInteger, nullable=True),
+    Column("failed_at", BigInteger, nullable=True),
+    Column("expired_at", BigInteger, nullable=True),
+    Column("metadata", JSON, nullable=False),
+    Index("ix_run_steps_run_seq", "run_id", "seq"),
+    Index("ix_run_steps_thread", "thread_id"),
+)

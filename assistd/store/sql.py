@@ -1,0 +1,133 @@
+"""The SQL store: units of work over an async SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from assistd.core.objects import ApiKey, Workspace
+from assistd.errors import Conflict
+from assistd.store import rows, schema
+from assistd.store.base import AssistantRepo, FileRepo, MessageRepo, RunRepo, StepRepo, ThreadRepo
+from assistd.store.migrations import upgrade
+from assistd.store.repos import (
+    SqlAssistantRepo,
+    SqlFileRepo,
+    SqlMessageRepo,
+    SqlRunRepo,
+    SqlStepRepo,
+    SqlThreadRepo,
+)
+
+
+class SqlWorkspaceUnit:
+    def __init__(self, conn: AsyncConnection, workspace_id: str) -> None:
+        self.workspace_id = workspace_id
+        self.assistants: AssistantRepo = SqlAssistantRepo(conn, workspace_id)
+        self.threads: ThreadRepo = SqlThreadRepo(conn, workspace_id)
+        self.messages: MessageRepo = SqlMessageRepo(conn, workspace_id)
+        self.files: FileRepo = SqlFileRepo(conn, workspace_id)
+        self.runs: RunRepo = SqlRunRepo(conn, workspace_id)
+        self.steps: StepRepo = SqlStepRepo(conn, workspace_id)
+
+
+class SqlAdminUnit:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def insert_workspace(self, workspace: Workspace) -> None:
+        t = schema.workspaces
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    insert(t).values(
+                        id=workspace.id, name=workspace.name, created_at=workspace.created_at
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"A workspace named '{workspace.name}' already exists.") from exc
+
+    async def get_workspace(self, id_or_name: str) -> Workspace | None:
+        t = schema.workspaces
+        query = select(t).where((t.c.id == id_or_name) | (t.c.name == id_or_name)).order_by(t.c.seq)
+        row = (await self.conn.execute(query)).first()
+        return rows.workspace(row) if row is not None else None
+
+    async def list_workspaces(self) -> list[Workspace]:
+        t = schema.workspaces
+        return [rows.workspace(r) for r in await self.conn.execute(select(t).order_by(t.c.seq))]
+
+    async def insert_key(self, key: ApiKey, key_hash: str) -> None:
+        await self.conn.execute(
+            insert(schema.api_keys).values(
+                id=key.id,
+                workspace_id=key.workspace_id,
+                key_hash=key_hash,
+                prefix=key.prefix,
+                name=key.name,
+                admin=key.admin,
+                created_at=key.created_at,
+                revoked_at=key.revoked_at,
+            )
+        )
+
+    async def find_key(self, key_hash: str) -> ApiKey | None:
+        t = schema.api_keys
+        row = (await self.conn.execute(select(t).where(t.c.key_hash == key_hash))).first()
+        return rows.api_key(row) if row is not None else None
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        t = schema.api_keys
+        row = (await self.conn.execute(select(t).where(t.c.id == key_id))).first()
+        return rows.api_key(row) if row is not None else None
+
+    async def list_keys(self, workspace_id: str | None = None) -> list[ApiKey]:
+        t = schema.api_keys
+        query = select(t).order_by(t.c.seq)
+        if workspace_id is not None:
+            query = query.where(t.c.workspace_id == workspace_id)
+        return [rows.api_key(r) for r in await self.conn.execute(query)]
+
+    async def revoke_key(self, key_id: str, at: int) -> bool:
+        t = schema.api_keys
+        query = update(t).where(t.c.id == key_id, t.c.revoked_at.is_(None)).values(revoked_at=at)
+        return bool((await self.conn.execute(query)).rowcount)
+
+
+class SqlStore:
+    """Shared by both databases; the dialect modules only build the engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def migrate(self) -> None:
+        await upgrade(self.engine)
+
+    @asynccontextmanager
+    async def _transaction(self, write: bool) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            if write:
+                # Lets SQLite take its write lock up front (BEGIN IMMEDIATE), so a
+                # transaction never fails half-way on a lock upgrade.
+                await conn.execution_options(assistd_write=True)
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def workspace(
+        self, workspace_id: str, *, write: bool = False
+    ) -> AsyncIterator[SqlWorkspaceUnit]:
+        async with self._transaction(write) as conn:
+            yield SqlWorkspaceUnit(conn, workspace_id)
+
+    @asynccontextmanager
+    async def admin(self, *, write: bool = False) -> AsyncIterator[SqlAdminUnit]:
+        async with self._transaction(write) as conn:
+            yield SqlAdminUnit(conn)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,84 @@
+"""Fixtures: the real server on SQLite and on PostgreSQL, and SDK helpers.
+
+Every test that takes `server` runs once per storage backend.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import dashscope
+import httpx
+import pytest
+
+from tests.support.postgres import fresh_database
+from tests.support.server import RunningServer, run_server
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    try:
+        with fresh_database(tmp_path_factory.mktemp("pg")) as url:
+            yield url
+    except (OSError, RuntimeError) as exc:  # no server, and the embedded one would not start
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL available: {exc}")
+
+
+def _database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("postgres_url")) if backend == "postgres" else ""
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """The real server, once per backend; shared by the tests of a session."""
+    database_url = _database_url(request.param, request)
+    with run_server(tmp_path_factory.mktemp(f"server-{request.param}"), database_url) as running:
+        yield running
+
+
+@pytest.fixture
+def admin(server: RunningServer) -> Iterator[httpx.Client]:
+    """An HTTP client holding the server's admin key."""
+    headers = {"Authorization": f"Bearer {server.admin_key}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as client:
+        yield client
+
+
+def make_workspace(admin: httpx.Client, prefix: str = "ws") -> tuple[str, str]:
+    """A new workspace and a plain key of it: (workspace_id, key)."""
+    created = admin.post("/admin/v1/workspaces", json={"name": f"{prefix}-{secrets.token_hex(4)}"})
+    assert created.status_code == 200, created.text
+    ws_id = created.json()["id"]
+    key = admin.post("/admin/v1/keys", json={"workspace": ws_id})
+    assert key.status_code == 200, key.text
+    return ws_id, key.json()["key"]
+
+
+@pytest.fixture
+def ds(server: RunningServer, admin: httpx.Client) -> Iterator[str]:
+    """Points the dashscope SDK at the server with the key of a fresh workspace, so each
+    test sees only its own objects. Yields that workspace's id."""
+    ws_id, key = make_workspace(admin)
+    saved = dashscope.base_http_api_url, dashscope.api_key
+    dashscope.base_http_api_url = server.dashscope_url
+    dashscope.api_key = key
+    try:
+        yield ws_id
+    finally:
+        dashscope.base_http_api_url, dashscope.api_key = saved
+
+
+@pytest.fixture
+def text_file(tmp_path: Path) -> Path:
+    path = tmp_path / "notes.txt"
+    path.write_text("assistd test file\n")
+    return path

