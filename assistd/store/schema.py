@@ -166,6 +166,7 @@ runs = Table(
     Column("usage", JSON, nullable=True),
     *_sampling(),
     Index("ix_runs_thread_seq", "thread_id", "seq"),
+    Index("ix_runs_status", "status", "expires_at"),
 )
 
 run_steps = Table(

@@ -204,6 +204,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.create_index("ix_runs_thread_seq", ["thread_id", "seq"], unique=False)
+        batch_op.create_index("ix_runs_status", ["status", "expires_at"], unique=False)
 
     op.create_table(
         "threads",
@@ -250,6 +251,7 @@ def downgrade() -> None:
     op.drop_table("threads")
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index("ix_runs_thread_seq")
+        batch_op.drop_index("ix_runs_status")
 
     op.drop_table("runs")
     with op.batch_alter_table("run_steps", schema=None) as batch_op:
