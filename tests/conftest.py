@@ -14,6 +14,7 @@ import dashscope
 import httpx
 import pytest
 
+from tests.support.fake_model import FakeModel
 from tests.support.postgres import fresh_database
 from tests.support.server import RunningServer, run_server
 
@@ -35,13 +36,23 @@ def _database_url(backend: str, request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("postgres_url")) if backend == "postgres" else ""
 
 
+@pytest.fixture(scope="session")
+def fake_model() -> Iterator[FakeModel]:
+    """The scripted model every test server routes its model names to."""
+    model = FakeModel().start()
+    yield model
+    model.stop()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel
 ) -> Iterator[RunningServer]:
-    """The real server, once per backend; shared by the tests of a session."""
+    """The real server, once per backend; shared by the tests of a session. Every model
+    name is routed to the fake model."""
     database_url = _database_url(request.param, request)
-    with run_server(tmp_path_factory.mktemp(f"server-{request.param}"), database_url) as running:
+    data_dir = tmp_path_factory.mktemp(f"server-{request.param}")
+    with run_server(data_dir, database_url, ASSISTD_OPENAI_BASE_URL=fake_model.base_url) as running:
         yield running
 
 

@@ -16,6 +16,7 @@ from assistd.core.objects import (
     Metadata,
     Page,
     PageRequest,
+    Run,
     SamplingParams,
     StoredFile,
     Thread,
@@ -52,11 +53,27 @@ class AssistantPatch:
 
 
 @dataclass(slots=True)
+class Upload:
+    filename: str
+    content: bytes
+    purpose: str = "assistants"
+    description: str | None = None
+
+
+@dataclass(slots=True)
 class MessageSpec:
     content: Any
     role: Any = "user"
     file_ids: Any = None
     metadata: Any = None
+
+
+def busy_thread(thread_id: str, run: Run) -> InvalidRequest:
+    return InvalidRequest(
+        f"Thread '{thread_id}' already has an active run ('{run.id}', {run.status}). "
+        "Wait for it to finish or cancel it first.",
+        "thread_id",
+    )
 
 
 async def _require_files(unit: WorkspaceUnit, file_ids: list[str], field_name: str) -> None:
@@ -144,9 +161,9 @@ class Service:
             current = await self._assistant(unit, assistant_id)
             await _require_files(unit, changes.get("file_ids", []), "file_ids")
             sampling = _merge_sampling(current.sampling, v.check_sampling(patch.sampling))
-            updated = replace(current, **changes, sampling=sampling)
-            await unit.assistants.replace(updated)
-        return updated
+            await unit.assistants.replace(replace(current, **changes, sampling=sampling))
+            # Read back: the store keeps files in the order they were attached.
+            return await self._assistant(unit, assistant_id)
 
     async def delete_assistant(self, ws: str, assistant_id: str) -> None:
         async with self.store.workspace(ws, write=True) as unit:
@@ -243,6 +260,9 @@ class Service:
         message = _build_message(thread_id, spec, None, now_ms())
         async with self.store.workspace(ws, write=True) as unit:
             await self._thread(unit, thread_id)
+            active = await unit.runs.active(thread_id)
+            if active is not None:
+                raise busy_thread(thread_id, active)
             await _require_files(unit, message.file_ids, "file_ids")
             await unit.messages.insert_many([message])
         return message
@@ -293,27 +313,36 @@ class Service:
 
     # ---- files ------------------------------------------------------------------------
 
-    async def upload_file(
-        self, ws: str, filename: str, content: bytes, purpose: str, description: str | None
-    ) -> StoredFile:
-        if len(content) > self.settings.max_file_bytes:
-            raise v.file_too_large(filename, len(content), self.settings.max_file_bytes)
-        if not filename or len(filename) > 512:
+    def _new_file(self, upload: Upload) -> StoredFile:
+        size = len(upload.content)
+        if size > self.settings.max_file_bytes:
+            raise v.file_too_large(upload.filename, size, self.settings.max_file_bytes)
+        name = upload.filename
+        if not name or len(name) > v.FILENAME_MAX or "\x00" in name:
             raise InvalidRequest(
-                "Each uploaded file needs a file name of 1-512 characters.", "files"
+                f"Each uploaded file needs a file name of 1-{v.FILENAME_MAX} characters.", "files"
             )
-        stored = StoredFile(
+        v.check_length(upload.purpose, "purpose", v.PURPOSE_MAX)
+        return StoredFile(
             id=new_id("file"),
             created_at=now_ms(),
-            filename=filename,
-            bytes=len(content),
-            purpose=purpose,
-            description=v.check_length(description, "descriptions", v.DESCRIPTION_MAX),
-            md5=hashlib.md5(content, usedforsecurity=False).hexdigest(),
+            filename=name,
+            bytes=size,
+            purpose=upload.purpose,
+            description=v.check_length(upload.description, "descriptions", v.DESCRIPTION_MAX),
+            md5=hashlib.md5(upload.content, usedforsecurity=False).hexdigest(),
         )
+
+    async def upload_files(self, ws: str, uploads: list[Upload]) -> list[StoredFile]:
+        """Stores every upload, or none of them when one is refused."""
+        stored = [self._new_file(upload) for upload in uploads]
         async with self.store.workspace(ws, write=True) as unit:
-            await unit.files.insert(stored, content)
+            for file, upload in zip(stored, uploads, strict=True):
+                await unit.files.insert(file, upload.content)
         return stored
+
+    async def upload_file(self, ws: str, upload: Upload) -> StoredFile:
+        return (await self.upload_files(ws, [upload]))[0]
 
     async def get_file(self, ws: str, file_id: str) -> StoredFile:
         async with self.store.workspace(ws) as unit:

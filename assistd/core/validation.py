@@ -16,6 +16,8 @@ NAME_MAX = 256
 DESCRIPTION_MAX = 512
 INSTRUCTIONS_MAX = 256_000
 MODEL_MAX = 256
+FILENAME_MAX = 512
+PURPOSE_MAX = 64
 MESSAGE_MAX = 256_000
 TOOLS_MAX = 128
 ASSISTANT_FILES_MAX = 20
@@ -33,10 +35,14 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def check_length(value: str | None, field: str, maximum: int) -> str | None:
+    """A text field: at most `maximum` characters and no NUL, which PostgreSQL's text
+    columns cannot hold (it would be a 500 there and fine on SQLite)."""
     if value is not None and len(value) > maximum:
         raise InvalidRequest(
             f"'{field}' is too long: {len(value)} characters, at most {maximum} allowed.", field
         )
+    if value is not None and "\x00" in value:
+        raise InvalidRequest(f"'{field}' must not contain NUL characters.", field)
     return value
 
 

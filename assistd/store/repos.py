@@ -24,6 +24,9 @@ from assistd.core.objects import (
 from assistd.store import rows, schema
 from assistd.store.paging import fetch_page
 
+# Statuses of a run that is not finished (core.runs.ACTIVE, as plain strings for SQL).
+ACTIVE_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
+
 
 class _Scoped:
     def __init__(self, conn: AsyncConnection, workspace_id: str) -> None:
@@ -153,6 +156,11 @@ class SqlThreadRepo(_Scoped):
         ).first()
         return rows.thread(row) if row is not None else None
 
+    async def lock(self, thread_id: str) -> Thread | None:
+        query = select(self.t).where(*self.scope(self.t, id=thread_id)).with_for_update()
+        row = (await self.conn.execute(query)).first()
+        return rows.thread(row) if row is not None else None
+
     async def set_metadata(self, thread_id: str, metadata: Metadata) -> None:
         await self.conn.execute(
             update(self.t).where(*self.scope(self.t, id=thread_id)).values(metadata=metadata)
@@ -188,6 +196,18 @@ class SqlMessageRepo(_Scoped):
         await self.conn.execute(
             update(self.t).where(*self.scope(self.t, id=message_id)).values(metadata=metadata)
         )
+
+    async def replace(self, message: Message) -> None:
+        values = rows.message_values(message)
+        await self.conn.execute(
+            update(self.t).where(*self.scope(self.t, id=message.id)).values(**values)
+        )
+
+    async def get_many(self, message_ids: Sequence[str]) -> dict[str, Message]:
+        if not message_ids:
+            return {}
+        query = select(self.t).where(*self.scope(self.t), self.t.c.id.in_(list(message_ids)))
+        return {row.id: rows.message(row) for row in await self.conn.execute(query)}
 
 
 class SqlFileRepo(_Scoped):
@@ -271,6 +291,16 @@ class SqlRunRepo(_Scoped):
             update(self.t).where(*self.scope(self.t, id=run.id)).values(**rows.run_values(run))
         )
 
+    async def active(self, thread_id: str) -> Run | None:
+        query = (
+            select(self.t)
+            .where(*self.scope(self.t, thread_id=thread_id), self.t.c.status.in_(ACTIVE_STATUSES))
+            .order_by(self.t.c.seq.desc())
+            .limit(1)
+        )
+        row = (await self.conn.execute(query)).first()
+        return rows.run(row) if row is not None else None
+
 
 class SqlStepRepo(_Scoped):
     t = schema.run_steps
@@ -294,3 +324,7 @@ class SqlStepRepo(_Scoped):
         await self.conn.execute(
             update(self.t).where(*self.scope(self.t, id=step.id)).values(**rows.step_values(step))
         )
+
+    async def all_of(self, run_id: str) -> list[RunStep]:
+        query = select(self.t).where(*self.scope(self.t, run_id=run_id)).order_by(self.t.c.seq)
+        return [rows.step(row) for row in await self.conn.execute(query)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from sqlalchemy import insert, select, update
@@ -128,6 +128,22 @@ class SqlStore:
     async def admin(self, *, write: bool = False) -> AsyncIterator[SqlAdminUnit]:
         async with self._transaction(write) as conn:
             yield SqlAdminUnit(conn)
+
+    async def runs_in(self, statuses: Sequence[str]) -> list[tuple[str, str, str]]:
+        t = schema.runs
+        query = select(t.c.workspace_id, t.c.thread_id, t.c.id).where(
+            t.c.status.in_(list(statuses))
+        )
+        async with self._transaction(write=False) as conn:
+            return [(r[0], r[1], r[2]) for r in await conn.execute(query.order_by(t.c.seq))]
+
+    async def runs_expiring(self, now: int) -> list[tuple[str, str, str]]:
+        t = schema.runs
+        query = select(t.c.workspace_id, t.c.thread_id, t.c.id).where(
+            t.c.status == "requires_action", t.c.expires_at < now
+        )
+        async with self._transaction(write=False) as conn:
+            return [(r[0], r[1], r[2]) for r in await conn.execute(query)]
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -12,7 +11,7 @@ from starlette.datastructures import UploadFile
 from assistd.api.common import json_response
 from assistd.api.dashscope import render
 from assistd.api.dashscope.deps import service, workspace_id
-from assistd.core.service import Service
+from assistd.core.service import Service, Upload
 from assistd.errors import InvalidRequest, UnsupportedMediaType
 
 router = APIRouter()
@@ -40,16 +39,17 @@ async def upload(request: Request, ws: str = Ws, svc: Service = Svc) -> Response
             raise InvalidRequest("The upload has no file in a part named 'files'.", "files")
         descriptions = [d for d in form.getlist("descriptions") if isinstance(d, str)]
         purpose = form.get("purpose")
-        uploaded: list[dict[str, Any]] = []
-        for index, part in enumerate(parts):
-            stored = await svc.upload_file(
-                ws,
+        uploads = [
+            Upload(
                 filename=part.filename or "",
                 content=await part.read(),
                 purpose=purpose if isinstance(purpose, str) and purpose else "assistants",
                 description=descriptions[index] if index < len(descriptions) else None,
             )
-            uploaded.append({"file_id": stored.id, "name": stored.filename})
+            for index, part in enumerate(parts)
+        ]
+    stored = await svc.upload_files(ws, uploads)
+    uploaded = [{"file_id": f.id, "name": f.filename} for f in stored]
     return json_response(request, {"data": {"uploaded_files": uploaded, "failed_uploads": []}})
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from assistd.core.objects import SamplingParams
+from assistd.core.run_service import RunSpec, ToolOutput
 from assistd.core.service import AssistantPatch, AssistantSpec, MessageSpec
 from assistd.errors import InvalidRequest
 
@@ -100,3 +101,43 @@ class MetadataBody(_Body):
     null means "unchanged"."""
 
     metadata: dict[str, Any] | None = None
+
+
+class RunBody(_Sampling):
+    assistant_id: str | None = None
+    model: str | None = None
+    instructions: str | None = None
+    additional_instructions: str | None = None
+    tools: list[Any] | None = None
+    metadata: dict[str, Any] | None = None
+    stream: bool = False
+
+    def spec(self) -> RunSpec:
+        if not self.assistant_id:
+            raise InvalidRequest("'assistant_id' is required.", "assistant_id")
+        return RunSpec(
+            assistant_id=self.assistant_id,
+            model=self.model,
+            instructions=self.instructions,
+            additional_instructions=self.additional_instructions,
+            tools=self.tools,
+            metadata=self.metadata,
+            sampling=self.sampling(),
+        )
+
+
+class ThreadRunBody(RunBody):
+    thread: ThreadBody | None = None
+
+
+class ToolOutputBody(_Body):
+    tool_call_id: str | None = None
+    output: Any = None
+
+
+class ToolOutputsBody(_Body):
+    tool_outputs: list[ToolOutputBody]
+    stream: bool = False
+
+    def outputs(self) -> list[ToolOutput]:
+        return [ToolOutput(output=o.output, tool_call_id=o.tool_call_id) for o in self.tool_outputs]

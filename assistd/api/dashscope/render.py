@@ -10,12 +10,16 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from assistd.core.events import MessageDelta, RunEvent, StepDelta, StreamError
 from assistd.core.objects import (
     Assistant,
     AssistantFile,
+    JsonDict,
     Message,
     MessageFile,
     Page,
+    Run,
+    RunStep,
     SamplingParams,
     StoredFile,
     Thread,
@@ -117,3 +121,102 @@ def file_info(f: StoredFile) -> Wire:
         "gmt_create": created.strftime("%Y-%m-%d %H:%M:%S"),
         "url": f"files/{f.id}/content",
     }
+
+
+def run(r: Run) -> Wire:
+    return {
+        "id": r.id,
+        "object": "thread.run",
+        "created_at": r.created_at,
+        "thread_id": r.thread_id,
+        "assistant_id": r.assistant_id,
+        "status": r.status,
+        "required_action": r.required_action,
+        "last_error": r.last_error,
+        "started_at": r.started_at,
+        "expires_at": r.expires_at,
+        "cancelled_at": r.cancelled_at,
+        "failed_at": r.failed_at,
+        "completed_at": r.completed_at,
+        "model": r.model,
+        "instructions": r.instructions,
+        "tools": r.tools,
+        "file_ids": r.file_ids,
+        "metadata": r.metadata,
+        "usage": r.usage,
+        **_sampling(r.sampling),
+    }
+
+
+def _tool_call(call: JsonDict) -> JsonDict:
+    """The SDK crashes on any element of `code_interpreter.outputs` (spec 13.4): the code
+    goes in `input`, `outputs` stays empty, and the result rides in an undeclared key."""
+    if call.get("type") != "code_interpreter" or "code_interpreter" not in call:
+        return call
+    details = call["code_interpreter"]
+    rendered = {k: v for k, v in call.items() if k != "code_interpreter"}
+    rendered["code_interpreter"] = {"input": details.get("input", ""), "outputs": []}
+    if details.get("output") is not None:
+        rendered["output"] = details["output"]
+    return rendered
+
+
+def _step_details(details: JsonDict) -> JsonDict:
+    if details.get("type") != "tool_calls":
+        return details
+    return {
+        "type": "tool_calls",
+        "tool_calls": [_tool_call(c) for c in details.get("tool_calls") or []],
+    }
+
+
+def step(st: RunStep) -> Wire:
+    return {
+        "id": st.id,
+        "object": "thread.run.step",
+        "created_at": st.created_at,
+        "run_id": st.run_id,
+        "assistant_id": st.assistant_id,
+        "thread_id": st.thread_id,
+        "type": st.type,
+        "status": st.status,
+        "step_details": _step_details(st.step_details),
+        "last_error": st.last_error,
+        "usage": st.usage,
+        "cancelled_at": st.cancelled_at,
+        "completed_at": st.completed_at,
+        "expired_at": st.expired_at,
+        "failed_at": st.failed_at,
+        "metadata": st.metadata,
+    }
+
+
+def message_delta(d: MessageDelta) -> Wire:
+    part = {"index": d.index, "type": "text", "text": {"value": d.text, "annotations": []}}
+    return {
+        "id": d.message_id,
+        "object": "thread.message.delta",
+        "delta": {"role": "assistant", "content": [part]},
+    }
+
+
+def step_delta(d: StepDelta) -> Wire:
+    details = {"type": "tool_calls", "tool_calls": [_tool_call(c) for c in d.tool_calls]}
+    return {"id": d.step_id, "object": "thread.run.step.delta", "delta": {"step_details": details}}
+
+
+_EVENT_RENDERERS: dict[type, Callable[[Any], Wire]] = {
+    Run: run,
+    RunStep: step,
+    Message: message,
+    Thread: thread,
+    MessageDelta: message_delta,
+    StepDelta: step_delta,
+}
+
+
+def event(e: RunEvent) -> tuple[str, object] | None:
+    if isinstance(e.data, StreamError):
+        return "error", {"code": e.data.code, "message": e.data.message, "request_id": ""}
+    render = _EVENT_RENDERERS.get(type(e.data))
+    return (e.name, render(e.data)) if render is not None else None

@@ -1,0 +1,120 @@
+"""Runs and run steps, streamed or not (spec sections 3, 9 and 10)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from assistd.api.common import json_body, json_response, page_request, parse_body
+from assistd.api.dashscope import render
+from assistd.api.dashscope.deps import workspace_id
+from assistd.api.dashscope.protocol import MetadataBody, RunBody, ThreadRunBody, ToolOutputsBody
+from assistd.api.sse import frame, run_frames, sse_response
+from assistd.core.run_service import RunService
+
+router = APIRouter()
+Ws = Depends(workspace_id)
+
+
+def run_service(request: Request) -> RunService:
+    runs: RunService = request.app.state.runs
+    return runs
+
+
+Runs = Depends(run_service)
+
+
+def _stream(request: Request, run_id: str, after_seq: int, prefix: bytes = b"") -> Response:
+    runs = run_service(request)
+    heartbeat = request.app.state.settings.sse_heartbeat_s
+    return sse_response(run_frames(runs.bus, run_id, after_seq, render.event, heartbeat, prefix))
+
+
+# Registered before the thread routes: `POST /threads/runs` must not be taken for an
+# update of a thread called "runs".
+@router.post("/threads/runs")
+async def create_thread_and_run(
+    request: Request, ws: str = Ws, runs: RunService = Runs
+) -> Response:
+    body = parse_body(ThreadRunBody, await json_body(request))
+    thread_body = body.thread
+    messages = [m.spec() for m in (thread_body.messages if thread_body else None) or []]
+    metadata = thread_body.metadata if thread_body else None
+    thread, run = await runs.create_thread_and_run(ws, messages, metadata, body.spec())
+    if body.stream:
+        return _stream(request, run.id, 0, prefix=frame("thread.created", render.thread(thread)))
+    return json_response(request, render.run(run))
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create(
+    request: Request, thread_id: str, ws: str = Ws, runs: RunService = Runs
+) -> Response:
+    body = parse_body(RunBody, await json_body(request))
+    run = await runs.create_run(ws, thread_id, body.spec())
+    if body.stream:
+        return _stream(request, run.id, 0)
+    return json_response(request, render.run(run))
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_(
+    request: Request, thread_id: str, ws: str = Ws, runs: RunService = Runs
+) -> Response:
+    found = await runs.list_runs(ws, thread_id, page_request(request))
+    return json_response(request, render.page(found, render.run))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def retrieve(
+    request: Request, thread_id: str, run_id: str, ws: str = Ws, runs: RunService = Runs
+) -> Response:
+    return json_response(request, render.run(await runs.get_run(ws, thread_id, run_id)))
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}")
+async def update(
+    request: Request, thread_id: str, run_id: str, ws: str = Ws, runs: RunService = Runs
+) -> Response:
+    body = parse_body(MetadataBody, await json_body(request))
+    return json_response(
+        request, render.run(await runs.update_run(ws, thread_id, run_id, body.metadata))
+    )
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel(
+    request: Request, thread_id: str, run_id: str, ws: str = Ws, runs: RunService = Runs
+) -> Response:
+    return json_response(request, render.run(await runs.cancel_run(ws, thread_id, run_id)))
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs")
+async def submit_tool_outputs(
+    request: Request, thread_id: str, run_id: str, ws: str = Ws, runs: RunService = Runs
+) -> Response:
+    body = parse_body(ToolOutputsBody, await json_body(request))
+    run, start = await runs.submit_tool_outputs(ws, thread_id, run_id, body.outputs())
+    if body.stream:
+        return _stream(request, run.id, start)
+    return json_response(request, render.run(run))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/steps")
+async def list_steps(
+    request: Request, thread_id: str, run_id: str, ws: str = Ws, runs: RunService = Runs
+) -> Response:
+    found = await runs.list_steps(ws, thread_id, run_id, page_request(request))
+    return json_response(request, render.page(found, render.step))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}")
+async def retrieve_step(
+    request: Request,
+    thread_id: str,
+    run_id: str,
+    step_id: str,
+    ws: str = Ws,
+    runs: RunService = Runs,
+) -> Response:
+    return json_response(request, render.step(await runs.get_step(ws, thread_id, run_id, step_id)))

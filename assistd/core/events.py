@@ -1,0 +1,70 @@
+"""Run events: what happened to a run, in order, with a per-run sequence number.
+
+Both wire surfaces render these; neither re-parses the other's output. Event names are
+the ones both vendors use (`thread.run.created`, `thread.message.delta`, ...). State is
+committed to the store before its event is published; token deltas exist only here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from assistd.core.objects import JsonDict, Run
+
+
+@dataclass(slots=True, frozen=True)
+class MessageDelta:
+    message_id: str
+    text: str
+    index: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class StepDelta:
+    step_id: str
+    tool_calls: list[JsonDict] = field(default_factory=list)
+
+
+@dataclass(slots=True, frozen=True)
+class StreamError:
+    code: str
+    message: str
+
+
+@dataclass(slots=True, frozen=True)
+class RunEvent:
+    seq: int
+    name: str
+    data: Any  # Thread | Run | RunStep | Message | MessageDelta | StepDelta | StreamError
+
+
+# A stream for one leg of a run ends after one of these (the client then submits tool
+# outputs, or the run is over).
+FINAL_EVENTS = frozenset(
+    {
+        "thread.run.requires_action", "thread.run.completed", "thread.run.failed",
+        "thread.run.cancelled", "thread.run.expired",
+    }
+)  # fmt: skip
+
+
+def run_event_name(run: Run) -> str:
+    return f"thread.run.{run.status}"
+
+
+class EventBus(Protocol):
+    async def publish(self, run_id: str, name: str, data: Any) -> RunEvent:
+        """Appends an event to the run's log (assigning its sequence number) and wakes readers."""
+        ...
+
+    async def last_seq(self, run_id: str) -> int:
+        """The sequence number of the newest event of the run (0 if none)."""
+        ...
+
+    async def read(self, run_id: str, after_seq: int, timeout_s: float) -> list[RunEvent]:
+        """The run's events with seq > after_seq; waits up to `timeout_s` for one if none
+        is there yet, and returns [] if none came."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,363 @@
+"""The run loop: context -> model stream -> tool calls -> steps and messages -> events.
+
+State is committed before its event is published. Token deltas are only published; the
+finished message is written once. Function tool calls stop the run in requires_action;
+built-in tools run here and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import replace
+from typing import Any
+
+from assistd.core import runs as rs
+from assistd.core.context import build_context
+from assistd.core.events import EventBus, MessageDelta, StepDelta, run_event_name
+from assistd.core.ids import new_id, now_ms
+from assistd.core.objects import JsonDict, Message, Run, RunStep
+from assistd.core.turn import Turn, step_usage
+from assistd.models.base import ModelError, ModelRequest, TextDelta, ToolCallDelta, Usage
+from assistd.models.registry import ModelRegistry, ResolvedModel
+from assistd.queue.base import CancelSignals, RunJob
+from assistd.settings import Settings
+from assistd.store.base import Store
+from assistd.tools.base import ToolContext
+from assistd.tools.registry import OfferedTool, ToolRegistry
+
+log = logging.getLogger("assistd.executor")
+
+
+class RunCancelled(Exception):
+    pass
+
+
+class RunFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Executor:
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        models: ModelRegistry,
+        tools: ToolRegistry,
+        cancels: CancelSignals,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.models = models
+        self.tools = tools
+        self.cancels = cancels
+        self.settings = settings
+
+    # ---- persistence helpers: commit, then publish ------------------------------------
+
+    async def _publish(self, run: Run, name: str, data: Any) -> None:
+        await self.bus.publish(run.id, name, data)
+
+    async def _save_run(self, job: RunJob, run: Run) -> None:
+        async with self.store.workspace(job.workspace_id, write=True) as unit:
+            await unit.runs.replace(run)
+        await self._publish(run, run_event_name(run), replace(run))
+
+    # ---- entry point --------------------------------------------------------------------
+
+    async def execute(self, job: RunJob) -> None:
+        run = await self._start(job)
+        if run is None:
+            return
+        turn: Turn | None = None
+        try:
+            turn = Turn()
+            await self._loop(job, run, turn)
+        except RunCancelled:
+            await self._end(job, run, turn, rs.RunStatus.CANCELLED, None)
+        except (ModelError, RunFailed) as exc:
+            await self._end(
+                job, run, turn, rs.RunStatus.FAILED, {"code": exc.code, "message": exc.message}
+            )
+        except Exception:
+            log.exception("run %s failed on an internal error", run.id)
+            error = {
+                "code": "server_error",
+                "message": "The server hit an internal error running this run.",
+            }
+            await self._end(job, run, turn, rs.RunStatus.FAILED, error)
+        finally:
+            self.cancels.clear(run.id)
+
+    async def _start(self, job: RunJob) -> Run | None:
+        async with self.store.workspace(job.workspace_id, write=True) as unit:
+            run = await unit.runs.get(job.thread_id, job.run_id)
+            if run is None or run.status != rs.RunStatus.QUEUED:
+                return None  # cancelled, expired or deleted while queued
+            rs.transition(run, rs.RunStatus.IN_PROGRESS, now_ms())
+            await unit.runs.replace(run)
+        await self._publish(run, run_event_name(run), replace(run))
+        return run
+
+    async def _loop(self, job: RunJob, run: Run, turn: Turn) -> None:
+        definitions, offered = self.tools.offer(run.tools)
+        turn.offered = offered
+        resolved = self.models.resolve(run.model)
+        rounds = 0
+        while True:
+            turn.reset()
+            await self._cancellable(run, self._model_turn(job, run, resolved, definitions, turn))
+            await self._close_message(job, run, turn)
+            if not turn.calls:
+                await self._complete(job, run)
+                return
+            rounds += 1
+            if await self._tool_round(job, run, turn, offered):
+                return  # waiting for the client's tool outputs
+            if rounds >= self.settings.max_tool_rounds:
+                raise RunFailed(
+                    "max_tool_rounds",
+                    f"The model called tools {rounds} times without answering; "
+                    "raise max_tool_rounds "
+                    "or make the tools' outputs more useful.",
+                )
+
+    async def _cancellable(self, run: Run, work: Any) -> None:
+        """Runs one model turn, abandoning it as soon as a cancel is requested."""
+        task = asyncio.ensure_future(work)
+        waiter = asyncio.ensure_future(self.cancels.wait(run.id))
+        try:
+            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if task in done:
+            task.result()
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise RunCancelled
+
+    # ---- one model turn -----------------------------------------------------------------
+
+    async def _model_turn(
+        self,
+        job: RunJob,
+        run: Run,
+        resolved: ResolvedModel,
+        definitions: list[JsonDict],
+        turn: Turn,
+    ) -> None:
+        reserve = run.sampling.max_tokens or min(1024, resolved.context_window // 4)
+        async with self.store.workspace(job.workspace_id) as unit:
+            context = await build_context(unit, run, resolved.context_window, reserve)
+        request = ModelRequest(
+            model=resolved.upstream_model,
+            messages=context.messages,
+            tools=definitions,
+            temperature=run.sampling.temperature,
+            top_p=run.sampling.top_p,
+            top_k=run.sampling.top_k,
+            max_tokens=run.sampling.max_tokens,
+        )
+        async for chunk in resolved.backend.stream(request):
+            if isinstance(chunk, TextDelta):
+                await self._on_text(job, run, turn, chunk.text)
+            elif isinstance(chunk, ToolCallDelta):
+                await self._on_tool_delta(job, run, turn, chunk)
+            elif isinstance(chunk, Usage):
+                turn.usage = chunk
+
+    async def _on_text(self, job: RunJob, run: Run, turn: Turn, text: str) -> None:
+        if turn.message is None:
+            await self._open_message(job, run, turn)
+        assert turn.message is not None
+        turn.text.append(text)
+        await self._publish(run, "thread.message.delta", MessageDelta(turn.message.id, text))
+
+    async def _open_message(self, job: RunJob, run: Run, turn: Turn) -> None:
+        now = now_ms()
+        message = Message(
+            id=new_id("msg"), thread_id=run.thread_id, created_at=now, role="assistant", content=[],
+            assistant_id=run.assistant_id, run_id=run.id, status="in_progress",
+        )  # fmt: skip
+        step = self._new_step(
+            run,
+            "message_creation",
+            {"type": "message_creation", "message_creation": {"message_id": message.id}},
+        )
+        async with self.store.workspace(job.workspace_id, write=True) as unit:
+            await unit.steps.insert(step)
+            await unit.messages.insert_many([message])
+        turn.message, turn.message_step = message, step
+        for name, data in (
+            ("thread.run.step.created", step), ("thread.run.step.in_progress", step),
+            ("thread.message.created", message), ("thread.message.in_progress", message),
+        ):  # fmt: skip
+            await self._publish(run, name, replace(data))
+
+    def _new_step(self, run: Run, kind: str, details: JsonDict) -> RunStep:
+        return RunStep(
+            id=new_id("step"), run_id=run.id, thread_id=run.thread_id,
+            assistant_id=run.assistant_id,
+            created_at=now_ms(), type=kind, status="in_progress", step_details=details,
+        )  # fmt: skip
+
+    async def _on_tool_delta(self, job: RunJob, run: Run, turn: Turn, delta: ToolCallDelta) -> None:
+        if turn.tool_step is None:
+            step = self._new_step(run, "tool_calls", {"type": "tool_calls", "tool_calls": []})
+            async with self.store.workspace(job.workspace_id, write=True) as unit:
+                await unit.steps.insert(step)
+            turn.tool_step = step
+            await self._publish(run, "thread.run.step.created", replace(step))
+            await self._publish(run, "thread.run.step.in_progress", replace(step))
+        fragment = turn.add_tool_delta(delta)
+        await self._publish(run, "thread.run.step.delta", StepDelta(turn.tool_step.id, [fragment]))
+
+    async def _close_message(
+        self, job: RunJob, run: Run, turn: Turn, status: str = "completed"
+    ) -> None:
+        if (
+            turn.message is None
+            or turn.message_step is None
+            or turn.message.status != "in_progress"
+        ):
+            return
+        now = now_ms()
+        message, step = turn.message, turn.message_step
+        message.content = [
+            {"type": "text", "text": {"value": "".join(turn.text), "annotations": []}}
+        ]
+        message.status = status
+        message.completed_at = now if status == "completed" else None
+        step.status = "completed" if status == "completed" else "cancelled"
+        setattr(step, "completed_at" if status == "completed" else "cancelled_at", now)
+        if not turn.calls:
+            step.usage = step_usage(turn.usage)
+        async with self.store.workspace(job.workspace_id, write=True) as unit:
+            await unit.messages.replace(message)
+            await unit.steps.replace(step)
+        event = "thread.message.completed" if status == "completed" else "thread.message.incomplete"
+        await self._publish(run, event, replace(message))
+        await self._publish(run, f"thread.run.step.{step.status}", replace(step))
+        _add_usage(run, turn.usage if not turn.calls else None)
+
+    # ---- tools ------------------------------------------------------------------------
+
+    async def _tool_round(
+        self, job: RunJob, run: Run, turn: Turn, offered: dict[str, OfferedTool]
+    ) -> bool:
+        """Runs the built-in calls; returns True when the run now waits for function outputs."""
+        assert turn.tool_step is not None
+        step = turn.tool_step
+        calls = turn.finished_calls()
+        context = ToolContext(job.workspace_id, run.thread_id, run.id)
+        for call in calls:
+            tool = offered.get(call["type"])
+            if call["type"] != "function" and tool is not None:
+                args = _parse_arguments(call[call["type"]]["input"])
+                result = await self.tools.run(tool, args, replace(context, config=tool.config))
+                call[call["type"]]["output"] = result.output
+        step.step_details = {"type": "tool_calls", "tool_calls": calls}
+        step.usage = step_usage(turn.usage)
+        _add_usage(run, turn.usage)
+        pending = [c for c in calls if c["type"] == "function" and c["function"]["output"] is None]
+        if pending:
+            await self._require_action(job, run, step, pending)
+            return True
+        step.status, step.completed_at = "completed", now_ms()
+        async with self.store.workspace(job.workspace_id, write=True) as unit:
+            await unit.steps.replace(step)
+        await self._publish(run, "thread.run.step.completed", replace(step))
+        return False
+
+    async def _require_action(
+        self, job: RunJob, run: Run, step: RunStep, pending: list[JsonDict]
+    ) -> None:
+        tool_calls = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {
+                    "name": c["function"]["name"],
+                    "arguments": c["function"]["arguments"],
+                },
+            }
+            for c in pending
+        ]
+        rs.transition(run, rs.RunStatus.REQUIRES_ACTION, now_ms())
+        run.required_action = {
+            "type": "submit_tool_outputs",
+            "submit_tool_outputs": {"tool_calls": tool_calls},
+        }
+        run.expires_at = now_ms() + self.settings.run_expiry_s * 1000
+        async with self.store.workspace(job.workspace_id, write=True) as unit:
+            current = await unit.runs.get(run.thread_id, run.id)
+            if current is not None and current.status == rs.RunStatus.CANCELLING:
+                raise RunCancelled
+            await unit.steps.replace(step)
+            await unit.runs.replace(run)
+        await self._publish(run, run_event_name(run), replace(run))
+
+    # ---- endings ------------------------------------------------------------------------
+
+    async def _complete(self, job: RunJob, run: Run) -> None:
+        await self._finish(job, run, rs.RunStatus.COMPLETED, None)
+
+    async def _finish(
+        self, job: RunJob, run: Run, status: rs.RunStatus, error: JsonDict | None
+    ) -> None:
+        async with self.store.workspace(job.workspace_id, write=True) as unit:
+            current = await unit.runs.get(run.thread_id, run.id)
+            if current is None or rs.is_terminal(current.status):
+                return  # deleted with its thread, or already ended (e.g. expired)
+            if current.status == rs.RunStatus.CANCELLING and status == rs.RunStatus.COMPLETED:
+                status = rs.RunStatus.CANCELLED
+            run.status = current.status
+            rs.transition(run, status, now_ms(), last_error=error)
+            await unit.runs.replace(run)
+        await self._publish(run, run_event_name(run), replace(run))
+
+    async def _end(
+        self, job: RunJob, run: Run, turn: Turn | None, status: rs.RunStatus, error: JsonDict | None
+    ) -> None:
+        """Ends a run that stopped early: what was open is closed as incomplete/cancelled."""
+        try:
+            if turn is not None:
+                await self._close_message(job, run, turn, status="incomplete")
+                if turn.tool_step is not None and turn.tool_step.status == "in_progress":
+                    turn.tool_step.status = (
+                        "cancelled" if status == rs.RunStatus.CANCELLED else "failed"
+                    )
+                    turn.tool_step.last_error = error
+                    async with self.store.workspace(job.workspace_id, write=True) as unit:
+                        await unit.steps.replace(turn.tool_step)
+                    await self._publish(
+                        run, f"thread.run.step.{turn.tool_step.status}", replace(turn.tool_step)
+                    )
+            await self._finish(job, run, status, error)
+        except Exception:
+            log.exception("could not record the end of run %s", run.id)
+
+
+def _parse_arguments(text: str) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {}
+
+
+def _add_usage(run: Run, usage: Usage | None) -> None:
+    if usage is None:
+        return
+    total = dict(run.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
+    total["prompt_tokens"] += usage.prompt_tokens
+    total["completion_tokens"] += usage.completion_tokens
+    total["total_tokens"] = total["prompt_tokens"] + total["completion_tokens"]
+    run.usage = total

