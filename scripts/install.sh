@@ -18,3 +18,9 @@ if [ ! -f "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+# The 1.20.x SDK, for the test that runs the seed's object calls on it (with PYTHONPATH
+# pointing here; it uses the venv's packages for its dependencies). Offline, that test skips.
+if [ "$extra" = dev ] && [ ! -d .venv/dashscope-1.20/dashscope ]; then
+  .venv/bin/pip install --quiet --no-deps --target .venv/dashscope-1.20 dashscope==1.20.14 \
+    || echo "install.sh: could not install dashscope 1.20.14; its test will be skipped" >&2
+fi

@@ -60,9 +60,13 @@ def parse_body(model: type[M], data: dict[str, Any]) -> M:
 
 
 def invalid_from(exc: ValidationError) -> InvalidRequest:
-    """The first problem pydantic found, phrased with the field's path."""
+    """The first problem pydantic found, phrased with the field's path as core's checks
+    write it (`messages[0].metadata`)."""
     error = exc.errors(include_url=False)[0]
-    path = ".".join(str(part) for part in error["loc"]) or "body"
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    path = path or "body"
     return InvalidRequest(f"'{path}': {error['msg']}.", path)
 
 
