@@ -31,6 +31,9 @@ class ModelRoute(BaseModel):
     upstream_model: str | None = None  # the name sent upstream; default: the name asked for
     context_window: int = Field(default=8192, gt=0)
     tool_calls: Literal["native", "prompted"] = "native"
+    # Cap on a reply's tokens when the run sets no max_tokens (small local models may
+    # otherwise ramble to the end of their window).
+    max_output_tokens: int | None = Field(default=None, gt=0)
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=2, ge=0)
 

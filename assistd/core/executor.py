@@ -35,13 +35,6 @@ class RunCancelled(Exception):
     pass
 
 
-class RunFailed(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 class Executor:
     def __init__(
         self,
@@ -81,7 +74,7 @@ class Executor:
             await self._loop(job, run, turn)
         except RunCancelled:
             await self._end(job, run, turn, rs.RunStatus.CANCELLED, None)
-        except (ModelError, RunFailed) as exc:
+        except ModelError as exc:
             await self._end(
                 job, run, turn, rs.RunStatus.FAILED, {"code": exc.code, "message": exc.message}
             )
@@ -106,27 +99,29 @@ class Executor:
         return run
 
     async def _loop(self, job: RunJob, run: Run, turn: Turn) -> None:
-        definitions, offered = self.tools.offer(run.tools)
-        turn.offered = offered
         resolved = self.models.resolve(run.model)
+        withheld: set[str] = set()
         rounds = 0
         while True:
+            # A built-in found unconfigured is not offered again, and once the tool rounds
+            # are spent the model is offered no tools at all, so it has to answer.
+            spent = rounds >= self.settings.max_tool_rounds
+            definitions, offered = self.tools.offer([] if spent else run.tools, frozenset(withheld))
             turn.reset()
+            turn.offered = offered
             await self._cancellable(run, self._model_turn(job, run, resolved, definitions, turn))
             await self._close_message(job, run, turn)
             if not turn.calls:
                 await self._complete(job, run)
                 return
             rounds += 1
+            withheld |= {
+                c.name
+                for c in turn.calls.values()
+                if not self.tools.is_configured(turn.type_of(c.name))
+            }
             if await self._tool_round(job, run, turn, offered):
                 return  # waiting for the client's tool outputs
-            if rounds >= self.settings.max_tool_rounds:
-                raise RunFailed(
-                    "max_tool_rounds",
-                    f"The model called tools {rounds} times without answering; "
-                    "raise max_tool_rounds "
-                    "or make the tools' outputs more useful.",
-                )
 
     async def _cancellable(self, run: Run, work: Any) -> None:
         """Runs one model turn, abandoning it as soon as a cancel is requested."""
@@ -164,7 +159,7 @@ class Executor:
             temperature=run.sampling.temperature,
             top_p=run.sampling.top_p,
             top_k=run.sampling.top_k,
-            max_tokens=run.sampling.max_tokens,
+            max_tokens=run.sampling.max_tokens or resolved.max_output_tokens,
         )
         async for chunk in resolved.backend.stream(request):
             if isinstance(chunk, TextDelta):

@@ -286,16 +286,20 @@ async def _waiting_step(unit: WorkspaceUnit, run: Run) -> RunStep:
 
 
 async def _close_open_steps(unit: WorkspaceUnit, run: Run, status: str) -> None:
+    """Ends the run's unfinished steps, and marks a half-written message incomplete."""
     now = now_ms()
+    stamp = {"cancelled": "cancelled_at", "expired": "expired_at"}.get(status, "failed_at")
     for step in await unit.steps.all_of(run.id):
-        if step.status == "in_progress":
-            step.status = status
-            setattr(
-                step,
-                {"cancelled": "cancelled_at", "expired": "expired_at"}.get(status, "failed_at"),
-                now,
-            )
-            await unit.steps.replace(step)
+        if step.status != "in_progress":
+            continue
+        step.status = status
+        setattr(step, stamp, now)
+        await unit.steps.replace(step)
+        if step.type == "message_creation":
+            message_id = step.step_details["message_creation"]["message_id"]
+            for message in (await unit.messages.get_many([message_id])).values():
+                message.status = "incomplete"
+                await unit.messages.replace(message)
 
 
 def match_outputs(pending: list[JsonDict], outputs: list[ToolOutput]) -> dict[str, str]:

@@ -29,11 +29,9 @@ class Turn:
     usage: Usage | None = None
 
     def reset(self) -> None:
-        offered = self.offered
         self.__init__()  # type: ignore[misc]
-        self.offered = offered
 
-    def _type_of(self, name: str) -> str:
+    def type_of(self, name: str) -> str:
         tool = self.offered.get(name)
         return tool.type if tool is not None else "function"
 
@@ -48,7 +46,7 @@ class Turn:
         if delta.name:
             call.name += delta.name
         call.arguments.append(delta.arguments)
-        kind = self._type_of(call.name)
+        kind = self.type_of(call.name)
         if kind != "function":
             body: JsonDict = {"input": delta.arguments}
             if first:
@@ -76,7 +74,7 @@ class Turn:
         for index in sorted(self.calls):
             call = self.calls[index]
             arguments = "".join(call.arguments) or "{}"
-            kind = self._type_of(call.name)
+            kind = self.type_of(call.name)
             if kind != "function":
                 finished.append(
                     {"id": call.id, "type": kind, kind: {"input": arguments, "output": None}}

@@ -20,6 +20,7 @@ class ResolvedModel:
     backend: ModelBackend
     upstream_model: str
     context_window: int
+    max_output_tokens: int | None
 
 
 class ModelRegistry:
@@ -45,12 +46,17 @@ class ModelRegistry:
     def resolve(self, model: str) -> ResolvedModel:
         key = model if model in self.routes else ("*" if "*" in self.routes else LOCAL_ROUTE)
         route = self.routes.get(key) or ModelRoute(
-            backend="local", context_window=self.settings.local_context, tool_calls="prompted"
+            backend="local",
+            context_window=self.settings.local_context,
+            tool_calls="prompted",
+            max_output_tokens=512,
         )
         backend = self._backends.get(key)
         if backend is None:
             backend = self._backends[key] = self._build(route)
-        return ResolvedModel(backend, route.upstream_model or model, route.context_window)
+        return ResolvedModel(
+            backend, route.upstream_model or model, route.context_window, route.max_output_tokens
+        )
 
     def _build(self, route: ModelRoute) -> ModelBackend:
         backend: ModelBackend

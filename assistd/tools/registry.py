@@ -55,12 +55,20 @@ class ToolRegistry:
     def __init__(self, tools: dict[str, Tool] | None = None) -> None:
         self.tools = tools or {}
 
-    def offer(self, run_tools: list[JsonDict]) -> tuple[list[JsonDict], dict[str, OfferedTool]]:
-        """The run's tools as OpenAI function definitions, and what each name stands for."""
+    def is_configured(self, kind: str) -> bool:
+        return kind == "function" or kind in self.tools
+
+    def offer(
+        self, run_tools: list[JsonDict], withheld: frozenset[str] = frozenset()
+    ) -> tuple[list[JsonDict], dict[str, OfferedTool]]:
+        """The run's tools as OpenAI function definitions, and what each name stands for.
+        Types in `withheld` are left out (built-ins already found unconfigured this run)."""
         definitions: list[JsonDict] = []
         offered: dict[str, OfferedTool] = {}
         for tool in run_tools:
             kind = str(tool.get("type"))
+            if kind in withheld:
+                continue
             if kind == "function":
                 function = dict(tool["function"])
                 name = str(function["name"])
