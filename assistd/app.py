@@ -87,8 +87,10 @@ def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
     models = ModelRegistry(settings)
     print(f"assistd: {models.describe()}", flush=True)
     runs = RunService(app.state.service, bus, queue, cancels)
-    executor = Executor(app.state.store, bus, models, ToolRegistry(), cancels, settings)
+    tools = ToolRegistry(settings)
+    executor = Executor(app.state.service, bus, models, tools, cancels, settings)
     app.state.runs = runs
+    app.state.tools = tools
     return WorkerPool(app.state.store, queue, executor, runs, settings.run_workers)
 
 
@@ -115,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
             finally:
                 app.state.ready = False
                 await workers.stop()
+                await app.state.tools.close()
         finally:
             await store.close()
 

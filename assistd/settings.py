@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     max_tool_rounds: int = Field(default=8, gt=0)  # model turns with tool calls per run
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
 
+    # Code interpreter sandbox (one kernel per thread)
+    code_wall_s: float = Field(default=30.0, gt=0)  # per call
+    code_cpu_s: int = Field(default=600, gt=0)  # over a kernel's life
+    code_memory_bytes: int = Field(default=1024 * MIB, gt=0)
+    code_processes: int = Field(default=64, gt=0)
+    code_disk_bytes: int = Field(default=256 * MIB, gt=0)  # the working directory
+    code_idle_s: float = Field(default=900.0, gt=0)  # an idle kernel is stopped after this
+    code_max_kernels: int = Field(default=16, gt=0)
+    code_output_chars: int = Field(default=8000, gt=0)  # of output shown to the model
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, url: str) -> str:

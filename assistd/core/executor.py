@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistd.core import runs as rs
@@ -19,6 +18,8 @@ from assistd.core.context import build_context
 from assistd.core.events import EventBus, MessageDelta, StepDelta, run_event_name
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import JsonDict, Message, Run, RunStep
+from assistd.core.run_files import RunFiles, input_file_ids
+from assistd.core.service import Service
 from assistd.core.turn import Turn, step_usage
 from assistd.models.base import ModelError, ModelRequest, TextDelta, ToolCallDelta, Usage
 from assistd.models.registry import ModelRegistry, ResolvedModel
@@ -26,7 +27,7 @@ from assistd.queue.base import CancelSignals, RunJob
 from assistd.settings import Settings
 from assistd.store.base import Store
 from assistd.tools.base import ToolContext
-from assistd.tools.registry import OfferedTool, ToolRegistry
+from assistd.tools.registry import OfferedTool, ToolRegistry, parse_arguments
 
 log = logging.getLogger("assistd.executor")
 
@@ -38,19 +39,22 @@ class RunCancelled(Exception):
 class Executor:
     def __init__(
         self,
-        store: Store,
+        objects: Service,
         bus: EventBus,
         models: ModelRegistry,
         tools: ToolRegistry,
         cancels: CancelSignals,
         settings: Settings,
     ) -> None:
-        self.store = store
+        self.objects = objects
+        self.store: Store = objects.store
         self.bus = bus
         self.models = models
         self.tools = tools
         self.cancels = cancels
         self.settings = settings
+        # Images and files that tools made during a run, for the run's next reply.
+        self._attachments: dict[str, ToolOutputs] = {}
 
     # ---- persistence helpers: commit, then publish ------------------------------------
 
@@ -87,6 +91,7 @@ class Executor:
             await self._end(job, run, turn, rs.RunStatus.FAILED, error)
         finally:
             self.cancels.clear(run.id)
+            self._attachments.pop(run.id, None)
 
     async def _start(self, job: RunJob) -> Run | None:
         async with self.store.workspace(job.workspace_id, write=True) as unit:
@@ -226,9 +231,12 @@ class Executor:
             return
         now = now_ms()
         message, step = turn.message, turn.message_step
+        attached = self._attachments.pop(run.id, ToolOutputs())
         message.content = [
-            {"type": "text", "text": {"value": "".join(turn.text), "annotations": []}}
+            *({"type": "image_file", "image_file": {"file_id": f}} for f in attached.images),
+            {"type": "text", "text": {"value": "".join(turn.text), "annotations": []}},
         ]
+        message.file_ids = [*message.file_ids, *attached.files]
         message.status = status
         message.completed_at = now if status == "completed" else None
         step.status = "completed" if status == "completed" else "cancelled"
@@ -252,13 +260,12 @@ class Executor:
         assert turn.tool_step is not None
         step = turn.tool_step
         calls = turn.finished_calls()
-        context = ToolContext(job.workspace_id, run.thread_id, run.id)
+        context = ToolContext(
+            job.workspace_id, run.thread_id, run.id, files=RunFiles(self.objects, job.workspace_id),
+            input_file_ids=await input_file_ids(self.objects, job.workspace_id, run),
+        )  # fmt: skip
         for call in calls:
-            tool = offered.get(call["type"])
-            if call["type"] != "function" and tool is not None:
-                args = _parse_arguments(call[call["type"]]["input"])
-                result = await self.tools.run(tool, args, replace(context, config=tool.config))
-                call[call["type"]]["output"] = result.output
+            await self._run_call(run, call, offered, context)
         step.step_details = {"type": "tool_calls", "tool_calls": calls}
         step.usage = step_usage(turn.usage)
         _add_usage(run, turn.usage)
@@ -271,6 +278,30 @@ class Executor:
             await unit.steps.replace(step)
         await self._publish(run, "thread.run.step.completed", replace(step))
         return False
+
+    async def _run_call(
+        self, run: Run, call: JsonDict, offered: dict[str, OfferedTool], context: ToolContext
+    ) -> None:
+        """Runs a built-in call, or checks a function call's arguments before the client
+        sees them; either way a problem becomes an output the model can correct from."""
+        kind = call["type"]
+        if kind == "function":
+            tool = offered.get(call["function"]["name"])
+            if tool is not None and call["function"]["output"] is None:
+                schema = tool.config.get("function", {}).get("parameters")
+                _, problem = parse_arguments(call["function"]["arguments"], schema)
+                call["function"]["output"] = problem
+            return
+        tool = offered.get(kind)
+        if tool is None:
+            return
+        result = await self.tools.run(
+            tool, call[kind]["input"], replace(context, config=tool.config)
+        )
+        call[kind]["output"] = result.output
+        held = self._attachments.setdefault(run.id, ToolOutputs())
+        held.images.extend(result.image_file_ids)
+        held.files.extend(result.file_ids)
 
     async def _require_action(
         self, job: RunJob, run: Run, step: RunStep, pending: list[JsonDict]
@@ -341,11 +372,10 @@ class Executor:
             log.exception("could not record the end of run %s", run.id)
 
 
-def _parse_arguments(text: str) -> Any:
-    try:
-        return json.loads(text or "{}")
-    except json.JSONDecodeError:
-        return {}
+@dataclass(slots=True)
+class ToolOutputs:
+    images: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
 
 
 def _add_usage(run: Run, usage: Usage | None) -> None:

@@ -7,10 +7,21 @@ still offered, and its output tells the model it is not configured, so the run g
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
-from typing import Any
+from importlib.metadata import EntryPoint, entry_points
 
+import jsonschema
+
+from assistd.settings import Settings
 from assistd.tools.base import JsonDict, Tool, ToolContext, ToolResult
+
+log = logging.getLogger("assistd.tools")
+# Built-in tools register here exactly as a third-party package would, in its
+# pyproject.toml: [project.entry-points."assistd.tools"] my_tool = "pkg.module:factory",
+# where factory(settings) returns a Tool.
+ENTRY_POINT_GROUP = "assistd.tools"
 
 _QUERY = {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
 _PROMPT = {"type": "object", "properties": {"prompt": {"type": "string"}}, "required": ["prompt"]}
@@ -52,11 +63,29 @@ class OfferedTool:
 
 
 class ToolRegistry:
-    def __init__(self, tools: dict[str, Tool] | None = None) -> None:
-        self.tools = tools or {}
+    """Tools by type, each imported and built on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._entry_points: dict[str, EntryPoint] = {
+            ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)
+        }
+        self._loaded: dict[str, Tool | None] = {}
+
+    def get(self, kind: str) -> Tool | None:
+        if kind not in self._loaded:
+            ep = self._entry_points.get(kind)
+            tool: Tool | None = None
+            if ep is not None:
+                try:
+                    tool = ep.load()(self.settings)
+                except Exception:
+                    log.exception("the tool plugin '%s' (%s) could not be loaded", kind, ep.value)
+            self._loaded[kind] = tool
+        return self._loaded[kind]
 
     def is_configured(self, kind: str) -> bool:
-        return kind == "function" or kind in self.tools
+        return kind == "function" or self.get(kind) is not None
 
     def offer(
         self, run_tools: list[JsonDict], withheld: frozenset[str] = frozenset()
@@ -83,17 +112,54 @@ class ToolRegistry:
         return definitions, offered
 
     def _spec(self, kind: str, tool: JsonDict) -> tuple[str, JsonDict]:
-        implementation = self.tools.get(kind)
+        implementation = self.get(kind)
         if implementation is not None:
             return implementation.description, implementation.parameters
         description, parameters = BUILTIN_SPECS.get(kind, ("A plugin tool.", _QUERY))
         return str(tool.get("description") or description), parameters
 
-    async def run(self, offered: OfferedTool, args: Any, context: ToolContext) -> ToolResult:
-        implementation = self.tools.get(offered.type)
+    async def run(self, offered: OfferedTool, arguments: str, context: ToolContext) -> ToolResult:
+        implementation = self.get(offered.type)
         if implementation is None:
             return ToolResult(
                 output=f"The tool '{offered.type}' is not configured on this server, "
                 "so it could not run. Answer without it."
             )
-        return await implementation.run(args if isinstance(args, dict) else {}, context)
+        args, problem = parse_arguments(arguments, implementation.parameters)
+        if problem is not None:
+            return ToolResult(output=problem)
+        try:
+            return await implementation.run(args, context)
+        except Exception as exc:
+            log.exception("the tool '%s' failed", offered.type)
+            return ToolResult(output=f"The tool '{offered.type}' failed: {type(exc).__name__}.")
+
+    async def close(self) -> None:
+        for tool in self._loaded.values():
+            if tool is not None:
+                await tool.close()
+
+
+def parse_arguments(arguments: str, schema: JsonDict | None) -> tuple[JsonDict, str | None]:
+    """The model's arguments as an object, or a message the model can correct itself from."""
+    try:
+        args = json.loads(arguments or "{}")
+    except json.JSONDecodeError as exc:
+        return (
+            {},
+            f"Invalid arguments: not valid JSON ({exc}). Call the tool again with a JSON object.",
+        )
+    if not isinstance(args, dict):
+        return {}, "Invalid arguments: they must be a JSON object. Call the tool again."
+    if schema:
+        try:
+            jsonschema.validate(args, schema)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "arguments"
+            return args, (
+                f"Invalid arguments at '{where}': {exc.message}. "
+                f"Call the tool again with arguments matching: {json.dumps(schema)}"
+            )
+        except jsonschema.SchemaError:
+            pass  # a tool's own schema is broken: let the call through rather than block it
+    return args, None

@@ -7,6 +7,7 @@ always emit arrays and objects there.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -155,10 +156,20 @@ def _tool_call(call: JsonDict) -> JsonDict:
         return call
     details = call["code_interpreter"]
     rendered = {k: v for k, v in call.items() if k != "code_interpreter"}
-    rendered["code_interpreter"] = {"input": details.get("input", ""), "outputs": []}
+    rendered["code_interpreter"] = {"input": _code_of(details.get("input", "")), "outputs": []}
     if details.get("output") is not None:
         rendered["output"] = details["output"]
     return rendered
+
+
+def _code_of(arguments: str) -> str:
+    """The code itself, from the model's arguments `{"code": "..."}` (a fragment while
+    streaming is shown as it is)."""
+    try:
+        parsed = json.loads(arguments)
+    except (json.JSONDecodeError, TypeError):
+        return str(arguments)
+    return str(parsed.get("code", "")) if isinstance(parsed, dict) else str(arguments)
 
 
 def _step_details(details: JsonDict) -> JsonDict:

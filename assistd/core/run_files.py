@@ -1,0 +1,34 @@
+"""Files as a run's tools see them: read the run's inputs, save outputs, all in the run's
+workspace."""
+
+from __future__ import annotations
+
+from assistd.core.objects import PageRequest, Run
+from assistd.core.service import Service, Upload
+from assistd.errors import AssistdError
+
+OUTPUT_PURPOSE = "assistants_output"
+
+
+class RunFiles:
+    def __init__(self, service: Service, workspace_id: str) -> None:
+        self.service = service
+        self.workspace_id = workspace_id
+
+    async def read(self, file_id: str) -> tuple[str, bytes] | None:
+        try:
+            stored, content = await self.service.file_content(self.workspace_id, file_id)
+        except AssistdError:
+            return None
+        return stored.filename, content
+
+    async def save(self, filename: str, content: bytes) -> str:
+        upload = Upload(filename=filename, content=content, purpose=OUTPUT_PURPOSE)
+        return (await self.service.upload_file(self.workspace_id, upload)).id
+
+
+async def input_file_ids(service: Service, workspace_id: str, run: Run) -> tuple[str, ...]:
+    """The assistant's files, then those of the thread's recent messages, each once."""
+    page = await service.list_messages(workspace_id, run.thread_id, PageRequest(limit=100))
+    from_messages = [f for m in reversed(page.items) for f in m.file_ids]
+    return tuple(dict.fromkeys([*run.file_ids, *from_messages]))

@@ -1,0 +1,266 @@
+"""One Jupyter kernel (ipykernel) running inside the bubblewrap sandbox.
+
+The kernel talks ZeroMQ over unix sockets in a small control directory shared with the
+sandbox: it has no network namespace to reach, and needs none. Files go in and out
+through the kernel itself (small silent snippets), so the host never has to look into
+the sandbox's private working directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+
+from assistd.sandbox.bwrap import WORKDIR, Limits, sandbox_command
+
+START_TIMEOUT_S = 30.0
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class SandboxError(Exception):
+    """The sandbox cannot start or died; the message says why, for the model and the log."""
+
+
+@dataclass(slots=True)
+class Execution:
+    stdout: str = ""
+    stderr: str = ""
+    result: str | None = None  # the last expression's value, as text
+    error: str | None = None  # the traceback, as text
+    images: list[bytes] = field(default_factory=list)  # PNGs the code displayed
+    timed_out: bool = False
+    crashed: bool = False  # the kernel died (a limit, or the code killed it)
+
+
+def _list_files_code() -> str:
+    return (
+        "import os as _o, json as _j\n"
+        "def _assistd_list(root):\n"
+        "    out = {}\n"
+        "    for d, _, fs in _o.walk(root):\n"
+        "        for f in fs:\n"
+        "            p = _o.path.join(d, f)\n"
+        "            try:\n"
+        "                st = _o.stat(p)\n"
+        "                out[_o.path.relpath(p, root)] = [st.st_size, st.st_mtime_ns]\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "    return out\n"
+        f"print(_j.dumps(_assistd_list({WORKDIR!r})))\n"
+        "del _assistd_list, _o, _j\n"
+    )
+
+
+def _read_file_code(name: str) -> str:
+    return (
+        "import base64 as _b, os as _o\n"
+        f"with open(_o.path.join({WORKDIR!r}, {name!r}), 'rb') as _f:\n"
+        "    print(_b.b64encode(_f.read()).decode())\n"
+        "del _b, _o, _f\n"
+    )
+
+
+def _write_file_code(name: str, content: bytes) -> str:
+    encoded = base64.b64encode(content).decode()
+    return (
+        "import base64 as _b, os as _o\n"
+        f"_p = _o.path.join({WORKDIR!r}, {name!r})\n"
+        "_o.makedirs(_o.path.dirname(_p), exist_ok=True)\n"
+        "with open(_p, 'wb') as _f:\n"
+        f"    _f.write(_b.b64decode({encoded!r}))\n"
+        "del _b, _o, _f, _p\n"
+    )
+
+
+class SandboxedKernel:
+    def __init__(self, bwrap: str, limits: Limits, uid: int | None) -> None:
+        self.bwrap = bwrap
+        self.limits = limits
+        self.uid = uid
+        self.process: asyncio.subprocess.Process | None = None
+        self.client: AsyncKernelClient | None = None
+        self.control_dir: Path | None = None
+        self.stderr_log: Path | None = None
+        self.known_files: dict[str, list[int]] = {}
+
+    # ---- life -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.control_dir = Path(tempfile.mkdtemp(prefix="assistd-kernel-"))
+        if self.uid is not None:
+            os.chown(self.control_dir, self.uid, self.uid)
+        connection = self._connection_info(self.control_dir)
+        connection_file = self.control_dir / "kernel.json"
+        connection_file.write_text(json.dumps(connection))
+        connection_file.chmod(0o644)
+        command = sandbox_command(
+            self.bwrap,
+            [sys.executable, "-m", "ipykernel_launcher", "-f", str(connection_file), "--quiet"],
+            self.control_dir,
+            self.limits,
+            self.uid,
+        )
+        self.stderr_log = self.control_dir / "stderr.log"
+        with self.stderr_log.open("wb") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        client = AsyncKernelClient()
+        client.load_connection_info(connection)  # type: ignore[arg-type]
+        client.start_channels()
+        self.client = client
+        try:
+            await self._wait_ready()
+        except Exception:
+            await self.shutdown()
+            raise
+
+    @staticmethod
+    def _connection_info(control_dir: Path) -> dict[str, Any]:
+        return {
+            "transport": "ipc",
+            "ip": str(control_dir / "k"),
+            "shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5,
+            "key": secrets.token_hex(16),
+            "signature_scheme": "hmac-sha256",
+            "kernel_name": "",
+        }  # fmt: skip
+
+    async def _wait_ready(self) -> None:
+        assert self.client is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_TIMEOUT_S
+        while loop.time() < deadline:
+            if not self.alive:
+                raise SandboxError(f"The sandboxed kernel exited at start: {self._stderr_tail()}")
+            with contextlib.suppress(RuntimeError, TimeoutError):
+                await self.client.wait_for_ready(timeout=2)
+                return
+        raise SandboxError("The sandboxed kernel did not start in time.")
+
+    def _stderr_tail(self) -> str:
+        if self.stderr_log is None or not self.stderr_log.exists():
+            return ""
+        return self.stderr_log.read_text(errors="replace")[-800:].strip()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def shutdown(self) -> None:
+        if self.client is not None:
+            self.client.stop_channels()
+            self.client = None
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            await self.process.wait()
+        if self.control_dir is not None:
+            shutil.rmtree(self.control_dir, ignore_errors=True)
+            self.control_dir = None
+
+    # ---- running code -------------------------------------------------------------------
+
+    async def execute(self, code: str, timeout_s: float, silent: bool = False) -> Execution:
+        if self.client is None or not self.alive:
+            raise SandboxError("The kernel is not running.")
+        msg_id = self.client.execute(
+            code, silent=silent, store_history=not silent, allow_stdin=False
+        )
+        result = Execution()
+        try:
+            await asyncio.wait_for(self._collect(msg_id, result), timeout_s)
+        except TimeoutError:
+            result.timed_out = True
+            await self._interrupt(msg_id)
+        if not self.alive:
+            result.crashed = True
+        return result
+
+    async def _collect(self, msg_id: str, result: Execution) -> None:
+        assert self.client is not None
+        while True:
+            try:
+                message = await self.client.get_iopub_msg(timeout=1.0)
+            except Exception:  # queue.Empty: nothing yet; is the kernel still there?
+                if not self.alive:
+                    return
+                continue
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if _absorb(message, result):
+                return
+
+    async def _interrupt(self, msg_id: str) -> None:
+        """Stops a runaway call: an interrupt request to the kernel (its state survives),
+        then, if the kernel does not come back, the whole sandbox goes."""
+        if self.client is None or not self.alive:
+            return
+        self.client.control_channel.send(self.client.session.msg("interrupt_request", {}))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._collect(msg_id, Execution()), 3.0)
+            return
+        await self.shutdown()
+
+    # ---- files --------------------------------------------------------------------------
+
+    async def put_file(self, name: str, content: bytes, timeout_s: float) -> None:
+        done = await self.execute(_write_file_code(name, content), timeout_s, silent=True)
+        if done.error or done.timed_out or done.crashed:
+            raise SandboxError(f"Could not place '{name}' in the working directory.")
+
+    async def list_files(self, timeout_s: float) -> dict[str, list[int]]:
+        done = await self.execute(_list_files_code(), timeout_s, silent=True)
+        if done.error or not done.stdout.strip():
+            return {}
+        listing: dict[str, list[int]] = json.loads(done.stdout.strip().splitlines()[-1])
+        return listing
+
+    async def read_file(self, name: str, timeout_s: float) -> bytes | None:
+        done = await self.execute(_read_file_code(name), timeout_s, silent=True)
+        if done.error or done.timed_out:
+            return None
+        return base64.b64decode(done.stdout.strip() or "")
+
+
+def _absorb(message: dict[str, Any], result: Execution) -> bool:
+    """Folds one iopub message into `result`; True once the call is over."""
+    kind = message["msg_type"]
+    content = message["content"]
+    if kind == "stream":
+        if content.get("name") == "stderr":
+            result.stderr += content.get("text", "")
+        else:
+            result.stdout += content.get("text", "")
+    elif kind in ("execute_result", "display_data"):
+        data = content.get("data", {})
+        if "image/png" in data:
+            result.images.append(base64.b64decode(data["image/png"]))
+        elif kind == "execute_result" and "text/plain" in data:
+            result.result = data["text/plain"]
+    elif kind == "error":
+        traceback = "\n".join(content.get("traceback", []))
+        result.error = (
+            _ANSI.sub("", traceback) or f"{content.get('ename')}: {content.get('evalue')}"
+        )
+    elif kind == "status" and content.get("execution_state") == "idle":
+        return True
+    return False

@@ -1,0 +1,86 @@
+"""`calculator`: arithmetic and common math functions, evaluated safely by simpleeval."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import simpleeval
+
+from assistd.settings import Settings
+from assistd.tools.base import JsonDict, ToolContext, ToolResult
+
+MAX_EXPRESSION = 1000
+MAX_POWER = 10_000  # exponents beyond this are refused: 9**9**9 would never finish
+MAX_DIGITS = 4300  # Python's own limit for turning an int into text
+
+_FUNCTIONS: dict[str, Any] = {
+    name: getattr(math, name)
+    for name in (
+        "sqrt", "exp", "log", "log2", "log10", "sin", "cos", "tan", "asin", "acos", "atan",
+        "atan2", "sinh", "cosh", "tanh", "floor", "ceil", "factorial", "gcd", "lcm", "hypot",
+        "degrees", "radians", "isqrt", "comb", "perm",
+    )
+}  # fmt: skip
+_FUNCTIONS.update(abs=abs, round=round, min=min, max=max, pow=pow, int=int, float=float)
+_NAMES = {"pi": math.pi, "e": math.e, "tau": math.tau, "inf": math.inf}
+
+
+def _safe_factorial(n: Any) -> int:
+    if not isinstance(n, int) or n > 1000:
+        raise ValueError("factorial is limited to integers up to 1000")
+    return math.factorial(n)
+
+
+class Calculator:
+    name = "calculator"
+    description = "Evaluates an arithmetic expression, e.g. '2**10 + sqrt(16) * pi'."
+    parameters: ClassVar[JsonDict] = {
+        "type": "object",
+        "properties": {"expression": {"type": "string", "description": "The expression."}},
+        "required": ["expression"],
+    }
+
+    def __init__(self) -> None:
+        functions = {**_FUNCTIONS, "factorial": _safe_factorial}
+        self.evaluator = simpleeval.SimpleEval(functions=functions, names=_NAMES)
+        simpleeval.MAX_POWER = MAX_POWER
+
+    def evaluate(self, expression: str) -> str:
+        if len(expression) > MAX_EXPRESSION:
+            return f"Error: the expression is longer than {MAX_EXPRESSION} characters."
+        try:
+            value = self.evaluator.eval(expression)
+        except simpleeval.NumberTooHigh:
+            return f"Error: the numbers get too large (exponents are limited to {MAX_POWER})."
+        except (simpleeval.FeatureNotAvailable, simpleeval.AttributeDoesNotExist) as exc:
+            return f"Error: not allowed in a calculation: {exc}. Use arithmetic and math only."
+        except (simpleeval.NameNotDefined, simpleeval.FunctionNotDefined) as exc:
+            return f"Error: {exc}."
+        except (
+            ArithmeticError,
+            ValueError,
+            TypeError,
+            SyntaxError,
+            simpleeval.InvalidExpression,
+        ) as exc:
+            return f"Error: {type(exc).__name__}: {exc}."
+        return _as_text(value)
+
+    async def run(self, args: JsonDict, context: ToolContext) -> ToolResult:
+        return ToolResult(output=self.evaluate(str(args.get("expression", ""))))
+
+    async def close(self) -> None:
+        return None
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float, complex)):
+        return f"Error: the result is not a number ({type(value).__name__})."
+    if isinstance(value, int) and value.bit_length() > MAX_DIGITS * 3.33:
+        return f"Error: the result has more than {MAX_DIGITS} digits."
+    return repr(value)
+
+
+def factory(settings: Settings) -> Calculator:
+    return Calculator()

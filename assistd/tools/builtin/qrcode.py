@@ -1,0 +1,48 @@
+"""`generate_qrcode`: text in, a QR code PNG out, shown in the reply as an image."""
+
+from __future__ import annotations
+
+import io
+from typing import ClassVar
+
+import segno
+
+from assistd.settings import Settings
+from assistd.tools.base import JsonDict, ToolContext, ToolResult
+
+MAX_TEXT = 2000  # a QR code holds at most about 2,900 bytes at the lowest error correction
+
+
+class QrCode:
+    name = "generate_qrcode"
+    description = "Makes a QR code image that encodes a text or URL."
+    parameters: ClassVar[JsonDict] = {
+        "type": "object",
+        "properties": {"text": {"type": "string", "description": "What the code encodes."}},
+        "required": ["text"],
+    }
+
+    async def run(self, args: JsonDict, context: ToolContext) -> ToolResult:
+        text = str(args.get("text", ""))
+        if not text:
+            return ToolResult(output="Error: 'text' is empty; nothing to encode.")
+        if len(text.encode()) > MAX_TEXT:
+            return ToolResult(
+                output=f"Error: the text is longer than {MAX_TEXT} bytes; a QR code cannot hold it."
+            )
+        if context.files is None:
+            return ToolResult(output="Error: this server cannot store files for this run.")
+        buffer = io.BytesIO()
+        segno.make(text, error="m", micro=False).save(buffer, kind="png", scale=8, border=4)
+        file_id = await context.files.save("qrcode.png", buffer.getvalue())
+        return ToolResult(
+            output=f"A QR code for the text was made ({file_id}) and is shown to the user.",
+            image_file_ids=(file_id,),
+        )
+
+    async def close(self) -> None:
+        return None
+
+
+def factory(settings: Settings) -> QrCode:
+    return QrCode()
