@@ -32,7 +32,7 @@ def test_code_interpreter_state_and_plot(
     kinds = [part.type for part in answer.content]
     assert kinds == ["image_file", "text"], answer
     steps = Steps.list(run_id, thread_id=thread_id).data
-    tool_step = [s for s in steps if s.type == "tool_calls"][0]
+    tool_step = next(s for s in steps if s.type == "tool_calls")
     call = tool_step.step_details.tool_calls[0]
     assert "image" in call["output"] if isinstance(call, dict) else True
     # The image is a real PNG downloadable through the Files API.
@@ -50,7 +50,7 @@ def test_code_interpreter_state_and_plot(
     Messages.create(thread_id, content="and y+1?")
     assistant_id = Runs.retrieve(run_id, thread_id=thread_id).assistant_id
     run2 = Runs.wait(Runs.create(thread_id, assistant_id=assistant_id).id, thread_id=thread_id)
-    step2 = [s for s in Steps.list(run2.id, thread_id=thread_id).data if s.type == "tool_calls"][0]
+    step2 = next(s for s in Steps.list(run2.id, thread_id=thread_id).data if s.type == "tool_calls")
     raw_step = httpx.get(
         f"{server.dashscope_url}/threads/{thread_id}/runs/{run2.id}/steps/{step2.id}",
         headers={"Authorization": f"Bearer {__import__('dashscope').api_key}"},
