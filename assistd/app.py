@@ -83,7 +83,8 @@ def _reject(scope: Scope, limit: int) -> ASGIApp:
 
 def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
     """The embedded shape: in-process queue, event log and workers."""
-    bus, queue, cancels = MemoryEventBus(), MemoryRunQueue(), MemoryCancelSignals()
+    bus = MemoryEventBus(retention_s=settings.event_retention_s)
+    queue, cancels = MemoryRunQueue(), MemoryCancelSignals()
     models = ModelRegistry(settings)
     print(f"assistd: {models.describe()}", flush=True)
     runs = RunService(app.state.service, bus, queue, cancels)

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     run_expiry_s: int = Field(default=600, gt=0)  # how long a run waits for tool outputs
     max_tool_rounds: int = Field(default=8, gt=0)  # model turns with tool calls per run
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
+    # How long a finished run's events stay replayable (for clients that reconnect).
+    event_retention_s: float = Field(default=60.0, gt=0)
 
     # Code interpreter sandbox (one kernel per thread)
     code_wall_s: float = Field(default=30.0, gt=0)  # per call

@@ -125,12 +125,13 @@ class Tenancy:
         if not secret:
             raise Unauthorized("No API key provided. Send 'Authorization: Bearer <key>'.")
         async with self.store.admin() as unit:
-            key = await unit.find_key(hash_key(secret))
-            if key is None or key.revoked_at is not None:
+            found = await unit.find_key_with_workspace(hash_key(secret))
+            if found is None or found[0].revoked_at is not None:
                 raise Unauthorized("Invalid API-key provided.")
-            own = await unit.get_workspace(key.workspace_id)
-            target = own if not workspace else await unit.get_workspace(workspace)
-        global_admin = key.admin and own is not None and own.name == DEFAULT_WORKSPACE
+            key, own = found
+            same = not workspace or workspace in (own.id, own.name)
+            target = own if same else await unit.get_workspace(workspace or "")
+        global_admin = key.admin and own.name == DEFAULT_WORKSPACE
         if target is None or (target.id != key.workspace_id and not global_admin):
             raise Forbidden(f"This API key may not act in workspace '{workspace}'.")
         return Principal(

@@ -80,6 +80,23 @@ class SqlAdminUnit:
         row = (await self.conn.execute(select(t).where(t.c.key_hash == key_hash))).first()
         return rows.api_key(row) if row is not None else None
 
+    async def find_key_with_workspace(self, key_hash: str) -> tuple[ApiKey, Workspace] | None:
+        k, w = schema.api_keys, schema.workspaces
+        query = (
+            select(
+                k, w.c.name.label("workspace_name"), w.c.created_at.label("workspace_created_at")
+            )
+            .join(w, w.c.id == k.c.workspace_id)
+            .where(k.c.key_hash == key_hash)
+        )
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            return None
+        own = Workspace(
+            id=row.workspace_id, name=row.workspace_name, created_at=row.workspace_created_at
+        )
+        return rows.api_key(row), own
+
     async def get_key(self, key_id: str) -> ApiKey | None:
         t = schema.api_keys
         row = (await self.conn.execute(select(t).where(t.c.id == key_id))).first()
