@@ -13,6 +13,7 @@ import base64
 import contextlib
 import json
 import os
+import queue
 import re
 import secrets
 import shutil
@@ -86,6 +87,13 @@ def _write_file_code(name: str, content: bytes) -> str:
     )
 
 
+# Waiting for a new kernel: how long one poll lasts (a message ends it at once), when to
+# ask again, and how long a kernel_info's status may take to show on iopub.
+_READY_POLL_S = 0.05
+_READY_RESEND_S = 1.0
+_READY_IOPUB_S = 0.25
+
+
 class SandboxedKernel:
     def __init__(self, bwrap: str, limits: Limits, uid: int | None) -> None:
         self.bwrap = bwrap
@@ -145,16 +153,44 @@ class SandboxedKernel:
         }  # fmt: skip
 
     async def _wait_ready(self) -> None:
-        assert self.client is not None
+        """Ready once the kernel has answered kernel_info on shell and a message of that
+        request has come back on iopub (so the first call's output cannot be missed).
+
+        Not jupyter_client's wait_for_ready: it goes by its heartbeat's whole seconds (a
+        kernel up at 1.1 s is seen at about 2.2 s) and always ends with 0.2 s of waiting for
+        iopub to fall silent. The request sent first waits in the socket until the kernel
+        binds, so the reply comes as soon as the kernel runs; it is sent again now and then
+        in case the kernel dropped it.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT_S
+        asked: set[str] = set()
         while loop.time() < deadline:
             if not self.alive:
                 raise SandboxError(f"The sandboxed kernel exited at start: {self._stderr_tail()}")
-            with contextlib.suppress(RuntimeError, TimeoutError):
-                await self.client.wait_for_ready(timeout=2)
+            assert self.client is not None
+            asked.add(self.client.kernel_info())
+            resend_at = min(loop.time() + _READY_RESEND_S, deadline)
+            if await self._answered(asked, "shell", resend_at) and await self._answered(
+                asked, "iopub", loop.time() + _READY_IOPUB_S
+            ):
                 return
         raise SandboxError("The sandboxed kernel did not start in time.")
+
+    async def _answered(self, asked: set[str], channel: str, until: float) -> bool:
+        """Whether a message answering one of the `asked` requests arrives on `channel`
+        by `until` (the loop's clock); looks at the process between short polls."""
+        assert self.client is not None
+        get = self.client.get_shell_msg if channel == "shell" else self.client.get_iopub_msg
+        loop = asyncio.get_running_loop()
+        while self.alive and (left := until - loop.time()) > 0:
+            try:
+                message = await get(timeout=min(left, _READY_POLL_S))
+            except queue.Empty:
+                continue
+            if message.get("parent_header", {}).get("msg_id") in asked:
+                return True
+        return False
 
     def _stderr_tail(self) -> str:
         if self.stderr_log is None or not self.stderr_log.exists():
