@@ -19,10 +19,19 @@ import pytest
 from dashscope import Assistants, Runs, Threads
 
 from assistd.tools.function import acall_function, as_text, call_function, function_tool
-from tests.runs.helpers import ok, wait_done
 from tests.support.fake_model import FakeModel, Reply, ToolCalls
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "tools.md"
+
+
+def ok(result: Any) -> Any:
+    assert result.status_code == 200, result
+    return result
+
+
+def wait_done(thread_id: str, run_id: str) -> Any:
+    """Runs.wait with a bound: the run once it needs outputs or has ended."""
+    return ok(Runs.wait(run_id, thread_id=thread_id, timeout_seconds=60))
 
 
 class Unit(enum.Enum):
