@@ -14,4 +14,5 @@ if [[ -z "$name" || -z "${BENCHES[$name]:-}" ]]; then
     exit 2
 fi
 shift
+scripts/install.sh dev  # the benchmarks start servers and use the test helpers
 exec .venv/bin/python -m "${BENCHES[$name]}" "$@"
