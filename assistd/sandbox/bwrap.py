@@ -39,6 +39,11 @@ def find_bwrap() -> str | None:
         return shutil.which("bwrap")
 
 
+def find_prlimit() -> str | None:
+    """util-linux's `prlimit`, which applies the limits; without it no sandbox starts."""
+    return shutil.which("prlimit")
+
+
 def _runtime_binds() -> list[str]:
     args: list[str] = []
     for path in _SYSTEM_DIRS:
@@ -61,9 +66,9 @@ def _runtime_binds() -> list[str]:
 
 
 def _limits(limits: Limits, own_uid: int | None) -> list[str]:
-    prlimit = shutil.which("prlimit")
-    if prlimit is None:
-        return []
+    prlimit = find_prlimit()
+    if prlimit is None:  # never run without the limits; the pool's probe says why first
+        raise FileNotFoundError("no prlimit binary: the sandbox's limits cannot be applied")
     caps = [
         f"--as={limits.memory_bytes}",
         f"--cpu={limits.cpu_seconds_total}",
@@ -108,7 +113,8 @@ def sandbox_command(
         "--die-with-parent", "--new-session",
         *_runtime_binds(),
         "--proc", "/proc", "--dev", "/dev",
-        "--perms", "1777", "--tmpfs", "/tmp",
+        # Both tmpfs live in the host's memory: each is capped, or files there could fill it.
+        "--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", "/tmp",
         "--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR,
         "--bind", str(control_dir), str(control_dir),
         "--clearenv",
@@ -117,6 +123,11 @@ def sandbox_command(
         "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
         "--setenv", "MPLBACKEND", "module://matplotlib_inline.backend_inline",
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+        # The memory cap is on address space: one malloc arena per thread (64 MiB reserved
+        # each) and a BLAS thread pool per core would spend it before the code runs.
+        "--setenv", "MALLOC_ARENA_MAX", "1",
+        "--setenv", "OPENBLAS_NUM_THREADS", "1",
+        "--setenv", "OMP_NUM_THREADS", "1",
         "--chdir", WORKDIR,
         "--",
     ]  # fmt: skip

