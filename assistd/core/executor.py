@@ -105,8 +105,9 @@ class Executor:
 
     async def _loop(self, job: RunJob, run: Run, turn: Turn) -> None:
         resolved = self.models.resolve(run.model)
+        await self.tools.load(str(tool.get("type")) for tool in run.tools)
         withheld: set[str] = set()
-        rounds = 0
+        rounds = await self._rounds_so_far(job, run)
         while True:
             # A built-in found unconfigured is not offered again, and once the tool rounds
             # are spent the model is offered no tools at all, so it has to answer.
@@ -119,6 +120,12 @@ class Executor:
             if not turn.calls:
                 await self._complete(job, run)
                 return
+            if spent:
+                raise ModelError(
+                    "max_tool_rounds",
+                    f"The model still called tools after {rounds} rounds of tool calls, the most "
+                    "a run allows (max_tool_rounds).",
+                )
             rounds += 1
             withheld |= {
                 c.name
@@ -127,6 +134,11 @@ class Executor:
             }
             if await self._tool_round(job, run, turn, offered):
                 return  # waiting for the client's tool outputs
+
+    async def _rounds_so_far(self, job: RunJob, run: Run) -> int:
+        """Tool-call rounds the run already had (it may be resuming after tool outputs)."""
+        async with self.store.workspace(job.workspace_id) as unit:
+            return sum(1 for step in await unit.steps.all_of(run.id) if step.type == "tool_calls")
 
     async def _cancellable(self, run: Run, work: Any) -> None:
         """Runs one model turn, abandoning it as soon as a cancel is requested."""
@@ -341,8 +353,13 @@ class Executor:
     ) -> None:
         async with self.store.workspace(job.workspace_id, write=True) as unit:
             current = await unit.runs.get(run.thread_id, run.id)
-            if current is None or rs.is_terminal(current.status):
-                return  # deleted with its thread, or already ended (e.g. expired)
+            if current is None:
+                # Deleted with its thread: streams still reading it are told it ended.
+                rs.transition(run, rs.RunStatus.CANCELLED, now_ms())
+                await self._publish(run, run_event_name(run), replace(run))
+                return
+            if rs.is_terminal(current.status):
+                return  # already ended (e.g. expired while the last turn ran)
             if current.status == rs.RunStatus.CANCELLING and status == rs.RunStatus.COMPLETED:
                 status = rs.RunStatus.CANCELLED
             run.status = current.status

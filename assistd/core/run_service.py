@@ -159,6 +159,14 @@ class RunService:
             await _run(unit, thread_id, run_id)
             return await unit.steps.page(run_id, page)
 
+    async def delete_thread(self, ws: str, thread_id: str) -> None:
+        """Deletes the thread with everything in it; a run still going on it is stopped."""
+        async with self.store.workspace(ws) as unit:
+            active = await unit.runs.active(thread_id)
+        await self.objects.delete_thread(ws, thread_id)
+        if active is not None:
+            self.cancels.request(active.id)
+
     # ---- cancel, expire, abandon --------------------------------------------------------
 
     async def cancel_run(self, ws: str, thread_id: str, run_id: str) -> Run:

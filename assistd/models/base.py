@@ -61,3 +61,33 @@ class ModelError(Exception):
 
 class ModelBackend(Protocol):
     def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]: ...
+
+
+def chunks_of(data: Any) -> list[ModelChunk]:
+    """One OpenAI streaming chunk, as parsed JSON, -> model chunks."""
+    if not isinstance(data, dict):
+        return []
+    if "error" in data:
+        error = data["error"]
+        message = error.get("message") if isinstance(error, dict) else None
+        raise ModelError("model_error", str(message or error))
+    parts: list[ModelChunk] = []
+    usage = data.get("usage")
+    if usage:
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        parts.append(Usage(int(prompt or 0), int(completion or 0)))
+    for choice in data.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if delta.get("content"):
+            parts.append(TextDelta(delta["content"]))
+        for call in delta.get("tool_calls") or []:
+            function = call.get("function") or {}
+            parts.append(
+                ToolCallDelta(
+                    call.get("index") or 0,
+                    call.get("id"),
+                    function.get("name"),
+                    function.get("arguments") or "",
+                )
+            )
+    return parts

@@ -16,14 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from assistd.models.base import (
-    ModelChunk,
-    ModelError,
-    ModelRequest,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
-)
+from assistd.models.base import ModelChunk, ModelError, ModelRequest, chunks_of
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DONE = object()
@@ -119,32 +112,3 @@ class LocalBackend:
                     yield chunk
         finally:
             await worker
-
-
-def chunks_of(data: Any) -> list[ModelChunk]:
-    """OpenAI streaming chunk dicts -> model chunks."""
-    if not isinstance(data, dict):
-        return []
-    if "error" in data:
-        raise ModelError("model_error", str(data["error"]))
-    parts: list[ModelChunk] = []
-    usage = data.get("usage")
-    if usage:
-        parts.append(
-            Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
-        )
-    for choice in data.get("choices") or []:
-        delta = choice.get("delta") or {}
-        if delta.get("content"):
-            parts.append(TextDelta(delta["content"]))
-        for call in delta.get("tool_calls") or []:
-            function = call.get("function") or {}
-            parts.append(
-                ToolCallDelta(
-                    call.get("index", 0),
-                    call.get("id"),
-                    function.get("name"),
-                    function.get("arguments") or "",
-                )
-            )
-    return parts

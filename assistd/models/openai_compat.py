@@ -8,16 +8,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import openai
+import orjson
 
-from assistd.models.base import (
-    ModelChunk,
-    ModelError,
-    ModelRequest,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
-)
+from assistd.models.base import ModelChunk, ModelError, ModelRequest, chunks_of
 
 
 class OpenAICompatBackend:
@@ -33,8 +28,9 @@ class OpenAICompatBackend:
             base_url=base_url, api_key=api_key or "none", timeout=timeout_s, max_retries=max_retries
         )
         self.extra_body = extra_body or {}
+        self.base_url = base_url
 
-    def _arguments(self, request: ModelRequest) -> dict[str, Any]:
+    def _body(self, request: ModelRequest) -> dict[str, Any]:
         args: dict[str, Any] = {
             "model": request.model,
             "messages": request.messages,
@@ -61,16 +57,22 @@ class OpenAICompatBackend:
             extra["top_k"] = (
                 request.top_k
             )  # not an OpenAI parameter; vLLM, llama.cpp and DashScope take it
-        if extra:
-            args["extra_body"] = extra
-        return args
+        return {**args, **extra}
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         try:
-            response = await self.client.chat.completions.create(**self._arguments(request))
-            async for chunk in response:
-                for part in _chunks(chunk):
-                    yield part
+            # The SDK's own stream builds a pydantic object per chunk, about 0.2 ms of CPU
+            # a token; its raw response (same client, retries, timeouts and errors) parsed
+            # with orjson costs a tenth of that.
+            response = await self.client.post(
+                "/chat/completions", body=self._body(request), cast_to=httpx.Response, stream=True
+            )
+            try:
+                async for data in sse_data(response):
+                    for part in chunks_of(data):
+                        yield part
+            finally:
+                await response.aclose()
         except openai.APIStatusError as exc:
             raise ModelError(
                 "model_error", f"The model endpoint answered {exc.status_code}: {exc.message}"
@@ -78,29 +80,29 @@ class OpenAICompatBackend:
         except openai.APITimeoutError as exc:
             raise ModelError("model_timeout", "The model endpoint did not answer in time.") from exc
         except openai.APIConnectionError as exc:
+            reason = str(exc).rstrip(".")
             raise ModelError(
-                "model_unreachable", f"Could not reach the model endpoint: {exc}."
+                "model_unreachable",
+                f"Could not reach the model endpoint at {self.base_url}: {reason}.",
             ) from exc
 
 
-def _chunks(chunk: Any) -> list[ModelChunk]:
-    parts: list[ModelChunk] = []
-    if chunk.usage is not None:
-        parts.append(Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0))
-    for choice in chunk.choices or []:
-        delta = choice.delta
-        if delta is None:
-            continue
-        if delta.content:
-            parts.append(TextDelta(delta.content))
-        for call in delta.tool_calls or []:
-            function = call.function
-            parts.append(
-                ToolCallDelta(
-                    index=call.index,
-                    id=call.id,
-                    name=function.name if function else None,
-                    arguments=(function.arguments or "") if function else "",
-                )
-            )
-    return parts
+async def sse_data(response: Any) -> AsyncIterator[Any]:
+    """The parsed JSON of each server-sent event's data, up to `[DONE]`."""
+    buffer = b""
+    data: list[bytes] = []
+    async for block in response.aiter_bytes():
+        buffer += block
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif not line and data:
+                payload = b"\n".join(data)
+                data = []
+                if payload == b"[DONE]":
+                    return
+                yield orjson.loads(payload)
+    if data and data != [b"[DONE]"]:  # a stream cut off without its closing blank line
+        yield orjson.loads(b"\n".join(data))

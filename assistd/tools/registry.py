@@ -7,8 +7,10 @@ still offered, and its output tells the model it is not configured, so the run g
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
@@ -83,6 +85,11 @@ class ToolRegistry:
                     log.exception("the tool plugin '%s' (%s) could not be loaded", kind, ep.value)
             self._loaded[kind] = tool
         return self._loaded[kind]
+
+    async def load(self, kinds: Iterable[str]) -> None:
+        """Imports the tools of `kinds` off the event loop (a plugin's import can be slow)."""
+        for kind in set(kinds) - set(self._loaded):
+            await asyncio.to_thread(self.get, kind)
 
     def is_configured(self, kind: str) -> bool:
         return kind == "function" or self.get(kind) is not None

@@ -87,11 +87,6 @@ def test_unreachable_model_endpoint_fails_the_run(unreachable: tuple[RunningServ
         assert _assert_failed(streamed) == done.last_error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OpenAICompatBackend.stream reports 'Could not reach the model endpoint: "
-    "Connection error..' without naming the endpoint",
-)
 def test_unreachable_model_endpoint_is_named(unreachable: tuple[RunningServer, int]) -> None:
     server, port = unreachable
     with sdk_on(server):

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import dashscope
 import httpx
-import pytest
 from dashscope import Assistants, Messages, Runs, Threads
 
 from tests.runs.conftest import StartServer, sdk_on
@@ -211,11 +210,6 @@ def test_concurrent_streamed_runs_do_not_mix(ds: str, fake_model: FakeModel) -> 
         assert ok(Runs.retrieve(run_id, thread_id=thread_id)).status == "completed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Deleting a thread while its run streams: Executor._finish finds the run gone and "
-    "publishes no final event, so the SSE stream never ends (heartbeats forever)",
-)
 def test_deleting_the_thread_ends_its_stream(
     start_server: StartServer, fake_model: FakeModel
 ) -> None:

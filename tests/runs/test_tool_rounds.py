@@ -43,11 +43,6 @@ def test_rounds_below_the_cap_offer_tools(capped: None, fake_model: FakeModel) -
     assert [t["function"]["name"] for t in second["tools"]] == ["get_weather"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Executor._loop counts tool rounds per execution leg: the count starts again at "
-    "0 after each submit_tool_outputs, so function-calling rounds are never capped",
-)
 def test_function_rounds_are_capped_across_submissions(capped: None, fake_model: FakeModel) -> None:
     model = fake_model.new_model(
         *[ToolCalls([("get_weather", {"city": f"c{i}"})]) for i in range(CAP)],
@@ -66,11 +61,6 @@ def test_function_rounds_are_capped_across_submissions(capped: None, fake_model:
     assert "tools" not in requests[CAP], requests[CAP].get("tools")  # the cap is spent
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Executor._loop: a model that returns tool calls after the cap is spent (no tools "
-    "offered) gets another tool round each time; the run loops as long as the model does",
-)
 def test_calls_after_the_cap_do_not_keep_the_run_looping(
     capped: None, fake_model: FakeModel
 ) -> None:

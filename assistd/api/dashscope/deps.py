@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from assistd.core.objects import Principal
+from assistd.core.run_service import RunService
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
 
@@ -29,3 +30,8 @@ async def workspace_id(request: Request) -> str:
 def service(request: Request) -> Service:
     svc: Service = request.app.state.service
     return svc
+
+
+def run_service(request: Request) -> RunService:
+    runs: RunService = request.app.state.runs
+    return runs

@@ -7,18 +7,13 @@ from fastapi.responses import Response
 
 from assistd.api.common import json_body, json_response, page_request, parse_body
 from assistd.api.dashscope import render
-from assistd.api.dashscope.deps import workspace_id
+from assistd.api.dashscope.deps import run_service, workspace_id
 from assistd.api.dashscope.protocol import MetadataBody, RunBody, ThreadRunBody, ToolOutputsBody
 from assistd.api.sse import frame, run_frames, sse_response
 from assistd.core.run_service import RunService
 
 router = APIRouter()
 Ws = Depends(workspace_id)
-
-
-def run_service(request: Request) -> RunService:
-    runs: RunService = request.app.state.runs
-    return runs
 
 
 Runs = Depends(run_service)

@@ -7,8 +7,9 @@ from fastapi.responses import Response
 
 from assistd.api.common import json_body, json_response, page_request, parse_body
 from assistd.api.dashscope import render
-from assistd.api.dashscope.deps import service, workspace_id
+from assistd.api.dashscope.deps import run_service, service, workspace_id
 from assistd.api.dashscope.protocol import MessageBody, MetadataBody, ThreadBody
+from assistd.core.run_service import RunService
 from assistd.core.service import Service
 
 router = APIRouter()
@@ -37,8 +38,10 @@ async def update(request: Request, thread_id: str, ws: str = Ws, svc: Service = 
 
 
 @router.delete("/threads/{thread_id}")
-async def delete(request: Request, thread_id: str, ws: str = Ws, svc: Service = Svc) -> Response:
-    await svc.delete_thread(ws, thread_id)
+async def delete(
+    request: Request, thread_id: str, ws: str = Ws, runs: RunService = Depends(run_service)
+) -> Response:
+    await runs.delete_thread(ws, thread_id)
     return json_response(request, render.deleted(thread_id, "thread"))
 
 
