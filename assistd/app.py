@@ -86,6 +86,7 @@ def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
     bus = MemoryEventBus(retention_s=settings.event_retention_s)
     queue, cancels = MemoryRunQueue(), MemoryCancelSignals()
     models = ModelRegistry(settings)
+    models.preload()
     print(f"assistd: {models.describe()}", flush=True)
     runs = RunService(app.state.service, bus, queue, cancels)
     tools = ToolRegistry(settings)

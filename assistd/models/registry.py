@@ -43,6 +43,13 @@ class ModelRegistry:
             "" if "*" in self.routes else "; other names -> local model"
         )
 
+    def preload(self) -> None:
+        """Builds the configured routes' backends now, at start: importing the openai client
+        inside the first run would stall every request for a second or more."""
+        for key, route in self.routes.items():
+            if key not in self._backends:
+                self._backends[key] = self._build(route)
+
     def resolve(self, model: str) -> ResolvedModel:
         key = model if model in self.routes else ("*" if "*" in self.routes else LOCAL_ROUTE)
         route = self.routes.get(key) or ModelRoute(
