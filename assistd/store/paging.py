@@ -5,13 +5,73 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Table, select
+from sqlalchemy import BinaryExpression, Boolean, Column, ColumnElement, Row, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from assistd.core.objects import Page, PageRequest
 from assistd.errors import InvalidRequest
 
 T = TypeVar("T")
+
+
+class _within(FunctionElement[bool]):
+    """`column = value`, for the column that leads an index on `(column, seq)`.
+
+    PostgreSQL gets `column >= value AND column <= value` instead: the same rows, but the
+    planner can no longer treat `column` as a constant, so `ORDER BY column, seq` is an
+    order only that index gives. Given `=`, it may walk the primary key on `seq` backwards
+    and filter, betting that the thread's rows are spread evenly over `seq`: for a thread
+    older than the rows written since, that reads every newer row of every other thread
+    (37 ms, not 0.1 ms, for 21 messages of a 10k-message thread behind 100k newer rows).
+    SQLite keeps `=`, which lets it seek to a cursor's `seq` inside the index.
+    """
+
+    type = Boolean()
+    inherit_cache = True  # a function: its column and bound value are in its cache key
+    _is_implicitly_boolean = True  # a comparison: no `= 1` after it where booleans are ints
+
+
+@compiles(_within)
+def _within_equals(element: _within, compiler: SQLCompiler, **kw: Any) -> str:
+    column, value = (compiler.process(c, **kw) for c in element.clauses)
+    return f"{column} = {value}"
+
+
+@compiles(_within, "postgresql")
+def _within_range(element: _within, compiler: SQLCompiler, **kw: Any) -> str:
+    column, value = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({column} >= {value} AND {column} <= {value})"
+
+
+def _index_led(
+    table: Table, scope: Sequence[ColumnElement[bool]]
+) -> tuple[list[ColumnElement[bool]], list[Column[Any]]]:
+    """`scope`, with the equality on the column that leads a `(column, seq)` index of
+    `table` (a thread's messages, a workspace's assistants) made a `_within`; and that
+    column, to order by before `seq`."""
+    leaders = {
+        i.columns[0].name for i in table.indexes if [c.name for c in i.columns][1:] == ["seq"]
+    }
+    conditions: list[ColumnElement[bool]] = []
+    leading: list[Column[Any]] = []
+    for condition in scope:
+        column = condition.left if isinstance(condition, BinaryExpression) else None
+        if (
+            not leading
+            and isinstance(column, Column)
+            and column.table is table
+            and column.name in leaders
+            and condition.operator is operators.eq
+        ):
+            conditions.append(_within(column, condition.right))
+            leading.append(column)
+        else:
+            conditions.append(condition)
+    return conditions, leading
 
 
 async def _cursor_seq(
@@ -43,7 +103,7 @@ async def fetch_page(
     `has_more` tells whether more items lie further in the direction being paged:
     past the last item for `after` (or no cursor), before the first item for `before`.
     """
-    conditions = list(scope)
+    conditions, leading = _index_led(table, scope)
     descending = page.order == "desc"
     if page.after is not None:
         seq = await _cursor_seq(conn, table, scope, "after", page.after, id_column)
@@ -54,9 +114,9 @@ async def fetch_page(
         conditions.append(table.c.seq > seq if descending else table.c.seq < seq)
     # Paging backwards walks away from the cursor in the opposite order, then flips.
     walk_descending = descending != backwards
-    order = table.c.seq.desc() if walk_descending else table.c.seq.asc()
+    order = [c.desc() if walk_descending else c.asc() for c in [*leading, table.c.seq]]
     query = select(*(columns or [table])).where(*conditions)
-    rows = (await conn.execute(query.order_by(order).limit(page.limit + 1))).all()
+    rows = (await conn.execute(query.order_by(*order).limit(page.limit + 1))).all()
     has_more = len(rows) > page.limit
     rows = list(rows[: page.limit])
     if backwards:

@@ -27,7 +27,9 @@ async def workspace_id(request: Request) -> str:
     return (await principal(request)).workspace_id
 
 
-def service(request: Request) -> Service:
+async def service(request: Request) -> Service:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hand-off to
+    # another thread and back on every request
     svc: Service = request.app.state.service
     return svc
 
