@@ -4,6 +4,11 @@ Workspace A owns one object of every kind. A plain key of workspace B then tries
 verb the SDK offers on each of them: each answer must be exactly the answer for an id
 that never existed (same status, same code, the same message once the ids are masked),
 B's lists never show A's objects, and afterwards A's objects are all as they were.
+
+A's runs are a completed one (the fake model answered, leaving a message_creation step)
+and one waiting in requires_action for a function tool's output, each on a thread of its
+own: B can neither read, change, cancel, answer nor wait on them, nor start runs on A's
+threads or with A's assistant, and at the end A's waiting run still waits for A.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
+import time
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,14 +27,17 @@ from typing import Any
 import dashscope
 import httpx
 import pytest
-from dashscope import Assistants, Messages, Threads
+from dashscope import Assistants, Messages, Runs, Steps, Threads
 from dashscope.assistants import files as assistant_files
 from dashscope.threads.messages import files as message_files
 
 from tests.conftest import make_workspace
+from tests.runs.helpers import TERMINAL, WEATHER
+from tests.support.fake_model import FakeModel, Reply, ToolCalls
+from tests.support.sdk import as_json
 from tests.support.server import RunningServer
 
-KINDS = ("asst", "thread", "msg", "file")
+KINDS = ("asst", "thread", "msg", "file", "rthread", "run", "step", "wthread", "wrun", "call")
 SENTINEL_KEY = "sk-no-key-was-passed-to-this-call"
 
 
@@ -63,16 +73,19 @@ def upload(path: Path, key: str, workspace: str | None = None) -> str:
     return str(uploaded.output["uploaded_files"][0]["file_id"])
 
 
-def populate(key: str, tmp: Path, label: str) -> dict[str, str]:
-    """One object of every kind in the key's workspace: a file, an assistant linked to it,
-    a thread and a message carrying the file."""
+def populate(
+    key: str, tmp: Path, label: str, model: str, tools: list[dict[str, Any]] | None = None
+) -> dict[str, str]:
+    """One object of every kind in the key's workspace: a file, an assistant (of `model`)
+    linked to it, a thread and a message carrying the file."""
     path = tmp / f"{label}.txt"
     path.write_text(f"the secret notes of workspace {label}\n")
     file_id = upload(path, key)
     assistant = ok(
         Assistants.create(
-            model="qwen-max",
+            model=model,
             name=f"{label}-assistant",
+            tools=tools,
             instructions=f"{label} only.",
             metadata={"owner": label},
             api_key=key,
@@ -92,6 +105,52 @@ def populate(key: str, tmp: Path, label: str) -> dict[str, str]:
     return {"asst": assistant.id, "thread": thread.id, "msg": message.id, "file": file_id}
 
 
+def settle(key: str, thread_id: str, run_id: str) -> Any:
+    """Polls the run (bounded) until it waits for tool outputs or has ended."""
+    deadline = time.monotonic() + 60
+    while True:
+        run = ok(Runs.retrieve(run_id, thread_id=thread_id, api_key=key))
+        if run.status in ("requires_action", *TERMINAL):
+            return run
+        assert time.monotonic() < deadline, f"run stayed {run.status}"
+        time.sleep(0.05)
+
+
+def populate_runs(key: str, ids: dict[str, str], label: str, *, waiting: bool) -> None:
+    """Adds to `ids` a thread with a completed run and its message_creation step and,
+    when `waiting`, another thread whose run waits for a function tool's output."""
+    thread = ok(
+        Threads.create(
+            messages=[{"role": "user", "content": f"{label}'s question"}],
+            metadata={"owner": label},
+            api_key=key,
+        )
+    )
+    run = ok(
+        Runs.create(thread.id, assistant_id=ids["asst"], metadata={"owner": label}, api_key=key)
+    )
+    assert settle(key, thread.id, run.id).status == "completed"
+    steps = ok(Steps.list(run.id, thread_id=thread.id, api_key=key)).data
+    assert [s.type for s in steps] == ["message_creation"], as_json(steps)
+    ids.update(rthread=thread.id, run=run.id, step=steps[0].id)
+    if not waiting:
+        return
+    thread = ok(
+        Threads.create(
+            messages=[{"role": "user", "content": f"Weather in Paris, says {label}?"}],
+            api_key=key,
+        )
+    )
+    run = ok(
+        Runs.create(thread.id, assistant_id=ids["asst"], metadata={"owner": label}, api_key=key)
+    )
+    run = settle(key, thread.id, run.id)
+    assert run.status == "requires_action", as_json(run)
+    (call,) = run.required_action.submit_tool_outputs.tool_calls
+    assert call.function.name == "get_weather"
+    ids.update(wthread=thread.id, wrun=run.id, call=call.id)
+
+
 def ghost_ids(real: dict[str, str]) -> dict[str, str]:
     """Ids of the same shape that no workspace has ever used."""
     return {kind: f"{real[kind].split('_')[0]}_{secrets.token_hex(12)}" for kind in KINDS}
@@ -108,6 +167,14 @@ class World:
     b: dict[str, str]  # B's own objects, for the verbs that mix B's parents with A's ids
     ghost: dict[str, str]
     snapshot: dict[str, Any]
+    model_a: str  # the scripted model of A's assistant: only A's runs may reach it
+
+
+RUN_FIELDS = (
+    "id", "thread_id", "assistant_id", "status", "model", "instructions", "metadata",
+    "required_action", "last_error", "usage", "tools", "file_ids",
+    "expires_at", "started_at", "completed_at", "cancelled_at", "failed_at",
+)  # fmt: skip
 
 
 def snapshot(server: RunningServer, key: str, ids: dict[str, str]) -> dict[str, Any]:
@@ -126,7 +193,22 @@ def snapshot(server: RunningServer, key: str, ids: dict[str, str]) -> dict[str, 
     mfiles = ok(message_files.Files.list(ids["msg"], thread_id=ids["thread"], api_key=key)).data
     files = dashscope.Files.list(page_size=100, api_key=key)
     assert files.status_code == 200, files
+    runs: dict[str, Any] = {}
+    for thread_id, run_id in ((ids["rthread"], ids["run"]), (ids["wthread"], ids["wrun"])):
+        run = ok(Runs.retrieve(run_id, thread_id=thread_id, api_key=key))
+        listed = ok(Runs.list(thread_id, limit=100, api_key=key)).data
+        steps = ok(Steps.list(run_id, thread_id=thread_id, limit=100, api_key=key)).data
+        said = ok(Messages.list(thread_id, limit=100, api_key=key)).data
+        runs[run_id] = {
+            "run": {name: as_json(getattr(run, name, None)) for name in RUN_FIELDS},
+            "listed": [(r.id, r.status, r.metadata) for r in listed],
+            "steps": [(s.id, s.type, s.status, as_json(s.step_details)) for s in steps],
+            "messages": [(m.id, m.role, m.content[0].text.value) for m in said],
+        }
+    step = ok(Steps.retrieve(ids["step"], thread_id=ids["rthread"], run_id=ids["run"], api_key=key))
     return {
+        "runs": runs,
+        "step": (step.id, step.status, as_json(step.step_details), as_json(step.usage)),
         "assistant": {
             name: getattr(assistant, name, None)
             for name in ("id", "name", "model", "instructions", "metadata", "file_ids")
@@ -143,18 +225,30 @@ def snapshot(server: RunningServer, key: str, ids: dict[str, str]) -> dict[str, 
 
 
 @pytest.fixture(scope="module")
-def world(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> World:
+def world(
+    server: RunningServer, tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel
+) -> World:
     tmp = tmp_path_factory.mktemp("tenancy")
     headers = {"Authorization": f"Bearer {server.admin_key}"}
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as admin:
         ws_a, key_a = make_workspace(admin, "tenant-a")
         ws_b, key_b = make_workspace(admin, "tenant-b")
+    # A's model answers A's first run, asks for the weather in A's second, and answers
+    # once A (and only A) has submitted that output.
+    model_a = fake_model.new_model(
+        Reply("A's secret answer."),
+        ToolCalls([("get_weather", {"city": "Paris"})]),
+        Reply("Sunny in Paris, for A."),
+    )
     with sdk_at(server):
-        a = populate(key_a, tmp, "A")
-        b = populate(key_b, tmp, "B")
+        a = populate(key_a, tmp, "A", model_a, tools=[WEATHER])
+        b = populate(key_b, tmp, "B", fake_model.new_model(Reply("B's own answer.")))
+        populate_runs(key_a, a, "A", waiting=True)
+        populate_runs(key_b, b, "B", waiting=False)
         before = snapshot(server, key_a, a)
     assert before["assistant_files"] == [a["file"]] and before["message_files"] == [a["file"]]
-    return World(server, ws_a, key_a, ws_b, key_b, a, b, ghost_ids(a), before)
+    assert len(fake_model.requests(model_a)) == 2
+    return World(server, ws_a, key_a, ws_b, key_b, a, b, ghost_ids(a), before, model_a)
 
 
 # ---- what an answer looks like, ids masked ----------------------------------------------
@@ -165,7 +259,15 @@ def outcome(result: Any, ids: dict[str, str]) -> tuple[Any, ...] | None:
     response; None for the SDK calls that turn every failure into None."""
     if result is None:
         return None
-    if isinstance(result, httpx.Response):
+    if isinstance(result, types.GeneratorType):
+        # A streamed call the server refused: the SDK yields one (None, error dict).
+        items = list(result)
+        assert len(items) == 1 and items[0][0] is None, items
+        error = items[0][1]
+        assert isinstance(error, dict), items
+        status, code, message = error["status_code"], error["code"], error["message"]
+        request_id = error["request_id"]
+    elif isinstance(result, httpx.Response):
         body = result.json()
         assert set(body) == {"request_id", "code", "message"}, body
         status, code, message, request_id = (
@@ -364,6 +466,179 @@ VERBS: dict[str, tuple[int, Call]] = {
     "Files.get": (404, lambda t, o, k, s: dashscope.Files.get(t["file"], api_key=k)),
     "Files.delete": (404, lambda t, o, k, s: dashscope.Files.delete(t["file"], api_key=k)),
     "GET /files/{id}/content": (404, lambda t, o, k, s: _content(t, k, s)),
+    # the threads and messages of A's runs
+    "Threads.update(run thread)": (
+        404,
+        lambda t, o, k, s: Threads.update(t["rthread"], metadata={"owner": "B"}, api_key=k),
+    ),
+    "Threads.delete(waiting thread)": (
+        404,
+        lambda t, o, k, s: Threads.delete(t["wthread"], api_key=k),
+    ),
+    "Messages.create(waiting thread)": (
+        404,
+        lambda t, o, k, s: Messages.create(t["wthread"], content="from B", api_key=k),
+    ),
+    "Messages.list(run thread)": (404, lambda t, o, k, s: Messages.list(t["rthread"], api_key=k)),
+    # runs
+    "Runs.retrieve": (
+        404,
+        lambda t, o, k, s: Runs.retrieve(t["run"], thread_id=t["rthread"], api_key=k),
+    ),
+    "Runs.retrieve(waiting)": (
+        404,
+        lambda t, o, k, s: Runs.retrieve(t["wrun"], thread_id=t["wthread"], api_key=k),
+    ),
+    "Runs.retrieve(own thread)": (
+        404,
+        lambda t, o, k, s: Runs.retrieve(t["run"], thread_id=o["rthread"], api_key=k),
+    ),
+    "Runs.get": (404, lambda t, o, k, s: Runs.get(t["run"], thread_id=t["rthread"], api_key=k)),
+    "Runs.list": (404, lambda t, o, k, s: Runs.list(t["rthread"], api_key=k)),
+    "Runs.list(waiting thread)": (404, lambda t, o, k, s: Runs.list(t["wthread"], api_key=k)),
+    "Runs.list(own thread, after=)": (
+        400,
+        lambda t, o, k, s: Runs.list(o["rthread"], after=t["run"], api_key=k),
+    ),
+    "Runs.update": (
+        404,
+        lambda t, o, k, s: Runs.update(
+            t["run"], thread_id=t["rthread"], metadata={"owner": "B"}, api_key=k
+        ),
+    ),
+    "Runs.update(waiting)": (
+        404,
+        lambda t, o, k, s: Runs.update(
+            t["wrun"], thread_id=t["wthread"], metadata={"owner": "B"}, api_key=k
+        ),
+    ),
+    "Runs.update(own thread)": (
+        404,
+        lambda t, o, k, s: Runs.update(
+            t["run"], thread_id=o["rthread"], metadata={"owner": "B"}, api_key=k
+        ),
+    ),
+    "Runs.cancel": (
+        404,
+        lambda t, o, k, s: Runs.cancel(t["wrun"], thread_id=t["wthread"], api_key=k),
+    ),
+    "Runs.cancel(completed)": (
+        404,
+        lambda t, o, k, s: Runs.cancel(t["run"], thread_id=t["rthread"], api_key=k),
+    ),
+    "Runs.submit_tool_outputs": (
+        404,
+        lambda t, o, k, s: Runs.submit_tool_outputs(
+            t["wrun"],
+            thread_id=t["wthread"],
+            tool_outputs=[{"tool_call_id": t["call"], "output": "B's weather"}],
+            api_key=k,
+        ),
+    ),
+    "Runs.submit_tool_outputs(stream)": (
+        404,
+        lambda t, o, k, s: Runs.submit_tool_outputs(
+            t["wrun"],
+            thread_id=t["wthread"],
+            tool_outputs=[{"tool_call_id": t["call"], "output": "B's weather"}],
+            stream=True,
+            api_key=k,
+        ),
+    ),
+    "Runs.submit_tool_outputs(no call id)": (
+        404,
+        lambda t, o, k, s: Runs.submit_tool_outputs(
+            t["wrun"], thread_id=t["wthread"], tool_outputs=[{"output": "B's"}], api_key=k
+        ),
+    ),
+    "Runs.create": (
+        404,
+        lambda t, o, k, s: Runs.create(t["rthread"], assistant_id=t["asst"], api_key=k),
+    ),
+    "Runs.create(stream)": (
+        404,
+        lambda t, o, k, s: Runs.create(
+            t["rthread"], assistant_id=t["asst"], stream=True, api_key=k
+        ),
+    ),
+    "Runs.create(waiting thread)": (
+        404,
+        lambda t, o, k, s: Runs.create(t["wthread"], assistant_id=t["asst"], api_key=k),
+    ),
+    "Runs.create(own assistant)": (
+        404,
+        lambda t, o, k, s: Runs.create(t["rthread"], assistant_id=o["asst"], api_key=k),
+    ),
+    "Runs.create(own thread, A's assistant)": (
+        404,
+        lambda t, o, k, s: Runs.create(o["thread"], assistant_id=t["asst"], api_key=k),
+    ),
+    "Runs.create_thread_and_run": (
+        404,
+        lambda t, o, k, s: Runs.create_thread_and_run(
+            assistant_id=t["asst"],
+            thread={"messages": [{"role": "user", "content": "from B"}]},
+            api_key=k,
+        ),
+    ),
+    "Runs.create_thread_and_run(stream)": (
+        404,
+        lambda t, o, k, s: Runs.create_thread_and_run(
+            assistant_id=t["asst"],
+            thread={"messages": [{"role": "user", "content": "from B"}]},
+            stream=True,
+            api_key=k,
+        ),
+    ),
+    "Threads.create_and_run": (
+        404,
+        lambda t, o, k, s: Threads.create_and_run(assistant_id=t["asst"], api_key=k),
+    ),
+    "Runs.wait": (
+        404,
+        lambda t, o, k, s: Runs.wait(
+            t["run"], thread_id=t["rthread"], timeout_seconds=30, api_key=k
+        ),
+    ),
+    "Runs.wait(waiting)": (
+        404,
+        lambda t, o, k, s: Runs.wait(
+            t["wrun"], thread_id=t["wthread"], timeout_seconds=30, api_key=k
+        ),
+    ),
+    # run steps
+    "Steps.list": (
+        404,
+        lambda t, o, k, s: Steps.list(t["run"], thread_id=t["rthread"], api_key=k),
+    ),
+    "Steps.list(waiting)": (
+        404,
+        lambda t, o, k, s: Steps.list(t["wrun"], thread_id=t["wthread"], api_key=k),
+    ),
+    "Steps.list(own thread)": (
+        404,
+        lambda t, o, k, s: Steps.list(t["run"], thread_id=o["rthread"], api_key=k),
+    ),
+    "Steps.list(own run, after=)": (
+        400,
+        lambda t, o, k, s: Steps.list(o["run"], thread_id=o["rthread"], after=t["step"], api_key=k),
+    ),
+    "Steps.retrieve": (
+        404,
+        lambda t, o, k, s: Steps.retrieve(
+            t["step"], thread_id=t["rthread"], run_id=t["run"], api_key=k
+        ),
+    ),
+    "Steps.retrieve(own run)": (
+        404,
+        lambda t, o, k, s: Steps.retrieve(
+            t["step"], thread_id=o["rthread"], run_id=o["run"], api_key=k
+        ),
+    ),
+    "Steps.get": (
+        404,
+        lambda t, o, k, s: Steps.get(t["step"], thread_id=t["rthread"], run_id=t["run"], api_key=k),
+    ),
 }
 
 
@@ -405,6 +680,18 @@ LISTS: dict[str, Callable[[World], list[str]]] = {
     ],
     "Files.list": lambda w: [
         f["file_id"] for f in dashscope.Files.list(page_size=100, api_key=w.key_b).output["files"]
+    ],
+    "Runs.list": lambda w: [
+        r.id for r in ok(Runs.list(w.b["rthread"], limit=100, api_key=w.key_b)).data
+    ],
+    "Runs.list(asc)": lambda w: [
+        r.id for r in ok(Runs.list(w.b["rthread"], limit=100, order="asc", api_key=w.key_b)).data
+    ],
+    "Steps.list": lambda w: [
+        s.id
+        for s in ok(
+            Steps.list(w.b["run"], thread_id=w.b["rthread"], limit=100, api_key=w.key_b)
+        ).data
     ],
 }
 
@@ -646,3 +933,45 @@ def test_revoked_key_stops_working_at_once(
     )
     # Other keys of the workspace keep working, and nothing of B was touched.
     assert ok(Assistants.retrieve(world.b["asst"], api_key=world.key_b)).name == "B-assistant"
+
+
+# ---- last: A's waiting run still waits for A --------------------------------------------
+
+
+def test_foreign_runs_are_intact_and_the_waiting_run_still_waits_for_a(
+    world: World, fake_model: FakeModel
+) -> None:
+    """After everything B tried, A's runs are as they were, B's attempts never reached A's
+    model, and A can still answer its waiting run and see it complete. Last in the module:
+    it ends the waiting run the matrix above probes."""
+    a, key = world.a, world.key_a
+    assert snapshot(world.server, key, a) == world.snapshot
+    runs = world.snapshot["runs"]
+    assert runs[a["run"]]["run"]["status"] == "completed"
+    assert runs[a["run"]]["run"]["metadata"] == {"owner": "A"}
+    assert runs[a["run"]]["messages"][0][1:] == ("assistant", "A's secret answer.")
+    assert runs[a["wrun"]]["run"]["status"] == "requires_action"
+    assert runs[a["wrun"]]["run"]["metadata"] == {"owner": "A"}
+    assert len(fake_model.requests(world.model_a)) == 2
+
+    submitted = ok(
+        Runs.submit_tool_outputs(
+            a["wrun"],
+            thread_id=a["wthread"],
+            tool_outputs=[{"tool_call_id": a["call"], "output": "sunny, 24 C"}],
+            api_key=key,
+        )
+    )
+    assert submitted.id == a["wrun"]
+    done = settle(key, a["wthread"], a["wrun"])
+    assert done.status == "completed", as_json(done)
+    assert done.metadata == {"owner": "A"}
+    said = ok(Messages.list(a["wthread"], limit=1, api_key=key)).data
+    assert said[0].content[0].text.value == "Sunny in Paris, for A."
+    requests = fake_model.requests(world.model_a)
+    assert len(requests) == 3
+    tool_results = [m for m in requests[-1]["messages"] if m["role"] == "tool"]
+    assert [(m["tool_call_id"], m["content"]) for m in tool_results] == [(a["call"], "sunny, 24 C")]
+    steps = ok(Steps.list(a["wrun"], thread_id=a["wthread"], order="asc", api_key=key)).data
+    assert [s.type for s in steps] == ["tool_calls", "message_creation"]
+    assert steps[0].step_details.tool_calls[0].function.output == "sunny, 24 C"
