@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, ClassVar
 
-from sqlalchemy import Column, ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Delete,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assistd.core.objects import (
@@ -28,6 +43,55 @@ from assistd.store.paging import fetch_page
 ACTIVE_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 
 
+# The statements a run executes over and over are built once, with bound parameters:
+# building one per call (its clauses, coerced values and cache key) costs SQLAlchemy
+# several times what executing it does. `k_<column>` names the parameters of the WHERE
+# clause, the workspace's being `k_ws`.
+
+
+def _where(table: Table, keys: tuple[str, ...]) -> list[ColumnElement[bool]]:
+    return [
+        table.c.workspace_id == bindparam("k_ws"),
+        *(table.c[k] == bindparam(f"k_{k}") for k in keys),
+    ]
+
+
+@cache
+def select_by(table: Table, keys: tuple[str, ...]) -> Select[Any]:
+    return select(table).where(*_where(table, keys))
+
+
+@cache
+def update_by(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Update:
+    values = {c: bindparam(c, type_=table.c[c].type) for c in columns}
+    return update(table).where(*_where(table, keys)).values(values)
+
+
+@cache
+def delete_by(table: Table, keys: tuple[str, ...]) -> Delete:
+    return delete(table).where(*_where(table, keys))
+
+
+@cache
+def insert_into(table: Table) -> Insert:
+    return insert(table)
+
+
+@cache
+def in_order(query: Select[Any]) -> Select[Any]:
+    """`query` (one of the statements above) in creation order."""
+    table = query.get_final_froms()[0]
+    return query.order_by(table.c.seq)
+
+
+@cache
+def select_in(table: Table, column: str) -> Select[Any]:
+    return select(table).where(
+        table.c.workspace_id == bindparam("k_ws"),
+        table.c[column].in_(bindparam("k_in", expanding=True)),
+    )
+
+
 class _Scoped:
     def __init__(self, conn: AsyncConnection, workspace_id: str) -> None:
         self.conn = conn
@@ -37,6 +101,21 @@ class _Scoped:
         """The workspace filter every statement carries, plus any column equalities."""
         return [table.c.workspace_id == self.ws, *(table.c[k] == v for k, v in equals.items())]
 
+    def keys(self, **equals: Any) -> dict[str, Any]:
+        """Parameters of the statements above: the workspace, plus column equalities."""
+        return {"k_ws": self.ws, **{f"k_{k}": v for k, v in equals.items()}}
+
+    async def _first(self, table: Table, **equals: str) -> Any:
+        query = select_by(table, tuple(equals))
+        return (await self.conn.execute(query, self.keys(**equals))).first()
+
+    async def _insert(self, table: Table, values: dict[str, Any]) -> None:
+        await self.conn.execute(insert_into(table), {**values, "workspace_id": self.ws})
+
+    async def _update(self, table: Table, values: dict[str, Any], **equals: str) -> Any:
+        query = update_by(table, tuple(equals), tuple(values))
+        return await self.conn.execute(query, {**values, **self.keys(**equals)})
+
 
 class SqlAssistantRepo(_Scoped):
     t = schema.assistants
@@ -44,29 +123,21 @@ class SqlAssistantRepo(_Scoped):
 
     async def insert(self, assistant: Assistant) -> None:
         values = rows.assistant_values(assistant)
-        await self.conn.execute(
-            insert(self.t).values(
-                id=assistant.id, workspace_id=self.ws, created_at=assistant.created_at, **values
-            )
+        await self._insert(
+            self.t, {"id": assistant.id, "created_at": assistant.created_at, **values}
         )
         for file_id in assistant.file_ids:
             await self.add_file(assistant.id, file_id, assistant.created_at)
 
     async def _file_ids(self, assistant_ids: Sequence[str]) -> dict[str, list[str]]:
-        query = (
-            select(self.f.c.assistant_id, self.f.c.file_id)
-            .where(*self.scope(self.f), self.f.c.assistant_id.in_(assistant_ids))
-            .order_by(self.f.c.seq)
-        )
         found: dict[str, list[str]] = defaultdict(list)
-        for assistant_id, file_id in await self.conn.execute(query):
-            found[assistant_id].append(file_id)
+        query = in_order(select_in(self.f, "assistant_id"))
+        for row in await self.conn.execute(query, {**self.keys(), "k_in": list(assistant_ids)}):
+            found[row.assistant_id].append(row.file_id)
         return found
 
     async def get(self, assistant_id: str) -> Assistant | None:
-        row = (
-            await self.conn.execute(select(self.t).where(*self.scope(self.t, id=assistant_id)))
-        ).first()
+        row = await self._first(self.t, id=assistant_id)
         if row is None:
             return None
         return rows.assistant(row, (await self._file_ids([assistant_id]))[assistant_id])
@@ -77,11 +148,7 @@ class SqlAssistantRepo(_Scoped):
         return Page([rows.assistant(r, file_ids[r.id]) for r in found.items], found.has_more)
 
     async def replace(self, assistant: Assistant) -> None:
-        await self.conn.execute(
-            update(self.t)
-            .where(*self.scope(self.t, id=assistant.id))
-            .values(**rows.assistant_values(assistant))
-        )
+        await self._update(self.t, rows.assistant_values(assistant), id=assistant.id)
         current = (await self._file_ids([assistant.id]))[assistant.id]
         wanted = assistant.file_ids
         stale = [f for f in current if f not in wanted]
@@ -141,24 +208,15 @@ class SqlThreadRepo(_Scoped):
     t = schema.threads
 
     async def insert(self, thread: Thread) -> None:
-        await self.conn.execute(
-            insert(self.t).values(
-                id=thread.id,
-                workspace_id=self.ws,
-                created_at=thread.created_at,
-                metadata=thread.metadata,
-            )
-        )
+        values = {"id": thread.id, "created_at": thread.created_at, "metadata": thread.metadata}
+        await self._insert(self.t, values)
 
     async def get(self, thread_id: str) -> Thread | None:
-        row = (
-            await self.conn.execute(select(self.t).where(*self.scope(self.t, id=thread_id)))
-        ).first()
+        row = await self._first(self.t, id=thread_id)
         return rows.thread(row) if row is not None else None
 
     async def lock(self, thread_id: str) -> Thread | None:
-        query = select(self.t).where(*self.scope(self.t, id=thread_id)).with_for_update()
-        row = (await self.conn.execute(query)).first()
+        row = (await self.conn.execute(_lock_thread(), self.keys(id=thread_id))).first()
         return rows.thread(row) if row is not None else None
 
     async def set_metadata(self, thread_id: str, metadata: Metadata) -> None:
@@ -175,17 +233,21 @@ class SqlThreadRepo(_Scoped):
         return True
 
 
+@cache
+def _lock_thread() -> Select[Any]:
+    return select_by(schema.threads, ("id",)).with_for_update()
+
+
 class SqlMessageRepo(_Scoped):
     t = schema.messages
 
     async def insert_many(self, messages: Sequence[Message]) -> None:
         if messages:
             values = [{**rows.message_values(m), "workspace_id": self.ws} for m in messages]
-            await self.conn.execute(insert(self.t), values)
+            await self.conn.execute(insert_into(self.t), values)
 
     async def get(self, thread_id: str, message_id: str) -> Message | None:
-        query = select(self.t).where(*self.scope(self.t, thread_id=thread_id, id=message_id))
-        row = (await self.conn.execute(query)).first()
+        row = await self._first(self.t, thread_id=thread_id, id=message_id)
         return rows.message(row) if row is not None else None
 
     async def page(self, thread_id: str, page: PageRequest) -> Page[Message]:
@@ -198,16 +260,15 @@ class SqlMessageRepo(_Scoped):
         )
 
     async def replace(self, message: Message) -> None:
-        values = rows.message_values(message)
-        await self.conn.execute(
-            update(self.t).where(*self.scope(self.t, id=message.id)).values(**values)
-        )
+        await self._update(self.t, rows.message_values(message), id=message.id)
 
     async def get_many(self, message_ids: Sequence[str]) -> dict[str, Message]:
         if not message_ids:
             return {}
-        query = select(self.t).where(*self.scope(self.t), self.t.c.id.in_(list(message_ids)))
-        return {row.id: rows.message(row) for row in await self.conn.execute(query)}
+        found = await self.conn.execute(
+            select_in(self.t, "id"), {**self.keys(), "k_in": list(message_ids)}
+        )
+        return {row.id: rows.message(row) for row in found}
 
 
 class SqlFileRepo(_Scoped):
@@ -275,11 +336,10 @@ class SqlRunRepo(_Scoped):
     t = schema.runs
 
     async def insert(self, run: Run) -> None:
-        await self.conn.execute(insert(self.t).values(**rows.run_values(run), workspace_id=self.ws))
+        await self._insert(self.t, rows.run_values(run))
 
     async def get(self, thread_id: str, run_id: str) -> Run | None:
-        query = select(self.t).where(*self.scope(self.t, thread_id=thread_id, id=run_id))
-        row = (await self.conn.execute(query)).first()
+        row = await self._first(self.t, thread_id=thread_id, id=run_id)
         return rows.run(row) if row is not None else None
 
     async def page(self, thread_id: str, page: PageRequest) -> Page[Run]:
@@ -287,32 +347,28 @@ class SqlRunRepo(_Scoped):
         return await fetch_page(self.conn, self.t, scope, page, rows.run)
 
     async def replace(self, run: Run) -> None:
-        await self.conn.execute(
-            update(self.t).where(*self.scope(self.t, id=run.id)).values(**rows.run_values(run))
-        )
+        await self._update(self.t, rows.run_values(run), id=run.id)
 
     async def active(self, thread_id: str) -> Run | None:
-        query = (
-            select(self.t)
-            .where(*self.scope(self.t, thread_id=thread_id), self.t.c.status.in_(ACTIVE_STATUSES))
-            .order_by(self.t.c.seq.desc())
-            .limit(1)
-        )
-        row = (await self.conn.execute(query)).first()
+        row = (await self.conn.execute(_active_run(), self.keys(thread_id=thread_id))).first()
         return rows.run(row) if row is not None else None
+
+
+@cache
+def _active_run() -> Select[Any]:
+    t = schema.runs
+    query = select_by(t, ("thread_id",)).where(t.c.status.in_(ACTIVE_STATUSES))
+    return query.order_by(t.c.seq.desc()).limit(1)
 
 
 class SqlStepRepo(_Scoped):
     t = schema.run_steps
 
     async def insert(self, step: RunStep) -> None:
-        await self.conn.execute(
-            insert(self.t).values(**rows.step_values(step), workspace_id=self.ws)
-        )
+        await self._insert(self.t, rows.step_values(step))
 
     async def get(self, run_id: str, step_id: str) -> RunStep | None:
-        query = select(self.t).where(*self.scope(self.t, run_id=run_id, id=step_id))
-        row = (await self.conn.execute(query)).first()
+        row = await self._first(self.t, run_id=run_id, id=step_id)
         return rows.step(row) if row is not None else None
 
     async def page(self, run_id: str, page: PageRequest) -> Page[RunStep]:
@@ -321,10 +377,8 @@ class SqlStepRepo(_Scoped):
         )
 
     async def replace(self, step: RunStep) -> None:
-        await self.conn.execute(
-            update(self.t).where(*self.scope(self.t, id=step.id)).values(**rows.step_values(step))
-        )
+        await self._update(self.t, rows.step_values(step), id=step.id)
 
     async def all_of(self, run_id: str) -> list[RunStep]:
-        query = select(self.t).where(*self.scope(self.t, run_id=run_id)).order_by(self.t.c.seq)
-        return [rows.step(row) for row in await self.conn.execute(query)]
+        query = in_order(select_by(self.t, ("run_id",)))
+        return [rows.step(row) for row in await self.conn.execute(query, self.keys(run_id=run_id))]
