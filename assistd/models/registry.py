@@ -56,7 +56,7 @@ class ModelRegistry:
             backend="local",
             context_window=self.settings.local_context,
             tool_calls="prompted",
-            max_output_tokens=512,
+            max_output_tokens=256,
         )
         backend = self._backends.get(key)
         if backend is None:

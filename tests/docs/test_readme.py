@@ -39,7 +39,7 @@ def test_readme_example_runs_on_the_local_model(tmp_path: Path) -> None:
         script = example.replace("http://127.0.0.1:8000", server.base_url)
         env = {**os.environ, "DASHSCOPE_API_KEY": "sk-readme", "PYTHONWARNINGS": "ignore"}
         done = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900
         )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
