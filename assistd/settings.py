@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     local_parallel: int = Field(default=2, gt=0)
 
     # Runs
-    run_workers: int = Field(default=64, gt=0)  # runs executing at once in this process
+    run_workers: int = Field(default=256, gt=0)  # runs executing at once in this process
     run_expiry_s: int = Field(default=600, gt=0)  # how long a run waits for tool outputs
     max_tool_rounds: int = Field(default=8, gt=0)  # model turns with tool calls per run
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
