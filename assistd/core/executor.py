@@ -108,14 +108,22 @@ class Executor:
         await self.tools.load(str(tool.get("type")) for tool in run.tools)
         withheld: set[str] = set()
         rounds = await self._rounds_so_far(job, run)
+        must_answer = False
         while True:
             # A built-in found unconfigured is not offered again, and once the tool rounds
             # are spent the model is offered no tools at all, so it has to answer.
-            spent = rounds >= self.settings.max_tool_rounds
+            spent = must_answer or rounds >= self.settings.max_tool_rounds
             definitions, offered = self.tools.offer([] if spent else run.tools, frozenset(withheld))
             turn.reset()
             turn.offered = offered
             await self._cancellable(run, self._model_turn(job, run, resolved, definitions, turn))
+            if turn.message is None and not turn.calls and definitions:
+                # Neither a reply nor a usable call (e.g. a tool call cut off by the token
+                # cap): ask once more with no tools, so the run ends with an answer.
+                must_answer = True
+                continue
+            if turn.message is None and not turn.calls:
+                await self._open_message(job, run, turn)  # the model said nothing: say so
             await self._close_message(job, run, turn)
             if not turn.calls:
                 await self._complete(job, run)

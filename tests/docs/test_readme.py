@@ -45,4 +45,5 @@ def test_readme_example_runs_on_the_local_model(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == "completed", done.stdout
     assert '"role": "assistant"' in done.stdout
-    assert '"value": ""' not in done.stdout  # the model said something
+    # What a 135M model says is its own business (it may even say nothing); that the run
+    # ends with the assistant's reply on top of the thread is ours.
