@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -271,3 +272,14 @@ def machine() -> dict[str, Any]:
         "uvicorn_loop": "uvloop" if importable("uvloop") else "asyncio",
         "uvicorn_http": "httptools" if importable("httptools") else "h11",
     }
+
+
+def save_results(name: str, started: Any, results: dict[str, Any], table_text: str) -> None:
+    """Writes bench/results/<name>-<UTC timestamp>.json and prints the table and the path."""
+    folder = ROOT / "bench" / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{name}-{started.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(table_text)
+    print(f"\nresults: {out.relative_to(ROOT)} ({results['wall_seconds']} s)")

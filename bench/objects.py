@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from bench.harness import (
     measure_pair,
     postgres_processes,
     run_baseline,
+    save_results,
     summary,
 )
 from tests.support.postgres import fresh_database
@@ -294,12 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_avg_after"] = machine()["load_avg"]
     results["wall_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
     add_ratios(results)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"objects-{started.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print()
-    print(table(results))
-    print(f"\nresults: {out.relative_to(ROOT)} ({results['wall_seconds']} s)")
+    save_results("objects", started, results, table(results))
     return 0
 
 

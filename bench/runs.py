@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import sys
 import tempfile
@@ -37,7 +36,14 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from bench.harness import ROOT, child_listening_on, cpu_seconds, machine, postgres_processes
+from bench.harness import (
+    ROOT,
+    child_listening_on,
+    cpu_seconds,
+    machine,
+    postgres_processes,
+    save_results,
+)
 from bench.objects import git_commit
 from bench.runload import (
     INSTRUCTIONS,
@@ -501,12 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     run_all(args, plan, results)
     results["machine"]["load_avg_after"] = machine()["load_avg"]
     results["wall_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"runs-{started.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print()
-    print(table(results))
-    print(f"\nresults: {out.relative_to(ROOT)} ({results['wall_seconds']} s)")
+    save_results("runs", started, results, table(results))
     return 0
 
 

@@ -46,6 +46,7 @@ from assistd.sandbox import kernel as kernel_module
 from assistd.sandbox.bwrap import Limits, find_bwrap, sandbox_command
 from assistd.sandbox.kernel import Execution, SandboxedKernel, _absorb
 from assistd.sandbox.pool import KernelPool
+from bench.harness import save_results
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -487,12 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_avg_after"] = machine()["load_avg"]
     results["wall_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
     add_verdicts(results)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"sandbox-{started.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print()
-    print(table(results))
-    print(f"\nresults: {out.relative_to(ROOT)} ({results['wall_seconds']} s)")
+    save_results("sandbox", started, results, table(results))
     return 0
 
 
