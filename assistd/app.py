@@ -13,10 +13,11 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Scope
 
-from assistd.api.admin.routes import router as admin_router
-from assistd.api.dashscope import assistants, files, runs, threads
+from assistd.api.admin import openapi as admin_api
+from assistd.api.dashscope import openapi as dashscope_api
 from assistd.api.dashscope.errors import error_response
 from assistd.api.limits import BodySizeLimit
+from assistd.api.openapi import install_api_docs
 from assistd.core.executor import Executor
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
@@ -30,8 +31,9 @@ from assistd.store.factory import open_store
 from assistd.tools.registry import ToolRegistry
 
 log = logging.getLogger("assistd")
-DASHSCOPE_PREFIX = "/api/v1"
-ADMIN_PREFIX = "/admin/v1"
+DASHSCOPE_PREFIX = dashscope_api.PREFIX
+ADMIN_PREFIX = admin_api.PREFIX
+SURFACES = (dashscope_api.SURFACE, admin_api.SURFACE)
 
 
 def _http_error(exc: StarletteHTTPException) -> AssistdError:
@@ -129,9 +131,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.ready = False
     _install_error_handlers(app)
-    for router in (assistants.router, runs.router, threads.router, files.router):
-        app.include_router(router, prefix=DASHSCOPE_PREFIX)
-    app.include_router(admin_router, prefix=ADMIN_PREFIX)
+    for surface in SURFACES:
+        for router in surface.routers:
+            app.include_router(router, prefix=surface.prefix)
+    install_api_docs(app, SURFACES)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> Response:

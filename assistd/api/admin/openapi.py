@@ -1,0 +1,22 @@
+"""The admin API's OpenAPI description: its router and the bodies it parses."""
+
+from __future__ import annotations
+
+from assistd.api.admin import routes
+from assistd.api.openapi import Surface
+
+PREFIX = "/admin/v1"
+
+SURFACE = Surface(
+    prefix=PREFIX,
+    title="assistd: admin API",
+    description=(
+        "Workspaces and API keys. Every call needs an admin key: "
+        "`Authorization: Bearer <admin key>`."
+    ),
+    routers=(routes.router,),
+    bodies={
+        ("POST", "/workspaces"): routes.WorkspaceBody,
+        ("POST", "/keys"): routes.KeyBody,
+    },
+)
