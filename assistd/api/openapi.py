@@ -59,6 +59,7 @@ class Surface:
     description: str
     routers: Sequence[APIRouter]
     bodies: BodyModels = field(default_factory=dict)
+    tags: Sequence[str] = ()  # the order the docs page shows the resources in
 
 
 def surface_document(surface: Surface) -> dict[str, Any]:
@@ -71,6 +72,7 @@ def surface_document(surface: Surface) -> dict[str, Any]:
         version=__version__,
         description=surface.description,
         routes=holder.routes,
+        tags=[{"name": tag} for tag in surface.tags] or None,
     )
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})

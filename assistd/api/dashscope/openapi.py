@@ -51,4 +51,5 @@ SURFACE = Surface(
     ),
     routers=ROUTERS,
     bodies=BODIES,
+    tags=("assistants", "threads", "messages", "runs", "files"),
 )
