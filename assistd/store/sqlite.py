@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 import orjson
@@ -15,10 +16,14 @@ import sqlean
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
+from assistd.errors import ServiceUnavailable
 from assistd.store.sql import SqlStore
+
+T = TypeVar("T")
 
 _ERROR_NAMES = (
     "DatabaseError", "Error", "IntegrityError", "NotSupportedError",
@@ -43,10 +48,12 @@ def _json_dumps(value: Any) -> str:
 
 
 def _open_db(path: str) -> Any:
-    # Autocommit at the driver: transactions are begun explicitly (see _begin).
+    # Autocommit at the driver: transactions are begun explicitly (see _begin). SQLite
+    # never sleeps on a lock (busy_timeout=0): that would stall the event loop; the store
+    # waits for another process's lock in naps instead (see _until_free).
     db = sqlean.connect(path, isolation_level=None, check_same_thread=False)
     for pragma in (
-        "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000",
+        "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=0",
         "foreign_keys=ON", "cache_size=-16000",
     ):  # fmt: skip
         db.execute(f"PRAGMA {pragma}")
@@ -99,22 +106,85 @@ def sqlite_sync_engine(url: str) -> Engine:
         pool_size=8,
         max_overflow=-1,  # never make the event loop wait for a connection
     )
-    event.listen(engine, "begin", _begin)
-    return engine
+    return engine  # SqliteStore begins its transactions itself, waiting for locks in naps
+
+
+SQLITE_BUSY = 5  # its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, ...) share the low byte
+_FIRST_NAP_S = 0.001
+_LONGEST_NAP_S = 0.05  # a freed lock is taken within this
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY: another connection (another process) holds a lock this one needs."""
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == SQLITE_BUSY
+
+
+def _busy() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The database is busy: another process holds its lock. Nothing was changed; retry shortly."
+    )
+
+
+class _BusyWait:
+    """Naps on the event loop, ever longer, until a deadline, then gives up with 503."""
+
+    def __init__(self, timeout_s: float, deadline: float | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._deadline = self._loop.time() + timeout_s if deadline is None else deadline
+        self._nap = _FIRST_NAP_S
+
+    async def nap(self, busy: BaseException) -> None:
+        left = self._deadline - self._loop.time()
+        if left <= 0:
+            raise _busy() from busy
+        await asyncio.sleep(min(self._nap, left))
+        self._nap = min(self._nap * 2, _LONGEST_NAP_S)
+
+
+async def _until_free(attempt: Callable[[], T], timeout_s: float, deadline: float | None) -> T:
+    """attempt() once more after each nap while it meets another process's lock."""
+    wait = _BusyWait(timeout_s, deadline)
+    while True:
+        try:
+            return attempt()
+        except (sqlean.OperationalError, DBAPIError) as exc:
+            if not _is_busy(exc):
+                raise
+            await wait.nap(exc)
 
 
 class _LoopConnection:
     """What the repositories use of an AsyncConnection, over a plain connection whose
-    statements run right here, on the event loop's thread."""
+    statements run right here, on the event loop's thread.
 
-    def __init__(self, conn: Connection) -> None:
+    A read transaction meets a lock only where it takes its snapshot, at its first
+    statement (another process in exclusive locking mode, or recovering the WAL), and
+    repeats it after naps. A write holds its lock from BEGIN IMMEDIATE on (read_wait_s
+    None): a lock met there ends the transaction (503)."""
+
+    def __init__(self, conn: Connection, read_wait_s: float | None) -> None:
         self.sync_connection = conn
+        self._read_wait_s = read_wait_s
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        return self.sync_connection.execute(statement, parameters)
+        try:
+            return self.sync_connection.execute(statement, parameters)
+        except DBAPIError as exc:
+            if self._read_wait_s is None or not _is_busy(exc):
+                raise
+        run = partial(self.sync_connection.execute, statement, parameters)
+        return await _until_free(run, self._read_wait_s, None)
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
-        return self.sync_connection.exec_driver_sql(statement, parameters)
+        try:
+            return self.sync_connection.exec_driver_sql(statement, parameters)
+        except DBAPIError as exc:
+            if self._read_wait_s is None or not _is_busy(exc):
+                raise
+        run = partial(self.sync_connection.exec_driver_sql, statement, parameters)
+        return await _until_free(run, self._read_wait_s, None)
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[Any]:
@@ -125,26 +195,87 @@ class _LoopConnection:
 class SqliteStore(SqlStore):
     """SQLite statements take microseconds: run on the event loop's own thread, they cost
     a sixth of the CPU that a trip through aiosqlite's thread and SQLAlchemy's greenlet
-    bridge does. Writers queue in-process (SqlStore one_writer), so BEGIN IMMEDIATE never
-    waits here, except on another process (the CLI), up to busy_timeout. Migrations keep
-    the async engine."""
+    bridge does. Migrations keep the async engine.
 
-    def __init__(self, url: str) -> None:
-        super().__init__(sqlite_engine(url), one_writer=True)
+    SQLite lets one transaction write at a time, and a writer that finds the lock taken
+    sleeps and retries for ever longer naps, so with a few dozen concurrent writers most
+    of the time would go on naps while the lock is free. Queueing this process's writers
+    here hands the lock over at once and keeps waiting writers from holding pool
+    connections. Another process (the CLI, a backup) may still hold it: then the writer
+    ahead naps on the loop, and every writer gives up with 503 once it has waited
+    busy_timeout_s in all; reads go on meanwhile (WAL)."""
+
+    def __init__(self, url: str, busy_timeout_s: float = 5.0) -> None:
+        super().__init__(sqlite_engine(url))
         self.sync_engine = sqlite_sync_engine(url)
+        self.busy_timeout_s = busy_timeout_s
+        self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    async def migrate(self) -> None:
+        wait = _BusyWait(self.busy_timeout_s)
+        while True:
+            try:
+                return await super().migrate()  # one transaction: a retry starts afresh
+            except DBAPIError as exc:
+                if not _is_busy(exc):
+                    raise
+                await wait.nap(exc)
+
+    def _write_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer[0] is not loop:
+            self._writer = (loop, asyncio.Lock())
+        return self._writer[1]
+
+    async def _writers_turn(self, deadline: float) -> asyncio.Lock:
+        lock = self._write_lock()
+        if not lock.locked():
+            await lock.acquire()
+            return lock
+        try:  # the writer ahead may be waiting for another process: wait no longer
+            async with asyncio.timeout_at(deadline):
+                await lock.acquire()
+        except TimeoutError as exc:
+            raise _busy() from exc
+        return lock
 
     @asynccontextmanager
-    async def _open(self, write: bool) -> AsyncIterator[AsyncConnection]:
-        with self.sync_engine.connect() as conn:
-            if write:
-                conn = conn.execution_options(assistd_write=True)
-            with conn.begin():
-                yield cast(AsyncConnection, _LoopConnection(conn))
+    async def _transaction(self, write: bool) -> AsyncIterator[AsyncConnection]:
+        deadline = asyncio.get_running_loop().time() + self.busy_timeout_s if write else None
+        lock = await self._writers_turn(deadline) if deadline is not None else None
+        try:
+            with self.sync_engine.connect() as conn, conn.begin():
+                await self._start(conn, deadline)
+                read_wait_s = None if write else self.busy_timeout_s
+                yield cast(AsyncConnection, _LoopConnection(conn, read_wait_s))
+        except DBAPIError as exc:  # rolled back by now: nothing was changed
+            if _is_busy(exc):
+                raise _busy() from exc
+            raise
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def _start(self, conn: Connection, write_deadline: float | None) -> None:
+        """BEGIN on the driver (SQLAlchemy's begin() emits nothing for SQLite). A write
+        takes the lock up front (IMMEDIATE), so it never fails half-way on an upgrade."""
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        if write_deadline is None:
+            driver.execute("BEGIN DEFERRED")
+            return
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlean.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            begin = partial(driver.execute, "BEGIN IMMEDIATE")
+            await _until_free(begin, self.busy_timeout_s, write_deadline)
 
     async def close(self) -> None:
         self.sync_engine.dispose()
         await super().close()
 
 
-def sqlite_store(url: str) -> SqlStore:
-    return SqliteStore(url)
+def sqlite_store(url: str, busy_timeout_s: float = 5.0) -> SqlStore:
+    return SqliteStore(url, busy_timeout_s)
