@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import aiosqlite
 import orjson
@@ -22,8 +22,6 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 from assistd.errors import ServiceUnavailable
 from assistd.store.sql import SqlStore
-
-T = TypeVar("T")
 
 _ERROR_NAMES = (
     "DatabaseError", "Error", "IntegrityError", "NotSupportedError",
@@ -48,9 +46,9 @@ def _json_dumps(value: Any) -> str:
 
 
 def _open_db(path: str) -> Any:
-    # Autocommit at the driver: transactions are begun explicitly (see _begin). SQLite
-    # never sleeps on a lock (busy_timeout=0): that would stall the event loop; the store
-    # waits for another process's lock in naps instead (see _until_free).
+    # Autocommit at the driver: transactions are begun explicitly (_begin, and
+    # SqliteStore._start). SQLite never sleeps on a lock (busy_timeout=0): that would
+    # stall the event loop; the store waits for another process's lock in naps instead.
     db = sqlean.connect(path, isolation_level=None, check_same_thread=False)
     for pragma in (
         "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=0",
@@ -128,11 +126,12 @@ def _busy() -> ServiceUnavailable:
 
 
 class _BusyWait:
-    """Naps on the event loop, ever longer, until a deadline, then gives up with 503."""
+    """Naps on the event loop, ever longer, until a deadline (loop time), then gives up
+    with 503."""
 
-    def __init__(self, timeout_s: float, deadline: float | None = None) -> None:
+    def __init__(self, deadline: float) -> None:
         self._loop = asyncio.get_running_loop()
-        self._deadline = self._loop.time() + timeout_s if deadline is None else deadline
+        self._deadline = deadline
         self._nap = _FIRST_NAP_S
 
     async def nap(self, busy: BaseException) -> None:
@@ -143,48 +142,18 @@ class _BusyWait:
         self._nap = min(self._nap * 2, _LONGEST_NAP_S)
 
 
-async def _until_free(attempt: Callable[[], T], timeout_s: float, deadline: float | None) -> T:
-    """attempt() once more after each nap while it meets another process's lock."""
-    wait = _BusyWait(timeout_s, deadline)
-    while True:
-        try:
-            return attempt()
-        except (sqlean.OperationalError, DBAPIError) as exc:
-            if not _is_busy(exc):
-                raise
-            await wait.nap(exc)
-
-
 class _LoopConnection:
     """What the repositories use of an AsyncConnection, over a plain connection whose
-    statements run right here, on the event loop's thread.
+    statements run right here, on the event loop's thread."""
 
-    A read transaction meets a lock only where it takes its snapshot, at its first
-    statement (another process in exclusive locking mode, or recovering the WAL), and
-    repeats it after naps. A write holds its lock from BEGIN IMMEDIATE on (read_wait_s
-    None): a lock met there ends the transaction (503)."""
-
-    def __init__(self, conn: Connection, read_wait_s: float | None) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.sync_connection = conn
-        self._read_wait_s = read_wait_s
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        try:
-            return self.sync_connection.execute(statement, parameters)
-        except DBAPIError as exc:
-            if self._read_wait_s is None or not _is_busy(exc):
-                raise
-        run = partial(self.sync_connection.execute, statement, parameters)
-        return await _until_free(run, self._read_wait_s, None)
+        return self.sync_connection.execute(statement, parameters)
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
-        try:
-            return self.sync_connection.exec_driver_sql(statement, parameters)
-        except DBAPIError as exc:
-            if self._read_wait_s is None or not _is_busy(exc):
-                raise
-        run = partial(self.sync_connection.exec_driver_sql, statement, parameters)
-        return await _until_free(run, self._read_wait_s, None)
+        return self.sync_connection.exec_driver_sql(statement, parameters)
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[Any]:
@@ -212,7 +181,7 @@ class SqliteStore(SqlStore):
         self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     async def migrate(self) -> None:
-        wait = _BusyWait(self.busy_timeout_s)
+        wait = _BusyWait(asyncio.get_running_loop().time() + self.busy_timeout_s)
         while True:
             try:
                 return await super().migrate()  # one transaction: a retry starts afresh
@@ -246,9 +215,11 @@ class SqliteStore(SqlStore):
         try:
             with self.sync_engine.connect() as conn, conn.begin():
                 await self._start(conn, deadline)
-                read_wait_s = None if write else self.busy_timeout_s
-                yield cast(AsyncConnection, _LoopConnection(conn, read_wait_s))
+                yield cast(AsyncConnection, _LoopConnection(conn))
         except DBAPIError as exc:  # rolled back by now: nothing was changed
+            # A write holds its lock from BEGIN IMMEDIATE on, and a read in WAL mode needs
+            # none that another process holds, short of exclusive locking mode or WAL
+            # recovery: a lock met inside a transaction is not waited for.
             if _is_busy(exc):
                 raise _busy() from exc
             raise
@@ -264,13 +235,16 @@ class SqliteStore(SqlStore):
         if write_deadline is None:
             driver.execute("BEGIN DEFERRED")
             return
-        try:
-            driver.execute("BEGIN IMMEDIATE")
-        except sqlean.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-            begin = partial(driver.execute, "BEGIN IMMEDIATE")
-            await _until_free(begin, self.busy_timeout_s, write_deadline)
+        wait: _BusyWait | None = None
+        while True:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                return
+            except sqlean.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                wait = wait or _BusyWait(write_deadline)
+                await wait.nap(exc)
 
     async def close(self) -> None:
         self.sync_engine.dispose()
