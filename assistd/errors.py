@@ -53,3 +53,14 @@ class PayloadTooLarge(AssistdError):
 
 class UnsupportedMediaType(AssistdError):
     status = 415
+
+
+class ServiceUnavailable(AssistdError):
+    """A passing condition (the database locked by another process): nothing was changed,
+    and the same request may succeed after `retry_after_s` seconds."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Empty means SQLite in data_dir. Otherwise a SQLAlchemy async URL:
     # sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db.
     database_url: str = ""
+    # How long a SQLite write waits for a lock that another process (the CLI, a backup)
+    # holds before the request answers 503; the server keeps serving meanwhile.
+    sqlite_busy_timeout_s: float = Field(default=5.0, ge=0, le=3600)
     # Registered at start as an admin key of the workspace `default`.
     api_key: str | None = None
     max_request_bytes: int = Field(default=4 * MIB, gt=0)

@@ -14,4 +14,4 @@ def open_store(settings: Settings) -> SqlStore:
         return postgres_store(url)
     from assistd.store.sqlite import sqlite_store
 
-    return sqlite_store(url)
+    return sqlite_store(url, settings.sqlite_busy_timeout_s)

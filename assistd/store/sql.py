@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
@@ -122,37 +121,14 @@ def _key_with_workspace() -> Select[Any]:
 class SqlStore:
     """Shared by both databases; the dialect modules only build the engine."""
 
-    def __init__(self, engine: AsyncEngine, *, one_writer: bool = False) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        # SQLite lets one transaction write at a time, and a writer that finds the lock
-        # taken sleeps and retries (busy_timeout) for ever longer naps, so with a few
-        # dozen concurrent writers most of the time goes on naps while the lock is free.
-        # Queueing this process's writers here hands the lock over at once, and keeps
-        # waiting writers from holding pool connections. Other processes (the CLI)
-        # still meet busy_timeout.
-        self._one_writer = one_writer
-        self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     async def migrate(self) -> None:
         await upgrade(self.engine)
 
-    def _write_lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if self._writer is None or self._writer[0] is not loop:
-            self._writer = (loop, asyncio.Lock())
-        return self._writer[1]
-
     @asynccontextmanager
     async def _transaction(self, write: bool) -> AsyncIterator[AsyncConnection]:
-        if write and self._one_writer:
-            async with self._write_lock(), self._open(write) as conn:
-                yield conn
-        else:
-            async with self._open(write) as conn:
-                yield conn
-
-    @asynccontextmanager
-    async def _open(self, write: bool) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             if write:
                 # Lets SQLite take its write lock up front (BEGIN IMMEDIATE), so a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,9 +16,11 @@ import sqlean
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
+from assistd.errors import ServiceUnavailable
 from assistd.store.sql import SqlStore
 
 _ERROR_NAMES = (
@@ -43,10 +46,12 @@ def _json_dumps(value: Any) -> str:
 
 
 def _open_db(path: str) -> Any:
-    # Autocommit at the driver: transactions are begun explicitly (see _begin).
+    # Autocommit at the driver: transactions are begun explicitly (_begin, and
+    # SqliteStore._start). SQLite never sleeps on a lock (busy_timeout=0): that would
+    # stall the event loop; the store waits for another process's lock in naps instead.
     db = sqlean.connect(path, isolation_level=None, check_same_thread=False)
     for pragma in (
-        "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000",
+        "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=0",
         "foreign_keys=ON", "cache_size=-16000",
     ):  # fmt: skip
         db.execute(f"PRAGMA {pragma}")
@@ -99,8 +104,42 @@ def sqlite_sync_engine(url: str) -> Engine:
         pool_size=8,
         max_overflow=-1,  # never make the event loop wait for a connection
     )
-    event.listen(engine, "begin", _begin)
-    return engine
+    return engine  # SqliteStore begins its transactions itself, waiting for locks in naps
+
+
+SQLITE_BUSY = 5  # its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, ...) share the low byte
+_FIRST_NAP_S = 0.001
+_LONGEST_NAP_S = 0.05  # a freed lock is taken within this
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY: another connection (another process) holds a lock this one needs."""
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == SQLITE_BUSY
+
+
+def _busy() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The database is busy: another process holds its lock. Nothing was changed; retry shortly."
+    )
+
+
+class _BusyWait:
+    """Naps on the event loop, ever longer, until a deadline (loop time), then gives up
+    with 503."""
+
+    def __init__(self, deadline: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._deadline = deadline
+        self._nap = _FIRST_NAP_S
+
+    async def nap(self, busy: BaseException) -> None:
+        left = self._deadline - self._loop.time()
+        if left <= 0:
+            raise _busy() from busy
+        await asyncio.sleep(min(self._nap, left))
+        self._nap = min(self._nap * 2, _LONGEST_NAP_S)
 
 
 class _LoopConnection:
@@ -125,26 +164,92 @@ class _LoopConnection:
 class SqliteStore(SqlStore):
     """SQLite statements take microseconds: run on the event loop's own thread, they cost
     a sixth of the CPU that a trip through aiosqlite's thread and SQLAlchemy's greenlet
-    bridge does. Writers queue in-process (SqlStore one_writer), so BEGIN IMMEDIATE never
-    waits here, except on another process (the CLI), up to busy_timeout. Migrations keep
-    the async engine."""
+    bridge does. Migrations keep the async engine.
 
-    def __init__(self, url: str) -> None:
-        super().__init__(sqlite_engine(url), one_writer=True)
+    SQLite lets one transaction write at a time, and a writer that finds the lock taken
+    sleeps and retries for ever longer naps, so with a few dozen concurrent writers most
+    of the time would go on naps while the lock is free. Queueing this process's writers
+    here hands the lock over at once and keeps waiting writers from holding pool
+    connections. Another process (the CLI, a backup) may still hold it: then the writer
+    ahead naps on the loop, and every writer gives up with 503 once it has waited
+    busy_timeout_s in all; reads go on meanwhile (WAL)."""
+
+    def __init__(self, url: str, busy_timeout_s: float = 5.0) -> None:
+        super().__init__(sqlite_engine(url))
         self.sync_engine = sqlite_sync_engine(url)
+        self.busy_timeout_s = busy_timeout_s
+        self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    async def migrate(self) -> None:
+        wait = _BusyWait(asyncio.get_running_loop().time() + self.busy_timeout_s)
+        while True:
+            try:
+                return await super().migrate()  # one transaction: a retry starts afresh
+            except DBAPIError as exc:
+                if not _is_busy(exc):
+                    raise
+                await wait.nap(exc)
+
+    def _write_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer[0] is not loop:
+            self._writer = (loop, asyncio.Lock())
+        return self._writer[1]
+
+    async def _writers_turn(self, deadline: float) -> asyncio.Lock:
+        lock = self._write_lock()
+        if not lock.locked():
+            await lock.acquire()
+            return lock
+        try:  # the writer ahead may be waiting for another process: wait no longer
+            async with asyncio.timeout_at(deadline):
+                await lock.acquire()
+        except TimeoutError as exc:
+            raise _busy() from exc
+        return lock
 
     @asynccontextmanager
-    async def _open(self, write: bool) -> AsyncIterator[AsyncConnection]:
-        with self.sync_engine.connect() as conn:
-            if write:
-                conn = conn.execution_options(assistd_write=True)
-            with conn.begin():
+    async def _transaction(self, write: bool) -> AsyncIterator[AsyncConnection]:
+        deadline = asyncio.get_running_loop().time() + self.busy_timeout_s if write else None
+        lock = await self._writers_turn(deadline) if deadline is not None else None
+        try:
+            with self.sync_engine.connect() as conn, conn.begin():
+                await self._start(conn, deadline)
                 yield cast(AsyncConnection, _LoopConnection(conn))
+        except DBAPIError as exc:  # rolled back by now: nothing was changed
+            # A write holds its lock from BEGIN IMMEDIATE on, and a read in WAL mode needs
+            # none that another process holds, short of exclusive locking mode or WAL
+            # recovery: a lock met inside a transaction is not waited for.
+            if _is_busy(exc):
+                raise _busy() from exc
+            raise
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def _start(self, conn: Connection, write_deadline: float | None) -> None:
+        """BEGIN on the driver (SQLAlchemy's begin() emits nothing for SQLite). A write
+        takes the lock up front (IMMEDIATE), so it never fails half-way on an upgrade."""
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        if write_deadline is None:
+            driver.execute("BEGIN DEFERRED")
+            return
+        wait: _BusyWait | None = None
+        while True:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                return
+            except sqlean.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                wait = wait or _BusyWait(write_deadline)
+                await wait.nap(exc)
 
     async def close(self) -> None:
         self.sync_engine.dispose()
         await super().close()
 
 
-def sqlite_store(url: str) -> SqlStore:
-    return SqliteStore(url)
+def sqlite_store(url: str, busy_timeout_s: float = 5.0) -> SqlStore:
+    return SqliteStore(url, busy_timeout_s)

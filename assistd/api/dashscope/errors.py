@@ -14,6 +14,7 @@ from assistd.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -27,6 +28,7 @@ CODES: dict[type[AssistdError], str] = {
     Conflict: "Conflict",
     PayloadTooLarge: "RequestTooLarge",
     UnsupportedMediaType: "UnsupportedMediaType",
+    ServiceUnavailable: "ServiceUnavailable",
 }
 
 
@@ -39,4 +41,7 @@ def code_of(error: AssistdError) -> str:
 
 def error_response(request: Request, error: AssistdError) -> Response:
     body = {"code": code_of(error), "message": error.message}
-    return json_response(request, body, status=error.status)
+    response = json_response(request, body, status=error.status)
+    if isinstance(error, ServiceUnavailable):
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
