@@ -50,8 +50,12 @@ class ModelRegistry:
             if key not in self._backends:
                 self._backends[key] = self._build(route)
 
+    def route_name(self, model: str) -> str:
+        """The route that serves `model`: its own, `*`, or `local`."""
+        return model if model in self.routes else ("*" if "*" in self.routes else LOCAL_ROUTE)
+
     def resolve(self, model: str) -> ResolvedModel:
-        key = model if model in self.routes else ("*" if "*" in self.routes else LOCAL_ROUTE)
+        key = self.route_name(model)
         route = self.routes.get(key) or ModelRoute(
             backend="local",
             context_window=self.settings.local_context,
