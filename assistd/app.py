@@ -18,6 +18,7 @@ from assistd.api.dashscope import openapi as dashscope_api
 from assistd.api.dashscope.errors import error_response
 from assistd.api.limits import BodySizeLimit
 from assistd.api.openapi import install_api_docs
+from assistd.api.request_log import RequestLog
 from assistd.core.executor import Executor
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
@@ -146,4 +147,5 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     app.add_middleware(BodySizeLimit, limit_for=_limit_for(settings), reject=_reject)
+    app.add_middleware(RequestLog)  # outermost of ours: sees every request and its status
     return app

@@ -15,6 +15,7 @@ import click
 
 from assistd.core.tenancy import Tenancy
 from assistd.errors import AssistdError
+from assistd.logs import LEVELS, setup_logging
 from assistd.settings import Settings, load_settings
 from assistd.store.factory import open_store
 
@@ -36,8 +37,9 @@ def _settings(ctx: click.Context) -> Settings:
     config_file = ctx.params.get("config_file") or group.get("config_file")
     data_dir = ctx.params.get("data_dir") or group.get("data_dir")
     return load_settings(
-        config_file, data_dir=data_dir, host=ctx.params.get("host"), port=ctx.params.get("port")
-    )
+        config_file, data_dir=data_dir, host=ctx.params.get("host"), port=ctx.params.get("port"),
+        log_level=ctx.params.get("log_level"),
+    )  # fmt: skip
 
 
 def _options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,6 +76,10 @@ def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None) ->
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
+@click.option(
+    "--log-level", type=click.Choice(LEVELS, case_sensitive=False), default=None,
+    help="What the log prints: debug, info (default), warning or error (ASSISTD_LOG_LEVEL).",
+)  # fmt: skip
 @_options
 @click.pass_context
 def serve(ctx: click.Context, /, **_: Any) -> None:
@@ -83,6 +89,7 @@ def serve(ctx: click.Context, /, **_: Any) -> None:
     from assistd.app import create_app
 
     settings = _settings(ctx)
+    setup_logging(settings.log_level, settings.log_format)
     where = "PostgreSQL" if not settings.uses_sqlite else f"SQLite in {settings.data_dir}"
     click.echo(
         f"assistd: storage is {where}; DashScope API at http://{settings.host}:{settings.port}/api/v1"
@@ -92,7 +99,8 @@ def serve(ctx: click.Context, /, **_: Any) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=False,
+        log_config=None,  # uvicorn's loggers print through ours (assistd.logs)
+        access_log=False,  # our request lines replace it
     )
 
 

@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=4 * MIB, gt=0)
     max_file_bytes: int = Field(default=100 * MIB, gt=0)
     plugins: dict[str, PluginSettings] = Field(default_factory=dict)
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object a line
 
     # Model routing: [models."qwen-max"], [models."*"]. The shortcut openai_base_url sends
     # every model name to one OpenAI-compatible endpoint. With neither, the local model
@@ -86,6 +87,11 @@ class Settings(BaseSettings):
     code_idle_s: float = Field(default=900.0, gt=0)  # an idle kernel is stopped after this
     code_max_kernels: int = Field(default=16, gt=0)
     code_output_chars: int = Field(default=8000, gt=0)  # of output shown to the model
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from assistd.core.objects import JsonDict, Message, Run, RunStep
 from assistd.core.run_files import RunFiles, input_file_ids
 from assistd.core.service import Service
 from assistd.core.turn import Turn, step_usage
+from assistd.logs import log_context
 from assistd.models.base import ModelError, ModelRequest, TextDelta, ToolCallDelta, Usage
 from assistd.models.registry import ModelRegistry, ResolvedModel
 from assistd.queue.base import CancelSignals, RunJob
@@ -69,6 +71,11 @@ class Executor:
     # ---- entry point --------------------------------------------------------------------
 
     async def execute(self, job: RunJob) -> None:
+        with log_context(run_id=job.run_id, workspace=job.workspace_id):
+            await self._execute(job)
+
+    async def _execute(self, job: RunJob) -> None:
+        started = time.monotonic()
         run = await self._start(job)
         if run is None:
             return
@@ -79,6 +86,9 @@ class Executor:
         except RunCancelled:
             await self._end(job, run, turn, rs.RunStatus.CANCELLED, None)
         except ModelError as exc:
+            if exc.detail:  # the upstream's own words, for the operator only
+                log.error("model endpoint error %s on model %s: %s", exc.error_id, run.model,
+                          exc.detail)  # fmt: skip
             await self._end(
                 job, run, turn, rs.RunStatus.FAILED, {"code": exc.code, "message": exc.message}
             )
@@ -92,6 +102,24 @@ class Executor:
         finally:
             self.cancels.clear(run.id)
             self._attachments.pop(run.id, None)
+            self._log_end(run, time.monotonic() - started)
+
+    def _log_end(self, run: Run, seconds: float) -> None:
+        """One line per run (per leg, when it stops for tool outputs)."""
+        usage = run.usage or {}
+        code = (run.last_error or {}).get("code") if run.status == rs.RunStatus.FAILED else None
+        fields = {
+            "status": str(run.status), "error_code": code, "model": run.model,
+            "route": self.models.route_name(run.model), "duration_s": round(seconds, 3),
+            **{k: int(usage.get(k, 0)) for k in ("total_tokens", "prompt_tokens",
+                                                 "completion_tokens")},
+        }  # fmt: skip
+        log.info(
+            "run %s: %s, model %s via route %s, %d tokens (%d prompt, %d completion), %.2f s",
+            run.id, f"{run.status} ({code})" if code else run.status, run.model, fields["route"],
+            fields["total_tokens"], fields["prompt_tokens"], fields["completion_tokens"], seconds,
+            extra={"fields": fields},
+        )  # fmt: skip
 
     async def _start(self, job: RunJob) -> Run | None:
         async with self.store.workspace(job.workspace_id, write=True) as unit:

@@ -6,11 +6,15 @@ route to speaks (or, for the local model, is made to speak).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from assistd.logs import redact
+
 JsonDict = dict[str, Any]
+MAX_DETAIL_CHARS = 2000  # of an upstream's answer kept for the log
 
 
 @dataclass(slots=True)
@@ -51,12 +55,19 @@ ModelChunk = TextDelta | ToolCallDelta | Usage
 
 
 class ModelError(Exception):
-    """The backend failed; `code` and `message` become the run's `last_error`."""
+    """The backend failed; `code` and `message` become the run's `last_error`.
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    The tenant sees only `message`, in our words. What the upstream said (its URL, its
+    answer) goes in `detail`, for the operator's log only, credentials redacted; the
+    message then ends with `error_id`, which the log line carries too.
+    """
+
+    def __init__(self, code: str, message: str, detail: str = "") -> None:
         self.code = code
-        self.message = message
+        self.error_id = f"err_{secrets.token_hex(8)}" if detail else ""
+        self.detail = redact(detail[:MAX_DETAIL_CHARS])
+        self.message = f"{message} (error id {self.error_id})." if detail else message
+        super().__init__(self.message)
 
 
 class ModelBackend(Protocol):
@@ -70,7 +81,11 @@ def chunks_of(data: Any) -> list[ModelChunk]:
     if "error" in data:
         error = data["error"]
         message = error.get("message") if isinstance(error, dict) else None
-        raise ModelError("model_error", str(message or error))
+        raise ModelError(
+            "model_error",
+            "The model reported an error during its reply",
+            f"error in the reply stream: {message or error}",
+        )
     parts: list[ModelChunk] = []
     usage = data.get("usage")
     if usage:

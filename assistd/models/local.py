@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from assistd.models.base import ModelChunk, ModelError, ModelRequest, chunks_of
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DONE = object()
+_FAILED = "The local model failed"
+log = logging.getLogger("assistd.models")
 
 
 def bundled_model_path() -> Path | None:
@@ -64,7 +68,14 @@ class LocalBackend:
         params.cpuparams_batch.n_threads = self.threads
         params.verbosity = -1
         params.warmup = False
-        return xllamacpp.Server(params)
+        started = time.monotonic()
+        server = xllamacpp.Server(params)
+        log.info(
+            "local model loaded in %.2f s: %s (context %d x %d slots, %d threads)",
+            time.monotonic() - started, self.model_path.name, self.context, self.parallel,
+            self.threads,
+        )  # fmt: skip
+        return server
 
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"messages": request.messages, "stream": True}
@@ -93,13 +104,13 @@ class LocalBackend:
                     self._body(request), on_chunk
                 )
                 if isinstance(result, dict) and "error" in result:
-                    loop.call_soon_threadsafe(
-                        queue.put_nowait, ModelError("model_error", str(result["error"]))
-                    )
+                    failed = ModelError("model_error", _FAILED, f"local model: {result['error']}")
+                    loop.call_soon_threadsafe(queue.put_nowait, failed)
             except ModelError as exc:
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             except Exception as exc:  # the native layer's failure, reported as the run's error
-                loop.call_soon_threadsafe(queue.put_nowait, ModelError("model_error", str(exc)))
+                failed = ModelError("model_error", _FAILED, f"local model: {exc!r}")
+                loop.call_soon_threadsafe(queue.put_nowait, failed)
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 

@@ -12,7 +12,21 @@ import httpx
 import openai
 import orjson
 
+from assistd.logs import redact
 from assistd.models.base import ModelChunk, ModelError, ModelRequest, chunks_of
+
+try:  # the HTTP client under openai >= 3; a reply cut short raises its errors
+    from httpx2 import HTTPError as _ClientHTTPError
+except ImportError:  # pragma: no cover - older openai releases use httpx itself
+    _ClientHTTPError = httpx.HTTPError  # type: ignore[assignment,misc]
+
+# What a tenant is told for an upstream HTTP status: our words, never the upstream's.
+_STATUS_WORDS = {
+    401: "refused this server's credentials",
+    403: "refused this server's credentials",
+    404: "does not know this model or path",
+    429: "is rate limiting this server",
+}
 
 
 class OpenAICompatBackend:
@@ -29,6 +43,9 @@ class OpenAICompatBackend:
         )
         self.extra_body = extra_body or {}
         self.base_url = base_url
+        url = httpx.URL(base_url)
+        # Literal secrets to strip from what the upstream says, wherever they show up.
+        self._secrets = (api_key, url.password)
 
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -74,17 +91,36 @@ class OpenAICompatBackend:
             finally:
                 await response.aclose()
         except openai.APIStatusError as exc:
-            raise ModelError(
-                "model_error", f"The model endpoint answered {exc.status_code}: {exc.message}"
-            ) from exc
+            words = _STATUS_WORDS.get(exc.status_code) or (
+                "failed" if exc.status_code >= 500 else "rejected the request"
+            )
+            message = f"The model endpoint {words}: HTTP {exc.status_code}"
+            raise ModelError("model_error", message, self._detail(exc)) from exc
         except openai.APITimeoutError as exc:
-            raise ModelError("model_timeout", "The model endpoint did not answer in time.") from exc
+            message = "The model endpoint did not answer in time"
+            raise ModelError("model_timeout", message, self._detail(exc)) from exc
         except openai.APIConnectionError as exc:
-            reason = str(exc).rstrip(".")
-            raise ModelError(
-                "model_unreachable",
-                f"Could not reach the model endpoint at {self.base_url}: {reason}.",
-            ) from exc
+            message = "The model endpoint could not be reached"
+            raise ModelError("model_unreachable", message, self._detail(exc)) from exc
+        except (httpx.HTTPError, _ClientHTTPError) as exc:  # the reply was cut short
+            message = "The model endpoint broke off its reply"
+            raise ModelError("model_error", message, self._detail(exc)) from exc
+        except orjson.JSONDecodeError as exc:
+            message = "The model endpoint sent a reply this server could not read"
+            raise ModelError("model_error", message, self._detail(exc)) from exc
+
+    def _detail(self, exc: BaseException) -> str:
+        """For the operator's log: the endpoint and everything the failure says."""
+        causes = [f"{type(exc).__name__}: {exc}"]
+        # A status error says it all; a connection error's reason is in its causes.
+        cause = None if isinstance(exc, openai.APIStatusError) else exc.__cause__ or exc.__context__
+        while cause is not None and len(causes) < 4:
+            said = f"{type(cause).__name__}: {cause}"
+            if said != causes[-1]:
+                causes.append(said)
+            cause = cause.__cause__ or cause.__context__
+        text = f"POST {self.base_url.rstrip('/')}/chat/completions: " + "; caused by ".join(causes)
+        return redact(" ".join(text.split()), *self._secrets)
 
 
 async def sse_data(response: Any) -> AsyncIterator[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 
 from assistd.models.base import ModelBackend
@@ -46,12 +47,20 @@ class ModelRegistry:
     def preload(self) -> None:
         """Builds the configured routes' backends now, at start: importing the openai client
         inside the first run would stall every request for a second or more."""
+        started = time.monotonic()
         for key, route in self.routes.items():
             if key not in self._backends:
                 self._backends[key] = self._build(route)
+        if self.routes:
+            seconds = time.monotonic() - started
+            log.info("%d model routes ready in %.2f s", len(self.routes), seconds)
+
+    def route_name(self, model: str) -> str:
+        """The route that serves `model`: its own, `*`, or `local`."""
+        return model if model in self.routes else ("*" if "*" in self.routes else LOCAL_ROUTE)
 
     def resolve(self, model: str) -> ResolvedModel:
-        key = model if model in self.routes else ("*" if "*" in self.routes else LOCAL_ROUTE)
+        key = self.route_name(model)
         route = self.routes.get(key) or ModelRoute(
             backend="local",
             context_window=self.settings.local_context,

@@ -36,12 +36,16 @@ class WorkerPool:
         self._tasks.append(asyncio.create_task(self._sweep()))
 
     async def _recover(self) -> None:
-        for workspace_id, thread_id, run_id in await self.store.runs_in(["queued"]):
+        queued = await self.store.runs_in(["queued"])
+        for workspace_id, thread_id, run_id in queued:
             await self.queue.enqueue(RunJob(workspace_id, thread_id, run_id))
-        for workspace_id, thread_id, run_id in await self.store.runs_in(
-            ["in_progress", "cancelling"]
-        ):
+        stopped = await self.store.runs_in(["in_progress", "cancelling"])
+        for workspace_id, thread_id, run_id in stopped:
             await self.runs.abandon(RunJob(workspace_id, thread_id, run_id))
+        log.info(
+            "recovered %d runs at start: %d queued again, %d ended (a stopped server left them "
+            "in progress)", len(queued) + len(stopped), len(queued), len(stopped),
+        )  # fmt: skip
 
     async def _work(self) -> None:
         while True:

@@ -22,6 +22,7 @@ def postgres_engine(url: str) -> AsyncEngine:
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=False,
+        hide_parameters=True,  # errors and logs never show values: they are tenant content
     )
 
 

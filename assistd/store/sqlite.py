@@ -87,6 +87,7 @@ def sqlite_engine(url: str) -> AsyncEngine:
         poolclass=AsyncAdaptedQueuePool,
         pool_size=8,
         max_overflow=8,
+        hide_parameters=True,  # errors and logs never show values: they are tenant content
     )
     event.listen(engine.sync_engine, "begin", _begin)
     return engine
@@ -103,6 +104,7 @@ def sqlite_sync_engine(url: str) -> Engine:
         poolclass=QueuePool,
         pool_size=8,
         max_overflow=-1,  # never make the event loop wait for a connection
+        hide_parameters=True,  # errors and logs never show values: they are tenant content
     )
     return engine  # SqliteStore begins its transactions itself, waiting for locks in naps
 

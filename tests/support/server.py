@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +58,11 @@ def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> None
 
 @contextmanager
 def run_server(
-    data_dir: Path, database_url: str = "", admin_key: str = "sk-test-admin", **extra_env: str
+    data_dir: Path,
+    database_url: str = "",
+    admin_key: str = "sk-test-admin",
+    args: Sequence[str] = (),  # more command-line arguments of `assistd serve`
+    **extra_env: str,
 ) -> Iterator[RunningServer]:
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -66,7 +70,7 @@ def run_server(
     log = data_dir / f"server-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "assistd", "serve", "--port", str(port)],
+            [sys.executable, "-m", "assistd", "serve", "--port", str(port), *args],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"

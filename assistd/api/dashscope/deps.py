@@ -8,6 +8,7 @@ from assistd.core.objects import Principal
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
+from assistd.logs import bind
 
 WORKSPACE_HEADER = "x-dashscope-workspace"
 
@@ -20,7 +21,9 @@ def bearer_token(request: Request) -> str | None:
 
 async def principal(request: Request) -> Principal:
     tenancy: Tenancy = request.app.state.tenancy
-    return await tenancy.authenticate(bearer_token(request), request.headers.get(WORKSPACE_HEADER))
+    who = await tenancy.authenticate(bearer_token(request), request.headers.get(WORKSPACE_HEADER))
+    bind(workspace=who.workspace_id)  # for this request's log lines
+    return who
 
 
 async def workspace_id(request: Request) -> str:
