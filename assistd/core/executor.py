@@ -21,7 +21,7 @@ from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import JsonDict, Message, Run, RunStep
 from assistd.core.run_files import RunFiles, input_file_ids
 from assistd.core.service import Service
-from assistd.core.turn import Turn, step_usage
+from assistd.core.turn import CallKey, Turn, mark_repeats, round_outputs, step_usage
 from assistd.logs import log_context
 from assistd.models.base import ModelError, ModelRequest, TextDelta, ToolCallDelta, Usage
 from assistd.models.registry import ModelRegistry, ResolvedModel
@@ -135,11 +135,12 @@ class Executor:
         resolved = self.models.resolve(run.model)
         await self.tools.load(str(tool.get("type")) for tool in run.tools)
         withheld: set[str] = set()
-        rounds = await self._rounds_so_far(job, run)
+        rounds, previous = await self._tool_history(job, run)
         must_answer = False
         while True:
             # A built-in found unconfigured is not offered again, and once the tool rounds
-            # are spent the model is offered no tools at all, so it has to answer.
+            # are spent (or the model repeated its last round) it is offered no tools at
+            # all, so it has to answer.
             spent = must_answer or rounds >= self.settings.max_tool_rounds
             definitions, offered = self.tools.offer([] if spent else run.tools, frozenset(withheld))
             turn.reset()
@@ -168,13 +169,19 @@ class Executor:
                 for c in turn.calls.values()
                 if not self.tools.is_configured(turn.type_of(c.name))
             }
-            if await self._tool_round(job, run, turn, offered):
+            calls = turn.finished_calls()
+            must_answer = mark_repeats(calls, previous)  # not run again; answer instead
+            if await self._tool_round(job, run, turn, offered, calls):
                 return  # waiting for the client's tool outputs
+            previous = round_outputs(calls)
 
-    async def _rounds_so_far(self, job: RunJob, run: Run) -> int:
-        """Tool-call rounds the run already had (it may be resuming after tool outputs)."""
+    async def _tool_history(self, job: RunJob, run: Run) -> tuple[int, dict[CallKey, str | None]]:
+        """Tool-call rounds the run already had (it may be resuming after tool outputs),
+        and what the calls of the last one returned."""
         async with self.store.workspace(job.workspace_id) as unit:
-            return sum(1 for step in await unit.steps.all_of(run.id) if step.type == "tool_calls")
+            rounds = [s for s in await unit.steps.all_of(run.id) if s.type == "tool_calls"]
+        last = (rounds[-1].step_details.get("tool_calls") or []) if rounds else []
+        return len(rounds), round_outputs(last)
 
     async def _cancellable(self, run: Run, work: Any) -> None:
         """Runs one model turn, abandoning it as soon as a cancel is requested."""
@@ -302,12 +309,17 @@ class Executor:
     # ---- tools ------------------------------------------------------------------------
 
     async def _tool_round(
-        self, job: RunJob, run: Run, turn: Turn, offered: dict[str, OfferedTool]
+        self,
+        job: RunJob,
+        run: Run,
+        turn: Turn,
+        offered: dict[str, OfferedTool],
+        calls: list[JsonDict],
     ) -> bool:
-        """Runs the built-in calls; returns True when the run now waits for function outputs."""
+        """Runs the built-in calls that have no output yet; returns True when the run now
+        waits for function outputs."""
         assert turn.tool_step is not None
         step = turn.tool_step
-        calls = turn.finished_calls()
         context = ToolContext(
             job.workspace_id, run.thread_id, run.id, files=RunFiles(self.objects, job.workspace_id),
             input_file_ids=await input_file_ids(self.objects, job.workspace_id, run),
@@ -341,8 +353,8 @@ class Executor:
                 call["function"]["output"] = problem
             return
         tool = offered.get(kind)
-        if tool is None:
-            return
+        if tool is None or call[kind]["output"] is not None:
+            return  # not offered, or answered already (a repeated call)
         result = await self.tools.run(
             tool, call[kind]["input"], replace(context, config=tool.config)
         )

@@ -1,11 +1,14 @@
 """The state of one model turn: the message being written and the tool calls being
-assembled from streamed fragments."""
+assembled from streamed fragments; and how a round of calls that repeats the previous
+round is recognised."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 
+from assistd.core.context import tool_call_name_and_arguments, tool_call_output
 from assistd.core.objects import JsonDict, Message, RunStep
 from assistd.models.base import ToolCallDelta, Usage
 from assistd.tools.registry import OfferedTool
@@ -98,3 +101,39 @@ def step_usage(usage: Usage | None) -> JsonDict | None:
         "input_tokens": usage.prompt_tokens,
         "output_tokens": usage.completion_tokens,
     }
+
+
+# A call as (tool name, arguments as canonical JSON): equal when the call is the same.
+CallKey = tuple[str, str]
+
+
+def call_key(call: JsonDict) -> CallKey:
+    """The key of a call in the neutral step shape."""
+    name, arguments = tool_call_name_and_arguments(call)
+    try:
+        canonical = json.dumps(json.loads(arguments), sort_keys=True, ensure_ascii=False)
+    except json.JSONDecodeError:
+        canonical = arguments.strip()
+    return name, canonical
+
+
+def round_outputs(calls: list[JsonDict]) -> dict[CallKey, str | None]:
+    """What each call of a finished round returned, by key."""
+    return {call_key(call): tool_call_output(call) for call in calls}
+
+
+def mark_repeats(calls: list[JsonDict], previous: dict[CallKey, str | None]) -> bool:
+    """Gives each call that repeats a call of the previous round exactly (same tool, same
+    arguments) an output saying so, so it is not run again. True when every call of the
+    round is such a repeat: the model is going round in circles (small models do)."""
+    repeats = 0
+    for call in calls:
+        key = call_key(call)
+        if key not in previous:
+            continue
+        repeats += 1
+        earlier = previous[key]
+        note = "Not run again: this call repeats the previous one exactly."
+        details = call["function"] if call["type"] == "function" else call[call["type"]]
+        details["output"] = note if earlier is None else f"{note} Its result was: {earlier}"
+    return bool(calls) and repeats == len(calls)

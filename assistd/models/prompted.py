@@ -4,14 +4,20 @@ The tools are described in the system prompt and the answer is decoded under a J
 schema that allows exactly one of: a message, or a call of one of the given tools with
 arguments valid for that tool's schema. The answer is turned back into ordinary chunks:
 message text streams as it is decoded, a tool call arrives as one ToolCallDelta.
+
+A turn that offers no tools (the last one of a run whose tool rounds are spent) is sent
+as plain conversation: the earlier calls and their results become sentences, which a
+small model can answer from; tool-role messages with no tools in sight it cannot read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from assistd.models.base import (
@@ -86,6 +92,53 @@ def _flatten_history(messages: list[JsonDict]) -> list[JsonDict]:
     return flat
 
 
+def _append(messages: list[JsonDict], role: str, text: str) -> None:
+    """Adds a turn, joined to the one before if that has the same role."""
+    if messages and messages[-1]["role"] == role:
+        messages[-1] = {"role": role, "content": f"{messages[-1]['content']}\n{text}"}
+    else:
+        messages.append({"role": role, "content": text})
+
+
+def _call_key(function: JsonDict) -> tuple[str, str]:
+    arguments = str(function.get("arguments") or "{}")
+    with contextlib.suppress(json.JSONDecodeError):
+        arguments = json.dumps(json.loads(arguments), sort_keys=True)
+    return str(function.get("name")), arguments
+
+
+def plain_history(messages: list[JsonDict]) -> list[JsonDict]:
+    """Tool turns as plain talk: the assistant says what it called, the user says what
+    came back. A call made again with the same arguments is told once."""
+    plain: list[JsonDict] = []
+    names: dict[str, str] = {}  # tool_call_id -> the tool's name, for calls told
+    seen: set[tuple[str, str]] = set()
+    for message in messages:
+        if message["role"] == "assistant" and message.get("tool_calls"):
+            lines = [str(message["content"])] if message.get("content") else []
+            for call in message["tool_calls"]:
+                key = _call_key(call["function"])
+                if key in seen:
+                    continue
+                seen.add(key)
+                names[call["id"]] = key[0]
+                arguments = call["function"].get("arguments") or "{}"
+                lines.append(f"I called the tool {key[0]} with {arguments}.")
+            if lines:
+                _append(plain, "assistant", " ".join(lines))
+        elif message["role"] == "tool":
+            name = names.get(str(message.get("tool_call_id")))
+            if name is not None:
+                _append(plain, "user", f"The tool {name} returned: {message.get('content', '')}")
+        else:
+            plain.append(message)
+    return plain
+
+
+def _has_tool_turns(messages: list[JsonDict]) -> bool:
+    return any(m["role"] == "tool" or m.get("tool_calls") for m in messages)
+
+
 def prompted_request(request: ModelRequest) -> ModelRequest:
     messages = _flatten_history(request.messages)
     guide = tools_prompt(request.tools)
@@ -154,6 +207,8 @@ class PromptedToolCalls:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         if not request.tools:
+            if _has_tool_turns(request.messages):
+                request = replace(request, messages=plain_history(request.messages))
             async for chunk in self.inner.stream(request):
                 yield chunk
             return

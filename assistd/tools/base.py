@@ -6,10 +6,13 @@ executor validates the model's arguments against that schema before calling `run
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 JsonDict = dict[str, Any]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class FileAccess(Protocol):
@@ -24,6 +27,15 @@ class FileAccess(Protocol):
         ...
 
 
+class Compute(Protocol):
+    """Where a tool runs CPU-bound work: in another process, under a wall-time limit, so
+    the server's event loop never waits for it (assistd.tools.offload.ComputePool)."""
+
+    async def call(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """function(*args, **kwargs); `function` must be importable by its module and name."""
+        ...
+
+
 @dataclass(slots=True, frozen=True)
 class ToolContext:
     workspace_id: str
@@ -33,6 +45,12 @@ class ToolContext:
     # Files attached to the assistant and the thread's messages, for tools that read them.
     input_file_ids: tuple[str, ...] = ()
     config: JsonDict = field(default_factory=dict)  # the tool's entry on the assistant or run
+    compute: Compute | None = None  # set by the tool registry for every call
+
+    def require_compute(self) -> Compute:
+        if self.compute is None:
+            raise RuntimeError("this tool needs the registry's compute pool")
+        return self.compute
 
 
 @dataclass(slots=True, frozen=True)

@@ -11,13 +11,14 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint, entry_points
 
 import jsonschema
 
 from assistd.settings import Settings
 from assistd.tools.base import JsonDict, Tool, ToolContext, ToolResult
+from assistd.tools.offload import ComputeFailed, ComputePool, ComputeTimeout
 
 log = logging.getLogger("assistd.tools")
 # Built-in tools register here exactly as a third-party package would, in its
@@ -73,6 +74,10 @@ class ToolRegistry:
             ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)
         }
         self._loaded: dict[str, Tool | None] = {}
+        # CPU-bound tool work runs here, off the event loop; no process starts until used.
+        self.compute = ComputePool(
+            settings.tool_workers, settings.tool_wall_s, settings.tool_memory_bytes
+        )
 
     def get(self, kind: str) -> Tool | None:
         if kind not in self._loaded:
@@ -136,7 +141,18 @@ class ToolRegistry:
         if problem is not None:
             return ToolResult(output=problem)
         try:
-            return await implementation.run(args, context)
+            return await implementation.run(args, replace(context, compute=self.compute))
+        except ComputeTimeout as exc:
+            return ToolResult(
+                output=f"Error: the tool '{offered.type}' was stopped: {exc}. "
+                "Try something simpler, or answer without it."
+            )
+        except (ComputeFailed, MemoryError):
+            log.warning("the tool '%s' ran out of memory or its worker died", offered.type)
+            return ToolResult(
+                output=f"Error: the tool '{offered.type}' was stopped: its computation needed "
+                "too much memory or failed. Try something simpler, or answer without it."
+            )
         except Exception as exc:
             log.exception("the tool '%s' failed", offered.type)
             return ToolResult(output=f"The tool '{offered.type}' failed: {type(exc).__name__}.")
@@ -145,6 +161,7 @@ class ToolRegistry:
         for tool in self._loaded.values():
             if tool is not None:
                 await tool.close()
+        await self.compute.close()
 
 
 def parse_arguments(arguments: str, schema: JsonDict | None) -> tuple[JsonDict, str | None]:

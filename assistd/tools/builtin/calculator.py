@@ -1,14 +1,22 @@
-"""`calculator`: arithmetic and common math functions, evaluated safely by simpleeval."""
+"""`calculator`: arithmetic and common math functions, evaluated safely by simpleeval.
+
+Evaluation runs in the tool registry's compute pool, never on the event loop: within
+the limits below an expression can still take many seconds (a product of 80 powers
+9999**9999), and only that call may wait for it.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import simpleeval
 
-from assistd.settings import Settings
 from assistd.tools.base import JsonDict, ToolContext, ToolResult
+
+if TYPE_CHECKING:  # not imported at run time: the compute workers import this module
+    from assistd.settings import Settings
 
 MAX_EXPRESSION = 1000
 MAX_POWER = 10_000  # exponents beyond this are refused: 9**9**9 would never finish
@@ -95,7 +103,8 @@ class Calculator:
         return _as_text(value)
 
     async def run(self, args: JsonDict, context: ToolContext) -> ToolResult:
-        return ToolResult(output=self.evaluate(str(args.get("expression", ""))))
+        expression = str(args.get("expression", ""))
+        return ToolResult(output=await context.require_compute().call(evaluate, expression))
 
     async def close(self) -> None:
         return None
@@ -108,6 +117,16 @@ def _as_text(value: Any) -> str:
         return repr(value)
     except ValueError:  # an int of more than MAX_DIGITS digits
         return f"Error: the result has more than {MAX_DIGITS} digits."
+
+
+@functools.cache
+def _worker_calculator() -> Calculator:
+    return Calculator()
+
+
+def evaluate(expression: str) -> str:
+    """The result, or an error the model can read: what a compute worker runs."""
+    return _worker_calculator().evaluate(expression)
 
 
 def factory(settings: Settings) -> Calculator:

@@ -1,14 +1,19 @@
-"""`generate_qrcode`: text in, a QR code PNG out, shown in the reply as an image."""
+"""`generate_qrcode`: text in, a QR code PNG out, shown in the reply as an image.
+
+The PNG is drawn in the tool registry's compute pool, off the event loop.
+"""
 
 from __future__ import annotations
 
 import io
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import segno
 
-from assistd.settings import Settings
 from assistd.tools.base import JsonDict, ToolContext, ToolResult
+
+if TYPE_CHECKING:  # not imported at run time: the compute workers import this module
+    from assistd.settings import Settings
 
 MAX_TEXT = 2000  # a QR code holds at most about 2,900 bytes at the lowest error correction
 
@@ -32,9 +37,8 @@ class QrCode:
             )
         if context.files is None:
             return ToolResult(output="Error: this server cannot store files for this run.")
-        buffer = io.BytesIO()
-        segno.make(text, error="m", micro=False).save(buffer, kind="png", scale=8, border=4)
-        file_id = await context.files.save("qrcode.png", buffer.getvalue())
+        png = await context.require_compute().call(render_png, text)
+        file_id = await context.files.save("qrcode.png", png)
         return ToolResult(
             output=f"A QR code for the text was made ({file_id}) and is shown to the user.",
             image_file_ids=(file_id,),
@@ -42,6 +46,13 @@ class QrCode:
 
     async def close(self) -> None:
         return None
+
+
+def render_png(text: str) -> bytes:
+    """The QR code of `text` as a PNG: what a compute worker runs."""
+    buffer = io.BytesIO()
+    segno.make(text, error="m", micro=False).save(buffer, kind="png", scale=8, border=4)
+    return buffer.getvalue()
 
 
 def factory(settings: Settings) -> QrCode:
