@@ -7,14 +7,15 @@ it runs (SQLite in WAL mode, or PostgreSQL).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from assistd.core.tenancy import Tenancy
-from assistd.errors import AssistdError
+from assistd.errors import AssistdError, StartupError
 from assistd.settings import Settings, load_settings
 from assistd.store.factory import open_store
 
@@ -28,6 +29,15 @@ _config = click.option(
     "--config", "config_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
     default=None, help="A TOML settings file.",
 )  # fmt: skip
+
+
+@contextmanager
+def _startup_errors() -> Iterator[None]:
+    """A StartupError becomes click's one-line `Error: ...` and a non-zero exit."""
+    try:
+        yield
+    except StartupError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -77,23 +87,23 @@ def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None) ->
 @_options
 @click.pass_context
 def serve(ctx: click.Context, /, **_: Any) -> None:
-    """Start the server (migrations are applied at start)."""
+    """Start the server (migrations are applied at start). One server per data dir (or
+    PostgreSQL database): a second one refuses to start."""
     import uvicorn
 
+    from assistd import startup
     from assistd.app import create_app
 
     settings = _settings(ctx)
-    where = "PostgreSQL" if not settings.uses_sqlite else f"SQLite in {settings.data_dir}"
-    click.echo(
-        f"assistd: storage is {where}; DashScope API at http://{settings.host}:{settings.port}/api/v1"
-    )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    with _startup_errors():
+        # Listen first, so a taken port fails before the store is locked or migrated.
+        listener = startup.listen(settings.host, settings.port)
+        config = uvicorn.Config(
+            create_app(settings),
+            log_level=settings.log_level,
+            access_log=False,
+        )
+        startup.serve(settings, uvicorn.Server(config), listener)
 
 
 @main.command()

@@ -53,3 +53,9 @@ class PayloadTooLarge(AssistdError):
 
 class UnsupportedMediaType(AssistdError):
     status = 415
+
+
+class StartupError(AssistdError):
+    """A setting, configuration file or start-up condition the operator must fix (a bad
+    value, a taken port, a data dir another server holds). The CLI prints the message
+    alone, without a traceback, and exits non-zero."""

@@ -37,6 +37,11 @@ class ModelRoute(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=2, ge=0)
 
+    @property
+    def endpoint(self) -> str:
+        """The OpenAI-compatible base URL this route calls (a llama.cpp server's default)."""
+        return self.base_url or "http://127.0.0.1:8080/v1"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTD_", extra="forbid")
