@@ -7,6 +7,7 @@ it runs (SQLite in WAL mode, or PostgreSQL).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,9 @@ import click
 
 from assistd.core.tenancy import Tenancy
 from assistd.errors import AssistdError, StartupError
+from assistd.server_lock import postgres_session
 from assistd.settings import Settings, load_settings
+from assistd.settings_errors import unknown_environment
 from assistd.store.factory import open_store
 
 T = TypeVar("T")
@@ -41,13 +44,19 @@ def _startup_errors() -> Iterator[None]:
 
 
 def _settings(ctx: click.Context) -> Settings:
-    """Settings from the group's options, overridden by the same options on the command."""
+    """Settings from the group's options, overridden by the same options on the command;
+    a warning for each ASSISTD_* variable that no setting reads (a typo, most likely)."""
     group: dict[str, Any] = ctx.obj or {}
     config_file = ctx.params.get("config_file") or group.get("config_file")
     data_dir = ctx.params.get("data_dir") or group.get("data_dir")
-    return load_settings(
-        config_file, data_dir=data_dir, host=ctx.params.get("host"), port=ctx.params.get("port")
-    )
+    with _startup_errors():
+        settings = load_settings(
+            config_file, data_dir=data_dir, host=ctx.params.get("host"), port=ctx.params.get("port")
+        )
+    key_variables = [r.api_key_env for r in settings.models.values() if r.api_key_env]
+    for warning in unknown_environment(os.environ, Settings, key_variables):
+        click.echo(f"Warning: {warning}", err=True)
+    return settings
 
 
 def _options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,6 +66,9 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _run_with_tenancy(settings: Settings, action: Callable[[Tenancy], Awaitable[T]]) -> T:
     async def go() -> T:
+        if not settings.uses_sqlite:  # say so plainly when the database is out of reach
+            async with postgres_session(settings.resolved_database_url, "cli"):
+                pass
         store = open_store(settings)
         try:
             await store.migrate()
