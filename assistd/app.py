@@ -90,7 +90,6 @@ def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
     queue, cancels = MemoryRunQueue(), MemoryCancelSignals()
     models = ModelRegistry(settings)
     models.preload()
-    print(f"assistd: {models.describe()}", flush=True)
     runs = RunService(app.state.service, bus, queue, cancels)
     tools = ToolRegistry(settings)
     executor = Executor(app.state.service, bus, models, tools, cancels, settings)

@@ -7,16 +7,20 @@ it runs (SQLite in WAL mode, or PostgreSQL).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from assistd.core.tenancy import Tenancy
-from assistd.errors import AssistdError
+from assistd.errors import AssistdError, StartupError
 from assistd.logs import LEVELS, setup_logging
+from assistd.server_lock import postgres_session
 from assistd.settings import Settings, load_settings
+from assistd.settings_errors import unknown_environment
 from assistd.store.factory import open_store
 
 T = TypeVar("T")
@@ -31,15 +35,30 @@ _config = click.option(
 )  # fmt: skip
 
 
+@contextmanager
+def _startup_errors() -> Iterator[None]:
+    """A StartupError becomes click's one-line `Error: ...` and a non-zero exit."""
+    try:
+        yield
+    except StartupError as exc:
+        raise click.ClickException(exc.message) from None
+
+
 def _settings(ctx: click.Context) -> Settings:
-    """Settings from the group's options, overridden by the same options on the command."""
+    """Settings from the group's options, overridden by the same options on the command;
+    a warning for each ASSISTD_* variable that no setting reads (a typo, most likely)."""
     group: dict[str, Any] = ctx.obj or {}
     config_file = ctx.params.get("config_file") or group.get("config_file")
     data_dir = ctx.params.get("data_dir") or group.get("data_dir")
-    return load_settings(
-        config_file, data_dir=data_dir, host=ctx.params.get("host"), port=ctx.params.get("port"),
-        log_level=ctx.params.get("log_level"),
-    )  # fmt: skip
+    with _startup_errors():
+        settings = load_settings(
+            config_file, data_dir=data_dir, host=ctx.params.get("host"),
+            port=ctx.params.get("port"), log_level=ctx.params.get("log_level"),
+        )  # fmt: skip
+    key_variables = [r.api_key_env for r in settings.models.values() if r.api_key_env]
+    for warning in unknown_environment(os.environ, Settings, key_variables):
+        click.echo(f"Warning: {warning}", err=True)
+    return settings
 
 
 def _options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,6 +68,9 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _run_with_tenancy(settings: Settings, action: Callable[[Tenancy], Awaitable[T]]) -> T:
     async def go() -> T:
+        if not settings.uses_sqlite:  # say so plainly when the database is out of reach
+            async with postgres_session(settings.resolved_database_url, "cli"):
+                pass
         store = open_store(settings)
         try:
             await store.migrate()
@@ -83,25 +105,25 @@ def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None) ->
 @_options
 @click.pass_context
 def serve(ctx: click.Context, /, **_: Any) -> None:
-    """Start the server (migrations are applied at start)."""
+    """Start the server (migrations are applied at start). One server per data dir (or
+    PostgreSQL database): a second one refuses to start."""
     import uvicorn
 
+    from assistd import startup
     from assistd.app import create_app
 
     settings = _settings(ctx)
     setup_logging(settings.log_level, settings.log_format)
-    where = "PostgreSQL" if not settings.uses_sqlite else f"SQLite in {settings.data_dir}"
-    click.echo(
-        f"assistd: storage is {where}; DashScope API at http://{settings.host}:{settings.port}/api/v1"
-    )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        log_config=None,  # uvicorn's loggers print through ours (assistd.logs)
-        access_log=False,  # our request lines replace it
-    )
+    with _startup_errors():
+        # Listen first, so a taken port fails before the store is locked or migrated.
+        listener = startup.listen(settings.host, settings.port)
+        config = uvicorn.Config(
+            create_app(settings),
+            log_level=settings.log_level,
+            log_config=None,  # uvicorn's loggers print through ours (assistd.logs)
+            access_log=False,  # our request lines replace it
+        )
+        startup.serve(settings, uvicorn.Server(config), listener)
 
 
 @main.command()

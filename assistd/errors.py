@@ -64,3 +64,9 @@ class ServiceUnavailable(AssistdError):
     def __init__(self, message: str, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class StartupError(AssistdError):
+    """A setting, configuration file or start-up condition the operator must fix (a bad
+    value, a taken port, a data dir another server holds). The CLI prints the message
+    alone, without a traceback, and exits non-zero."""

@@ -6,8 +6,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from assistd.errors import StartupError
+from assistd.settings_errors import env_name, explain, explain_env_parse
 
 MIB = 1024 * 1024
 
@@ -36,6 +39,11 @@ class ModelRoute(BaseModel):
     max_output_tokens: int | None = Field(default=None, gt=0)
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=2, ge=0)
+
+    @property
+    def endpoint(self) -> str:
+        """The OpenAI-compatible base URL this route calls (a llama.cpp server's default)."""
+        return self.base_url or "http://127.0.0.1:8080/v1"
 
 
 class Settings(BaseSettings):
@@ -102,8 +110,10 @@ class Settings(BaseSettings):
     @classmethod
     def _known_driver(cls, url: str) -> str:
         if url and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            scheme = url.split("://", 1)[0] if "://" in url else url[:20]
             raise ValueError(
-                "database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+                f"unknown database driver '{scheme}'; database_url must start with "
+                "sqlite+aiosqlite:// or postgresql+asyncpg://"
             )
         return url
 
@@ -118,16 +128,44 @@ class Settings(BaseSettings):
         return self.resolved_database_url.startswith("sqlite")
 
 
+def _read_config(config_file: Path) -> dict[str, Any]:
+    try:
+        with config_file.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise StartupError(f"{config_file}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise StartupError(f"{config_file}: cannot read it: {exc.strerror}") from None
+
+
+def _env_values() -> dict[str, Any]:
+    """The settings the ASSISTD_* environment gives, checked on their own so that an
+    error names the variable."""
+    try:
+        return Settings().model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        raise StartupError(explain(exc, Settings, env_name)) from None
+    except SettingsError as exc:
+        raise StartupError(explain_env_parse(exc)) from None
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from an optional TOML file, the environment and explicit overrides.
 
     The TOML file is read first so that the environment wins over it, and values given
-    on the command line (overrides that are not None) win over both.
+    on the command line (overrides that are not None) win over both. A bad value raises
+    StartupError naming the file and key, the variable or the option it came from.
     """
-    file_values: dict[str, Any] = {}
-    if config_file is not None:
-        with config_file.open("rb") as fh:
-            file_values = tomllib.load(fh)
-    env_values = Settings().model_dump(exclude_unset=True)
+    file_values = _read_config(config_file) if config_file is not None else {}
+    env_values = _env_values()
     given = {k: v for k, v in overrides.items() if v is not None}
-    return Settings.model_validate({**file_values, **env_values, **given})
+
+    def source_of(key: str) -> str:
+        if key in given:
+            return f"option --{key.replace('_', '-')}"
+        return env_name(key) if key in env_values else str(config_file)
+
+    try:
+        return Settings.model_validate({**file_values, **env_values, **given})
+    except ValidationError as exc:
+        raise StartupError(explain(exc, Settings, source_of)) from None

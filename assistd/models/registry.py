@@ -36,14 +36,6 @@ class ModelRegistry:
             )
         self._backends: dict[str, ModelBackend] = {}
 
-    def describe(self) -> str:
-        if not self.routes:
-            return "every model name is served by the local model (SmolLM2-135M via xllamacpp)"
-        names = ", ".join(f"{name} -> {route.backend}" for name, route in self.routes.items())
-        return f"model routes: {names}" + (
-            "" if "*" in self.routes else "; other names -> local model"
-        )
-
     def preload(self) -> None:
         """Builds the configured routes' backends now, at start: importing the openai client
         inside the first run would stall every request for a second or more."""
@@ -85,7 +77,7 @@ class ModelRegistry:
 
         key = route.api_key or (os.environ.get(route.api_key_env, "") if route.api_key_env else "")
         backend = OpenAICompatBackend(
-            base_url=route.base_url or "http://127.0.0.1:8080/v1",
+            base_url=route.endpoint,
             api_key=key,
             timeout_s=route.timeout_s,
             max_retries=route.max_retries,

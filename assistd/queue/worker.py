@@ -36,6 +36,8 @@ class WorkerPool:
         self._tasks.append(asyncio.create_task(self._sweep()))
 
     async def _recover(self) -> None:
+        # Ending every in-progress run is sound only because this process holds the
+        # store's serving lock (server_lock.py): no other live process owns those runs.
         queued = await self.store.runs_in(["queued"])
         for workspace_id, thread_id, run_id in queued:
             await self.queue.enqueue(RunJob(workspace_id, thread_id, run_id))

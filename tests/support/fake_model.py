@@ -42,7 +42,20 @@ class Hang:
     seconds: float  # say nothing for this long, then answer "late"
 
 
-Turn = Reply | ToolCalls | Fail | Hang
+@dataclass
+class Gate:
+    """Say nothing until the test calls `open()` (or `timeout_s` passes), then answer
+    `text`: holds a run in progress for exactly as long as a test needs."""
+
+    text: str
+    timeout_s: float = 120.0
+    opened: threading.Event = field(default_factory=threading.Event)
+
+    def open(self) -> None:
+        self.opened.set()
+
+
+Turn = Reply | ToolCalls | Fail | Hang | Gate
 
 
 @dataclass
@@ -92,6 +105,9 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(turn, Hang):
             time.sleep(turn.seconds)
             turn = Reply("late")
+        if isinstance(turn, Gate):
+            turn.opened.wait(turn.timeout_s)
+            turn = Reply(turn.text)
         chunks = self._chunks(turn)
         if body.get("stream"):
             self._stream(model, chunks, turn)
