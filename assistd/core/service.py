@@ -211,24 +211,36 @@ class Service:
     # ---- threads ----------------------------------------------------------------------
 
     async def create_thread(self, ws: str, messages: list[MessageSpec], metadata: Any) -> Thread:
+        thread, built = self.new_thread(messages, metadata)
+        async with self.store.workspace(ws, write=True) as unit:
+            await self.insert_thread(unit, thread, built)
+        return thread
+
+    def new_thread(
+        self, messages: list[MessageSpec], metadata: Any, where: str = ""
+    ) -> tuple[Thread, list[Message]]:
+        """A checked thread and its messages, not yet stored. `where` prefixes the
+        field names in errors (`thread.` inside `POST /threads/runs`)."""
         if len(messages) > v.THREAD_MESSAGES_MAX:
             raise InvalidRequest(
-                f"'messages' has {len(messages)} items; at most {v.THREAD_MESSAGES_MAX}.",
-                "messages",
+                f"'{where}messages' has {len(messages)} items; at most {v.THREAD_MESSAGES_MAX}.",
+                f"{where}messages",
             )
-        thread = Thread(
-            id=new_id("thread"), created_at=now_ms(), metadata=v.check_metadata(metadata)
-        )
+        metadata = v.check_metadata(metadata, f"{where}metadata")
+        thread = Thread(id=new_id("thread"), created_at=now_ms(), metadata=metadata)
         built = [
-            _build_message(thread.id, spec, f"messages[{i}]", thread.created_at)
+            _build_message(thread.id, spec, f"{where}messages[{i}]", thread.created_at)
             for i, spec in enumerate(messages)
         ]
-        async with self.store.workspace(ws, write=True) as unit:
-            for i, message in enumerate(built):
-                await _require_files(unit, message.file_ids, f"messages[{i}].file_ids")
-            await unit.threads.insert(thread)
-            await unit.messages.insert_many(built)
-        return thread
+        return thread, built
+
+    async def insert_thread(
+        self, unit: WorkspaceUnit, thread: Thread, messages: list[Message]
+    ) -> None:
+        for i, message in enumerate(messages):
+            await _require_files(unit, message.file_ids, f"messages[{i}].file_ids")
+        await unit.threads.insert(thread)
+        await unit.messages.insert_many(messages)
 
     async def _thread(self, unit: WorkspaceUnit, thread_id: str) -> Thread:
         thread = await unit.threads.get(thread_id)
