@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from assistd.core.objects import JsonDict, Metadata, SamplingParams
-from assistd.errors import InvalidRequest, PayloadTooLarge
+from assistd.errors import InvalidRequest, PayloadTooLarge, echo
 
 METADATA_MAX_KEYS = 16
 METADATA_KEY_MAX = 64
@@ -47,7 +47,8 @@ def check_length(value: str | None, field: str, maximum: int) -> str | None:
 
 
 def check_metadata(value: Any, field: str = "metadata") -> Metadata:
-    """OpenAI's metadata rules: at most 16 keys, keys up to 64 chars, values up to 512."""
+    """The vendors' metadata rules: at most 16 pairs of strings, keys up to 64 characters,
+    values up to 512."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -57,18 +58,48 @@ def check_metadata(value: Any, field: str = "metadata") -> Metadata:
             f"'{field}' has {len(value)} keys; at most {METADATA_MAX_KEYS} are allowed.", field
         )
     for key, item in value.items():
-        if len(key) > METADATA_KEY_MAX:
-            raise InvalidRequest(
-                f"'{field}' key '{key[:20]}...' is longer than {METADATA_KEY_MAX} characters.",
-                field,
-            )
-        if isinstance(item, (dict, list)):
-            raise InvalidRequest(f"'{field}.{key}' must be a string, number or boolean.", field)
-        if item is not None and len(str(item)) > METADATA_VALUE_MAX:
-            raise InvalidRequest(
-                f"'{field}.{key}' is longer than {METADATA_VALUE_MAX} characters.", field
-            )
+        _check_metadata_pair(str(key), item, field)
     return dict(value)
+
+
+def _check_metadata_pair(key: str, item: Any, field: str) -> None:
+    where = f"{field}.{echo(key)}"
+    if len(key) > METADATA_KEY_MAX:
+        raise InvalidRequest(
+            f"'{field}' key '{echo(key)}' is longer than {METADATA_KEY_MAX} characters.", field
+        )
+    if not isinstance(item, str):
+        raise InvalidRequest(f"'{where}' must be a string, not {json_type(item)}.", field)
+    if len(item) > METADATA_VALUE_MAX:
+        raise InvalidRequest(f"'{where}' is longer than {METADATA_VALUE_MAX} characters.", field)
+    if "\x00" in key or "\x00" in item:
+        raise InvalidRequest(f"'{where}' must not contain NUL characters.", field)
+    if key == "object" and _names_sdk_object(item):
+        # The dashscope SDK turns any JSON object whose "object" names one of its types
+        # into that class, metadata included (spec 13.16): this would not come back as
+        # metadata, and can crash the SDK.
+        raise InvalidRequest(
+            f"'{where}' must not be '{echo(item)}': the dashscope SDK would read this "
+            "metadata as an object of that type.",
+            field,
+        )
+
+
+def _names_sdk_object(value: str) -> bool:
+    return value in ("assistant", "thread") or value.startswith(("assistant.", "thread."))
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "an array" if isinstance(value, list) else "a string"
 
 
 def _check_function_tool(tool: Mapping[str, Any], field: str) -> None:

@@ -31,6 +31,7 @@ def assistant(ds: str) -> Any:
     [
         ({"metadata": SEVENTEEN}, 400, "'metadata' has 17 keys"),
         ({"thread": {**HELLO, "metadata": SEVENTEEN}}, 400, "'thread.metadata' has 17 keys"),
+        ({"metadata": {"n": 1}}, 400, "'metadata.n'"),
         ({"tools": [{"type": "warp_drive"}]}, 400, "'tools[0].type'"),
         ({"extra_body": {"temperature": 9}}, 400, "'temperature'"),
         ({"extra_body": {"top_k": -1}}, 400, "'top_k'"),
