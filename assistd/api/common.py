@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from assistd.core.objects import PageRequest
+from assistd.core.validation import JSON_DEPTH_MAX, check_json_depth
 from assistd.errors import InvalidRequest
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,12 +45,24 @@ async def json_body(request: Request) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}.", "body") from exc
+        raise _not_json(exc) from exc
     if data == "":
         return {}
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.", "body")
+    if raw.count(b"{") + raw.count(b"[") > JSON_DEPTH_MAX:  # else it cannot be too deep
+        check_json_depth(data)
     return data
+
+
+def _not_json(exc: orjson.JSONDecodeError) -> InvalidRequest:
+    if "depth limit exceeded" in str(exc):
+        return InvalidRequest(
+            f"The request body is nested too deeply: JSON input may nest at most "
+            f"{JSON_DEPTH_MAX} objects or arrays.",
+            "body",
+        )
+    return InvalidRequest(f"The request body is not valid JSON: {exc}.", "body")
 
 
 def parse_body(model: type[M], data: dict[str, Any]) -> M:
@@ -92,3 +105,11 @@ def page_request(request: Request, default_order: str = "desc") -> PageRequest:
         after=query.get("after") or None,
         before=query.get("before") or None,
     )
+
+
+async def url_without_nul(request: Request) -> None:
+    """Ids and cursors from the URL reach SQL as parameters, and PostgreSQL cannot take
+    a NUL character in one."""
+    query = request.query_params.multi_items()
+    if "\x00" in request.scope["path"] or any("\x00" in k + v for k, v in query):
+        raise InvalidRequest("The URL must not contain NUL characters (%00).", "url")

@@ -275,6 +275,7 @@ class RunService:
 
 
 def _check_run_text(spec: RunSpec) -> None:
+    v.check_id(spec.assistant_id, "assistant_id")
     v.check_length(spec.instructions, "instructions", v.INSTRUCTIONS_MAX)
     v.check_length(spec.additional_instructions, "additional_instructions", v.INSTRUCTIONS_MAX)
     v.check_length(spec.model, "model", v.MODEL_MAX)

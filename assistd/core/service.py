@@ -173,6 +173,7 @@ class Service:
     async def attach_assistant_file(
         self, ws: str, assistant_id: str, file_id: str
     ) -> AssistantFile:
+        v.check_id(file_id, "file_id")
         async with self.store.workspace(ws, write=True) as unit:
             await self._assistant(unit, assistant_id)
             await _require_files(unit, [file_id], "file_id")
@@ -379,8 +380,8 @@ class Service:
         self, ws: str, page_no: int, page_size: int
     ) -> tuple[list[StoredFile], int]:
         """One numbered page of files, newest first, and the total count."""
-        if page_no < 1:
-            raise InvalidRequest("'page_no' must be 1 or more.", "page_no")
+        if not 1 <= page_no <= v.PAGE_NO_MAX:
+            raise InvalidRequest(f"'page_no' must be between 1 and {v.PAGE_NO_MAX}.", "page_no")
         if not 1 <= page_size <= 100:
             raise InvalidRequest("'page_size' must be between 1 and 100.", "page_size")
         async with self.store.workspace(ws) as unit:

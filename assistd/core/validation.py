@@ -23,6 +23,10 @@ TOOLS_MAX = 128
 ASSISTANT_FILES_MAX = 20
 MESSAGE_FILES_MAX = 10
 THREAD_MESSAGES_MAX = 32
+PAGE_NO_MAX = 1_000_000
+# Deeper JSON is parsed fine but breaks whatever serialises it again (orjson stops at
+# 255 levels, the stdlib's json near 1,000): stored, it would make every later read a 500.
+JSON_DEPTH_MAX = 64
 
 # Built-in tool types, with the vendor's aliases. Plugins add their ids through settings.
 BUILTIN_TOOL_TYPES = frozenset(
@@ -102,6 +106,57 @@ def json_type(value: Any) -> str:
     return "an array" if isinstance(value, list) else "a string"
 
 
+def check_json_depth(value: Any) -> None:
+    """JSON input nests at most JSON_DEPTH_MAX objects or arrays deep."""
+    level = [value]
+    for _ in range(JSON_DEPTH_MAX):  # level by level: far quicker than recursing
+        level = [
+            child
+            for container in level
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, (dict, list))
+        ]
+        if not level:
+            return
+    path = _too_deep(value, 1) or []
+    shown = _json_path(path[:4]) + ("..." if len(path) > 4 else "")
+    raise InvalidRequest(
+        f"'{shown}' is nested too deeply: JSON input may nest at most {JSON_DEPTH_MAX} "
+        "objects or arrays.",
+        str(path[0]) if path else "body",
+    )
+
+
+def _too_deep(value: Any, depth: int) -> list[str | int] | None:
+    """The path to the first object or array below JSON_DEPTH_MAX levels, if any; for
+    the error message. Recurses at most JSON_DEPTH_MAX + 1 calls deep."""
+    if depth > JSON_DEPTH_MAX:
+        return []
+    items: Iterable[tuple[str | int, Any]] = (
+        value.items() if isinstance(value, dict) else enumerate(value)
+    )
+    for key, item in items:
+        if isinstance(item, (dict, list)):
+            found = _too_deep(item, depth + 1)
+            if found is not None:
+                return [key, *found]
+    return None
+
+
+def _json_path(path: list[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{echo(part)}" if text else echo(part)
+    return text
+
+
+def check_id(value: str, field: str) -> str:
+    """An object id from the client. PostgreSQL cannot take NUL in a query parameter."""
+    if "\x00" in value:
+        raise InvalidRequest(f"'{field}' must not contain NUL characters.", field)
+    return value
+
+
 def _check_function_tool(tool: Mapping[str, Any], field: str) -> None:
     function = tool.get("function")
     if not isinstance(function, Mapping):
@@ -164,6 +219,8 @@ def check_file_ids(value: Any, field: str, maximum: int) -> list[str]:
         raise InvalidRequest(f"'{field}' must be an array of file id strings.", field)
     if len(value) > maximum:
         raise InvalidRequest(f"'{field}' has {len(value)} files; at most {maximum}.", field)
+    for index, file_id in enumerate(value):
+        check_id(file_id, f"{field}[{index}]")
     return list(dict.fromkeys(value))  # drop repeats, keep order
 
 
