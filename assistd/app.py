@@ -23,7 +23,14 @@ from assistd.core.executor import Executor
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
-from assistd.errors import AssistdError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge
+from assistd.errors import (
+    AssistdError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    echo,
+)
 from assistd.models.registry import ModelRegistry
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
 from assistd.queue.worker import WorkerPool
@@ -58,7 +65,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": ("request",), "msg": "invalid"}
-        where = ".".join(str(p) for p in first["loc"])
+        where = echo(".".join(str(p) for p in first["loc"]))
         return error_response(request, InvalidRequest(f"'{where}': {first['msg']}.", where))
 
     # Errors are answered by InternalErrors, which keeps the connection; this handler

@@ -43,7 +43,7 @@ class NotFound(AssistdError):
 
     @classmethod
     def of(cls, kind: str, object_id: str) -> NotFound:
-        return cls(f"No {kind} found with id '{object_id}'.")
+        return cls(f"No {kind} found with id '{echo(object_id)}'.")
 
 
 class MethodNotAllowed(AssistdError):

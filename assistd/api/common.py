@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from assistd.core.objects import PageRequest
 from assistd.core.validation import JSON_DEPTH_MAX, check_json_depth
-from assistd.errors import InvalidRequest
+from assistd.errors import InvalidRequest, UnsupportedMediaType, echo
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -39,13 +39,14 @@ def json_response(request: Request, body: dict[str, Any], status: int = 200) -> 
 async def json_body(request: Request) -> dict[str, Any]:
     """The body as a JSON object. An empty body, or the JSON string "" that the
     dashscope SDK sends for `Threads.create()`, counts as an empty object."""
+    check_content_encoding(request)
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise _not_json(exc) from exc
+        raise _not_json(raw, exc) from exc
     if data == "":
         return {}
     if not isinstance(data, dict):
@@ -55,7 +56,26 @@ async def json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def _not_json(exc: orjson.JSONDecodeError) -> InvalidRequest:
+def check_content_encoding(request: Request) -> None:
+    """Bodies are read as sent: a compressed one would otherwise be parsed as text."""
+    encoding = request.headers.get("content-encoding", "").strip()
+    if encoding and encoding.lower() != "identity":
+        raise UnsupportedMediaType(
+            f"Content-Encoding '{echo(encoding)}' is not supported; send the request body "
+            "uncompressed."
+        )
+
+
+def _not_json(raw: bytes, exc: orjson.JSONDecodeError) -> InvalidRequest:
+    """What is wrong, in words: orjson calls bytes that are not UTF-8 "surrogates"."""
+    try:
+        raw.decode()
+    except UnicodeDecodeError as bad:
+        return InvalidRequest(
+            "The request body is not valid JSON: JSON must be UTF-8, and the byte at "
+            f"offset {bad.start} is not.",
+            "body",
+        )
     if "depth limit exceeded" in str(exc):
         return InvalidRequest(
             f"The request body is nested too deeply: JSON input may nest at most "
@@ -79,7 +99,7 @@ def invalid_from(exc: ValidationError) -> InvalidRequest:
     path = ""
     for part in error["loc"]:
         path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
-    path = path or "body"
+    path = echo(path or "body")
     return InvalidRequest(f"'{path}': {error['msg']}.", path)
 
 
@@ -92,13 +112,13 @@ def page_request(request: Request, default_order: str = "desc") -> PageRequest:
             limit = int(limit_text)
         except ValueError:
             raise InvalidRequest(
-                f"'limit' must be an integer, not '{limit_text}'.", "limit"
+                f"'limit' must be an integer, not '{echo(limit_text)}'.", "limit"
             ) from None
         if not 1 <= limit <= 100:
             raise InvalidRequest("'limit' must be between 1 and 100.", "limit")
     order = query.get("order") or default_order
     if order not in ("asc", "desc"):
-        raise InvalidRequest(f"'order' must be 'asc' or 'desc', not '{order}'.", "order")
+        raise InvalidRequest(f"'order' must be 'asc' or 'desc', not '{echo(order)}'.", "order")
     return PageRequest(
         limit=limit,
         order="asc" if order == "asc" else "desc",

@@ -16,7 +16,7 @@ from assistd.core.events import EventBus, run_event_name
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import JsonDict, Page, PageRequest, Run, RunStep, SamplingParams, Thread
 from assistd.core.service import MessageSpec, Service, busy_thread
-from assistd.errors import Conflict, InvalidRequest, NotFound
+from assistd.errors import Conflict, InvalidRequest, NotFound, echo
 from assistd.queue.base import CancelSignals, RunJob, RunQueue
 from assistd.store.base import WorkspaceUnit
 
@@ -334,13 +334,13 @@ def match_outputs(pending: list[JsonDict], outputs: list[ToolOutput]) -> dict[st
             continue
         if out.tool_call_id not in ids:
             raise InvalidRequest(
-                f"'tool_outputs[{index}].tool_call_id' is '{out.tool_call_id}', "
+                f"'tool_outputs[{index}].tool_call_id' is '{echo(out.tool_call_id)}', "
                 "which this run did not ask for.",
                 "tool_outputs",
             )
         if out.tool_call_id in matched:
             raise InvalidRequest(
-                f"'tool_outputs' has two outputs for '{out.tool_call_id}'.", "tool_outputs"
+                f"'tool_outputs' has two outputs for '{echo(out.tool_call_id)}'.", "tool_outputs"
             )
         matched[out.tool_call_id] = _as_text(out.output)
     free = iter(call_id for call_id in ids if call_id not in matched)

@@ -21,7 +21,7 @@ from assistd.core.objects import (
     StoredFile,
     Thread,
 )
-from assistd.errors import InvalidRequest, NotFound
+from assistd.errors import InvalidRequest, NotFound, echo
 from assistd.settings import Settings
 from assistd.store.base import Store, WorkspaceUnit
 
@@ -81,9 +81,8 @@ async def _require_files(unit: WorkspaceUnit, file_ids: list[str], field_name: s
         return
     missing = [f for f in file_ids if f not in await unit.files.existing_ids(file_ids)]
     if missing:
-        raise InvalidRequest(
-            f"'{field_name}' names files that do not exist: {', '.join(missing)}.", field_name
-        )
+        shown = ", ".join(echo(f) for f in missing)
+        raise InvalidRequest(f"'{field_name}' names files that do not exist: {shown}.", field_name)
 
 
 class Service:
@@ -193,7 +192,7 @@ class Service:
             await self._assistant(unit, assistant_id)
             link = await unit.assistants.get_file(assistant_id, file_id)
         if link is None:
-            raise NotFound(f"Assistant '{assistant_id}' has no file '{file_id}'.")
+            raise NotFound(f"Assistant '{echo(assistant_id)}' has no file '{echo(file_id)}'.")
         return link
 
     async def list_assistant_files(
@@ -207,7 +206,7 @@ class Service:
         async with self.store.workspace(ws, write=True) as unit:
             await self._assistant(unit, assistant_id)
             if not await unit.assistants.remove_file(assistant_id, file_id):
-                raise NotFound(f"Assistant '{assistant_id}' has no file '{file_id}'.")
+                raise NotFound(f"Assistant '{echo(assistant_id)}' has no file '{echo(file_id)}'.")
 
     # ---- threads ----------------------------------------------------------------------
 
@@ -322,7 +321,7 @@ class Service:
         for link in _message_files(message):
             if link.id == file_id:
                 return link
-        raise NotFound(f"Message '{message_id}' has no file '{file_id}'.")
+        raise NotFound(f"Message '{echo(message_id)}' has no file '{echo(file_id)}'.")
 
     # ---- files ------------------------------------------------------------------------
 
@@ -331,7 +330,9 @@ class Service:
         if size > self.settings.max_file_bytes:
             raise v.file_too_large(upload.filename, size, self.settings.max_file_bytes)
         name = upload.filename
-        if not name or len(name) > v.FILENAME_MAX or "\x00" in name:
+        if not name:
+            raise InvalidRequest("An uploaded file has an empty filename.", "files")
+        if len(name) > v.FILENAME_MAX or "\x00" in name:
             raise InvalidRequest(
                 f"Each uploaded file needs a file name of 1-{v.FILENAME_MAX} characters.", "files"
             )
@@ -438,7 +439,9 @@ def _page_of_ids(items: list[MessageFile], page: PageRequest) -> Page[MessageFil
     ids = [item.id for item in ordered]
     for name, cursor in (("after", page.after), ("before", page.before)):
         if cursor is not None and cursor not in ids:
-            raise InvalidRequest(f"'{name}' names '{cursor}', which is not in this list.", name)
+            raise InvalidRequest(
+                f"'{name}' names '{echo(cursor)}', which is not in this list.", name
+            )
     start = ids.index(page.after) + 1 if page.after else 0
     stop = ids.index(page.before) if page.before else len(ids)
     window = ordered[start:stop]

@@ -189,7 +189,7 @@ def check_tools(value: Any, plugin_ids: Iterable[str], field: str = "tools") -> 
             raise InvalidRequest(f"'{where}' must be an object with a string 'type'.", field)
         if tool["type"] not in known:
             raise InvalidRequest(
-                f"'{where}.type' is '{tool['type']}', which is not a tool this server knows. "
+                f"'{where}.type' is '{echo(tool['type'])}', which is not a tool this server knows. "
                 f"Known types: {', '.join(sorted(known))}.",
                 field,
             )
@@ -260,11 +260,13 @@ def _text_of_part(part: Any, field: str) -> str:
 
 def check_role(value: Any, field: str = "role") -> str:
     if value not in ("user", "assistant"):
-        raise InvalidRequest(f"'{field}' must be 'user' or 'assistant', not {value!r}.", field)
+        raise InvalidRequest(
+            f"'{field}' must be 'user' or 'assistant', not '{echo(value)}'.", field
+        )
     return str(value)
 
 
 def file_too_large(filename: str, size: int, limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"File '{filename}' is {size} bytes; this server accepts files up to {limit} bytes."
+        f"File '{echo(filename)}' is {size} bytes; this server accepts files up to {limit} bytes."
     )
