@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("assistd")
@@ -34,6 +35,8 @@ class InternalErrors:
 
         try:
             await self.app(scope, receive, tracked)
+        except ClientDisconnect:
+            raise  # the client went away: nothing to answer, and no error of ours
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             # Half a response (a stream) cannot become a 500: returning leaves it
