@@ -7,15 +7,17 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Scope
 
 from assistd.api.admin import openapi as admin_api
+from assistd.api.common import url_without_nul
 from assistd.api.dashscope import openapi as dashscope_api
 from assistd.api.dashscope.errors import error_response
+from assistd.api.internal_errors import InternalErrors
 from assistd.api.limits import BodySizeLimit
 from assistd.api.openapi import install_api_docs
 from assistd.api.request_log import RequestLog
@@ -23,7 +25,14 @@ from assistd.core.executor import Executor
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
-from assistd.errors import AssistdError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge
+from assistd.errors import (
+    AssistdError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    echo,
+)
 from assistd.models.registry import ModelRegistry
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
 from assistd.queue.worker import WorkerPool
@@ -59,15 +68,28 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": ("request",), "msg": "invalid"}
-        where = ".".join(str(p) for p in first["loc"])
+        where = echo(".".join(str(p) for p in first["loc"]))
         return error_response(request, InvalidRequest(f"'{where}': {first['msg']}.", where))
 
+    # Errors are answered by InternalErrors, which keeps the connection; this handler
+    # sees only those raised outside it, after which the server drops the connection.
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        error = AssistdError("The server hit an internal error; it has been logged.")
-        error.status = 500
-        return error_response(request, error)
+        response = _internal_error(request)
+        response.headers["Connection"] = "close"
+        return response
+
+    app.add_middleware(InternalErrors, respond=lambda scope: _internal_error(Request(scope)))
+    # A NUL in an id would reach PostgreSQL as a parameter it cannot take: refuse the URL
+    # first (for the routes included after this).
+    app.router.dependencies.append(Depends(url_without_nul))
+
+
+def _internal_error(request: Request) -> Response:
+    error = AssistdError("The server hit an internal error; it has been logged.")
+    error.status = 500
+    return error_response(request, error)
 
 
 def _limit_for(settings: Settings) -> Callable[[Scope], int]:

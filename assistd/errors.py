@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+ECHO_MAX = 64
+
+
+def echo(value: object) -> str:
+    """`value` as an error message may quote it: at most ECHO_MAX characters, then "...",
+    so a 20 KB id does not come back in a 20 KB error (nor fill the logs)."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= ECHO_MAX else f"{text[:ECHO_MAX]}..."
+
 
 class AssistdError(Exception):
     """Base of every error a client can cause or see. `status` is the HTTP status."""
@@ -34,7 +43,7 @@ class NotFound(AssistdError):
 
     @classmethod
     def of(cls, kind: str, object_id: str) -> NotFound:
-        return cls(f"No {kind} found with id '{object_id}'.")
+        return cls(f"No {kind} found with id '{echo(object_id)}'.")
 
 
 class MethodNotAllowed(AssistdError):

@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from assistd.core.objects import PageRequest
-from assistd.errors import InvalidRequest
+from assistd.core.validation import JSON_DEPTH_MAX, check_json_depth
+from assistd.errors import InvalidRequest, UnsupportedMediaType, echo
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,18 +39,50 @@ def json_response(request: Request, body: dict[str, Any], status: int = 200) -> 
 async def json_body(request: Request) -> dict[str, Any]:
     """The body as a JSON object. An empty body, or the JSON string "" that the
     dashscope SDK sends for `Threads.create()`, counts as an empty object."""
+    check_content_encoding(request)
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}.", "body") from exc
+        raise _not_json(raw, exc) from exc
     if data == "":
         return {}
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.", "body")
+    if raw.count(b"{") + raw.count(b"[") > JSON_DEPTH_MAX:  # else it cannot be too deep
+        check_json_depth(data)
     return data
+
+
+def check_content_encoding(request: Request) -> None:
+    """Bodies are read as sent: a compressed one would otherwise be parsed as text."""
+    encoding = request.headers.get("content-encoding", "").strip()
+    if encoding and encoding.lower() != "identity":
+        raise UnsupportedMediaType(
+            f"Content-Encoding '{echo(encoding)}' is not supported; send the request body "
+            "uncompressed."
+        )
+
+
+def _not_json(raw: bytes, exc: orjson.JSONDecodeError) -> InvalidRequest:
+    """What is wrong, in words: orjson calls bytes that are not UTF-8 "surrogates"."""
+    try:
+        raw.decode()
+    except UnicodeDecodeError as bad:
+        return InvalidRequest(
+            "The request body is not valid JSON: JSON must be UTF-8, and the byte at "
+            f"offset {bad.start} is not.",
+            "body",
+        )
+    if "depth limit exceeded" in str(exc):
+        return InvalidRequest(
+            f"The request body is nested too deeply: JSON input may nest at most "
+            f"{JSON_DEPTH_MAX} objects or arrays.",
+            "body",
+        )
+    return InvalidRequest(f"The request body is not valid JSON: {exc}.", "body")
 
 
 def parse_body(model: type[M], data: dict[str, Any]) -> M:
@@ -66,7 +99,7 @@ def invalid_from(exc: ValidationError) -> InvalidRequest:
     path = ""
     for part in error["loc"]:
         path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
-    path = path or "body"
+    path = echo(path or "body")
     return InvalidRequest(f"'{path}': {error['msg']}.", path)
 
 
@@ -79,16 +112,24 @@ def page_request(request: Request, default_order: str = "desc") -> PageRequest:
             limit = int(limit_text)
         except ValueError:
             raise InvalidRequest(
-                f"'limit' must be an integer, not '{limit_text}'.", "limit"
+                f"'limit' must be an integer, not '{echo(limit_text)}'.", "limit"
             ) from None
         if not 1 <= limit <= 100:
             raise InvalidRequest("'limit' must be between 1 and 100.", "limit")
     order = query.get("order") or default_order
     if order not in ("asc", "desc"):
-        raise InvalidRequest(f"'order' must be 'asc' or 'desc', not '{order}'.", "order")
+        raise InvalidRequest(f"'order' must be 'asc' or 'desc', not '{echo(order)}'.", "order")
     return PageRequest(
         limit=limit,
         order="asc" if order == "asc" else "desc",
         after=query.get("after") or None,
         before=query.get("before") or None,
     )
+
+
+async def url_without_nul(request: Request) -> None:
+    """Ids and cursors from the URL reach SQL as parameters, and PostgreSQL cannot take
+    a NUL character in one."""
+    query = request.query_params.multi_items()
+    if "\x00" in request.scope["path"] or any("\x00" in k + v for k, v in query):
+        raise InvalidRequest("The URL must not contain NUL characters (%00).", "url")

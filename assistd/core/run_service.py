@@ -16,7 +16,7 @@ from assistd.core.events import EventBus, run_event_name
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import JsonDict, Page, PageRequest, Run, RunStep, SamplingParams, Thread
 from assistd.core.service import MessageSpec, Service, busy_thread
-from assistd.errors import Conflict, InvalidRequest, NotFound
+from assistd.errors import Conflict, InvalidRequest, NotFound, echo
 from assistd.queue.base import CancelSignals, RunJob, RunQueue
 from assistd.store.base import WorkspaceUnit
 
@@ -55,7 +55,18 @@ class RunService:
 
     # ---- create -------------------------------------------------------------------------
 
+    def _checked(self, spec: RunSpec) -> RunSpec:
+        """The spec with every field checked, before anything is read or written."""
+        _check_run_text(spec)
+        return replace(
+            spec,
+            tools=v.check_tools(spec.tools, self.settings.plugins) if spec.tools else None,
+            metadata=v.check_metadata(spec.metadata),
+            sampling=v.check_sampling(spec.sampling),
+        )
+
     async def _new_run(self, unit: WorkspaceUnit, thread_id: str, spec: RunSpec) -> Run:
+        """A run of a checked spec (see `_checked`) on the assistant's defaults."""
         assistant = await unit.assistants.get(spec.assistant_id)
         if assistant is None:
             raise NotFound.of("assistant", spec.assistant_id)
@@ -68,7 +79,6 @@ class RunService:
                 if instructions
                 else spec.additional_instructions
             )
-        sampling = v.check_sampling(spec.sampling)
         return Run(
             id=new_id("run"),
             thread_id=thread_id,
@@ -77,15 +87,13 @@ class RunService:
             status=rs.RunStatus.QUEUED.value,
             model=spec.model or assistant.model,
             instructions=instructions,
-            tools=v.check_tools(spec.tools, self.settings.plugins)
-            if spec.tools
-            else assistant.tools,
+            tools=spec.tools or assistant.tools,
             file_ids=assistant.file_ids,
-            metadata=v.check_metadata(spec.metadata),
+            metadata=spec.metadata,
             sampling=SamplingParams(
                 **{
-                    name: getattr(sampling, name)
-                    if getattr(sampling, name) is not None
+                    name: getattr(spec.sampling, name)
+                    if getattr(spec.sampling, name) is not None
                     else getattr(assistant.sampling, name)
                     for name in ("temperature", "top_p", "top_k", "max_tokens")
                 }
@@ -93,31 +101,34 @@ class RunService:
         )
 
     async def create_run(self, ws: str, thread_id: str, spec: RunSpec) -> Run:
-        _check_run_text(spec)
+        checked = self._checked(spec)
         async with self.store.workspace(ws, write=True) as unit:
             if await unit.threads.lock(thread_id) is None:
                 raise NotFound.of("thread", thread_id)
             active = await unit.runs.active(thread_id)
             if active is not None:
                 raise busy_thread(thread_id, active)
-            run = await self._new_run(unit, thread_id, spec)
+            run = await self._new_run(unit, thread_id, checked)
             await unit.runs.insert(run)
-        await self._announce(run, "thread.run.created", "thread.run.queued")
-        await self.queue.enqueue(RunJob(ws, thread_id, run.id))
+        await self._start(ws, run)
         return run
 
     async def create_thread_and_run(
         self, ws: str, messages: list[MessageSpec], metadata: Any, spec: RunSpec
     ) -> tuple[Thread, Run]:
-        _check_run_text(spec)
+        """One transaction: a request that fails leaves no thread behind."""
+        checked = self._checked(spec)
+        thread, built = self.objects.new_thread(messages, metadata, "thread.")
         async with self.store.workspace(ws, write=True) as unit:
-            if await unit.assistants.get(spec.assistant_id) is None:
-                raise NotFound.of("assistant", spec.assistant_id)
-        # The thread is committed first, as the vendor's service did; a run that cannot be
-        # created leaves an empty thread the client can reuse.
-        thread = await self.objects.create_thread(ws, messages, metadata)
-        run = await self.create_run(ws, thread.id, spec)
+            run = await self._new_run(unit, thread.id, checked)
+            await self.objects.insert_thread(unit, thread, built)
+            await unit.runs.insert(run)
+        await self._start(ws, run)
         return thread, run
+
+    async def _start(self, ws: str, run: Run) -> None:
+        await self._announce(run, "thread.run.created", "thread.run.queued")
+        await self.queue.enqueue(RunJob(ws, run.thread_id, run.id))
 
     # ---- read ---------------------------------------------------------------------------
 
@@ -264,6 +275,7 @@ class RunService:
 
 
 def _check_run_text(spec: RunSpec) -> None:
+    v.check_id(spec.assistant_id, "assistant_id")
     v.check_length(spec.instructions, "instructions", v.INSTRUCTIONS_MAX)
     v.check_length(spec.additional_instructions, "additional_instructions", v.INSTRUCTIONS_MAX)
     v.check_length(spec.model, "model", v.MODEL_MAX)
@@ -322,13 +334,13 @@ def match_outputs(pending: list[JsonDict], outputs: list[ToolOutput]) -> dict[st
             continue
         if out.tool_call_id not in ids:
             raise InvalidRequest(
-                f"'tool_outputs[{index}].tool_call_id' is '{out.tool_call_id}', "
+                f"'tool_outputs[{index}].tool_call_id' is '{echo(out.tool_call_id)}', "
                 "which this run did not ask for.",
                 "tool_outputs",
             )
         if out.tool_call_id in matched:
             raise InvalidRequest(
-                f"'tool_outputs' has two outputs for '{out.tool_call_id}'.", "tool_outputs"
+                f"'tool_outputs' has two outputs for '{echo(out.tool_call_id)}'.", "tool_outputs"
             )
         matched[out.tool_call_id] = _as_text(out.output)
     free = iter(call_id for call_id in ids if call_id not in matched)

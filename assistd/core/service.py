@@ -21,7 +21,7 @@ from assistd.core.objects import (
     StoredFile,
     Thread,
 )
-from assistd.errors import InvalidRequest, NotFound
+from assistd.errors import InvalidRequest, NotFound, echo
 from assistd.settings import Settings
 from assistd.store.base import Store, WorkspaceUnit
 
@@ -81,9 +81,8 @@ async def _require_files(unit: WorkspaceUnit, file_ids: list[str], field_name: s
         return
     missing = [f for f in file_ids if f not in await unit.files.existing_ids(file_ids)]
     if missing:
-        raise InvalidRequest(
-            f"'{field_name}' names files that do not exist: {', '.join(missing)}.", field_name
-        )
+        shown = ", ".join(echo(f) for f in missing)
+        raise InvalidRequest(f"'{field_name}' names files that do not exist: {shown}.", field_name)
 
 
 class Service:
@@ -173,6 +172,7 @@ class Service:
     async def attach_assistant_file(
         self, ws: str, assistant_id: str, file_id: str
     ) -> AssistantFile:
+        v.check_id(file_id, "file_id")
         async with self.store.workspace(ws, write=True) as unit:
             await self._assistant(unit, assistant_id)
             await _require_files(unit, [file_id], "file_id")
@@ -192,7 +192,7 @@ class Service:
             await self._assistant(unit, assistant_id)
             link = await unit.assistants.get_file(assistant_id, file_id)
         if link is None:
-            raise NotFound(f"Assistant '{assistant_id}' has no file '{file_id}'.")
+            raise NotFound(f"Assistant '{echo(assistant_id)}' has no file '{echo(file_id)}'.")
         return link
 
     async def list_assistant_files(
@@ -206,29 +206,41 @@ class Service:
         async with self.store.workspace(ws, write=True) as unit:
             await self._assistant(unit, assistant_id)
             if not await unit.assistants.remove_file(assistant_id, file_id):
-                raise NotFound(f"Assistant '{assistant_id}' has no file '{file_id}'.")
+                raise NotFound(f"Assistant '{echo(assistant_id)}' has no file '{echo(file_id)}'.")
 
     # ---- threads ----------------------------------------------------------------------
 
     async def create_thread(self, ws: str, messages: list[MessageSpec], metadata: Any) -> Thread:
+        thread, built = self.new_thread(messages, metadata)
+        async with self.store.workspace(ws, write=True) as unit:
+            await self.insert_thread(unit, thread, built)
+        return thread
+
+    def new_thread(
+        self, messages: list[MessageSpec], metadata: Any, where: str = ""
+    ) -> tuple[Thread, list[Message]]:
+        """A checked thread and its messages, not yet stored. `where` prefixes the
+        field names in errors (`thread.` inside `POST /threads/runs`)."""
         if len(messages) > v.THREAD_MESSAGES_MAX:
             raise InvalidRequest(
-                f"'messages' has {len(messages)} items; at most {v.THREAD_MESSAGES_MAX}.",
-                "messages",
+                f"'{where}messages' has {len(messages)} items; at most {v.THREAD_MESSAGES_MAX}.",
+                f"{where}messages",
             )
-        thread = Thread(
-            id=new_id("thread"), created_at=now_ms(), metadata=v.check_metadata(metadata)
-        )
+        metadata = v.check_metadata(metadata, f"{where}metadata")
+        thread = Thread(id=new_id("thread"), created_at=now_ms(), metadata=metadata)
         built = [
-            _build_message(thread.id, spec, f"messages[{i}]", thread.created_at)
+            _build_message(thread.id, spec, f"{where}messages[{i}]", thread.created_at)
             for i, spec in enumerate(messages)
         ]
-        async with self.store.workspace(ws, write=True) as unit:
-            for i, message in enumerate(built):
-                await _require_files(unit, message.file_ids, f"messages[{i}].file_ids")
-            await unit.threads.insert(thread)
-            await unit.messages.insert_many(built)
-        return thread
+        return thread, built
+
+    async def insert_thread(
+        self, unit: WorkspaceUnit, thread: Thread, messages: list[Message]
+    ) -> None:
+        for i, message in enumerate(messages):
+            await _require_files(unit, message.file_ids, f"messages[{i}].file_ids")
+        await unit.threads.insert(thread)
+        await unit.messages.insert_many(messages)
 
     async def _thread(self, unit: WorkspaceUnit, thread_id: str) -> Thread:
         thread = await unit.threads.get(thread_id)
@@ -309,7 +321,7 @@ class Service:
         for link in _message_files(message):
             if link.id == file_id:
                 return link
-        raise NotFound(f"Message '{message_id}' has no file '{file_id}'.")
+        raise NotFound(f"Message '{echo(message_id)}' has no file '{echo(file_id)}'.")
 
     # ---- files ------------------------------------------------------------------------
 
@@ -318,7 +330,9 @@ class Service:
         if size > self.settings.max_file_bytes:
             raise v.file_too_large(upload.filename, size, self.settings.max_file_bytes)
         name = upload.filename
-        if not name or len(name) > v.FILENAME_MAX or "\x00" in name:
+        if not name:
+            raise InvalidRequest("An uploaded file has an empty filename.", "files")
+        if len(name) > v.FILENAME_MAX or "\x00" in name:
             raise InvalidRequest(
                 f"Each uploaded file needs a file name of 1-{v.FILENAME_MAX} characters.", "files"
             )
@@ -367,8 +381,8 @@ class Service:
         self, ws: str, page_no: int, page_size: int
     ) -> tuple[list[StoredFile], int]:
         """One numbered page of files, newest first, and the total count."""
-        if page_no < 1:
-            raise InvalidRequest("'page_no' must be 1 or more.", "page_no")
+        if not 1 <= page_no <= v.PAGE_NO_MAX:
+            raise InvalidRequest(f"'page_no' must be between 1 and {v.PAGE_NO_MAX}.", "page_no")
         if not 1 <= page_size <= 100:
             raise InvalidRequest("'page_size' must be between 1 and 100.", "page_size")
         async with self.store.workspace(ws) as unit:
@@ -425,7 +439,9 @@ def _page_of_ids(items: list[MessageFile], page: PageRequest) -> Page[MessageFil
     ids = [item.id for item in ordered]
     for name, cursor in (("after", page.after), ("before", page.before)):
         if cursor is not None and cursor not in ids:
-            raise InvalidRequest(f"'{name}' names '{cursor}', which is not in this list.", name)
+            raise InvalidRequest(
+                f"'{name}' names '{echo(cursor)}', which is not in this list.", name
+            )
     start = ids.index(page.after) + 1 if page.after else 0
     stop = ids.index(page.before) if page.before else len(ids)
     window = ordered[start:stop]

@@ -14,7 +14,7 @@ import secrets
 
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import ApiKey, Principal, Workspace
-from assistd.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from assistd.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, echo
 from assistd.store.base import Store
 
 DEFAULT_WORKSPACE = "default"
@@ -133,7 +133,7 @@ class Tenancy:
             target = own if same else await unit.get_workspace(workspace or "")
         global_admin = key.admin and own.name == DEFAULT_WORKSPACE
         if target is None or (target.id != key.workspace_id and not global_admin):
-            raise Forbidden(f"This API key may not act in workspace '{workspace}'.")
+            raise Forbidden(f"This API key may not act in workspace '{echo(workspace)}'.")
         return Principal(
             key_id=key.id,
             key_workspace_id=key.workspace_id,

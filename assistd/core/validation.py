@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from assistd.core.objects import JsonDict, Metadata, SamplingParams
-from assistd.errors import InvalidRequest, PayloadTooLarge
+from assistd.errors import InvalidRequest, PayloadTooLarge, echo
 
 METADATA_MAX_KEYS = 16
 METADATA_KEY_MAX = 64
@@ -23,6 +23,10 @@ TOOLS_MAX = 128
 ASSISTANT_FILES_MAX = 20
 MESSAGE_FILES_MAX = 10
 THREAD_MESSAGES_MAX = 32
+PAGE_NO_MAX = 1_000_000
+# Deeper JSON is parsed fine but breaks whatever serialises it again (orjson stops at
+# 255 levels, the stdlib's json near 1,000): stored, it would make every later read a 500.
+JSON_DEPTH_MAX = 64
 
 # Built-in tool types, with the vendor's aliases. Plugins add their ids through settings.
 BUILTIN_TOOL_TYPES = frozenset(
@@ -47,7 +51,8 @@ def check_length(value: str | None, field: str, maximum: int) -> str | None:
 
 
 def check_metadata(value: Any, field: str = "metadata") -> Metadata:
-    """OpenAI's metadata rules: at most 16 keys, keys up to 64 chars, values up to 512."""
+    """The vendors' metadata rules: at most 16 pairs of strings, keys up to 64 characters,
+    values up to 512."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -57,18 +62,99 @@ def check_metadata(value: Any, field: str = "metadata") -> Metadata:
             f"'{field}' has {len(value)} keys; at most {METADATA_MAX_KEYS} are allowed.", field
         )
     for key, item in value.items():
-        if len(key) > METADATA_KEY_MAX:
-            raise InvalidRequest(
-                f"'{field}' key '{key[:20]}...' is longer than {METADATA_KEY_MAX} characters.",
-                field,
-            )
-        if isinstance(item, (dict, list)):
-            raise InvalidRequest(f"'{field}.{key}' must be a string, number or boolean.", field)
-        if item is not None and len(str(item)) > METADATA_VALUE_MAX:
-            raise InvalidRequest(
-                f"'{field}.{key}' is longer than {METADATA_VALUE_MAX} characters.", field
-            )
+        _check_metadata_pair(str(key), item, field)
     return dict(value)
+
+
+def _check_metadata_pair(key: str, item: Any, field: str) -> None:
+    where = f"{field}.{echo(key)}"
+    if len(key) > METADATA_KEY_MAX:
+        raise InvalidRequest(
+            f"'{field}' key '{echo(key)}' is longer than {METADATA_KEY_MAX} characters.", field
+        )
+    if not isinstance(item, str):
+        raise InvalidRequest(f"'{where}' must be a string, not {json_type(item)}.", field)
+    if len(item) > METADATA_VALUE_MAX:
+        raise InvalidRequest(f"'{where}' is longer than {METADATA_VALUE_MAX} characters.", field)
+    if "\x00" in key or "\x00" in item:
+        raise InvalidRequest(f"'{where}' must not contain NUL characters.", field)
+    if key == "object" and _names_sdk_object(item):
+        # The dashscope SDK turns any JSON object whose "object" names one of its types
+        # into that class, metadata included (spec 13.16): this would not come back as
+        # metadata, and can crash the SDK.
+        raise InvalidRequest(
+            f"'{where}' must not be '{echo(item)}': the dashscope SDK would read this "
+            "metadata as an object of that type.",
+            field,
+        )
+
+
+def _names_sdk_object(value: str) -> bool:
+    return value in ("assistant", "thread") or value.startswith(("assistant.", "thread."))
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "an array" if isinstance(value, list) else "a string"
+
+
+def check_json_depth(value: Any) -> None:
+    """JSON input nests at most JSON_DEPTH_MAX objects or arrays deep."""
+    level = [value]
+    for _ in range(JSON_DEPTH_MAX):  # level by level: far quicker than recursing
+        level = [
+            child
+            for container in level
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, (dict, list))
+        ]
+        if not level:
+            return
+    path = _too_deep(value, 1) or []
+    shown = _json_path(path[:4]) + ("..." if len(path) > 4 else "")
+    raise InvalidRequest(
+        f"'{shown}' is nested too deeply: JSON input may nest at most {JSON_DEPTH_MAX} "
+        "objects or arrays.",
+        str(path[0]) if path else "body",
+    )
+
+
+def _too_deep(value: Any, depth: int) -> list[str | int] | None:
+    """The path to the first object or array below JSON_DEPTH_MAX levels, if any; for
+    the error message. Recurses at most JSON_DEPTH_MAX + 1 calls deep."""
+    if depth > JSON_DEPTH_MAX:
+        return []
+    items: Iterable[tuple[str | int, Any]] = (
+        value.items() if isinstance(value, dict) else enumerate(value)
+    )
+    for key, item in items:
+        if isinstance(item, (dict, list)):
+            found = _too_deep(item, depth + 1)
+            if found is not None:
+                return [key, *found]
+    return None
+
+
+def _json_path(path: list[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{echo(part)}" if text else echo(part)
+    return text
+
+
+def check_id(value: str, field: str) -> str:
+    """An object id from the client. PostgreSQL cannot take NUL in a query parameter."""
+    if "\x00" in value:
+        raise InvalidRequest(f"'{field}' must not contain NUL characters.", field)
+    return value
 
 
 def _check_function_tool(tool: Mapping[str, Any], field: str) -> None:
@@ -103,7 +189,7 @@ def check_tools(value: Any, plugin_ids: Iterable[str], field: str = "tools") -> 
             raise InvalidRequest(f"'{where}' must be an object with a string 'type'.", field)
         if tool["type"] not in known:
             raise InvalidRequest(
-                f"'{where}.type' is '{tool['type']}', which is not a tool this server knows. "
+                f"'{where}.type' is '{echo(tool['type'])}', which is not a tool this server knows. "
                 f"Known types: {', '.join(sorted(known))}.",
                 field,
             )
@@ -133,6 +219,8 @@ def check_file_ids(value: Any, field: str, maximum: int) -> list[str]:
         raise InvalidRequest(f"'{field}' must be an array of file id strings.", field)
     if len(value) > maximum:
         raise InvalidRequest(f"'{field}' has {len(value)} files; at most {maximum}.", field)
+    for index, file_id in enumerate(value):
+        check_id(file_id, f"{field}[{index}]")
     return list(dict.fromkeys(value))  # drop repeats, keep order
 
 
@@ -172,11 +260,13 @@ def _text_of_part(part: Any, field: str) -> str:
 
 def check_role(value: Any, field: str = "role") -> str:
     if value not in ("user", "assistant"):
-        raise InvalidRequest(f"'{field}' must be 'user' or 'assistant', not {value!r}.", field)
+        raise InvalidRequest(
+            f"'{field}' must be 'user' or 'assistant', not '{echo(value)}'.", field
+        )
     return str(value)
 
 
 def file_too_large(filename: str, size: int, limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"File '{filename}' is {size} bytes; this server accepts files up to {limit} bytes."
+        f"File '{echo(filename)}' is {size} bytes; this server accepts files up to {limit} bytes."
     )

@@ -13,7 +13,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from assistd.core.objects import Page, PageRequest
-from assistd.errors import InvalidRequest
+from assistd.errors import InvalidRequest, echo
 
 T = TypeVar("T")
 
@@ -85,7 +85,9 @@ async def _cursor_seq(
     query = select(table.c.seq).where(*scope, table.c[id_column] == cursor)
     seq = (await conn.execute(query)).scalar_one_or_none()
     if seq is None:
-        raise InvalidRequest(f"'{name}' names '{cursor}', which is not in this list.", field=name)
+        raise InvalidRequest(
+            f"'{name}' names '{echo(cursor)}', which is not in this list.", field=name
+        )
     return int(seq)
 
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from assistd.api.common import json_response
+from assistd.api.common import check_content_encoding, json_response
 from assistd.api.dashscope import render
 from assistd.api.dashscope.deps import service, workspace_id
 from assistd.core.service import Service, Upload
-from assistd.errors import InvalidRequest, UnsupportedMediaType
+from assistd.errors import InvalidRequest, UnsupportedMediaType, echo
 
 router = APIRouter()
 Ws = Depends(workspace_id)
@@ -26,15 +26,22 @@ def _int_param(request: Request, name: str, default: int) -> int:
     try:
         return int(text)
     except ValueError:
-        raise InvalidRequest(f"'{name}' must be an integer, not '{text}'.", name) from None
+        raise InvalidRequest(f"'{name}' must be an integer, not '{echo(text)}'.", name) from None
 
 
 @router.post("/files")
 async def upload(request: Request, ws: str = Ws, svc: Service = Svc) -> Response:
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise UnsupportedMediaType("Upload files as multipart/form-data with a part named 'files'.")
+    check_content_encoding(request)
     async with request.form(max_files=32, max_fields=64) as form:
         parts = [p for p in form.getlist("files") if isinstance(p, UploadFile)]
+        if len(parts) < len(form.getlist("files")):
+            raise InvalidRequest(
+                "A part named 'files' has no filename: send each file with one "
+                '(Content-Disposition: form-data; name="files"; filename="...").',
+                "files",
+            )
         if not parts:
             raise InvalidRequest("The upload has no file in a part named 'files'.", "files")
         descriptions = [d for d in form.getlist("descriptions") if isinstance(d, str)]

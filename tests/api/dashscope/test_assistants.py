@@ -65,7 +65,7 @@ def test_create_with_every_field_then_retrieve(ds: str, tmp_path: Path) -> None:
         instructions=INSTRUCTIONS,
         tools=ALL_TOOLS,
         file_ids=file_ids,
-        metadata={"env": "test", "owner": "User123", "n": 3, "flag": True},
+        metadata={"env": "test", "owner": "User123", "n": "3", "flag": "true"},
         top_p=0.8,
         top_k=50,
         temperature=0.7,
@@ -80,7 +80,7 @@ def test_create_with_every_field_then_retrieve(ds: str, tmp_path: Path) -> None:
     assert created.description == "Draws pictures of cats."
     assert created.instructions == INSTRUCTIONS
     assert created.file_ids == file_ids
-    assert created.metadata == {"env": "test", "owner": "User123", "n": 3, "flag": True}
+    assert created.metadata == {"env": "test", "owner": "User123", "n": "3", "flag": "true"}
     assert (created.top_p, created.top_k, created.temperature, created.max_tokens) == (
         0.8,
         50,

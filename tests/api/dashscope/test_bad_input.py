@@ -24,7 +24,7 @@ BAD_METADATA: list[tuple[Any, str]] = [
     ({"listed": ["a", "b"]}, "metadata.listed"),
     ("not an object", "metadata"),
 ]
-GOOD_METADATA = {**{f"k{i}": "v" for i in range(14)}, "k" * 64: "v" * 512, "n": 1}
+GOOD_METADATA = {**{f"k{i}": "v" for i in range(14)}, "k" * 64: "v" * 512, "n": "1"}
 
 
 def _count_assistants() -> int:

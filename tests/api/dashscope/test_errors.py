@@ -149,7 +149,7 @@ def test_every_returned_object_serialises(ds: str, text_file: Path) -> None:
         "thread_update": Threads.update(thread.id, metadata={"a": "b"}),
         "message": message,
         "message_list": Messages.list(thread.id),
-        "message_update": Messages.update(message.id, thread_id=thread.id, metadata={"x": 1}),
+        "message_update": Messages.update(message.id, thread_id=thread.id, metadata={"x": "1"}),
         "file_get": dashscope.Files.get(file_id),
         "file_list": dashscope.Files.list(),
         "error": Assistants.retrieve("asst_missing"),
@@ -165,7 +165,7 @@ def test_every_returned_object_serialises(ds: str, text_file: Path) -> None:
     assert printed["assistant_file"]["assistant_id"] == assistant.id
     assert printed["assistant_file_get"]["id"] == file_id
     assert printed["message_list"]["data"][0]["content"][0]["text"]["value"].endswith("cat.")
-    assert printed["message_update"]["metadata"] == {"x": 1}
+    assert printed["message_update"]["metadata"] == {"x": "1"}
     assert printed["file_get"]["output"]["file_id"] == file_id
     assert printed["error"]["code"] == "NotFound" and printed["error"]["status_code"] == 404
     assert printed["list_error"]["data"] == []

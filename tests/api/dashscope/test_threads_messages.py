@@ -43,7 +43,7 @@ def test_create_with_messages_and_metadata(ds: str, tmp_path: Path) -> None:
     f1, f2 = _two_files(tmp_path)
     thread = Threads.create(
         messages=[
-            {"role": "user", "content": CAT, "file_ids": [f1], "metadata": {"turn": 1}},
+            {"role": "user", "content": CAT, "file_ids": [f1], "metadata": {"turn": "1"}},
             {"role": "assistant", "content": "Which colour should the cat be?"},
             {"role": "user", "content": "Blue-grey.", "file_ids": [f1, f2]},
         ],
@@ -62,7 +62,7 @@ def test_create_with_messages_and_metadata(ds: str, tmp_path: Path) -> None:
     ]
     newest, _, oldest = listed.data
     assert newest.file_ids == [f1, f2] and oldest.file_ids == [f1]
-    assert oldest.metadata == {"turn": 1} and newest.metadata == {}
+    assert oldest.metadata == {"turn": "1"} and newest.metadata == {}
     assert all(m.thread_id == thread.id and m.object == "thread.message" for m in listed.data)
     assert all(m.assistant_id is None and m.run_id is None for m in listed.data)
     as_json(listed)
@@ -158,13 +158,13 @@ def test_message_create_retrieve_update(ds: str, tmp_path: Path) -> None:
         assert got.pop("request_id") != expected.pop("request_id")
         assert got == expected
 
-    updated = Messages.update(message.id, thread_id=thread.id, metadata={"lang": "fr", "n": 2})
+    updated = Messages.update(message.id, thread_id=thread.id, metadata={"lang": "fr", "n": "2"})
     assert_ok(updated)
-    assert updated.metadata == {"lang": "fr", "n": 2}
+    assert updated.metadata == {"lang": "fr", "n": "2"}
     assert _text(updated) == CAT and updated.file_ids == [f1, f2]
     unchanged = Messages.update(message.id, thread_id=thread.id)  # sends metadata: null
     assert_ok(unchanged)
-    assert unchanged.metadata == {"lang": "fr", "n": 2}
+    assert unchanged.metadata == {"lang": "fr", "n": "2"}
     cleared = Messages.update(message.id, thread_id=thread.id, metadata={})
     assert_ok(cleared)
     assert Messages.retrieve(message.id, thread_id=thread.id).metadata == {}
