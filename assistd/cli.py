@@ -7,12 +7,18 @@ it runs (SQLite in WAL mode, or PostgreSQL).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
+from assistd import __version__
+from assistd.core.objects import ApiKey, Workspace
 from assistd.core.tenancy import Tenancy
 from assistd.errors import AssistdError
 from assistd.settings import Settings, load_settings
@@ -22,11 +28,12 @@ T = TypeVar("T")
 
 _data_dir = click.option(
     "--data-dir", type=click.Path(path_type=Path), default=None,
+    envvar="ASSISTD_DATA_DIR", show_envvar=True,
     help="Where the embedded SQLite database lives (default ./assistd-data).",
 )  # fmt: skip
 _config = click.option(
     "--config", "config_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    default=None, help="A TOML settings file.",
+    default=None, envvar="ASSISTD_CONFIG", show_envvar=True, help="A TOML settings file.",
 )  # fmt: skip
 
 
@@ -35,9 +42,21 @@ def _settings(ctx: click.Context) -> Settings:
     group: dict[str, Any] = ctx.obj or {}
     config_file = ctx.params.get("config_file") or group.get("config_file")
     data_dir = ctx.params.get("data_dir") or group.get("data_dir")
-    return load_settings(
-        config_file, data_dir=data_dir, host=ctx.params.get("host"), port=ctx.params.get("port")
-    )
+    try:
+        return load_settings(
+            config_file, data_dir=data_dir, host=ctx.params.get("host"), port=ctx.params.get("port")
+        )
+    except ValidationError as exc:
+        raise click.ClickException(_settings_problem(exc)) from exc
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    """The first invalid setting, in one line."""
+    error = exc.errors(include_url=False)[0]
+    name = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "value_error":  # assistd's own checks say what and where
+        return error["msg"].removeprefix("Value error, ")
+    return f"setting '{name}' (ASSISTD_{name.upper()}): {error['msg']}"
 
 
 def _options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,10 +64,17 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
     return _data_dir(_config(command))
 
 
-def _run_with_tenancy(settings: Settings, action: Callable[[Tenancy], Awaitable[T]]) -> T:
+def _run_with_tenancy(
+    settings: Settings, action: Callable[[Tenancy], Awaitable[T]], *, existing: bool = False
+) -> T:
+    """Runs `action` on the settings' database. With `existing`, a database that is not
+    there yet is an error, not something to create (a mistyped --data-dir)."""
+
     async def go() -> T:
         store = open_store(settings)
         try:
+            if existing and not await store.has_schema():
+                raise click.ClickException(_no_data(settings))
             await store.migrate()
             tenancy = Tenancy(store)
             await tenancy.ensure_default_workspace()
@@ -56,24 +82,57 @@ def _run_with_tenancy(settings: Settings, action: Callable[[Tenancy], Awaitable[
         finally:
             await store.close()
 
+    if existing and settings.uses_sqlite and not _sqlite_file(settings).is_file():
+        raise click.ClickException(_no_data(settings))
     try:
         return asyncio.run(go())
     except AssistdError as exc:
         raise click.ClickException(exc.message) from exc
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
+    except DBAPIError as exc:
+        problem = str(exc.orig or exc).splitlines()[0]
+        raise click.ClickException(f"the database could not be used: {problem}") from exc
 
 
-@click.group()
+def _sqlite_file(settings: Settings) -> Path:
+    return Path(settings.resolved_database_url.split(":///", 1)[1])
+
+
+def _no_data(settings: Settings) -> str:
+    if not settings.uses_sqlite:
+        url = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+        return f"there is no assistd data in the database {url}; check database_url"
+    if settings.database_url:
+        return f"there is no assistd data in {_sqlite_file(settings)}; check database_url"
+    return (
+        f"there is no assistd data in {settings.data_dir.resolve()}; "
+        "check --data-dir (or ASSISTD_DATA_DIR)"
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="assistd", message="%(prog)s %(version)s")
 @_data_dir
 @_config
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None) -> None:
     """assistd: a self-hosted Assistant API server."""
+    # Whatever assistd writes (database, logs) is for its owner's eyes only.
+    os.umask(0o077)
     ctx.obj = {"data_dir": data_dir, "config_file": config_file}
 
 
 @main.command()
-@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
+@click.option(
+    "--host", default=None, envvar="ASSISTD_HOST", show_envvar=True,
+    help="Address to listen on (default 127.0.0.1).",
+)  # fmt: skip
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, envvar="ASSISTD_PORT",
+    show_envvar=True, help="Port to listen on (default 8000).",
+)  # fmt: skip
 @_options
 @click.pass_context
 def serve(ctx: click.Context, /, **_: Any) -> None:
@@ -128,20 +187,45 @@ def workspace_create(ctx: click.Context, /, name: str, **_: Any) -> None:
 @_options
 @click.pass_context
 def workspace_list(ctx: click.Context, /, **_: Any) -> None:
-    """List workspaces: id and name."""
-    for ws in _run_with_tenancy(_settings(ctx), lambda t: t.list_workspaces()):
+    """List workspaces: id and name, under a header row."""
+    found = _run_with_tenancy(_settings(ctx), lambda t: t.list_workspaces(), existing=True)
+    click.echo("ID\tNAME")
+    for ws in found:
         click.echo(f"{ws.id}\t{ws.name}")
+
+
+@workspace.command("delete")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also delete everything the workspace holds.")
+@_options
+@click.pass_context
+def workspace_delete(ctx: click.Context, /, name: str, force: bool, **_: Any) -> None:
+    """Delete a workspace (by name or id) and its API keys.
+
+    A workspace that still holds assistants, threads or files is deleted only with
+    --force, which deletes those too. The workspace `default` is never deleted.
+    """
+    deleted = _run_with_tenancy(
+        _settings(ctx), lambda t: t.delete_workspace(name, force=force), existing=True
+    )
+    click.echo(f"deleted workspace {deleted.id} ({deleted.name})")
 
 
 @main.group()
 def key() -> None:
-    """Manage API keys."""
+    """Manage API keys.
+
+    \b
+    Lost the admin key? On the server's data dir (or the database its --config names),
+      assistd key create --workspace default --admin --data-dir DIR
+    prints a new admin key; then revoke the lost one with `assistd key revoke KEY_ID`.
+    """
 
 
 @key.command("create")
 @click.option("--workspace", "workspace_name", required=True, help="Workspace name or id.")
 @click.option("--admin", is_flag=True, help="Make an admin key.")
-@click.option("--name", default="", help="A label for the key.")
+@click.option("--name", default="", help="A label for the key (at most 128 characters).")
 @_options
 @click.pass_context
 def key_create(
@@ -161,11 +245,21 @@ def key_create(
 @_options
 @click.pass_context
 def key_list(ctx: click.Context, /, **_: Any) -> None:
-    """List API keys: id, workspace, prefix, role, state."""
-    for k in _run_with_tenancy(_settings(ctx), lambda t: t.list_keys()):
+    """List API keys under a header row: id, workspace name and id, the first characters
+    of the key, role, state and label. Secrets are never stored, so never shown."""
+
+    async def keys_and_workspaces(t: Tenancy) -> tuple[list[ApiKey], list[Workspace]]:
+        return await t.list_keys(), await t.list_workspaces()
+
+    keys, workspaces = _run_with_tenancy(_settings(ctx), keys_and_workspaces, existing=True)
+    names = {ws.id: ws.name for ws in workspaces}
+    click.echo("ID\tWORKSPACE\tWORKSPACE_ID\tPREFIX\tROLE\tSTATE\tNAME")
+    for k in keys:
+        role = "admin" if k.admin else "user"
         state = "revoked" if k.revoked_at else "active"
+        workspace = names.get(k.workspace_id, "-")
         click.echo(
-            f"{k.id}\t{k.workspace_id}\t{k.prefix}...\t{'admin' if k.admin else 'user'}\t{state}"
+            f"{k.id}\t{workspace}\t{k.workspace_id}\t{k.prefix}...\t{role}\t{state}\t{k.name}"
         )
 
 
@@ -175,5 +269,5 @@ def key_list(ctx: click.Context, /, **_: Any) -> None:
 @click.pass_context
 def key_revoke(ctx: click.Context, /, key_id: str, **_: Any) -> None:
     """Revoke an API key; it stops working at once."""
-    _run_with_tenancy(_settings(ctx), lambda t: t.revoke_key(key_id))
+    _run_with_tenancy(_settings(ctx), lambda t: t.revoke_key(key_id), existing=True)
     click.echo(f"revoked {key_id}")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+API_KEY_MIN_CHARS = 32
 
 
 class PluginSettings(BaseSettings):
@@ -42,7 +43,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTD_", extra="forbid")
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path("./assistd-data")
     # Empty means SQLite in data_dir. Otherwise a SQLAlchemy async URL:
     # sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db.
@@ -83,6 +84,24 @@ class Settings(BaseSettings):
     code_idle_s: float = Field(default=900.0, gt=0)  # an idle kernel is stopped after this
     code_max_kernels: int = Field(default=16, gt=0)
     code_output_chars: int = Field(default=8000, gt=0)  # of output shown to the model
+
+    @field_validator("api_key")
+    @classmethod
+    def _long_enough(cls, key: str | None) -> str | None:
+        if key and len(key) < API_KEY_MIN_CHARS:
+            raise ValueError(
+                f"ASSISTD_API_KEY (api_key) must be at least {API_KEY_MIN_CHARS} characters "
+                f'long, not {len(key)}; make one with `python -c "import secrets; '
+                "print('sk-' + secrets.token_urlsafe(32))\"`"
+            )
+        return key or None
+
+    @field_validator("data_dir")
+    @classmethod
+    def _not_a_file(cls, path: Path) -> Path:
+        if path.is_file():
+            raise ValueError(f"the data dir {path.resolve()} is a file, not a directory")
+        return path
 
     @field_validator("database_url")
     @classmethod
