@@ -26,15 +26,21 @@ from assistd.store.factory import open_store
 
 T = TypeVar("T")
 
+# Environment variables are named in --help the way click writes them. Settings read
+# ASSISTD_DATA_DIR, ASSISTD_HOST and ASSISTD_PORT themselves; ASSISTD_CONFIG is read by the
+# group's --config only, so that an option given on the command line, before or after the
+# command's name, wins over the environment.
 _data_dir = click.option(
     "--data-dir", type=click.Path(path_type=Path), default=None,
-    envvar="ASSISTD_DATA_DIR", show_envvar=True,
-    help="Where the embedded SQLite database lives (default ./assistd-data).",
+    help="Where the embedded SQLite database lives (default ./assistd-data).  "
+    "[env var: ASSISTD_DATA_DIR]",
 )  # fmt: skip
-_config = click.option(
-    "--config", "config_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    default=None, envvar="ASSISTD_CONFIG", show_envvar=True, help="A TOML settings file.",
-)  # fmt: skip
+_CONFIG_TYPE = click.Path(path_type=Path, exists=True, dir_okay=False)
+_CONFIG_HELP = "A TOML settings file.  [env var: ASSISTD_CONFIG]"
+_config = click.option("--config", "config_file", type=_CONFIG_TYPE, help=_CONFIG_HELP)
+_group_config = click.option(
+    "--config", "config_file", type=_CONFIG_TYPE, envvar="ASSISTD_CONFIG", help=_CONFIG_HELP
+)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -56,7 +62,8 @@ def _settings_problem(exc: ValidationError) -> str:
     name = ".".join(str(part) for part in error["loc"])
     if error["type"] == "value_error":  # assistd's own checks say what and where
         return error["msg"].removeprefix("Value error, ")
-    return f"setting '{name}' (ASSISTD_{name.upper()}): {error['msg']}"
+    env = f" (ASSISTD_{name.upper()})" if len(error["loc"]) == 1 else ""
+    return f"setting '{name}'{env}: {error['msg']}"
 
 
 def _options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -115,7 +122,7 @@ def _no_data(settings: Settings) -> str:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="assistd", message="%(prog)s %(version)s")
 @_data_dir
-@_config
+@_group_config
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None) -> None:
     """assistd: a self-hosted Assistant API server."""
@@ -126,12 +133,13 @@ def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None) ->
 
 @main.command()
 @click.option(
-    "--host", default=None, envvar="ASSISTD_HOST", show_envvar=True,
-    help="Address to listen on (default 127.0.0.1).",
-)  # fmt: skip
+    "--host",
+    default=None,
+    help="Address to listen on (default 127.0.0.1).  [env var: ASSISTD_HOST]",
+)
 @click.option(
-    "--port", type=click.IntRange(1, 65535), default=None, envvar="ASSISTD_PORT",
-    show_envvar=True, help="Port to listen on (default 8000).",
+    "--port", type=click.IntRange(1, 65535), default=None,
+    help="Port to listen on (default 8000).  [env var: ASSISTD_PORT]",
 )  # fmt: skip
 @_options
 @click.pass_context

@@ -76,6 +76,30 @@ def test_assistd_config_names_the_settings_file(tmp_path: Path) -> None:
     assert workspace_rows(env)["via-config"] == ws_id
 
 
+def test_an_option_wins_over_the_environment(tmp_path: Path) -> None:
+    """--data-dir over ASSISTD_DATA_DIR and --config over ASSISTD_CONFIG, whether the
+    option comes before the command's name or after it."""
+    dirs = {name: tmp_path / name for name in ("env", "option", "env-toml", "option-toml")}
+    configs = {}
+    for name in ("env-toml", "option-toml"):
+        configs[name] = tmp_path / f"{name}.toml"
+        configs[name].write_text(f'data_dir = "{dirs[name]}"\n')
+    env = Fresh(dirs["env"], "").env()
+    succeeds("--data-dir", str(dirs["option"]), "workspace", "create", "before", env=env)
+    succeeds("workspace", "create", "after", "--data-dir", str(dirs["option"]), env=env)
+
+    del env["ASSISTD_DATA_DIR"]
+    env["ASSISTD_CONFIG"] = str(configs["env-toml"])
+    option = ["--config", str(configs["option-toml"])]
+    succeeds(*option, "workspace", "create", "before", env=env)
+    succeeds("workspace", "create", "after", *option, env=env)
+
+    for name in ("option", "option-toml"):
+        listed = workspace_rows({**env, "ASSISTD_CONFIG": "", "ASSISTD_DATA_DIR": str(dirs[name])})
+        assert {"before", "after"} <= listed.keys()
+    assert not dirs["env"].exists() and not dirs["env-toml"].exists()
+
+
 def test_the_way_back_in_when_the_admin_key_is_lost(tmp_path: Path) -> None:
     env = Fresh(tmp_path, "").env()
     hint = "assistd key create --workspace default --admin"
