@@ -253,8 +253,11 @@ def key_create(
 @_options
 @click.pass_context
 def key_list(ctx: click.Context, /, **_: Any) -> None:
-    """List API keys under a header row: id, workspace name and id, the first characters
-    of the key, role, state and label. Secrets are never stored, so never shown."""
+    """List API keys, under a header row.
+
+    Columns: id, workspace name and id, the first characters of the key, role, state and
+    label. Secrets are never stored, so never shown.
+    """
 
     async def keys_and_workspaces(t: Tenancy) -> tuple[list[ApiKey], list[Workspace]]:
         return await t.list_keys(), await t.list_workspaces()

@@ -4,6 +4,7 @@ Keys are 256-bit random secrets, so one SHA-256 is enough to store them safely (
 hash needed: there is nothing to brute-force), and it lets a lookup be one indexed query.
 An admin key of the `default` workspace acts in every workspace; an admin key of any
 other workspace administers that workspace only; plain keys act in their own workspace.
+The key registered from ASSISTD_API_KEY is the bootstrap key: a new value replaces it.
 """
 
 from __future__ import annotations
