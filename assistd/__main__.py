@@ -1,3 +1,3 @@
 from assistd.cli import main
 
-main()
+main(prog_name="assistd")

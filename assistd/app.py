@@ -127,11 +127,9 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             await store.migrate()
             tenancy = Tenancy(store)
-            created = await tenancy.bootstrap(settings.api_key)
-            if created:
-                print(
-                    f"assistd: created the first admin API key (shown once):\n{created}", flush=True
-                )
+            announcement = (await tenancy.bootstrap(settings.api_key)).announcement()
+            if announcement:
+                print(announcement, flush=True)
             app.state.store = store
             app.state.tenancy = tenancy
             app.state.service = Service(store, settings)

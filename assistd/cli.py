@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
+from assistd import __version__
+from assistd.core.objects import ApiKey, Workspace
 from assistd.core.tenancy import Tenancy
 from assistd.errors import AssistdError, StartupError
 from assistd.logs import LEVELS, setup_logging
@@ -25,14 +29,21 @@ from assistd.store.factory import open_store
 
 T = TypeVar("T")
 
+# Environment variables are named in --help the way click writes them. Settings read
+# ASSISTD_DATA_DIR, ASSISTD_HOST and ASSISTD_PORT themselves; ASSISTD_CONFIG is read by the
+# group's --config only, so that an option given on the command line, before or after the
+# command's name, wins over the environment.
 _data_dir = click.option(
     "--data-dir", type=click.Path(path_type=Path), default=None,
-    help="Where the embedded SQLite database lives (default ./assistd-data).",
+    help="Where the embedded SQLite database lives (default ./assistd-data).  "
+    "[env var: ASSISTD_DATA_DIR]",
 )  # fmt: skip
-_config = click.option(
-    "--config", "config_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    default=None, help="A TOML settings file.",
-)  # fmt: skip
+_CONFIG_TYPE = click.Path(path_type=Path, exists=True, dir_okay=False)
+_CONFIG_HELP = "A TOML settings file.  [env var: ASSISTD_CONFIG]"
+_config = click.option("--config", "config_file", type=_CONFIG_TYPE, help=_CONFIG_HELP)
+_group_config = click.option(
+    "--config", "config_file", type=_CONFIG_TYPE, envvar="ASSISTD_CONFIG", help=_CONFIG_HELP
+)
 
 
 @contextmanager
@@ -55,8 +66,8 @@ def _settings(ctx: click.Context) -> Settings:
             config_file, data_dir=data_dir, host=ctx.params.get("host"),
             port=ctx.params.get("port"), log_level=ctx.params.get("log_level"),
         )  # fmt: skip
-    key_variables = [r.api_key_env for r in settings.models.values() if r.api_key_env]
-    for warning in unknown_environment(os.environ, Settings, key_variables):
+    named = [r.api_key_env for r in settings.models.values() if r.api_key_env]
+    for warning in unknown_environment(os.environ, Settings, [*named, "ASSISTD_CONFIG"]):
         click.echo(f"Warning: {warning}", err=True)
     return settings
 
@@ -66,13 +77,20 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
     return _data_dir(_config(command))
 
 
-def _run_with_tenancy(settings: Settings, action: Callable[[Tenancy], Awaitable[T]]) -> T:
+def _run_with_tenancy(
+    settings: Settings, action: Callable[[Tenancy], Awaitable[T]], *, existing: bool = False
+) -> T:
+    """Runs `action` on the settings' database. With `existing`, a database that is not
+    there yet is an error, not something to create (a mistyped --data-dir)."""
+
     async def go() -> T:
         if not settings.uses_sqlite:  # say so plainly when the database is out of reach
             async with postgres_session(settings.resolved_database_url, "cli"):
                 pass
         store = open_store(settings)
         try:
+            if existing and not await store.has_schema():
+                raise click.ClickException(_no_data(settings))
             await store.migrate()
             tenancy = Tenancy(store)
             await tenancy.ensure_default_workspace()
@@ -80,27 +98,62 @@ def _run_with_tenancy(settings: Settings, action: Callable[[Tenancy], Awaitable[
         finally:
             await store.close()
 
+    if existing and settings.uses_sqlite and not _sqlite_file(settings).is_file():
+        raise click.ClickException(_no_data(settings))
     try:
         return asyncio.run(go())
     except AssistdError as exc:
         raise click.ClickException(exc.message) from exc
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
+    except DBAPIError as exc:
+        problem = str(exc.orig or exc).splitlines()[0]
+        raise click.ClickException(f"the database could not be used: {problem}") from exc
 
 
-@click.group()
+def _sqlite_file(settings: Settings) -> Path:
+    return Path(settings.resolved_database_url.split(":///", 1)[1])
+
+
+def _no_data(settings: Settings) -> str:
+    if not settings.uses_sqlite:
+        url = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+        return f"there is no assistd data in the database {url}; check database_url"
+    if settings.database_url:
+        return f"there is no assistd data in {_sqlite_file(settings)}; check database_url"
+    return (
+        f"there is no assistd data in {settings.data_dir.resolve()}; "
+        "check --data-dir (or ASSISTD_DATA_DIR)"
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="assistd", message="%(prog)s %(version)s")
 @_data_dir
-@_config
+@_group_config
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None) -> None:
     """assistd: a self-hosted Assistant API server."""
+    # Whatever assistd writes (database, logs) is for its owner's eyes only.
+    os.umask(0o077)
     ctx.obj = {"data_dir": data_dir, "config_file": config_file}
 
 
 @main.command()
-@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
+@click.option(
+    "--host",
+    default=None,
+    help="Address to listen on (default 127.0.0.1).  [env var: ASSISTD_HOST]",
+)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None,
+    help="Port to listen on (default 8000).  [env var: ASSISTD_PORT]",
+)  # fmt: skip
 @click.option(
     "--log-level", type=click.Choice(LEVELS, case_sensitive=False), default=None,
-    help="What the log prints: debug, info (default), warning or error (ASSISTD_LOG_LEVEL).",
+    help="What the log prints: debug, info (default), warning or error.  "
+    "[env var: ASSISTD_LOG_LEVEL]",
 )  # fmt: skip
 @_options
 @click.pass_context
@@ -158,20 +211,45 @@ def workspace_create(ctx: click.Context, /, name: str, **_: Any) -> None:
 @_options
 @click.pass_context
 def workspace_list(ctx: click.Context, /, **_: Any) -> None:
-    """List workspaces: id and name."""
-    for ws in _run_with_tenancy(_settings(ctx), lambda t: t.list_workspaces()):
+    """List workspaces: id and name, under a header row."""
+    found = _run_with_tenancy(_settings(ctx), lambda t: t.list_workspaces(), existing=True)
+    click.echo("ID\tNAME")
+    for ws in found:
         click.echo(f"{ws.id}\t{ws.name}")
+
+
+@workspace.command("delete")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also delete everything the workspace holds.")
+@_options
+@click.pass_context
+def workspace_delete(ctx: click.Context, /, name: str, force: bool, **_: Any) -> None:
+    """Delete a workspace (by name or id) and its API keys.
+
+    A workspace that still holds assistants, threads or files is deleted only with
+    --force, which deletes those too. The workspace `default` is never deleted.
+    """
+    deleted = _run_with_tenancy(
+        _settings(ctx), lambda t: t.delete_workspace(name, force=force), existing=True
+    )
+    click.echo(f"deleted workspace {deleted.id} ({deleted.name})")
 
 
 @main.group()
 def key() -> None:
-    """Manage API keys."""
+    """Manage API keys.
+
+    \b
+    Lost the admin key? On the server's data dir (or the database its --config names),
+      assistd key create --workspace default --admin --data-dir DIR
+    prints a new admin key; then revoke the lost one with `assistd key revoke KEY_ID`.
+    """
 
 
 @key.command("create")
 @click.option("--workspace", "workspace_name", required=True, help="Workspace name or id.")
 @click.option("--admin", is_flag=True, help="Make an admin key.")
-@click.option("--name", default="", help="A label for the key.")
+@click.option("--name", default="", help="A label for the key (at most 128 characters).")
 @_options
 @click.pass_context
 def key_create(
@@ -191,11 +269,24 @@ def key_create(
 @_options
 @click.pass_context
 def key_list(ctx: click.Context, /, **_: Any) -> None:
-    """List API keys: id, workspace, prefix, role, state."""
-    for k in _run_with_tenancy(_settings(ctx), lambda t: t.list_keys()):
+    """List API keys, under a header row.
+
+    Columns: id, workspace name and id, the first characters of the key, role, state and
+    label. Secrets are never stored, so never shown.
+    """
+
+    async def keys_and_workspaces(t: Tenancy) -> tuple[list[ApiKey], list[Workspace]]:
+        return await t.list_keys(), await t.list_workspaces()
+
+    keys, workspaces = _run_with_tenancy(_settings(ctx), keys_and_workspaces, existing=True)
+    names = {ws.id: ws.name for ws in workspaces}
+    click.echo("ID\tWORKSPACE\tWORKSPACE_ID\tPREFIX\tROLE\tSTATE\tNAME")
+    for k in keys:
+        role = "admin" if k.admin else "user"
         state = "revoked" if k.revoked_at else "active"
+        workspace = names.get(k.workspace_id, "-")
         click.echo(
-            f"{k.id}\t{k.workspace_id}\t{k.prefix}...\t{'admin' if k.admin else 'user'}\t{state}"
+            f"{k.id}\t{workspace}\t{k.workspace_id}\t{k.prefix}...\t{role}\t{state}\t{k.name}"
         )
 
 
@@ -205,5 +296,5 @@ def key_list(ctx: click.Context, /, **_: Any) -> None:
 @click.pass_context
 def key_revoke(ctx: click.Context, /, key_id: str, **_: Any) -> None:
     """Revoke an API key; it stops working at once."""
-    _run_with_tenancy(_settings(ctx), lambda t: t.revoke_key(key_id))
+    _run_with_tenancy(_settings(ctx), lambda t: t.revoke_key(key_id), existing=True)
     click.echo(f"revoked {key_id}")

@@ -13,6 +13,7 @@ from assistd.errors import StartupError
 from assistd.settings_errors import env_name, explain, explain_env_parse
 
 MIB = 1024 * 1024
+API_KEY_MIN_CHARS = 32
 
 
 class PluginSettings(BaseSettings):
@@ -50,7 +51,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTD_", extra="forbid")
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path("./assistd-data")
     # Empty means SQLite in data_dir. Otherwise a SQLAlchemy async URL:
     # sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db.
@@ -105,6 +106,24 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("api_key")
+    @classmethod
+    def _long_enough(cls, key: str | None) -> str | None:
+        if key and len(key) < API_KEY_MIN_CHARS:
+            raise ValueError(
+                f"must be at least {API_KEY_MIN_CHARS} characters long, not {len(key)}; "
+                'make one with `python -c "import secrets; '
+                "print('sk-' + secrets.token_urlsafe(32))\"`"
+            )
+        return key or None
+
+    @field_validator("data_dir")
+    @classmethod
+    def _not_a_file(cls, path: Path) -> Path:
+        if path.is_file():
+            raise ValueError(f"the data dir {path.resolve()} is a file, not a directory")
+        return path
 
     @field_validator("database_url")
     @classmethod

@@ -189,7 +189,7 @@ def backend_server(backend: str, workdir: Path) -> Iterator[RunningServer]:
         url = ""
         if backend == "postgres":
             url = stack.enter_context(fresh_database(workdir / "pg"))
-        yield stack.enter_context(run_server(workdir / f"data-{backend}", url, "sk-bench-admin"))
+        yield stack.enter_context(run_server(workdir / f"data-{backend}", url))
 
 
 def _goal(op: str, backend: str, row: dict[str, Any]) -> str:

@@ -438,7 +438,6 @@ def routed_server(backend: str, workdir: Path, model_url: str, model_pid: int) -
             run_server(
                 workdir / f"data-{backend}",
                 url,
-                "sk-bench-admin",
                 ASSISTD_OPENAI_BASE_URL=model_url,
                 ASSISTD_RUN_WORKERS=str(RUN_WORKERS),
             )
@@ -477,7 +476,7 @@ def run_all(args: argparse.Namespace, plan: Plan, results: dict[str, Any]) -> No
                 found = asyncio.run(bench_backend(backend, target, scaled, full=i == 0))
                 results["backends"][backend] = found
         if not args.no_local:
-            with run_server(Path(tmp) / "data-local", "", "sk-bench-admin") as server:
+            with run_server(Path(tmp) / "data-local", "") as server:
                 results["local_model"] = asyncio.run(local_model(server, plan))
                 print("  local    model                done", flush=True)
 

@@ -30,6 +30,7 @@ class ApiKey:
     created_at: int
     revoked_at: int | None = None
     name: str = ""
+    bootstrap: bool = False  # registered from ASSISTD_API_KEY
 
 
 @dataclass(slots=True)

@@ -44,6 +44,7 @@ def api_key(row: Row[Any]) -> ApiKey:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
         name=row.name,
+        bootstrap=bool(row.bootstrap),
     )
 
 

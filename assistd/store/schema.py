@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -63,6 +64,8 @@ api_keys = Table(
     Column("admin", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+    # Registered from ASSISTD_API_KEY: replaced (revoked) when that variable's key changes.
+    Column("bootstrap", Boolean, nullable=False, server_default=false()),
 )
 
 assistants = Table(

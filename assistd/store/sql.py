@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -64,18 +64,17 @@ class SqlAdminUnit:
         return [rows.workspace(r) for r in await self.conn.execute(select(t).order_by(t.c.seq))]
 
     async def insert_key(self, key: ApiKey, key_hash: str) -> None:
-        await self.conn.execute(
-            insert(schema.api_keys).values(
-                id=key.id,
-                workspace_id=key.workspace_id,
-                key_hash=key_hash,
-                prefix=key.prefix,
-                name=key.name,
-                admin=key.admin,
-                created_at=key.created_at,
-                revoked_at=key.revoked_at,
-            )
-        )
+        values = {
+            "id": key.id, "workspace_id": key.workspace_id, "key_hash": key_hash,
+            "prefix": key.prefix, "name": key.name, "admin": key.admin,
+            "created_at": key.created_at, "revoked_at": key.revoked_at,
+            "bootstrap": key.bootstrap,
+        }  # fmt: skip
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(insert(schema.api_keys).values(values))
+        except IntegrityError as exc:  # the same secret, registered by another process
+            raise Conflict("This API key is already registered.") from exc
 
     async def find_key(self, key_hash: str) -> ApiKey | None:
         t = schema.api_keys
@@ -108,6 +107,26 @@ class SqlAdminUnit:
         query = update(t).where(t.c.id == key_id, t.c.revoked_at.is_(None)).values(revoked_at=at)
         return bool((await self.conn.execute(query)).rowcount)
 
+    async def mark_bootstrap(self, key_id: str) -> None:
+        t = schema.api_keys
+        await self.conn.execute(update(t).where(t.c.id == key_id).values(bootstrap=True))
+
+    async def workspace_contents(self, workspace_id: str) -> dict[str, int]:
+        counts = {}
+        for table in (schema.assistants, schema.threads, schema.files):
+            query = select(func.count()).select_from(table)
+            query = query.where(table.c.workspace_id == workspace_id)
+            counts[table.name] = int((await self.conn.execute(query)).scalar_one())
+        return counts
+
+    async def delete_workspace(self, workspace_id: str) -> None:
+        # Every table whose rows belong to a workspace carries workspace_id.
+        for table in reversed(schema.metadata.sorted_tables):
+            if "workspace_id" in table.c:
+                await self.conn.execute(delete(table).where(table.c.workspace_id == workspace_id))
+        t = schema.workspaces
+        await self.conn.execute(delete(t).where(t.c.id == workspace_id))
+
 
 @cache
 def _key_with_workspace() -> Select[Any]:
@@ -126,6 +145,10 @@ class SqlStore:
 
     async def migrate(self) -> None:
         await upgrade(self.engine)
+
+    async def has_schema(self) -> bool:
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(lambda c: inspect(c).has_table("alembic_version"))
 
     @asynccontextmanager
     async def _transaction(self, write: bool) -> AsyncIterator[AsyncConnection]:

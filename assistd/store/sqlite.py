@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import stat
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -69,6 +72,36 @@ def _connector(path: str) -> Any:
     return connect
 
 
+def private_dir(path: Path, *, tighten: bool = False) -> None:
+    """Makes `path` a directory only its owner may enter (0700). With `tighten`, an existing
+    one loses its group and other permissions too, unless it is a shared (sticky) one."""
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "this is a file, not a directory", str(path))
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return
+    mode = path.stat().st_mode
+    if tighten and mode & 0o077 and not mode & stat.S_ISVTX:
+        _chmod(path, stat.S_IMODE(mode) & 0o700)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    with suppress(PermissionError):  # not ours (a shared mount, another user's): leave it
+        path.chmod(mode)
+
+
+def private_database(path: Path) -> None:
+    """Creates the database file readable by its owner only (SQLite gives its -wal and -shm
+    files the database's mode), and takes group and other permissions off existing ones."""
+    private_dir(path.parent)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        mode = name.stat().st_mode if name.exists() else 0
+        if mode & 0o077:
+            _chmod(name, stat.S_IMODE(mode) & 0o700)
+
+
 def _begin(conn: Connection) -> None:
     mode = "IMMEDIATE" if conn.get_execution_options().get("assistd_write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
@@ -77,7 +110,7 @@ def _begin(conn: Connection) -> None:
 def sqlite_engine(url: str) -> AsyncEngine:
     path = url.split(":///", 1)[1]
     if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_database(Path(path))
     engine = create_async_engine(
         url,
         module=_SqleanDbapi(),

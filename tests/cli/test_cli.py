@@ -78,14 +78,21 @@ def create_key(env: dict[str, str], workspace: str, *flags: str) -> CreatedKey:
     return CreatedKey(found.group(1), found.group(2), secret)
 
 
+KEY_HEADER = ["ID", "WORKSPACE", "WORKSPACE_ID", "PREFIX", "ROLE", "STATE", "NAME"]
+
+
 def key_rows(env: dict[str, str]) -> dict[str, list[str]]:
-    """`assistd key list`, by key id."""
-    return {line.split("\t")[0]: line.split("\t") for line in succeeds("key", "list", env=env)}
+    """`assistd key list`, by key id, below its header row."""
+    header, *rows = [line.split("\t") for line in succeeds("key", "list", env=env)]
+    assert header == KEY_HEADER
+    assert all(len(row) == len(header) for row in rows), rows
+    return {row[0]: row for row in rows}
 
 
 def workspace_rows(env: dict[str, str]) -> dict[str, str]:
-    """`assistd workspace list`: name -> id."""
-    rows = [line.split("\t") for line in succeeds("workspace", "list", env=env)]
+    """`assistd workspace list`: name -> id, below its header row."""
+    header, *rows = [line.split("\t") for line in succeeds("workspace", "list", env=env)]
+    assert header == ["ID", "NAME"]
     assert all(len(row) == 2 for row in rows), rows
     return {name: ws_id for ws_id, name in rows}
 
@@ -156,13 +163,14 @@ def test_key_create_list_revoke_against_the_running_server(
     assert get(server.base_url, "/admin/v1/keys", key.secret).status_code == 403
 
     row = key_rows(server.env)[key.id]
-    assert row == [key.id, ws_id, f"{key.secret[:15]}...", "user", "active"]
+    shown = "sk-assistd-" + key.secret.removeprefix("sk-assistd-")[:4]
+    assert row == [key.id, name, ws_id, f"{shown}...", "user", "active", ""]
     assert key.secret not in "\n".join(succeeds("key", "list", env=server.env))
 
     assert succeeds("key", "revoke", key.id, env=server.env) == [f"revoked {key.id}"]
     refused = get(server.base_url, "/api/v1/assistants", key.secret)
     assert refused.status_code == 401 and refused.json()["code"] == "InvalidApiKey"
-    assert key_rows(server.env)[key.id][-1] == "revoked"
+    assert key_rows(server.env)[key.id][5] == "revoked"
     api_view = {k["id"]: k for k in admin.get("/admin/v1/keys").json()["data"]}
     assert api_view[key.id]["revoked_at"] is not None
 
@@ -171,7 +179,7 @@ def test_admin_key_create_by_workspace_id(server: RunningServer) -> None:
     ws_id = succeeds("workspace", "create", unique("admins"), env=server.env)[0]
     key = create_key(server.env, ws_id, "--admin")
     assert key.workspace_id == ws_id
-    assert key_rows(server.env)[key.id][3] == "admin"
+    assert key_rows(server.env)[key.id][4] == "admin"
     keys = get(server.base_url, "/admin/v1/keys", key.secret)
     assert keys.status_code == 200, keys.text
     assert {k["workspace_id"] for k in keys.json()["data"]} == {ws_id}
@@ -340,6 +348,8 @@ def test_first_start_prints_an_admin_key_once(fresh: Fresh, tmp_path: Path) -> N
     with serve(fresh.env(), first_log) as base_url:
         printed = SECRET.findall(first_log.read_text())
         assert len(printed) == 1, first_log.read_text()
+        # and how to mint another admin key if this one is lost
+        assert "assistd key create --workspace default --admin" in first_log.read_text()
         secret = printed[0]
         keys = get(base_url, "/admin/v1/keys", secret)
         assert keys.status_code == 200, keys.text

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.server import run_server
 
+KEY = "sk-readme-" + "0" * 32  # ASSISTD_API_KEY needs 32 characters or more
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -37,9 +38,9 @@ def test_readme_has_the_f1_example() -> None:
 @pytest.mark.local_model
 def test_readme_example_runs_on_the_local_model(tmp_path: Path) -> None:
     (example,) = _python_blocks()
-    with run_server(tmp_path / "server", admin_key="sk-readme") as server:
+    with run_server(tmp_path / "server", admin_key=KEY) as server:
         script = example.replace("http://127.0.0.1:8000", server.base_url)
-        env = {**os.environ, "DASHSCOPE_API_KEY": "sk-readme", "PYTHONWARNINGS": "ignore"}
+        env = {**os.environ, "DASHSCOPE_API_KEY": KEY, "PYTHONWARNINGS": "ignore"}
         done = subprocess.run(
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900
         )

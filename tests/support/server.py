@@ -14,6 +14,9 @@ from pathlib import Path
 
 import httpx
 
+# ASSISTD_API_KEY must be at least 32 characters.
+ADMIN_KEY = "sk-test-admin-key-long-enough-for-assistd"
+
 
 @dataclass(frozen=True)
 class RunningServer:
@@ -61,7 +64,7 @@ def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> None
 def run_server(
     data_dir: Path,
     database_url: str = "",
-    admin_key: str = "sk-test-admin",
+    admin_key: str = ADMIN_KEY,
     args: Sequence[str] = (),  # more command-line arguments of `assistd serve`
     **extra_env: str,
 ) -> Iterator[RunningServer]:

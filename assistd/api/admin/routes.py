@@ -12,7 +12,7 @@ from assistd.api.common import json_body, json_response, parse_body
 from assistd.api.dashscope.deps import principal
 from assistd.core.objects import ApiKey, Principal, Workspace
 from assistd.core.tenancy import Tenancy
-from assistd.errors import Forbidden, NotFound
+from assistd.errors import Forbidden, InvalidRequest, NotFound
 
 router = APIRouter()
 
@@ -58,6 +58,7 @@ def _key(k: ApiKey) -> dict[str, Any]:
         "admin": k.admin,
         "created_at": k.created_at,
         "revoked_at": k.revoked_at,
+        "bootstrap": k.bootstrap,
     }
 
 
@@ -84,13 +85,31 @@ async def list_workspaces(request: Request, who: Principal = Admin) -> Response:
     return json_response(request, _listing(visible))
 
 
+@router.delete("/workspaces/{workspace}")
+async def delete_workspace(
+    request: Request, workspace: str, force: bool = False, who: Principal = Admin
+) -> Response:
+    """Deletes a workspace (by id or name) and its keys; with ?force=true also everything
+    in it. Refused before any lookup for other keys, so it tells them nothing."""
+    if not who.global_admin:
+        raise Forbidden("Only an admin key of the 'default' workspace may delete workspaces.")
+    deleted = await _tenancy(request).delete_workspace(workspace, force=force)
+    body = {"id": deleted.id, "object": "workspace.deleted", "name": deleted.name}
+    return json_response(request, {**body, "deleted": True})
+
+
 @router.post("/keys")
 async def create_key(request: Request, who: Principal = Admin) -> Response:
     body = parse_body(KeyBody, await json_body(request))
+    if body.workspace is None:
+        raise InvalidRequest(
+            "'workspace' is required: the name or id of the workspace the key acts in.",
+            "workspace",
+        )
     tenancy = _tenancy(request)
-    target = await tenancy.find_workspace(body.workspace or who.key_workspace_id)
-    if not _may_manage(who, target.id):
-        raise Forbidden(f"This key may not create keys in workspace '{target.name}'.")
+    target = await tenancy.find_workspace(body.workspace)
+    if not _may_manage(who, target.id):  # the same answer as for a missing workspace
+        raise NotFound.of("workspace", body.workspace)
     key, secret = await tenancy.create_key(target.id, admin=body.admin, name=body.name)
     return json_response(request, {**_key(key), "key": secret})
 

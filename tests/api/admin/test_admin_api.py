@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import make_workspace
-from tests.support.server import RunningServer
+from tests.support.server import ADMIN_KEY, RunningServer
 
 
 def client(server: RunningServer, key: str) -> httpx.Client:
@@ -120,13 +120,12 @@ def test_create_list_and_use_keys(server: RunningServer, admin: httpx.Client) ->
         assert admin.get(f"/api/v1/assistants/{made['id']}").status_code == 404
 
 
-def test_key_created_without_workspace_belongs_to_the_callers(admin: httpx.Client) -> None:
-    created = create_key(admin)
-    default = next(
-        w for w in ok(admin.get("/admin/v1/workspaces"))["data"] if w["name"] == "default"
-    )
-    assert created["workspace_id"] == default["id"]
-    assert created["admin"] is False
+@pytest.mark.parametrize("body", [{}, {"admin": True}, {"workspace": None}])
+def test_key_without_a_workspace_is_400(admin: httpx.Client, body: dict[str, Any]) -> None:
+    before = ok(admin.get("/admin/v1/keys"))["data"]
+    message = error(admin.post("/admin/v1/keys", json=body), 400, "InvalidParameter")
+    assert "workspace" in message
+    assert ok(admin.get("/admin/v1/keys"))["data"] == before
 
 
 def test_key_for_unknown_workspace_is_404(admin: httpx.Client) -> None:
@@ -165,6 +164,7 @@ ADMIN_CALLS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/admin/v1/keys", None),
     ("POST", "/admin/v1/keys", {}),
     ("POST", "/admin/v1/keys/{key_id}/revoke", None),
+    ("DELETE", "/admin/v1/workspaces/default", None),
 ]
 
 
@@ -235,16 +235,16 @@ def test_workspace_admin_manages_keys_of_its_workspace_only(
     server: RunningServer, admin: httpx.Client, ws_admin: tuple[httpx.Client, dict[str, Any]]
 ) -> None:
     owner, ws = ws_admin
-    mine = create_key(owner)
+    mine = create_key(owner, workspace=ws["id"])
     assert mine["workspace_id"] == ws["id"] and mine["admin"] is False
     also_mine = create_key(owner, workspace=ws["name"], admin=True)
     assert also_mine["workspace_id"] == ws["id"]
 
     other_ws, other_key = make_workspace(admin)
     denied = owner.post("/admin/v1/keys", json={"workspace": other_ws})
-    error(denied, 403, "AccessDenied")
+    error(denied, 404, "NotFound")
     denied = owner.post("/admin/v1/keys", json={"workspace": "default", "admin": True})
-    error(denied, 403, "AccessDenied")
+    error(denied, 404, "NotFound")
 
     other_id = next(
         k["id"] for k in ok(admin.get("/admin/v1/keys"))["data"] if k["workspace_id"] == other_ws
@@ -256,6 +256,22 @@ def test_workspace_admin_manages_keys_of_its_workspace_only(
     ok(owner.post(f"/admin/v1/keys/{mine['id']}/revoke"))
     with client(server, mine["key"]) as revoked:
         error(revoked.get("/api/v1/assistants"), 401, "InvalidApiKey")
+
+
+def test_workspace_admin_cannot_tell_other_workspaces_from_missing_ones(
+    admin: httpx.Client, ws_admin: tuple[httpx.Client, dict[str, Any]]
+) -> None:
+    owner, _ = ws_admin
+    other = create_workspace(admin)
+    answers = set()
+    for target in (other["name"], other["id"], "default", unique("missing"), "ws_missing"):
+        response = owner.post("/admin/v1/keys", json={"workspace": target, "admin": True})
+        message = error(response, 404, "NotFound")
+        answers.add(message.replace(target, "<target>"))
+    assert len(answers) == 1, answers
+    assert {k["workspace_id"] for k in ok(admin.get("/admin/v1/keys"))["data"]}.isdisjoint(
+        {other["id"]}
+    )
 
 
 def test_workspace_admin_cannot_act_in_other_workspaces(
@@ -309,3 +325,60 @@ def test_body_that_is_not_a_json_object_is_400(admin: httpx.Client, path: str, r
     response = admin.post(path, content=raw, headers={"Content-Type": "application/json"})
     message = error(response, 400, "InvalidParameter")
     assert "JSON" in message or "body" in message
+
+
+# ---- names and what listings show of a key ----------------------------------------------
+
+BAD_LABELS: list[tuple[str, str, dict[str, Any], str]] = [
+    ("POST", "/admin/v1/keys", {"workspace": "default", "name": "x" * 129}, "name"),
+    ("POST", "/admin/v1/keys", {"workspace": "default", "name": "x" * 1_000_000}, "name"),
+    ("POST", "/admin/v1/keys", {"workspace": "default", "name": "nul\u0000inside"}, "name"),
+    ("POST", "/admin/v1/keys", {"workspace": "default", "name": "tab\there"}, "name"),
+    ("POST", "/admin/v1/keys", {"workspace": "default", "name": "bell\u0007"}, "name"),
+    ("POST", "/admin/v1/keys", {"workspace": "x" * 129}, "workspace"),
+    ("POST", "/admin/v1/keys", {"workspace": "de\u0000fault"}, "workspace"),
+    ("POST", "/admin/v1/workspaces", {"name": "nul\u0000inside"}, "name"),
+    ("POST", "/admin/v1/workspaces", {"name": "x" * 1_000_000}, "name"),
+    ("POST", "/admin/v1/keys/key_%00x/revoke", {}, "key_id"),
+    ("POST", f"/admin/v1/keys/key_{'x' * 200}/revoke", {}, "key_id"),
+    ("DELETE", "/admin/v1/workspaces/de%00fault", {}, "workspace"),
+    ("DELETE", f"/admin/v1/workspaces/{'x' * 200}", {}, "workspace"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), BAD_LABELS)
+def test_long_or_unprintable_names_are_400_naming_the_field(
+    admin: httpx.Client, method: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    """Before: 500 on PostgreSQL (names over 128 characters, NUL), 1 MB names stored on SQLite."""
+    before = ok(admin.get("/admin/v1/keys"))["data"], ok(admin.get("/admin/v1/workspaces"))["data"]
+    response = admin.request(method, path, json=body or None)
+    message = error(response, 400, "InvalidParameter")
+    assert field in message and len(message) < 200
+    after = ok(admin.get("/admin/v1/keys"))["data"], ok(admin.get("/admin/v1/workspaces"))["data"]
+    assert after == before
+
+
+def test_a_key_name_of_128_printable_characters_is_kept(admin: httpx.Client) -> None:
+    name = "é-名前 " * 25 + "abc"
+    assert len(name) == 128
+    created = create_key(admin, workspace="default", name=name)
+    listed = {k["id"]: k for k in ok(admin.get("/admin/v1/keys"))["data"]}
+    assert created["name"] == listed[created["id"]]["name"] == name
+
+
+def test_listings_show_four_characters_of_a_key_at_most(admin: httpx.Client) -> None:
+    """Before: the first 15 characters were stored and shown: all of a short key given
+    through ASSISTD_API_KEY, 15 of 21 for a longer one."""
+    made = [create_key(admin, workspace="default", admin=flag) for flag in (False, True)]
+    for key in made:
+        assert key["prefix"] == "sk-assistd-" + key["key"][11:15]
+    listed = admin.get("/admin/v1/keys")
+    keys = ok(listed)["data"]
+    for key in keys:
+        secret_part = key["prefix"].removeprefix("sk-assistd-")
+        assert len(secret_part) <= 4, key
+    (bootstrap,) = [k for k in keys if k["bootstrap"] and k["revoked_at"] is None]
+    assert bootstrap["prefix"] == ADMIN_KEY[:4] and bootstrap["admin"] is True
+    assert ADMIN_KEY[:5] not in listed.text
+    assert not any(key["key"][:16] in listed.text for key in made)

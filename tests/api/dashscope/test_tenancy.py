@@ -35,7 +35,7 @@ from tests.conftest import make_workspace
 from tests.runs.helpers import TERMINAL, WEATHER
 from tests.support.fake_model import FakeModel, Reply, ToolCalls
 from tests.support.sdk import as_json
-from tests.support.server import RunningServer
+from tests.support.server import ADMIN_KEY, RunningServer
 
 KINDS = ("asst", "thread", "msg", "file", "rthread", "run", "step", "wthread", "wrun", "call")
 SENTINEL_KEY = "sk-no-key-was-passed-to-this-call"
@@ -852,7 +852,7 @@ BAD_AUTH: dict[str, dict[str, str]] = {
     "bearer without key": {"Authorization": "Bearer"},
     "not bearer": {"Authorization": "Basic dXNlcjpwYXNz"},
     "unknown key": {"Authorization": "Bearer sk-assistd-not-a-real-key"},
-    "key without scheme": {"Authorization": "sk-test-admin"},
+    "key without scheme": {"Authorization": ADMIN_KEY},
 }
 
 
