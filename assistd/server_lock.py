@@ -58,7 +58,9 @@ def _open_lock_file(where: Path, lock: Path) -> int:
         raise StartupError(f"the data dir {where} is a file, not a directory")
     try:
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # one an older version left readable is tightened too
+        return fd
     except OSError as exc:
         raise StartupError(f"cannot use the data dir {where}: {exc.strerror}") from None
 
