@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Scope
 from assistd.api.admin.routes import router as admin_router
 from assistd.api.dashscope import assistants, files, runs, threads
 from assistd.api.dashscope.errors import error_response
+from assistd.api.draining import on_stop_signal
 from assistd.api.limits import BodySizeLimit
 from assistd.api.sse import StreamGate
 from assistd.core.executor import Executor
@@ -114,11 +115,15 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.service = Service(store, settings)
             workers = _start_runs(app, settings)
             await workers.start()
+            streams: StreamGate = app.state.streams
+            undo_signal = on_stop_signal(lambda: streams.close(app.state.runs.bus))
             app.state.ready = True
             try:
                 yield
             finally:
+                undo_signal()
                 app.state.ready = False
+                streams.close(app.state.runs.bus)
                 await workers.stop()
                 await app.state.tools.close()
         finally:

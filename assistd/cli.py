@@ -80,6 +80,7 @@ def serve(ctx: click.Context, /, **_: Any) -> None:
     """Start the server (migrations are applied at start)."""
     import uvicorn
 
+    from assistd.api.server_options import uvicorn_options
     from assistd.app import create_app
 
     settings = _settings(ctx)
@@ -93,6 +94,7 @@ def serve(ctx: click.Context, /, **_: Any) -> None:
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        **uvicorn_options(settings),
     )
 
 

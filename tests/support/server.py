@@ -22,6 +22,7 @@ class RunningServer:
     data_dir: Path
     database_url: str  # "" for the embedded SQLite
     env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None  # the `assistd serve` process
 
     @property
     def dashscope_url(self) -> str:
@@ -72,10 +73,11 @@ def run_server(
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base_url, proc, log)
-        yield RunningServer(base_url, admin_key, data_dir, database_url, env)
+        yield RunningServer(base_url, admin_key, data_dir, database_url, env, proc)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
