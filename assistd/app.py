@@ -149,5 +149,10 @@ def create_app(settings: Settings) -> FastAPI:
             media_type="application/json",
         )
 
-    app.add_middleware(BodySizeLimit, limit_for=_limit_for(settings), reject=_reject)
+    app.add_middleware(
+        BodySizeLimit,
+        limit_for=_limit_for(settings),
+        reject=_reject,
+        body_timeout_s=settings.request_body_timeout_s,
+    )
     return app

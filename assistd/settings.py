@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     api_key: str | None = None
     max_request_bytes: int = Field(default=4 * MIB, gt=0)
     max_file_bytes: int = Field(default=100 * MIB, gt=0)
+    # A request's body must arrive whole within this (else 408; uploads too, so raise it
+    # with max_file_bytes for slow links); its head within request_header_timeout_s of
+    # the connection opening or of the previous response.
+    request_body_timeout_s: float = Field(default=30.0, gt=0)
+    request_header_timeout_s: float = Field(default=10.0, gt=0)
+    # A client that takes nothing of a pending response (a stream, say) for this long is
+    # disconnected.
+    client_stall_timeout_s: float = Field(default=60.0, gt=0)
     plugins: dict[str, PluginSettings] = Field(default_factory=dict)
     log_level: str = "info"
 

@@ -14,6 +14,7 @@ from assistd.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -26,6 +27,7 @@ CODES: dict[type[AssistdError], str] = {
     MethodNotAllowed: "MethodNotAllowed",
     Conflict: "Conflict",
     PayloadTooLarge: "RequestTooLarge",
+    RequestTimeout: "RequestTimeOut",
     UnsupportedMediaType: "UnsupportedMediaType",
 }
 
