@@ -17,10 +17,12 @@ from assistd.api.admin import openapi as admin_api
 from assistd.api.common import url_without_nul
 from assistd.api.dashscope import openapi as dashscope_api
 from assistd.api.dashscope.errors import error_response
+from assistd.api.draining import on_stop_signal
 from assistd.api.internal_errors import InternalErrors
 from assistd.api.limits import BodySizeLimit
 from assistd.api.openapi import install_api_docs
 from assistd.api.request_log import RequestLog
+from assistd.api.sse import StreamGate
 from assistd.core.executor import Executor
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
@@ -108,7 +110,7 @@ def _reject(scope: Scope, limit: int) -> ASGIApp:
 
 def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
     """The embedded shape: in-process queue, event log and workers."""
-    bus = MemoryEventBus(retention_s=settings.event_retention_s)
+    bus = MemoryEventBus(settings.event_retention_s, settings.event_log_max_bytes)
     queue, cancels = MemoryRunQueue(), MemoryCancelSignals()
     models = ModelRegistry(settings)
     models.preload()
@@ -135,11 +137,15 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.service = Service(store, settings)
             workers = _start_runs(app, settings)
             await workers.start()
+            streams: StreamGate = app.state.streams
+            undo_signal = on_stop_signal(lambda: streams.close(app.state.runs.bus))
             app.state.ready = True
             try:
                 yield
             finally:
+                undo_signal()
                 app.state.ready = False
+                streams.close(app.state.runs.bus)
                 await workers.stop()
                 await app.state.tools.close()
         finally:
@@ -150,6 +156,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ready = False
+    app.state.streams = StreamGate()
     _install_error_handlers(app)
     for surface in SURFACES:
         for router in surface.routers:
@@ -165,6 +172,11 @@ def create_app(settings: Settings) -> FastAPI:
             media_type="application/json",
         )
 
-    app.add_middleware(BodySizeLimit, limit_for=_limit_for(settings), reject=_reject)
+    app.add_middleware(
+        BodySizeLimit,
+        limit_for=_limit_for(settings),
+        reject=_reject,
+        body_timeout_s=settings.request_body_timeout_s,
+    )
     app.add_middleware(RequestLog)  # outermost of ours: sees every request and its status
     return app

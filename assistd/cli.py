@@ -163,6 +163,7 @@ def serve(ctx: click.Context, /, **_: Any) -> None:
     import uvicorn
 
     from assistd import startup
+    from assistd.api.server_options import uvicorn_options
     from assistd.app import create_app
 
     settings = _settings(ctx)
@@ -175,6 +176,7 @@ def serve(ctx: click.Context, /, **_: Any) -> None:
             log_level=settings.log_level,
             log_config=None,  # uvicorn's loggers print through ours (assistd.logs)
             access_log=False,  # our request lines replace it
+            **uvicorn_options(settings),
         )
         startup.serve(settings, uvicorn.Server(config), listener)
 

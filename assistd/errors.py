@@ -56,6 +56,12 @@ class Conflict(AssistdError):
     status = 409
 
 
+class RequestTimeout(AssistdError):
+    """The client took too long to send its request."""
+
+    status = 408
+
+
 class PayloadTooLarge(AssistdError):
     status = 413
 

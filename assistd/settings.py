@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     api_key: str | None = None
     max_request_bytes: int = Field(default=4 * MIB, gt=0)
     max_file_bytes: int = Field(default=100 * MIB, gt=0)
+    # A request's body must arrive whole within this (else 408; uploads too, so raise it
+    # with max_file_bytes for slow links); its head within request_header_timeout_s of
+    # the connection opening or of the previous response.
+    request_body_timeout_s: float = Field(default=30.0, gt=0)
+    request_header_timeout_s: float = Field(default=10.0, gt=0)
+    # A client that takes nothing of a pending response (a stream, say) for this long is
+    # disconnected.
+    client_stall_timeout_s: float = Field(default=60.0, gt=0)
     plugins: dict[str, PluginSettings] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object a line
@@ -85,6 +93,11 @@ class Settings(BaseSettings):
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     # How long a finished run's events stay replayable (for clients that reconnect).
     event_retention_s: float = Field(default=60.0, gt=0)
+    # What the runs' event logs may hold in memory (estimated); past it the oldest
+    # finished logs are dropped before their retention ends.
+    event_log_max_bytes: int = Field(default=64 * MIB, gt=0)
+    # On SIGTERM open streams end at once; whatever is still open after this is cut off.
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
 
     # CPU-bound built-in tools (calculator, QR codes) run in a pool of worker processes
     tool_workers: int = Field(default=2, gt=0)  # processes, started on first use

@@ -49,6 +49,11 @@ FINAL_EVENTS = frozenset(
 )  # fmt: skip
 
 
+class EventLogGone(Exception):
+    """The run's event log is no longer kept (its retention ran out, or it was evicted to
+    keep the bus within its memory budget): a reader that far behind cannot go on."""
+
+
 def run_event_name(run: Run) -> str:
     return f"thread.run.{run.status}"
 
@@ -62,9 +67,16 @@ class EventBus(Protocol):
         """The sequence number of the newest event of the run (0 if none)."""
         ...
 
-    async def read(self, run_id: str, after_seq: int, timeout_s: float) -> list[RunEvent]:
-        """The run's events with seq > after_seq; waits up to `timeout_s` for one if none
-        is there yet, and returns [] if none came."""
+    async def read(
+        self, run_id: str, after_seq: int, timeout_s: float, limit: int = 256
+    ) -> list[RunEvent]:
+        """The run's events with seq > after_seq, at most `limit` of them; waits up to
+        `timeout_s` for one if none is there yet, and returns [] if none came (or if
+        `wake_readers` was called). Raises EventLogGone if the run's log is not kept."""
+        ...
+
+    def wake_readers(self) -> None:
+        """Returns every waiting `read` at once, so streams notice the server stopping."""
         ...
 
     async def close(self) -> None: ...

@@ -78,6 +78,7 @@ class Executor:
         started = time.monotonic()
         run = await self._start(job)
         if run is None:
+            self.cancels.clear(job.run_id)  # e.g. deleted while queued, with a cancel asked
             return
         turn: Turn | None = None
         try:

@@ -139,6 +139,11 @@ class RunService:
             return await self._expire(RunJob(ws, thread_id, run_id))
         return run
 
+    async def stored_run(self, ws: str, thread_id: str, run_id: str) -> Run | None:
+        """The run as stored, or None if it no longer exists (for streams checking on it)."""
+        async with self.store.workspace(ws) as unit:
+            return await unit.runs.get(thread_id, run_id)
+
     async def list_runs(self, ws: str, thread_id: str, page: PageRequest) -> Page[Run]:
         async with self.store.workspace(ws) as unit:
             found = await unit.runs.page(thread_id, page)
@@ -171,12 +176,21 @@ class RunService:
             return await unit.steps.page(run_id, page)
 
     async def delete_thread(self, ws: str, thread_id: str) -> None:
-        """Deletes the thread with everything in it; a run still going on it is stopped."""
-        async with self.store.workspace(ws) as unit:
+        """Deletes the thread with everything in it; a run still going on it ends cancelled,
+        so its streams end too."""
+        async with self.store.workspace(ws, write=True) as unit:
             active = await unit.runs.active(thread_id)
-        await self.objects.delete_thread(ws, thread_id)
-        if active is not None:
+            if not await unit.threads.delete(thread_id):
+                raise NotFound.of("thread", thread_id)
+        if active is None:
+            return
+        if active.status != rs.RunStatus.REQUIRES_ACTION:
+            # A worker holds it, or may have taken it just now: it ends the run itself.
             self.cancels.request(active.id)
+        if active.status in (rs.RunStatus.QUEUED, rs.RunStatus.REQUIRES_ACTION):
+            # No worker holds it: its end is announced here.
+            rs.transition(active, rs.RunStatus.CANCELLED, now_ms())
+            await self._announce(active, run_event_name(active))
 
     # ---- cancel, expire, abandon --------------------------------------------------------
 

@@ -26,6 +26,7 @@ class RunningServer:
     database_url: str  # "" for the embedded SQLite
     env: dict[str, str]
     pid: int  # the server process
+    process: subprocess.Popen[bytes] | None = None  # the `assistd serve` process
 
     @property
     def dashscope_url(self) -> str:
@@ -80,10 +81,11 @@ def run_server(
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base_url, proc, log)
-        yield RunningServer(base_url, admin_key, data_dir, database_url, env, proc.pid)
+        yield RunningServer(base_url, admin_key, data_dir, database_url, env, proc.pid, proc)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()

@@ -14,6 +14,7 @@ from assistd.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
@@ -27,6 +28,7 @@ CODES: dict[type[AssistdError], str] = {
     MethodNotAllowed: "MethodNotAllowed",
     Conflict: "Conflict",
     PayloadTooLarge: "RequestTooLarge",
+    RequestTimeout: "RequestTimeOut",
     UnsupportedMediaType: "UnsupportedMediaType",
     ServiceUnavailable: "ServiceUnavailable",
 }

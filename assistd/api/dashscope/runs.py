@@ -9,7 +9,8 @@ from assistd.api.common import json_body, json_response, page_request, parse_bod
 from assistd.api.dashscope import render
 from assistd.api.dashscope.deps import run_service, workspace_id
 from assistd.api.dashscope.protocol import MetadataBody, RunBody, ThreadRunBody, ToolOutputsBody
-from assistd.api.sse import frame, run_frames, sse_response
+from assistd.api.sse import StreamSource, frame, run_frames, sse_response
+from assistd.core.objects import Run
 from assistd.core.run_service import RunService
 
 router = APIRouter()
@@ -19,10 +20,19 @@ Ws = Depends(workspace_id)
 Runs = Depends(run_service)
 
 
-def _stream(request: Request, run_id: str, after_seq: int, prefix: bytes = b"") -> Response:
+def _stream(
+    request: Request, ws: str, thread_id: str, run_id: str, after_seq: int, prefix: bytes = b""
+) -> Response:
     runs = run_service(request)
-    heartbeat = request.app.state.settings.sse_heartbeat_s
-    return sse_response(run_frames(runs.bus, run_id, after_seq, render.event, heartbeat, prefix))
+
+    async def stored_run() -> Run | None:
+        return await runs.stored_run(ws, thread_id, run_id)
+
+    state = request.app.state
+    source = StreamSource(
+        runs.bus, run_id, render.event, stored_run, state.streams, state.settings.sse_heartbeat_s
+    )
+    return sse_response(run_frames(source, after_seq, prefix))
 
 
 # Registered before the thread routes: `POST /threads/runs` must not be taken for an
@@ -37,7 +47,8 @@ async def create_thread_and_run(
     metadata = thread_body.metadata if thread_body else None
     thread, run = await runs.create_thread_and_run(ws, messages, metadata, body.spec())
     if body.stream:
-        return _stream(request, run.id, 0, prefix=frame("thread.created", render.thread(thread)))
+        prefix = frame("thread.created", render.thread(thread))
+        return _stream(request, ws, thread.id, run.id, 0, prefix)
     return json_response(request, render.run(run))
 
 
@@ -48,7 +59,7 @@ async def create(
     body = parse_body(RunBody, await json_body(request))
     run = await runs.create_run(ws, thread_id, body.spec())
     if body.stream:
-        return _stream(request, run.id, 0)
+        return _stream(request, ws, thread_id, run.id, 0)
     return json_response(request, render.run(run))
 
 
@@ -91,7 +102,7 @@ async def submit_tool_outputs(
     body = parse_body(ToolOutputsBody, await json_body(request))
     run, start = await runs.submit_tool_outputs(ws, thread_id, run_id, body.outputs())
     if body.stream:
-        return _stream(request, run.id, start)
+        return _stream(request, ws, thread_id, run.id, start)
     return json_response(request, render.run(run))
 
 

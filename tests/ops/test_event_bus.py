@@ -1,0 +1,86 @@
+"""The in-memory event bus keeps finished runs' logs within a byte budget: past it the
+oldest finished logs go first, a log still being written is never dropped, and a reader
+of a dropped log is told it is gone rather than left waiting."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from assistd.core.events import EventLogGone, MessageDelta
+from assistd.queue.memory import MemoryEventBus
+
+TEXT = "lorem " * 100  # about 650 bytes a delta
+
+
+async def _write_run(bus: MemoryEventBus, run_id: str, deltas: int, finish: bool = True) -> None:
+    await bus.publish(run_id, "thread.run.in_progress", None)
+    for _ in range(deltas):
+        await bus.publish(run_id, "thread.message.delta", MessageDelta("msg_1", TEXT))
+    if finish:
+        await bus.publish(run_id, "thread.run.completed", None)
+
+
+async def test_the_oldest_finished_logs_are_dropped_to_stay_within_the_budget() -> None:
+    bus = MemoryEventBus(retention_s=600, max_bytes=100_000)
+    for index in range(10):
+        await _write_run(bus, f"run_{index}", deltas=40)  # about 35 KB each
+        assert bus.size <= 100_000
+    with pytest.raises(EventLogGone):
+        await bus.read("run_0", 0, 0.01)
+    kept = await bus.read("run_9", 0, 0.01, limit=1000)
+    assert [e.seq for e in kept] == list(range(1, 43))
+    assert kept[-1].name == "thread.run.completed"
+
+
+async def test_a_log_still_being_written_is_kept_over_the_budget() -> None:
+    bus = MemoryEventBus(retention_s=600, max_bytes=10_000)
+    await _write_run(bus, "run_live", deltas=50, finish=False)
+    await _write_run(bus, "run_done", deltas=50)
+    assert bus.size > 10_000  # the live log alone is over the budget, and stays
+    assert len(await bus.read("run_live", 0, 0.01, limit=1000)) == 51
+    with pytest.raises(EventLogGone):
+        await bus.read("run_done", 0, 0.01)
+    await bus.publish("run_live", "thread.run.completed", None)
+    assert bus.size == 0  # once finished, it goes too
+
+
+async def test_a_run_waiting_for_tool_outputs_is_finished_until_it_goes_on() -> None:
+    bus = MemoryEventBus(retention_s=600, max_bytes=60_000)
+    await _write_run(bus, "run_a", deltas=40, finish=False)
+    await bus.publish("run_a", "thread.run.requires_action", None)
+    await bus.publish("run_a", "thread.run.queued", None)  # outputs came: live again
+    await _write_run(bus, "run_b", deltas=60)  # pushes the bus over its budget
+    assert len(await bus.read("run_a", 0, 0.01, limit=1000)) == 43
+    with pytest.raises(EventLogGone):
+        await bus.read("run_b", 0, 0.01)
+
+
+async def test_finished_logs_past_their_retention_are_dropped() -> None:
+    bus = MemoryEventBus(retention_s=0.05, max_bytes=10_000_000)
+    await _write_run(bus, "run_old", deltas=1)
+    await asyncio.sleep(0.1)
+    await _write_run(bus, "run_new", deltas=1)
+    with pytest.raises(EventLogGone):
+        await bus.read("run_old", 0, 0.01)
+    assert len(await bus.read("run_new", 0, 0.01)) == 3
+
+
+async def test_a_waiting_reader_learns_its_log_was_dropped() -> None:
+    bus = MemoryEventBus(retention_s=600, max_bytes=1_000)
+    await bus.publish("run_a", "thread.run.requires_action", None)  # finished, tiny
+    reader = asyncio.ensure_future(bus.read("run_a", 1, 30))
+    await asyncio.sleep(0.01)
+    await _write_run(bus, "run_b", deltas=5)  # over budget: run_a, oldest, is dropped
+    with pytest.raises(EventLogGone):
+        await asyncio.wait_for(reader, 5)
+
+
+async def test_wake_readers_returns_every_waiting_read() -> None:
+    bus = MemoryEventBus()
+    await bus.publish("run_a", "thread.run.in_progress", None)
+    reader = asyncio.ensure_future(bus.read("run_a", 1, 30))
+    await asyncio.sleep(0.01)
+    bus.wake_readers()
+    assert await asyncio.wait_for(reader, 5) == []
