@@ -130,6 +130,9 @@ def page_request(request: Request, default_order: str = "desc") -> PageRequest:
 async def url_without_nul(request: Request) -> None:
     """Ids and cursors from the URL reach SQL as parameters, and PostgreSQL cannot take
     a NUL character in one."""
-    query = request.query_params.multi_items()
-    if "\x00" in request.scope["path"] or any("\x00" in k + v for k, v in query):
+    parts = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in parts:
+        if "\x00" in f"{name}{value}":
+            raise InvalidRequest(f"'{name}' must not contain NUL characters (%00).", name)
+    if "\x00" in request.scope["path"]:
         raise InvalidRequest("The URL must not contain NUL characters (%00).", "url")
