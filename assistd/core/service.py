@@ -261,11 +261,6 @@ class Service:
                 await unit.threads.set_metadata(thread_id, checked)
         return thread
 
-    async def delete_thread(self, ws: str, thread_id: str) -> None:
-        async with self.store.workspace(ws, write=True) as unit:
-            if not await unit.threads.delete(thread_id):
-                raise NotFound.of("thread", thread_id)
-
     # ---- messages ---------------------------------------------------------------------
 
     async def create_message(self, ws: str, thread_id: str, spec: MessageSpec) -> Message:
