@@ -159,11 +159,7 @@ class Executor:
                 await self._complete(job, run)
                 return
             if spent:
-                raise ModelError(
-                    "max_tool_rounds",
-                    f"The model still called tools after {rounds} rounds of tool calls, the most "
-                    "a run allows (max_tool_rounds).",
-                )
+                raise ModelError("max_tool_rounds", _still_calling(rounds, self.settings))
             rounds += 1
             withheld |= {
                 c.name
@@ -452,3 +448,13 @@ def _add_usage(run: Run, usage: Usage | None) -> None:
     total["completion_tokens"] += usage.completion_tokens
     total["total_tokens"] = total["prompt_tokens"] + total["completion_tokens"]
     run.usage = total
+
+
+def _still_calling(rounds: int, settings: Settings) -> str:
+    """Why a run ends when the model calls tools on the turn that had to answer."""
+    if rounds >= settings.max_tool_rounds:
+        return (
+            f"The model still called tools after {rounds} rounds of tool calls, the most "
+            "a run allows (max_tool_rounds)."
+        )
+    return "The model called tools again when it was asked to answer without them."

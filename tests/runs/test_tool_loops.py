@@ -92,6 +92,20 @@ def test_a_repeated_builtin_call_is_not_run_again(
     assert _reply(thread_id) == "It is 42."
 
 
+def test_a_model_that_calls_again_when_told_to_answer_fails_saying_so(
+    routed: tuple[RunningServer, str], fake_model: FakeModel
+) -> None:
+    """After a repeat the model is offered no tools; calling one anyway ends the run with a
+    reason about that, not about a round cap the run never reached."""
+    call = ToolCalls([("calculator", {"expression": "6 * 7"})])
+    model = fake_model.new_model(call, call, call)
+    thread_id, run_id = _run(model, CALCULATOR, "What is 6 times 7?")
+    done = settle(thread_id, run_id)
+    assert done.status == "failed", as_json(done)
+    assert done.last_error["code"] == "max_tool_rounds"
+    assert "asked to answer without them" in done.last_error["message"], as_json(done)
+
+
 def test_a_round_with_a_new_call_goes_on(
     routed: tuple[RunningServer, str], fake_model: FakeModel
 ) -> None:
