@@ -7,6 +7,7 @@ the run should move on) queues the job for a worker.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +20,8 @@ from assistd.core.service import MessageSpec, Service, busy_thread
 from assistd.errors import Conflict, InvalidRequest, NotFound, echo
 from assistd.queue.base import CancelSignals, RunJob, RunQueue
 from assistd.store.base import WorkspaceUnit
+
+log = logging.getLogger("assistd.runs")
 
 
 @dataclass(slots=True)
@@ -191,6 +194,7 @@ class RunService:
             # No worker holds it: its end is announced here.
             rs.transition(active, rs.RunStatus.CANCELLED, now_ms())
             await self._announce(active, run_event_name(active))
+            _log_ended(ws, active, "its thread was deleted")
 
     # ---- cancel, expire, abandon --------------------------------------------------------
 
@@ -217,6 +221,7 @@ class RunService:
             await self._announce(run, "thread.run.cancelling")
         else:
             await self._announce(run, run_event_name(run))
+            _log_ended(ws, run, "cancelled before a worker ran it")
         return run
 
     async def _expire(self, job: RunJob) -> Run:
@@ -232,6 +237,7 @@ class RunService:
             await _close_open_steps(unit, run, "expired")
             await unit.runs.replace(run)
         await self._announce(run, run_event_name(run))
+        _log_ended(job.workspace_id, run, "no tool outputs came in time")
         return run
 
     async def expire_overdue(self) -> None:
@@ -257,6 +263,7 @@ class RunService:
                 unit, run, "cancelled" if run.status == "cancelled" else "failed"
             )
             await unit.runs.replace(run)
+        _log_ended(job.workspace_id, run, "the server stopped while it ran")
 
     # ---- tool outputs -------------------------------------------------------------------
 
@@ -286,6 +293,15 @@ class RunService:
         await self._announce(run, "thread.run.queued")
         await self.queue.enqueue(RunJob(ws, thread_id, run_id))
         return run, start
+
+
+def _log_ended(workspace: str, run: Run, why: str) -> None:
+    """The run line of a run that ended without its worker (which logs its own)."""
+    fields = {"status": str(run.status), "model": run.model}
+    log.info(
+        "run %s: %s, model %s, ended outside a worker: %s", run.id, run.status, run.model, why,
+        extra={"fields": fields, "run_id": run.id, "workspace": workspace},
+    )  # fmt: skip
 
 
 def _check_run_text(spec: RunSpec) -> None:

@@ -13,8 +13,8 @@ from dashscope import Assistants, Runs, Threads
 
 from tests.ops.helpers import json_lines, server_log, wait_for_log
 from tests.runs.conftest import sdk_on
-from tests.runs.helpers import ok, wait_done
-from tests.support.fake_model import Fail, FakeModel, Reply
+from tests.runs.helpers import WEATHER, ok, settle, wait_done
+from tests.support.fake_model import Fail, FakeModel, Reply, ToolCalls
 from tests.support.server import RunningServer, run_server
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
@@ -76,6 +76,22 @@ def test_each_run_has_a_line_when_it_ends(logged: RunningServer, fake_model: Fak
     # the fake model counts 10 prompt tokens and one per word
     assert "completed" in line and "route *" in line and "12 tokens" in line, line
     assert f"workspace={workspace}" in line and f"run_id={run_id}" in line, line
+
+
+def test_a_run_ended_without_its_worker_has_a_line_too(
+    logged: RunningServer, fake_model: FakeModel
+) -> None:
+    """A run cancelled while it waits for tool outputs never returns to a worker."""
+    model = fake_model.new_model(ToolCalls([("get_weather", {"city": "Paris"})]))
+    with sdk_on(logged) as workspace:
+        assistant = ok(Assistants.create(model=model, tools=[WEATHER]))
+        thread = ok(Threads.create(messages=[{"role": "user", "content": "Weather?"}]))
+        run = ok(Runs.create(thread.id, assistant_id=assistant.id))
+        assert settle(thread.id, run.id).status == "requires_action"
+        assert ok(Runs.cancel(run.id, thread_id=thread.id)).status == "cancelled"
+    line = _line_with(logged, f"run {run.id}: cancelled")
+    assert TIMESTAMP.match(line) and "ended outside a worker" in line, line
+    assert f"workspace={workspace}" in line and f"run_id={run.id}" in line, line
 
 
 def test_start_up_says_how_many_runs_it_recovered(logged: RunningServer) -> None:
