@@ -63,11 +63,6 @@ class Executor:
     async def _publish(self, run: Run, name: str, data: Any) -> None:
         await self.bus.publish(run.id, name, data)
 
-    async def _save_run(self, job: RunJob, run: Run) -> None:
-        async with self.store.workspace(job.workspace_id, write=True) as unit:
-            await unit.runs.replace(run)
-        await self._publish(run, run_event_name(run), replace(run))
-
     # ---- entry point --------------------------------------------------------------------
 
     async def execute(self, job: RunJob) -> None:
