@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from assistd.tools.http import OutboundClient
 
 JsonDict = dict[str, Any]
 P = ParamSpec("P")
@@ -46,16 +49,25 @@ class ToolContext:
     input_file_ids: tuple[str, ...] = ()
     config: JsonDict = field(default_factory=dict)  # the tool's entry on the assistant or run
     compute: Compute | None = None  # set by the tool registry for every call
+    http: OutboundClient | None = None  # the guarded outbound client, set likewise
 
     def require_compute(self) -> Compute:
         if self.compute is None:
             raise RuntimeError("this tool needs the registry's compute pool")
         return self.compute
 
+    def require_http(self) -> OutboundClient:
+        if self.http is None:
+            raise RuntimeError("this tool needs the registry's outbound client")
+        return self.http
+
 
 @dataclass(slots=True, frozen=True)
 class ToolResult:
     output: str  # what the model reads next
+    # What the step's `output` shows when it differs from what the model reads (a search's
+    # results as a JSON array, where the model gets a numbered list).
+    display: str | None = None
     image_file_ids: tuple[str, ...] = ()  # images to show the user in the reply
     file_ids: tuple[str, ...] = ()  # other files to attach to the reply
 

@@ -18,6 +18,7 @@ import jsonschema
 
 from assistd.settings import Settings
 from assistd.tools.base import JsonDict, Tool, ToolContext, ToolResult
+from assistd.tools.http import OutboundClient
 from assistd.tools.offload import ComputeFailed, ComputePool, ComputeTimeout
 
 log = logging.getLogger("assistd.tools")
@@ -78,6 +79,7 @@ class ToolRegistry:
         self.compute = ComputePool(
             settings.tool_workers, settings.tool_wall_s, settings.tool_memory_bytes
         )
+        self.http = OutboundClient(settings.outbound)  # connects on first use
 
     def get(self, kind: str) -> Tool | None:
         if kind not in self._loaded:
@@ -141,7 +143,9 @@ class ToolRegistry:
         if problem is not None:
             return ToolResult(output=problem)
         try:
-            return await implementation.run(args, replace(context, compute=self.compute))
+            return await implementation.run(
+                args, replace(context, compute=self.compute, http=self.http)
+            )
         except ComputeTimeout as exc:
             return ToolResult(
                 output=f"Error: the tool '{offered.type}' was stopped: {exc}. "
@@ -162,6 +166,7 @@ class ToolRegistry:
             if tool is not None:
                 await tool.close()
         await self.compute.close()
+        await self.http.close()
 
 
 def parse_arguments(arguments: str, schema: JsonDict | None) -> tuple[JsonDict, str | None]:
