@@ -82,3 +82,32 @@ class Tool(Protocol):
     async def close(self) -> None:
         """Releases what the tool holds (kernels, clients) when the server stops."""
         ...
+
+
+@dataclass(slots=True, frozen=True)
+class FunctionSpec:
+    """One function a toolset offers the model."""
+
+    name: str  # unique within the toolset; [A-Za-z0-9_-], at most 64 characters
+    description: str
+    parameters: JsonDict  # JSON schema of the arguments
+
+
+class Toolset(Protocol):
+    """A tool that offers several functions: a plugin's operations, an MCP server's tools."""
+
+    async def functions(self, context: ToolContext) -> list[FunctionSpec]: ...
+
+    async def call(self, function: str, args: JsonDict, context: ToolContext) -> ToolResult: ...
+
+    async def close(self) -> None: ...
+
+
+class PluginSource(Protocol):
+    """Where the tool registry finds the toolset of a type that is not a built-in: the
+    workspace's registered plugins (OpenAPI, MCP) and those the operator declares."""
+
+    async def toolset(self, workspace_id: str, plugin_id: str, entry: JsonDict) -> Toolset | None:
+        """The toolset of `plugin_id` in the workspace, with the tool entry of the
+        assistant or run (`entry`, which may carry a per-call `auth`); None if unknown."""
+        ...
