@@ -25,6 +25,8 @@ from assistd.api.request_log import RequestLog
 from assistd.api.sse import StreamGate
 from assistd.core.executor import Executor
 from assistd.core.file_links import FileLinks
+from assistd.core.plugin_rules import check_declared_ids
+from assistd.core.plugins import PluginService
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
@@ -39,9 +41,10 @@ from assistd.errors import (
 from assistd.models.registry import ModelRegistry
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
 from assistd.queue.worker import WorkerPool
-from assistd.secrets import derived_key, server_secret
+from assistd.secrets import SecretBox, derived_key, server_secret
 from assistd.settings import Settings
 from assistd.store.factory import open_store
+from assistd.tools.plugins.source import WorkspacePlugins, check_declared
 from assistd.tools.registry import ToolRegistry
 
 log = logging.getLogger("assistd")
@@ -118,6 +121,10 @@ def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
     models.preload()
     runs = RunService(app.state.service, bus, queue, cancels)
     tools = ToolRegistry(settings)
+    plugins = WorkspacePlugins(app.state.plugins, settings, app.state.declared_documents)
+    tools.plugin_source = plugins
+    app.state.plugin_source = plugins
+    app.state.plugins.changed = plugins.forget
     app.state.file_links = FileLinks(
         derived_key(server_secret(settings), "file-links"),
         settings.public_url,
@@ -142,6 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.store = store
             app.state.tenancy = tenancy
             app.state.service = Service(store, settings)
+            app.state.plugins = PluginService(store, settings, SecretBox(server_secret(settings)))
             workers = _start_runs(app, settings)
             await workers.start()
             streams: StreamGate = app.state.streams
@@ -155,6 +163,7 @@ def create_app(settings: Settings) -> FastAPI:
                 streams.close(app.state.runs.bus)
                 await workers.stop()
                 await app.state.tools.close()
+                await app.state.plugin_source.close()
         finally:
             await store.close()
 
@@ -162,6 +171,9 @@ def create_app(settings: Settings) -> FastAPI:
         title="assistd", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.settings = settings
+    # The configuration's plugins are checked now, so a bad one stops the start.
+    check_declared_ids(settings.plugins)
+    app.state.declared_documents = check_declared(settings)
     app.state.ready = False
     app.state.streams = StreamGate()
     _install_error_handlers(app)

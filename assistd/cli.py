@@ -300,3 +300,91 @@ def key_revoke(ctx: click.Context, /, key_id: str, **_: Any) -> None:
     """Revoke an API key; it stops working at once."""
     _run_with_tenancy(_settings(ctx), lambda t: t.revoke_key(key_id), existing=True)
     click.echo(f"revoked {key_id}")
+
+
+# ---- plugins ---------------------------------------------------------------------------
+
+
+@main.group()
+def plugin() -> None:
+    """Manage a workspace's plugins: OpenAPI documents and MCP servers whose operations
+    assistants use as tools, named by the plugin id (`{"type": "<id>"}`)."""
+
+
+_AUTH_TYPES = click.Choice(["none", "service", "user_http"])
+
+
+@plugin.command("add")
+@click.option("--workspace", "workspace_name", required=True, help="Workspace name or id.")
+@click.option("--openapi", "openapi_file", type=click.Path(path_type=Path, exists=True,
+              dir_okay=False), help="The plugin's OpenAPI 3 document (JSON or YAML).")  # fmt: skip
+@click.option("--mcp-url", help="Or: an MCP server's streamable-HTTP endpoint.")
+@click.option("--id", "plugin_id", help="The plugin id (default: the document's file name).")
+@click.option("--description", help="What the plugin does, as the model is told.")
+@click.option("--url", "base_url", help="OpenAPI: the API's base URL, in place of `servers`.")
+@click.option("--auth-type", type=_AUTH_TYPES, help="none, service (one stored token) or "
+              "user_http (each assistant or run brings its token).")  # fmt: skip
+@click.option("--auth-in", type=click.Choice(["header", "query"]), help="Where the token goes.")
+@click.option("--auth-name", help="The header (default Authorization) or query parameter.")
+@click.option("--auth-scheme", type=click.Choice(["bearer", "basic", "raw"]))
+@click.option("--auth-token", help="The service token; '-' reads it from standard input.")
+@click.option("--auth-token-env", help="Read the service token from this environment variable.")
+@click.option("--header", "headers", multiple=True, metavar="NAME=VALUE",
+              help="MCP: a header sent on every call (repeatable).")  # fmt: skip
+@click.option("--allowed-tool", "allowed_tools", multiple=True,
+              help="MCP: a tool of the server to offer (repeatable; default: all).")  # fmt: skip
+@_options
+@click.pass_context
+def plugin_add(ctx: click.Context, /, workspace_name: str, **given: Any) -> None:
+    """Register a plugin from an OpenAPI document (--openapi) or an MCP server (--mcp-url).
+    Its token is stored encrypted with the server's secret, and never shown again."""
+    from assistd import plugin_cli
+
+    settings = _settings(ctx)
+    spec = plugin_cli.spec_from_options(given)
+
+    async def add(t: Tenancy) -> str:
+        ws = await t.find_workspace(workspace_name)
+        added = await plugin_cli.service(t.store, settings).register(ws.id, spec)
+        return f"registered plugin {added.id} ({added.kind}) in workspace {ws.id}"
+
+    click.echo(_run_with_tenancy(settings, add, existing=True))
+
+
+@plugin.command("list")
+@click.option("--workspace", "workspace_name", required=True, help="Workspace name or id.")
+@_options
+@click.pass_context
+def plugin_list(ctx: click.Context, /, workspace_name: str, **_: Any) -> None:
+    """List a workspace's plugins under a header row: id, kind, auth, description.
+    Tokens are never shown; the auth column says whether one is stored."""
+    from assistd import plugin_cli
+
+    settings = _settings(ctx)
+
+    async def rows(t: Tenancy) -> list[str]:
+        ws = await t.find_workspace(workspace_name)
+        return await plugin_cli.rows(plugin_cli.service(t.store, settings), ws.id)
+
+    click.echo("ID\tKIND\tAUTH\tDESCRIPTION")
+    for row in _run_with_tenancy(settings, rows, existing=True):
+        click.echo(row)
+
+
+@plugin.command("remove")
+@click.option("--workspace", "workspace_name", required=True, help="Workspace name or id.")
+@click.argument("plugin_id")
+@_options
+@click.pass_context
+def plugin_remove(ctx: click.Context, /, workspace_name: str, plugin_id: str, **_: Any) -> None:
+    """Remove a plugin; assistants that name it no longer get its tools."""
+    from assistd import plugin_cli
+
+    settings = _settings(ctx)
+
+    async def remove(t: Tenancy) -> str:
+        ws = await t.find_workspace(workspace_name)
+        await plugin_cli.service(t.store, settings).delete(ws.id, plugin_id)
+        return f"removed plugin {plugin_id} from workspace {ws.id}"
+
+    click.echo(_run_with_tenancy(settings, remove, existing=True))

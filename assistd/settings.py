@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from assistd.errors import StartupError
@@ -16,13 +24,62 @@ from assistd.settings_errors import env_name, explain, explain_env_parse
 
 MIB = 1024 * 1024
 API_KEY_MIN_CHARS = 32
+PLUGIN_ID = re.compile(r"[A-Za-z0-9_]{1,64}")  # a plugin's id is the tool type assistants name
 
 
-class PluginSettings(BaseSettings):
-    """A third-party plugin tool an assistant may name by its id."""
+class PluginAuthSettings(BaseModel):
+    """How a declared OpenAPI plugin's calls carry their credential."""
 
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: Literal["none", "service", "user"] = "none"
+    placement: Literal["header", "query"] = Field(default="header", alias="in")
+    name: str = "Authorization"  # the header or query parameter
+    scheme: Literal["bearer", "basic", "raw"] = "bearer"
+    token: str | None = None  # the service credential
+    token_env: str | None = None  # read it from this environment variable
+
+    def key(self) -> str | None:
+        if self.token:
+            return self.token
+        if self.token_env:
+            return os.environ.get(self.token_env) or None
+        return None
+
+
+class PluginSettings(BaseModel):
+    """A plugin the operator declares for every workspace: an OpenAPI document's
+    operations, or an MCP server's tools (over streamable HTTP, or a command it runs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["openapi", "mcp"] = "openapi"
     description: str = ""
+    openapi: Path | None = None  # the OpenAPI 3 document (JSON or YAML file)
+    # mcp: the server's streamable-HTTP endpoint; openapi: the API's base URL, in place of
+    # the document's `servers`.
     url: str | None = None
+    command: str | None = None  # mcp over stdio: the server's command, its arguments and
+    args: list[str] = Field(default_factory=list)  # environment (only the operator may
+    env: dict[str, str] = Field(default_factory=dict)  # declare one: it runs a process)
+    headers: dict[str, str] = Field(default_factory=dict)  # sent to an MCP server
+    auth: PluginAuthSettings = Field(default_factory=PluginAuthSettings)
+    allowed_tools: list[str] | None = None  # an MCP server's tools to offer; unset: all
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PluginSettings:
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must be an http:// or https:// URL, not '{self.url}'")
+        if self.kind == "mcp":
+            if self.openapi is not None:
+                raise ValueError("an mcp plugin takes url or command, not openapi")
+            if self.url and self.command:
+                raise ValueError("an mcp plugin takes url or command, not both")
+            return self
+        for name in ("command", "args", "env", "headers", "allowed_tools"):
+            if getattr(self, name):
+                raise ValueError(f'{name} applies to mcp plugins (kind = "mcp")')
+        return self
 
 
 class OutboundSettings(BaseModel):
@@ -178,6 +235,8 @@ class Settings(BaseSettings):
     image: ImageSettings | None = None
     github: GitHubSettings | None = None
     tool_call_timeout_s: float = Field(default=60.0, gt=0)  # per call, unless a tool says
+    plugin_output_bytes: int = Field(default=32768, gt=0)  # of a plugin's answer, to the model
+    mcp_refresh_s: float = Field(default=600.0, gt=0)  # how long an MCP tool list is kept
     # Signs download links of generated files (and encrypts stored plugin secrets). Unset:
     # a key made once in data_dir; set it when several servers share one database.
     secret_key: str | None = None
@@ -220,6 +279,16 @@ class Settings(BaseSettings):
                 f"must be at least {API_KEY_MIN_CHARS} characters long, not {len(key)}"
             )
         return key or None
+
+    @field_validator("plugins")
+    @classmethod
+    def _plugin_ids(cls, plugins: dict[str, PluginSettings]) -> dict[str, PluginSettings]:
+        for plugin_id in plugins:
+            if not PLUGIN_ID.fullmatch(plugin_id):
+                raise ValueError(
+                    f"'{plugin_id}' is not a plugin id: use 1-64 letters, digits or '_'"
+                )
+        return plugins
 
     @field_validator("data_dir")
     @classmethod

@@ -156,6 +156,38 @@ class RunStep:
     metadata: Metadata = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class PluginAuth:
+    """How a plugin's calls carry their credential. The credential itself is not here:
+    it is stored encrypted (`Plugin.sealed`) and decrypted only to make a call."""
+
+    type: str = "none"  # none | service (one stored token) | user (the tool entry's token)
+    placement: str = "header"  # header | query
+    name: str = "Authorization"  # the header or query parameter
+    scheme: str = "bearer"  # bearer | basic | raw
+
+
+@dataclass(slots=True)
+class Plugin:
+    """A workspace's custom tool: an OpenAPI document's operations or an MCP server's
+    tools, offered under the tool type `id`."""
+
+    id: str
+    kind: str  # openapi | mcp
+    created_at: int
+    updated_at: int  # grows with every change; toolsets built from it are rebuilt
+    description: str = ""
+    document: str | None = None  # the OpenAPI document as given (JSON or YAML text)
+    url: str | None = None  # the MCP endpoint, or an OpenAPI plugin's base URL
+    auth: PluginAuth = field(default_factory=PluginAuth)
+    header_names: list[str] = field(default_factory=list)  # their values are secret
+    allowed_tools: list[str] | None = None  # an MCP server's tools to offer; None: all
+    # The encrypted JSON {"token": str | None, "headers": {name: value}}; None: no secret.
+    sealed: str | None = None
+    has_token: bool = False
+    declared: bool = False  # from the operator's configuration, offered to every workspace
+
+
 @dataclass(slots=True, frozen=True)
 class PageRequest:
     limit: int = 20

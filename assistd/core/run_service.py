@@ -63,13 +63,15 @@ class RunService:
         _check_run_text(spec)
         return replace(
             spec,
-            tools=v.check_tools(spec.tools, self.settings.plugins) if spec.tools else None,
             metadata=v.check_metadata(spec.metadata),
             sampling=v.check_sampling(spec.sampling),
         )
 
     async def _new_run(self, unit: WorkspaceUnit, thread_id: str, spec: RunSpec) -> Run:
-        """A run of a checked spec (see `_checked`) on the assistant's defaults."""
+        """A run of a checked spec (see `_checked`) on the assistant's defaults. The
+        run's own tools are checked here, against the workspace's plugins."""
+        if spec.tools:
+            spec = replace(spec, tools=await self.objects.checked_tools(unit, spec.tools))
         assistant = await unit.assistants.get(spec.assistant_id)
         if assistant is None:
             raise NotFound.of("assistant", spec.assistant_id)

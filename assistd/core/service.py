@@ -11,6 +11,7 @@ from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import (
     Assistant,
     AssistantFile,
+    JsonDict,
     Message,
     MessageFile,
     Metadata,
@@ -113,15 +114,26 @@ class Service:
             name=spec.name,
             description=spec.description,
             instructions=spec.instructions,
-            tools=v.check_tools(spec.tools, self.settings.plugins),
+            tools=[],  # checked below, against the workspace's plugins
             file_ids=v.check_file_ids(spec.file_ids, "file_ids", v.ASSISTANT_FILES_MAX),
             metadata=v.check_metadata(spec.metadata),
             sampling=v.check_sampling(spec.sampling),
         )
         async with self.store.workspace(ws, write=True) as unit:
+            assistant.tools = await self.checked_tools(unit, spec.tools)
             await _require_files(unit, assistant.file_ids, "file_ids")
             await unit.assistants.insert(assistant)
         return assistant
+
+    async def checked_tools(
+        self, unit: WorkspaceUnit, tools: Any, field_name: str = "tools"
+    ) -> list[JsonDict]:
+        """`tools`, each naming a built-in, a plugin the configuration declares, or one
+        registered in the workspace (another workspace's plugins do not exist here)."""
+        declared = set(self.settings.plugins)
+        wanted = sorted(v.tool_types(tools) - v.BUILTIN_TOOL_TYPES - declared)
+        registered = await unit.plugins.existing_ids(wanted) if wanted else set()
+        return v.check_tools(tools, declared | registered, field_name)
 
     async def _assistant(self, unit: WorkspaceUnit, assistant_id: str) -> Assistant:
         assistant = await unit.assistants.get(assistant_id)
@@ -148,8 +160,6 @@ class Service:
         }
         if patch.model is not None:
             changes["model"] = self._check_model(patch.model)
-        if patch.tools is not None:
-            changes["tools"] = v.check_tools(patch.tools, self.settings.plugins)
         if patch.file_ids is not None:
             changes["file_ids"] = v.check_file_ids(
                 patch.file_ids, "file_ids", v.ASSISTANT_FILES_MAX
@@ -158,6 +168,8 @@ class Service:
             changes["metadata"] = v.check_metadata(patch.metadata)
         async with self.store.workspace(ws, write=True) as unit:
             current = await self._assistant(unit, assistant_id)
+            if patch.tools is not None:
+                changes["tools"] = await self.checked_tools(unit, patch.tools)
             await _require_files(unit, changes.get("file_ids", []), "file_ids")
             sampling = _merge_sampling(current.sampling, v.check_sampling(patch.sampling))
             await unit.assistants.replace(replace(current, **changes, sampling=sampling))

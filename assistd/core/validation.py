@@ -28,7 +28,8 @@ PAGE_NO_MAX = 1_000_000
 # 255 levels, the stdlib's json near 1,000): stored, it would make every later read a 500.
 JSON_DEPTH_MAX = 64
 
-# Built-in tool types, with the vendor's aliases. Plugins add their ids through settings.
+# Built-in tool types, with the vendor's aliases. Plugins add their ids: those the
+# configuration declares, and those registered in the workspace.
 BUILTIN_TOOL_TYPES = frozenset(
     {
         "code_interpreter", "quark_search", "search", "text_to_image", "wanx", "calculator",
@@ -174,6 +175,13 @@ def _check_function_tool(tool: Mapping[str, Any], field: str) -> None:
         raise InvalidRequest(f"'{field}.function.description' must be a string.", field)
 
 
+def tool_types(value: Any) -> set[str]:
+    """The types the tools of `value` name (whatever else may be wrong with them)."""
+    if not isinstance(value, list):
+        return set()
+    return {t["type"] for t in value if isinstance(t, Mapping) and isinstance(t.get("type"), str)}
+
+
 def check_tools(value: Any, plugin_ids: Iterable[str], field: str = "tools") -> list[JsonDict]:
     """Tools are stored as given, once each names a type this server knows."""
     if value is None:
@@ -190,7 +198,8 @@ def check_tools(value: Any, plugin_ids: Iterable[str], field: str = "tools") -> 
         if tool["type"] not in known:
             raise InvalidRequest(
                 f"'{where}.type' is '{echo(tool['type'])}', which is not a tool this server knows. "
-                f"Known types: {', '.join(sorted(known))}.",
+                f"Known types: {', '.join(sorted(known))}, and the ids of the workspace's "
+                "plugins (POST /api/v1/plugins).",
                 field,
             )
         if tool["type"] == "function":

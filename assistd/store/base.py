@@ -19,6 +19,7 @@ from assistd.core.objects import (
     Metadata,
     Page,
     PageRequest,
+    Plugin,
     Run,
     RunStep,
     StoredFile,
@@ -95,6 +96,24 @@ class StepRepo(Protocol):
         ...
 
 
+class PluginRepo(Protocol):
+    async def insert(self, plugin: Plugin) -> None:
+        """Conflict when the workspace already has a plugin of that id."""
+        ...
+
+    async def get(self, plugin_id: str) -> Plugin | None: ...
+    async def page(self, page: PageRequest) -> Page[Plugin]:
+        """Without their documents (get() reads one)."""
+        ...
+
+    async def replace(self, plugin: Plugin) -> None: ...
+    async def delete(self, plugin_id: str) -> bool: ...
+    async def existing_ids(self, plugin_ids: Sequence[str]) -> set[str]: ...
+    async def revision(self, plugin_id: str) -> int | None:
+        """The plugin's `updated_at` alone (a cheap check that a built toolset is current)."""
+        ...
+
+
 class WorkspaceUnit(Protocol):
     """One transaction, scoped to one workspace. Commits on clean exit, rolls back on error."""
 
@@ -105,6 +124,7 @@ class WorkspaceUnit(Protocol):
     files: FileRepo
     runs: RunRepo
     steps: StepRepo
+    plugins: PluginRepo
 
 
 class AdminUnit(Protocol):

@@ -11,6 +11,8 @@ from assistd.core.objects import (
     Assistant,
     AssistantFile,
     Message,
+    Plugin,
+    PluginAuth,
     Run,
     RunStep,
     SamplingParams,
@@ -156,3 +158,48 @@ def step(row: Row[Any]) -> RunStep:
 
 def step_values(s: RunStep) -> dict[str, Any]:
     return {name: getattr(s, name) for name in _STEP_FIELDS}
+
+
+def plugin(row: Row[Any]) -> Plugin:
+    m = row._mapping
+    auth = dict(m["auth"])
+    return Plugin(
+        id=m["id"],
+        kind=m["kind"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        description=m["description"],
+        document=m.get("document"),  # lists leave the document out
+        url=m["url"],
+        auth=PluginAuth(
+            type=auth.get("type", "none"),
+            placement=auth.get("in", "header"),
+            name=auth.get("name", "Authorization"),
+            scheme=auth.get("scheme", "bearer"),
+        ),
+        header_names=list(m["header_names"]),
+        allowed_tools=m["allowed_tools"],
+        sealed=m.get("sealed"),
+        has_token=bool(auth.get("has_token")),
+    )
+
+
+def plugin_values(p: Plugin) -> dict[str, Any]:
+    auth = {
+        "type": p.auth.type,
+        "in": p.auth.placement,
+        "name": p.auth.name,
+        "scheme": p.auth.scheme,
+        "has_token": p.has_token,
+    }
+    return {
+        "kind": p.kind,
+        "updated_at": p.updated_at,
+        "description": p.description,
+        "document": p.document,
+        "url": p.url,
+        "auth": auth,
+        "header_names": p.header_names,
+        "allowed_tools": p.allowed_tools,
+        "sealed": p.sealed,
+    }

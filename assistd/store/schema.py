@@ -195,3 +195,24 @@ run_steps = Table(
     Index("ix_run_steps_run_seq", "run_id", "seq"),
     Index("ix_run_steps_thread", "thread_id"),
 )
+
+plugins = Table(
+    "plugins",
+    metadata,
+    _seq(),
+    # The plugin id is the tool type assistants name: unique within its workspace only.
+    Column("id", String(64), nullable=False),
+    Column("workspace_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("document", Text, nullable=True),
+    Column("url", Text, nullable=True),
+    Column("auth", JSON, nullable=False),
+    Column("header_names", JSON, nullable=False),
+    Column("allowed_tools", JSON, nullable=True),
+    Column("sealed", Text, nullable=True),  # encrypted credentials (assistd.secrets)
+    Index("ux_plugins_ws_id", "workspace_id", "id", unique=True),
+    Index("ix_plugins_ws_seq", "workspace_id", "seq"),
+)

@@ -14,8 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from assistd.core.objects import ApiKey, Workspace
 from assistd.errors import Conflict
 from assistd.store import rows, schema
-from assistd.store.base import AssistantRepo, FileRepo, MessageRepo, RunRepo, StepRepo, ThreadRepo
+from assistd.store.base import (
+    AssistantRepo,
+    FileRepo,
+    MessageRepo,
+    PluginRepo,
+    RunRepo,
+    StepRepo,
+    ThreadRepo,
+)
 from assistd.store.migrations import upgrade
+from assistd.store.plugins import SqlPluginRepo
 from assistd.store.repos import (
     SqlAssistantRepo,
     SqlFileRepo,
@@ -35,6 +44,7 @@ class SqlWorkspaceUnit:
         self.files: FileRepo = SqlFileRepo(conn, workspace_id)
         self.runs: RunRepo = SqlRunRepo(conn, workspace_id)
         self.steps: StepRepo = SqlStepRepo(conn, workspace_id)
+        self.plugins: PluginRepo = SqlPluginRepo(conn, workspace_id)
 
 
 class SqlAdminUnit:

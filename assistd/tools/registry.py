@@ -17,7 +17,7 @@ from importlib.metadata import EntryPoint, entry_points
 import jsonschema
 
 from assistd.settings import Settings
-from assistd.tools.base import JsonDict, Tool, ToolContext, ToolResult
+from assistd.tools.base import JsonDict, PluginSource, Tool, ToolContext, ToolResult
 from assistd.tools.http import OutboundClient
 from assistd.tools.offload import ComputeFailed, ComputePool, ComputeTimeout
 
@@ -80,6 +80,8 @@ class ToolRegistry:
             settings.tool_workers, settings.tool_wall_s, settings.tool_memory_bytes
         )
         self.http = OutboundClient(settings.outbound)  # connects on first use
+        # Toolsets of types that are not built-ins (plugins); set by the app.
+        self.plugin_source: PluginSource | None = None
 
     def get(self, kind: str) -> Tool | None:
         if kind not in self._loaded:

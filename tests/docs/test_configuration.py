@@ -16,6 +16,7 @@ from assistd.settings import (
     ImageSettings,
     ModelRoute,
     OutboundSettings,
+    PluginAuthSettings,
     PluginSettings,
     SearchSettings,
     Settings,
@@ -28,6 +29,7 @@ SECTIONS: list[tuple[type[BaseModel], str]] = [
     (Settings, "{}"),
     (ModelRoute, "models.<name>.{}"),
     (PluginSettings, "plugins.<id>.{}"),
+    (PluginAuthSettings, "plugins.<id>.auth.{}"),
     (OutboundSettings, "outbound.{}"),
     (SearchSettings, "search.{}"),
     (ImageSettings, "image.{}"),
@@ -67,7 +69,7 @@ def expected_rows() -> dict[str, tuple[str, str]]:
         for name, field in model.model_fields.items():
             env = f"ASSISTD_{name.upper()}" if model is Settings else "—"
             default = canonical(field.get_default(call_default_factory=True))
-            expected[key_format.format(name)] = (env, default)
+            expected[key_format.format(field.alias or name)] = (env, default)
     return expected
 
 

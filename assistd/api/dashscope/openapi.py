@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from assistd.api.dashscope import assistants, files, protocol, runs, threads
+from assistd.api.dashscope import assistants, files, plugins, protocol, runs, threads
 from assistd.api.openapi import BodyModels, Surface
 
 PREFIX = "/api/v1"
-ROUTERS = (assistants.router, runs.router, threads.router, files.router)
+ROUTERS = (assistants.router, runs.router, threads.router, files.router, plugins.router)
 
 _UPLOAD = {
     "content": {
@@ -37,6 +37,8 @@ BODIES: BodyModels = {
     ("POST", "/threads/{thread_id}/runs/{run_id}"): protocol.MetadataBody,
     ("POST", "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"): protocol.ToolOutputsBody,
     ("POST", "/files"): _UPLOAD,
+    ("POST", "/plugins"): protocol.PluginBody,
+    ("POST", "/plugins/{plugin_id}"): protocol.PluginBody,
 }
 
 SURFACE = Surface(
@@ -47,9 +49,11 @@ SURFACE = Surface(
         "takes `Authorization: Bearer <key>`; `X-DashScope-WorkSpace` (optional) names the "
         "workspace. Errors are `{request_id, code, message}` with the real HTTP status. "
         "Lists take `limit`, `order`, `after` and `before`; `GET /files` takes `page_no` "
-        "and `page_size`. A run created with `stream: true` answers with server-sent events."
+        "and `page_size`. A run created with `stream: true` answers with server-sent events. "
+        "`/plugins` is an assistd extension: a workspace's custom tools (OpenAPI documents "
+        'and MCP servers), named by assistants as `{"type": "<plugin_id>"}`.'
     ),
     routers=ROUTERS,
     bodies=BODIES,
-    tags=("assistants", "threads", "messages", "runs", "files"),
+    tags=("assistants", "threads", "messages", "runs", "files", "plugins"),
 )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from assistd.core.objects import SamplingParams
+from assistd.core.plugin_rules import AuthSpec
+from assistd.core.plugins import PluginSpec
 from assistd.core.run_service import RunSpec, ToolOutput
 from assistd.core.service import AssistantPatch, AssistantSpec, MessageSpec
 from assistd.errors import InvalidRequest
@@ -141,3 +143,57 @@ class ToolOutputsBody(_Body):
 
     def outputs(self) -> list[ToolOutput]:
         return [ToolOutput(output=o.output, tool_call_id=o.tool_call_id) for o in self.tool_outputs]
+
+
+class PluginAuthBody(_Body):
+    """How the plugin's calls authenticate (assistd extension)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
+
+    type: str | None = Field(default=None, description="none, service or user_http")
+    in_: str | None = Field(default=None, alias="in", description="header or query")
+    name: str | None = Field(default=None, description="the header or query parameter")
+    scheme: str | None = Field(default=None, description="bearer, basic or raw")
+    token: str | None = Field(default=None, description="the service credential; write-only")
+
+    def spec(self) -> AuthSpec:
+        return AuthSpec(
+            type=self.type, placement=self.in_, name=self.name, scheme=self.scheme,
+            token=self.token,
+        )  # fmt: skip
+
+
+class PluginBody(_Body):
+    """A plugin to register or update (assistd extension): an OpenAPI 3 document, or an
+    MCP server's streamable-HTTP endpoint (`kind: "mcp"`). On update, the fields sent
+    replace the stored ones; the others stay."""
+
+    plugin_id: str | None = None
+    kind: str | None = Field(default=None, description="openapi (default) or mcp")
+    description: str | None = None
+    openapi: str | dict[str, Any] | None = Field(
+        default=None, description="the OpenAPI 3 document: JSON or YAML text, or an object"
+    )
+    url: str | None = Field(
+        default=None, description="mcp: the server's endpoint; openapi: the API's base URL"
+    )
+    auth: PluginAuthBody | None = None
+    headers: dict[str, str] | None = Field(
+        default=None, description="mcp: headers sent on every call; write-only values"
+    )
+    allowed_tools: list[str] | None = Field(
+        default=None, description="mcp: the server's tools to offer (default: all)"
+    )
+
+    def spec(self) -> PluginSpec:
+        return PluginSpec(
+            plugin_id=self.plugin_id,
+            kind=self.kind,
+            description=self.description,
+            openapi=self.openapi,
+            url=self.url,
+            auth=self.auth.spec() if self.auth is not None else None,
+            headers=self.headers,
+            allowed_tools=self.allowed_tools,
+            given=frozenset(self.model_fields_set),
+        )

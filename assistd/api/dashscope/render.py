@@ -19,14 +19,17 @@ from assistd.core.objects import (
     Message,
     MessageFile,
     Page,
+    Plugin,
     Run,
     RunStep,
     SamplingParams,
     StoredFile,
     Thread,
 )
+from assistd.core.plugin_rules import MASK
 
 T = TypeVar("T")
+PLUGIN_SECRET_MASK = MASK
 Wire = dict[str, Any]
 
 
@@ -231,3 +234,37 @@ def event(e: RunEvent) -> tuple[str, object] | None:
         return "error", {"code": e.data.code, "message": e.data.message, "request_id": ""}
     render = _EVENT_RENDERERS.get(type(e.data))
     return (e.name, render(e.data)) if render is not None else None
+
+
+def plugin(p: Plugin, with_document: bool = True) -> Wire:
+    """A plugin (assistd extension). Credentials are never shown: `auth.has_token` says
+    whether a token is stored, and each header's value reads as a mask."""
+    wire: Wire = {
+        "id": p.id,
+        "plugin_id": p.id,
+        "object": "plugin",
+        "kind": p.kind,
+        "description": p.description,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+        "url": p.url,
+        "declared": p.declared,
+    }
+    if p.kind == "openapi":
+        wire["auth"] = {
+            "type": "user_http" if p.auth.type == "user" else p.auth.type,
+            "in": p.auth.placement,
+            "name": p.auth.name,
+            "scheme": p.auth.scheme,
+            "has_token": p.has_token,
+        }
+        if with_document:
+            wire["openapi"] = p.document
+    else:
+        wire["headers"] = {name: PLUGIN_SECRET_MASK for name in p.header_names}
+        wire["allowed_tools"] = p.allowed_tools
+    return wire
+
+
+def plugin_listed(p: Plugin) -> Wire:
+    return plugin(p, with_document=False)
