@@ -67,6 +67,7 @@ def _settings(ctx: click.Context) -> Settings:
             port=ctx.params.get("port"), log_level=ctx.params.get("log_level"),
         )  # fmt: skip
     named = [r.api_key_env for r in settings.models.values() if r.api_key_env]
+    named += [p.auth.token_env for p in settings.plugins.values() if p.auth.token_env]
     for warning in unknown_environment(os.environ, Settings, [*named, "ASSISTD_CONFIG"]):
         click.echo(f"Warning: {warning}", err=True)
     return settings

@@ -29,7 +29,7 @@ def spec_from_options(given: dict[str, Any]) -> PluginSpec:
     openapi_file: Path | None = given.get("openapi_file")
     mcp_url: str | None = given.get("mcp_url")
     if (openapi_file is None) == (mcp_url is None):
-        raise click.UsageError("give either --openapi FILE or --mcp-url URL")
+        raise click.ClickException("give either --openapi FILE or --mcp-url URL")
     plugin_id = given.get("plugin_id") or _id_from(openapi_file)
     description = given.get("description")
     if mcp_url is not None:
@@ -40,12 +40,12 @@ def spec_from_options(given: dict[str, Any]) -> PluginSpec:
             allowed_tools=list(given.get("allowed_tools") or ()) or None,
         )  # fmt: skip
     if given.get("headers") or given.get("allowed_tools"):
-        raise click.UsageError("--header and --allowed-tool apply to --mcp-url plugins")
+        raise click.ClickException("--header and --allowed-tool apply to --mcp-url plugins")
     assert openapi_file is not None
     try:
         document = openapi_file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise click.BadParameter("it is not UTF-8 text", param_hint="--openapi") from None
+        raise click.ClickException(f"--openapi: {openapi_file} is not UTF-8 text") from None
     return PluginSpec(
         plugin_id=plugin_id, description=description, kind="openapi", openapi=document,
         url=given.get("base_url"), auth=_auth(given),
@@ -54,7 +54,7 @@ def spec_from_options(given: dict[str, Any]) -> PluginSpec:
 
 def _id_from(openapi_file: Path | None) -> str | None:
     if openapi_file is None:
-        raise click.UsageError("an MCP plugin needs --id")
+        raise click.ClickException("an MCP plugin needs --id")
     return _NOT_ID.sub("_", openapi_file.stem).strip("_")[:64] or None
 
 
@@ -79,14 +79,13 @@ def _token(given: dict[str, Any]) -> str | None:
     token: str | None = given.get("auth_token")
     variable: str | None = given.get("auth_token_env")
     if token and variable:
-        raise click.UsageError("give --auth-token or --auth-token-env, not both")
+        raise click.ClickException("give --auth-token or --auth-token-env, not both")
     if token == "-":
         return sys.stdin.readline().rstrip("\r\n") or None
     if variable:
         value = os.environ.get(variable)
         if not value:
-            raise click.BadParameter(f"the variable {variable} is not set",
-                                     param_hint="--auth-token-env")  # fmt: skip
+            raise click.ClickException(f"--auth-token-env: the variable {variable} is not set")
         return value
     return token
 
@@ -96,7 +95,7 @@ def _refuse_auth(given: dict[str, Any]) -> None:
                  "auth_token_env", "base_url"):  # fmt: skip
         if given.get(name):
             option = "--url" if name == "base_url" else "--" + name.replace("_", "-")
-            raise click.UsageError(
+            raise click.ClickException(
                 f"{option} applies to --openapi plugins; an MCP server's credential goes in "
                 "--header (e.g. --header 'Authorization=Bearer ...')"
             )
@@ -107,7 +106,7 @@ def _headers(pairs: tuple[str, ...]) -> dict[str, str] | None:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(f"'{name}' is not NAME=VALUE", param_hint="--header")
+            raise click.ClickException(f"--header: '{name}' is not NAME=VALUE")
         headers[name.strip()] = value
     return headers or None
 

@@ -32,6 +32,7 @@ fresh = cli.fresh  # the fixture: an empty database of each backend
 COMMANDS = [
     [], ["serve"], ["migrate"], ["workspace"], ["workspace", "create"], ["workspace", "list"],
     ["workspace", "delete"], ["key"], ["key", "create"], ["key", "list"], ["key", "revoke"],
+    ["plugin"], ["plugin", "add"], ["plugin", "list"], ["plugin", "remove"],
 ]  # fmt: skip
 
 
