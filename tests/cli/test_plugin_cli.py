@@ -31,9 +31,7 @@ def api_get(server: RunningServer, key: str, path: str) -> httpx.Response:
     return httpx.get(f"{server.dashscope_url}{path}", headers={"Authorization": f"Bearer {key}"})
 
 
-def test_add_list_remove_against_the_running_server(
-    server: RunningServer, tmp_path: Path
-) -> None:
+def test_add_list_remove_against_the_running_server(server: RunningServer, tmp_path: Path) -> None:
     name = unique("plugins")
     succeeds("workspace", "create", name, env=server.env)
     key = create_key(server.env, name)
