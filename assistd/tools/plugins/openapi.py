@@ -24,6 +24,7 @@ from assistd.tools.base import FunctionSpec, JsonDict, ToolContext, ToolResult
 from assistd.tools.http import OutboundError, OutboundResponse
 from assistd.tools.plugins.openapi_schema import (
     Operation,
+    check_document,
     load_operations,
     parse_document,
     server_url,
@@ -34,6 +35,7 @@ __all__ = [
     "Operation",
     "PluginAuth",
     "PluginManifest",
+    "check_document",
     "load_operations",
     "parse_ai_plugin",
     "parse_document",
