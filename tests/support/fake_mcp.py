@@ -40,8 +40,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 PAGE = 2  # tools per tools/list page
 TOOL_NAMES = (
-    "add", "draw", "fail", "refuse", "slow", "mixed", "weather", "data", "shout", "big",
-    "headers", "pid",
+    "add", "draw", "fail", "refuse", "slow", "mixed", "weather", "data", "shout", "big", "pid",
 )  # fmt: skip
 
 
@@ -71,7 +70,7 @@ class Seen:
     headers: list[dict[str, str]] = field(default_factory=list)
 
 
-def build_server(seen: Seen | None = None) -> MCPServer:
+def build_server() -> MCPServer:
     server = _PagedServer("fake-mcp", log_level="WARNING")
 
     @server.tool(description="Adds two numbers.")
@@ -125,11 +124,6 @@ def build_server(seen: Seen | None = None) -> MCPServer:
     def big(size: int = 100_000) -> str:
         return "x" * size
 
-    @server.tool(description="Names the headers of the call.")
-    def headers() -> str:
-        last = seen.headers[-1] if seen and seen.headers else {}
-        return ",".join(sorted(k for k in last if k.startswith("x-")))
-
     @server.tool(description="The server's process id.")
     def pid() -> str:
         return str(os.getpid())
@@ -179,7 +173,7 @@ def http_mcp(host: str = "127.0.0.1") -> Iterator[HttpMcp]:
     """An MCP server over streamable HTTP on `host`, in a thread, until the block ends."""
     seen = Seen()
     connections: list[int] = []
-    app = _Recorder(build_server(seen).streamable_http_app(host=host), seen)
+    app = _Recorder(build_server().streamable_http_app(host=host), seen)
     sock = socket.socket()
     sock.bind((host, 0))
     port = int(sock.getsockname()[1])
