@@ -118,7 +118,9 @@ async def rows(plugins: PluginService, workspace_id: str) -> list[str]:
     while True:
         page = await plugins.list(workspace_id, PageRequest(limit=100, order="asc", after=after))
         for p in page.items:
-            auth = p.auth.type if p.kind == "openapi" else "headers" if p.header_names else "none"
+            auth: str = (
+                p.auth.type if p.kind == "openapi" else "headers" if p.header_names else "none"
+            )
             if p.has_token:
                 auth += " (token stored)"
             found.append(f"{p.id}\t{p.kind}\t{auth}\t{p.description}")

@@ -161,10 +161,11 @@ class PluginAuth:
     """How a plugin's calls carry their credential. The credential itself is not here:
     it is stored encrypted (`Plugin.sealed`) and decrypted only to make a call."""
 
-    type: str = "none"  # none | service (one stored token) | user (the tool entry's token)
-    placement: str = "header"  # header | query
+    # service: one stored token; user: the tool entry's token, per call
+    type: Literal["none", "service", "user"] = "none"
+    placement: Literal["header", "query"] = "header"
     name: str = "Authorization"  # the header or query parameter
-    scheme: str = "bearer"  # bearer | basic | raw
+    scheme: Literal["bearer", "basic", "raw"] = "bearer"
 
 
 @dataclass(slots=True)

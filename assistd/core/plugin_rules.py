@@ -12,16 +12,14 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
-
-import yaml
 
 from assistd.core import validation as v
 from assistd.core.objects import PluginAuth
 from assistd.errors import InvalidRequest, StartupError, echo
 from assistd.settings import PLUGIN_ID
-from assistd.tools.plugins.openapi import load_operations, parse_document
+from assistd.tools.plugins.openapi import parse_document
 
 KINDS = ("openapi", "mcp")
 # Tool types a plugin id may not take: the built-ins (and `function`), and `mcp`, the
@@ -98,8 +96,9 @@ def check_description(value: Any) -> str:
     return v.check_length(value, "description", DESCRIPTION_MAX) or ""
 
 
-def check_document(plugin_id: str, value: Any) -> str:
-    """The document as text (an object is kept as JSON), once every operation loads."""
+def check_document(value: Any, base_url: str | None) -> str:
+    """The document as text (an object is kept as JSON), once it loads: OpenAPI 3, an
+    absolute server URL (or one relative to `base_url`), operations that can be called."""
     if isinstance(value, Mapping):
         text = json.dumps(value, ensure_ascii=False)
     elif isinstance(value, str):
@@ -113,8 +112,8 @@ def check_document(plugin_id: str, value: Any) -> str:
         raise InvalidRequest("'openapi' is empty; give the OpenAPI 3 document.", "openapi")
     v.check_length(text, "openapi", DOCUMENT_MAX)
     try:
-        load_operations(plugin_id, parse_document(text))
-    except (ValueError, yaml.YAMLError, RecursionError) as exc:
+        parse_document(text, base_url=base_url)
+    except (ValueError, RecursionError) as exc:
         raise InvalidRequest(
             f"'openapi' is not a usable OpenAPI document: {exc}", "openapi"
         ) from None
@@ -186,7 +185,10 @@ def check_auth(
             f"'auth.scheme' must be 'bearer', 'basic' or 'raw', not '{echo(scheme)}'.",
             "auth.scheme",
         )
-    auth = PluginAuth(type=kind, placement=placement, name=name, scheme=scheme)
+    # Each value was checked against its choices above.
+    auth = PluginAuth(
+        type=cast(Any, kind), placement=cast(Any, placement), name=name, scheme=cast(Any, scheme)
+    )
     return auth, _token(kind, spec.token, previous)
 
 

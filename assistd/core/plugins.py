@@ -22,6 +22,7 @@ from assistd.secrets import SecretBox
 from assistd.settings import PluginSettings, Settings
 from assistd.store.base import Store
 from assistd.tools.plugins.credentials import Credentials, seal, unseal
+from assistd.tools.plugins.openapi import parse_ai_plugin
 
 
 @dataclass(slots=True)
@@ -34,6 +35,9 @@ class PluginSpec:
     auth: rules.AuthSpec | None = None
     headers: Any = None
     allowed_tools: Any = None
+    # A legacy DashScope plugin's ai-plugin.json, read with `openapi` at registration: it
+    # gives the id, description and auth type that the request leaves out.
+    manifest: Any = None
     # The fields the request set, null included: on update, the others stay as they are.
     given: frozenset[str] = field(default_factory=frozenset)
 
@@ -81,12 +85,14 @@ class PluginService:
     # ---- the API's use-cases ------------------------------------------------------------
 
     async def register(self, ws: str, spec: PluginSpec) -> Plugin:
+        if spec.manifest is not None:
+            spec = await asyncio.to_thread(_with_manifest, spec)
         plugin_id = rules.check_plugin_id(spec.plugin_id, self.settings.plugins)
         kind = rules.check_kind(spec.kind, spec.openapi, spec.url)
-        spec = replace(spec, given=frozenset(EVERY_FIELD))  # a new plugin: all of them
-        checked = await self._check(plugin_id, kind, spec)
         now = now_ms()
         plugin = Plugin(id=plugin_id, kind=kind, created_at=now, updated_at=now)
+        spec = replace(spec, given=frozenset(EVERY_FIELD))  # a new plugin: all of them
+        checked = await self._check(plugin, spec)
         plugin = self._merged(plugin, checked, spec, Credentials())
         async with self.store.workspace(ws, write=True) as unit:
             await unit.plugins.insert(plugin)
@@ -113,14 +119,20 @@ class PluginService:
                 "a plugin's id cannot change.",
                 "plugin_id",
             )
-        async with self.store.workspace(ws) as unit:
-            kind = (await unit.plugins.get(plugin_id) or self._missing(plugin_id)).kind
-        if spec.kind is not None and spec.kind != kind:
+        if spec.manifest is not None:
             raise InvalidRequest(
-                f"'kind' cannot change from '{kind}'; delete the plugin and register it again.",
+                "'manifest' is read when a plugin is registered; update its fields instead.",
+                "manifest",
+            )
+        async with self.store.workspace(ws) as unit:
+            stored = await unit.plugins.get(plugin_id) or self._missing(plugin_id)
+        if spec.kind is not None and spec.kind != stored.kind:
+            raise InvalidRequest(
+                f"'kind' cannot change from '{stored.kind}'; delete the plugin and register "
+                "it again.",
                 "kind",
             )
-        checked = await self._check(plugin_id, kind, spec)
+        checked = await self._check(stored, spec)
         async with self.store.workspace(ws, write=True) as unit:
             current = await unit.plugins.get(plugin_id) or self._missing(plugin_id)
             updated = self._merged(current, checked, spec, self._previous(current))
@@ -161,22 +173,27 @@ class PluginService:
 
     # ---- checks -------------------------------------------------------------------------
 
-    async def _check(self, plugin_id: str, kind: str, spec: PluginSpec) -> _Checked:
+    async def _check(self, plugin: Plugin, spec: PluginSpec) -> _Checked:
+        """The fields `spec` sets, checked against `plugin` (as stored, or new)."""
         given = spec.given
-        if kind == "openapi":
+        if "url" in given and spec.url is None and plugin.kind == "mcp":
+            raise InvalidRequest("'url' is required: the MCP server's endpoint.", "url")
+        url = plugin.url if "url" not in given else spec.url
+        if "url" in given and url is not None:
+            url = rules.check_url(url, "url")
+        document = None
+        if plugin.kind == "openapi":
             _refuse(spec, "headers", "allowed_tools")
-            document = spec.openapi if "openapi" in given else None
-            if "openapi" in given and document is None:
-                raise InvalidRequest("'openapi' is required: the plugin's OpenAPI 3 document.",
-                                     "openapi")  # fmt: skip
-            if document is not None:  # parsing a large document is CPU work: off the loop
-                document = await asyncio.to_thread(rules.check_document, plugin_id, document)
+            if "openapi" in given and spec.openapi is None:
+                raise InvalidRequest(
+                    "'openapi' is required: the plugin's OpenAPI 3 document.", "openapi"
+                )
+            if "openapi" in given or "url" in given:  # the document must resolve against url
+                text = spec.openapi if "openapi" in given else plugin.document
+                # Parsing a large document is CPU work: off the event loop.
+                document = await asyncio.to_thread(rules.check_document, text, url)
         else:
             _refuse(spec, "openapi", "auth")
-            document = None
-            if "url" in given and spec.url is None:
-                raise InvalidRequest("'url' is required: the MCP server's endpoint.", "url")
-        url = spec.url if spec.url is None else rules.check_url(spec.url, "url")
         return _Checked(
             description=rules.check_description(spec.description) if "description" in given
             else None,
@@ -227,3 +244,28 @@ def _refuse(spec: PluginSpec, *names: str) -> None:
                 "headers": " Give its credential in 'auth'.",
             }.get(name, "")
             raise InvalidRequest(f"'{name}' does not apply to {kind} plugin.{hint}", name)
+
+
+def _with_manifest(spec: PluginSpec) -> PluginSpec:
+    """`spec` with what its ai-plugin.json manifest gives where the request gave nothing."""
+    if not isinstance(spec.manifest, dict):
+        raise InvalidRequest("'manifest' must be the ai-plugin.json object.", "manifest")
+    if spec.openapi is None:
+        raise InvalidRequest("'openapi' is required with 'manifest': its OpenAPI document.",
+                             "openapi")  # fmt: skip
+    base_url = spec.url if isinstance(spec.url, str) else None
+    text = rules.check_document(spec.openapi, base_url)
+    try:
+        read = parse_ai_plugin(spec.manifest, text, base_url=base_url)
+    except ValueError as exc:
+        raise InvalidRequest(f"'manifest': {exc}", "manifest") from None
+    auth = spec.auth or rules.AuthSpec()
+    if auth.type is None and read.auth.type != "none":
+        auth = replace(auth, type=read.auth.type, scheme=auth.scheme or read.auth.scheme)
+    return replace(
+        spec,
+        plugin_id=spec.plugin_id or read.plugin_id,
+        description=spec.description if spec.description is not None else read.description,
+        openapi=text,
+        auth=auth,
+    )

@@ -184,6 +184,11 @@ class PluginBody(_Body):
     allowed_tools: list[str] | None = Field(
         default=None, description="mcp: the server's tools to offer (default: all)"
     )
+    manifest: dict[str, Any] | None = Field(
+        default=None,
+        description="a legacy DashScope plugin's ai-plugin.json, with its document in "
+        "`openapi`: it gives the id, description and auth type the body leaves out",
+    )
 
     def spec(self) -> PluginSpec:
         return PluginSpec(
@@ -195,5 +200,6 @@ class PluginBody(_Body):
             auth=self.auth.spec() if self.auth is not None else None,
             headers=self.headers,
             allowed_tools=self.allowed_tools,
+            manifest=self.manifest,
             given=frozenset(self.model_fields_set),
         )

@@ -1,31 +1,30 @@
 """Where the tool registry finds a plugin's toolset: the workspace's registered plugins,
 then those the operator declares in the configuration.
 
-A toolset is built once (an OpenAPI document parsed, an MCP session opened) and reused
-while its plugin is unchanged: every lookup reads the plugin's revision, one indexed
-query, so a change made by another process (the CLI, another replica) is seen at once.
-A plugin whose tokens come with each call (`user_http`) gets one toolset per token.
+A toolset is built once (an OpenAPI document parsed, an MCP connection kept open) and
+reused while its plugin is unchanged: every lookup reads the plugin's revision, one
+indexed query, so a change made by another process (the CLI, another replica) is seen
+at once, and the toolsets of a changed or deleted plugin are closed.
 
 Whatever a toolset hands back passes through `_Redacting`, which replaces the plugin's
-own secrets, so a server that echoes its credential cannot put it in a run step, in
-what the model reads, or in a log line.
+secrets (its stored token and headers, and the user's token of the call's tool entry),
+so a server that echoes a credential cannot put it in a run step, in what the model
+reads, or in a log line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import logging
 import traceback
-from collections import OrderedDict, defaultdict
-from dataclasses import dataclass, field, replace
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import quote
-
-import yaml
+from typing import Protocol
+from urllib.parse import quote, quote_plus
 
 from assistd.core.objects import Plugin
 from assistd.errors import StartupError
@@ -34,17 +33,10 @@ from assistd.settings import PluginSettings, Settings
 from assistd.tools.base import FunctionSpec, JsonDict, ToolContext, ToolResult, Toolset
 from assistd.tools.plugins.credentials import Credentials
 from assistd.tools.plugins.mcp import McpServer, McpToolset
-from assistd.tools.plugins.openapi import (
-    OpenApiToolset,
-    PluginAuth,
-    load_operations,
-    parse_document,
-)
+from assistd.tools.plugins.openapi import REDACTED, OpenApiToolset, PluginAuth, parse_document
 
 log = logging.getLogger("assistd.tools.plugins")
-TOKENS_PER_PLUGIN = 32  # toolsets kept per user_http plugin, one per caller's token
 _DECLARED = ""  # the workspace key of plugins the configuration declares
-_MASK = "****"
 _MIN_SECRET = 4  # shorter "secrets" are not scrubbed: they would mangle every output
 
 
@@ -58,7 +50,7 @@ class PluginLookup(Protocol):
 @dataclass
 class _Built:
     revision: int
-    by_token: OrderedDict[str, Toolset] = field(default_factory=OrderedDict)
+    toolset: Toolset | None  # None: the plugin cannot be used (logged when built)
 
 
 class WorkspacePlugins:
@@ -68,7 +60,7 @@ class WorkspacePlugins:
         self,
         lookup: PluginLookup,
         settings: Settings,
-        declared_documents: dict[str, dict[str, Any]] | None = None,  # from check_declared
+        declared_documents: dict[str, JsonDict] | None = None,  # from check_declared
     ) -> None:
         self.lookup = lookup
         self.settings = settings
@@ -85,92 +77,82 @@ class WorkspacePlugins:
             if plugin_id not in self.settings.plugins:
                 return None
             key, revision = (_DECLARED, plugin_id), 0
-        user_token = _user_token(entry)
-        variant = hashlib.sha256(user_token.encode()).hexdigest() if user_token else ""
         async with self._locks[key]:
             built = self._built.get(key)
             if built is None or built.revision != revision:
                 if built is not None:
-                    await _close(built.by_token.values())
-                built = self._built[key] = _Built(revision)
-            toolset = built.by_token.get(variant)
-            if toolset is None:
-                toolset = await self._build(key, user_token)
-                if toolset is None:
-                    return None
-                built.by_token[variant] = toolset
-                if len(built.by_token) > TOKENS_PER_PLUGIN:
-                    await _close([built.by_token.popitem(last=False)[1]])
-            built.by_token.move_to_end(variant)
-            return toolset
+                    await _close([built.toolset])
+                built = self._built[key] = _Built(revision, await self._build(key))
+            return built.toolset
 
     async def forget(self, workspace_id: str, plugin_id: str) -> None:
-        """Closes the toolsets built for a plugin (it changed, or is gone)."""
+        """Closes the toolset built for a plugin (it changed, or is gone)."""
         built = self._built.pop((workspace_id, plugin_id), None)
         if built is not None:
-            await _close(built.by_token.values())
+            await _close([built.toolset])
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         built, self._built = list(self._built.values()), {}
-        for each in built:
-            await _close(each.by_token.values())
+        await _close(b.toolset for b in built)
 
-    async def _build(self, key: tuple[str, str], user_token: str | None) -> Toolset | None:
+    async def _build(self, key: tuple[str, str]) -> Toolset | None:
         workspace_id, plugin_id = key
-        if workspace_id == _DECLARED:
-            return self._build_declared(plugin_id, user_token)
         try:
+            if workspace_id == _DECLARED:
+                return self._declared(plugin_id)
             found = await self.lookup.stored(workspace_id, plugin_id)
-        except ValueError as exc:  # the server's secret changed since it was registered
-            log.warning("the plugin '%s' cannot be used: %s", plugin_id, exc)
+            return await self._registered(*found) if found is not None else None
+        except ValueError as exc:  # a secret sealed under another key, a token missing
+            log.warning("the plugin '%s' cannot be used: %s", plugin_id, redact(str(exc)))
             return None
-        if found is None:
-            return None
-        plugin, credentials = found
+
+    async def _registered(self, plugin: Plugin, credentials: Credentials) -> Toolset:
         if plugin.kind == "mcp":
             server = McpServer(
-                url=plugin.url, headers=credentials.headers, allowed_tools=plugin.allowed_tools
-            )
-            return self._redacting(plugin_id, self._mcp(plugin_id, server), credentials.secrets())
-        document = await asyncio.to_thread(parse_document, plugin.document or "")
-        token = credentials.token if plugin.auth.type == "service" else user_token
+                url=plugin.url, headers=credentials.headers,
+                allowed_tools=_tuple(plugin.allowed_tools),
+            )  # fmt: skip
+            return self._redacting(plugin.id, self._mcp(plugin.id, server), credentials)
+        text = plugin.document or ""
+        document = await asyncio.to_thread(parse_document, text, base_url=plugin.url)
         auth = PluginAuth(
             type=plugin.auth.type, placement=plugin.auth.placement, name=plugin.auth.name,
-            scheme=plugin.auth.scheme, token=token,
+            scheme=plugin.auth.scheme,
+            token=credentials.token if plugin.auth.type == "service" else None,
         )  # fmt: skip
-        toolset = self._openapi(plugin_id, document, auth, plugin.url, plugin.description)
-        return self._redacting(plugin_id, toolset, [*credentials.secrets(), user_token or ""])
+        toolset = self._openapi(plugin.id, document, auth, plugin.url, plugin.description)
+        return self._redacting(plugin.id, toolset, credentials)
 
-    def _build_declared(self, plugin_id: str, user_token: str | None) -> Toolset | None:
+    def _declared(self, plugin_id: str) -> Toolset | None:
         declared = self.settings.plugins[plugin_id]
-        if _source_of(declared) is None:
-            return None
+        credentials = Credentials(token=declared.auth.key(), headers=dict(declared.headers))
         if declared.kind == "mcp":
+            if not (declared.url or declared.command):
+                return None
             server = McpServer(
-                url=declared.url, command=declared.command, args=list(declared.args),
+                url=declared.url, command=declared.command, args=tuple(declared.args),
                 env=dict(declared.env), headers=dict(declared.headers),
-                allowed_tools=declared.allowed_tools,
+                allowed_tools=_tuple(declared.allowed_tools),
             )  # fmt: skip
-            secrets = list(declared.headers.values())
-            return self._redacting(plugin_id, self._mcp(plugin_id, server), secrets)
-        document = self._declared_documents.get(plugin_id)
-        if document is None:  # not checked at start (a test's settings): read it now
-            assert declared.openapi is not None
-            document = _declared_document(plugin_id, declared.openapi, f"plugins.{plugin_id}")
+            return self._redacting(plugin_id, self._mcp(plugin_id, server), credentials)
+        if declared.openapi is None:
+            return None
+        document = self._declared_documents.get(plugin_id) or _declared_document(
+            plugin_id, declared
+        )
         setting = declared.auth
-        token = setting.key() if setting.type == "service" else user_token
         auth = PluginAuth(
             type=setting.type, placement=setting.placement, name=setting.name,
-            scheme=setting.scheme, token=token,
+            scheme=setting.scheme, token=credentials.token if setting.type == "service" else None,
         )  # fmt: skip
         toolset = self._openapi(plugin_id, document, auth, declared.url, declared.description)
-        return self._redacting(plugin_id, toolset, [token or ""])
+        return self._redacting(plugin_id, toolset, credentials)
 
     def _openapi(
-        self, plugin_id: str, document: dict[str, Any], auth: PluginAuth, base_url: str | None,
+        self, plugin_id: str, document: JsonDict, auth: PluginAuth, base_url: str | None,
         description: str,
     ) -> Toolset:  # fmt: skip
         return OpenApiToolset(
@@ -182,26 +164,27 @@ class WorkspacePlugins:
         return McpToolset(
             plugin_id, server, refresh_s=self.settings.mcp_refresh_s,
             output_bytes=self.settings.plugin_output_bytes,
+            call_timeout_s=self.settings.tool_call_timeout_s,
         )  # fmt: skip
 
-    def _redacting(self, plugin_id: str, toolset: Toolset, secrets: list[str]) -> Toolset:
-        return _Redacting(toolset, plugin_id, [s for s in secrets if len(s) >= _MIN_SECRET])
+    def _redacting(self, plugin_id: str, toolset: Toolset, credentials: Credentials) -> Toolset:
+        return _Redacting(toolset, plugin_id, credentials.secrets())
 
 
-def check_declared(settings: Settings) -> dict[str, dict[str, Any]]:
+def check_declared(settings: Settings) -> dict[str, JsonDict]:
     """Reads and checks the configuration's plugins, at start: their OpenAPI documents by
     plugin id, or StartupError naming the plugin whose document does not load or whose
     token is missing."""
-    documents: dict[str, dict[str, Any]] = {}
+    documents: dict[str, JsonDict] = {}
     for plugin_id, declared in settings.plugins.items():
         where = f"plugins.{plugin_id}"
-        if declared.kind == "openapi" and declared.openapi is not None:
-            documents[plugin_id] = _declared_document(plugin_id, declared.openapi, where)
         auth = declared.auth
         if auth.type == "service" and auth.key() is None:
             source = f"the variable {auth.token_env}" if auth.token_env else "auth.token"
             raise StartupError(f"{where}: 'service' auth needs a token, and {source} is unset")
-        if _source_of(declared) is None:
+        if declared.kind == "openapi" and declared.openapi is not None:
+            documents[plugin_id] = _declared_document(plugin_id, declared)
+        elif not (declared.url or declared.command):
             log.warning(
                 "the plugin '%s' has no %s: assistants may name it, but it offers nothing",
                 plugin_id,
@@ -210,36 +193,28 @@ def check_declared(settings: Settings) -> dict[str, dict[str, Any]]:
     return documents
 
 
-def _source_of(declared: PluginSettings) -> str | Path | None:
-    if declared.kind == "mcp":
-        return declared.url or declared.command
-    return declared.openapi
-
-
-def _declared_document(plugin_id: str, path: Path, where: str) -> dict[str, Any]:
+def _declared_document(plugin_id: str, declared: PluginSettings) -> JsonDict:
+    path = declared.openapi
+    assert path is not None
+    where = f"plugins.{plugin_id}.openapi"
     try:
-        document = parse_document(path.read_text(encoding="utf-8"))
-        load_operations(plugin_id, document)
+        return parse_document(Path(path).read_text(encoding="utf-8"), base_url=declared.url)
     except OSError as exc:
-        raise StartupError(f"{where}.openapi: cannot read {path}: {exc.strerror}") from None
+        raise StartupError(f"{where}: cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise StartupError(f"{where}.openapi: {path} is not UTF-8 text") from None
-    except (ValueError, yaml.YAMLError) as exc:
-        raise StartupError(f"{where}.openapi: {path} is not a usable document: {exc}") from None
-    return document
+        raise StartupError(f"{where}: {path} is not UTF-8 text") from None
+    except ValueError as exc:
+        raise StartupError(f"{where}: {path} is not a usable document: {exc}") from None
 
 
-def _user_token(entry: JsonDict) -> str | None:
-    """The per-call token of a tool entry `{"auth": {"type": "user_http", "user_token"}}`."""
-    auth = entry.get("auth")
-    if not isinstance(auth, dict):
-        return None
-    token = auth.get("user_token")
-    return token if isinstance(token, str) and token else None
+def _tuple(names: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(names) if names is not None else None
 
 
-async def _close(toolsets: Any) -> None:
+async def _close(toolsets: Iterable[Toolset | None]) -> None:
     for toolset in list(toolsets):
+        if toolset is None:
+            continue
         try:
             await toolset.close()
         except Exception as exc:  # one toolset's failure must not keep the others open
@@ -252,33 +227,47 @@ class _Redacting:
     def __init__(self, inner: Toolset, plugin_id: str, secrets: list[str]) -> None:
         self.inner = inner
         self.plugin_id = plugin_id
-        forms = {f for s in secrets for f in (s, quote(s, safe=""), _b64(s))}
-        self.secrets = sorted(forms, key=len, reverse=True)  # longest first
+        self.secrets = _forms(secrets)
 
     async def functions(self, context: ToolContext) -> list[FunctionSpec]:
         return await self.inner.functions(context)
 
     async def call(self, function: str, args: JsonDict, context: ToolContext) -> ToolResult:
+        secrets = self.secrets + _forms([_user_token(context.config)])
         try:
             result = await self.inner.call(function, args, context)
         except Exception as exc:
-            trace = "".join(traceback.format_exception(exc))
-            log.error("the plugin '%s' failed in %s: %s", self.plugin_id, function,
-                      redact(self._scrub(trace)))  # fmt: skip
+            trace = _scrub("".join(traceback.format_exception(exc)), secrets)
+            log.error("the plugin '%s' failed in %s: %s", self.plugin_id, function, redact(trace))
             message = f"The plugin '{self.plugin_id}' failed ({type(exc).__name__})."
-            return ToolResult(output=json.dumps({"error": {"code": "plugin_failed",
-                                                           "message": message}}))  # fmt: skip
-        display = self._scrub(result.display) if result.display is not None else None
-        return replace(result, output=self._scrub(result.output), display=display)
+            error = {"error": {"code": "plugin_failed", "message": message}}
+            return ToolResult(output=json.dumps(error))
+        display = _scrub(result.display, secrets) if result.display is not None else None
+        return replace(result, output=_scrub(result.output, secrets), display=display)
 
     async def close(self) -> None:
         await self.inner.close()
 
-    def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, _MASK)
-        return text
+
+def _user_token(entry: JsonDict) -> str:
+    """The per-call token of a tool entry `{"auth": {"type": "user_http", "user_token"}}`."""
+    auth = entry.get("auth")
+    token = auth.get("user_token") if isinstance(auth, dict) else None
+    return token if isinstance(token, str) else ""
 
 
-def _b64(secret: str) -> str:
-    return base64.b64encode(secret.encode()).decode()
+def _forms(secrets: Iterable[str]) -> list[str]:
+    """Every form a secret may take on the wire, longest first."""
+    forms: set[str] = set()
+    for secret in secrets:
+        forms |= {secret, quote(secret, safe=""), quote_plus(secret),
+                  base64.b64encode(secret.encode()).decode()}  # fmt: skip
+        if ":" in secret:  # basic: user:password; the password alone is secret too
+            forms.add(secret.split(":", 1)[1])
+    return sorted((f for f in forms if len(f) >= _MIN_SECRET), key=len, reverse=True)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text

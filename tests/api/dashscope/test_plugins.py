@@ -150,6 +150,37 @@ def test_delete_then_it_is_gone(api: httpx.Client) -> None:
     register(api, plugin_id=pid, openapi=WEATHER)
 
 
+def test_a_relative_server_url_needs_a_base_url(api: httpx.Client) -> None:
+    relative = {**WEATHER, "servers": [{"url": "/v1"}]}
+    refused(api.post("/plugins", json={"plugin_id": plugin_id(), "openapi": relative}),
+            400, "openapi")  # fmt: skip
+    pid = plugin_id()
+    made = register(api, plugin_id=pid, openapi=relative, url="https://api.example.com")
+    assert made["url"] == "https://api.example.com"
+    # Without its base URL the document would lead nowhere: refused, nothing changed.
+    refused(api.post(f"/plugins/{pid}", json={"url": None}), 400, "openapi")
+    moved = api.post(f"/plugins/{pid}", json={"url": "https://eu.example.com"})
+    assert moved.status_code == 200 and moved.json()["url"] == "https://eu.example.com"
+
+
+def test_a_legacy_ai_plugin_manifest(api: httpx.Client) -> None:
+    name = f"legacy_{secrets.token_hex(3)}"
+    manifest = {
+        "schema_version": "v1", "name_for_model": name, "name_for_human": "Weather",
+        "description_for_model": "Looks up the weather.", "api": {"type": "openapi"},
+        "auth": {"type": "service_http", "authorization_type": "bearer"},
+    }  # fmt: skip
+    refused(api.post("/plugins", json={"manifest": manifest, "openapi": WEATHER}), 400,
+            "auth.token")  # fmt: skip
+    made = register(api, manifest=manifest, openapi=yaml.safe_dump(WEATHER),
+                    auth={"token": TOKEN})  # fmt: skip
+    assert made["plugin_id"] == name and made["description"] == "Looks up the weather."
+    assert made["auth"]["type"] == "service" and made["auth"]["has_token"] is True
+    bad = {**manifest, "name_for_model": "no spaces please"}
+    refused(api.post("/plugins", json={"manifest": bad, "openapi": WEATHER}), 400, "manifest")
+    refused(api.post(f"/plugins/{name}", json={"manifest": manifest}), 400, "manifest")
+
+
 def test_an_mcp_server(api: httpx.Client) -> None:
     pid = plugin_id()
     made = register(
