@@ -35,9 +35,17 @@ class PluginAuthSettings(BaseModel):
     type: Literal["none", "service", "user"] = "none"
     placement: Literal["header", "query"] = Field(default="header", alias="in")
     name: str = "Authorization"  # the header or query parameter
-    scheme: Literal["bearer", "basic", "raw"] = "bearer"
+    # Unset: bearer in the Authorization header, the token as it is anywhere else.
+    scheme: Literal["bearer", "basic", "raw"] | None = None
     token: str | None = None  # the service credential
     token_env: str | None = None  # read it from this environment variable
+
+    @property
+    def effective_scheme(self) -> Literal["bearer", "basic", "raw"]:
+        if self.scheme is not None:
+            return self.scheme
+        usual = self.placement == "header" and self.name.lower() == "authorization"
+        return "bearer" if usual else "raw"
 
     def key(self) -> str | None:
         if self.token:

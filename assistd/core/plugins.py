@@ -65,7 +65,7 @@ def declared_plugin(plugin_id: str, declared: PluginSettings) -> Plugin:
         updated_at=0,
         description=declared.description,
         url=declared.url,
-        auth=PluginAuth(auth.type, auth.placement, auth.name, auth.scheme),
+        auth=PluginAuth(auth.type, auth.placement, auth.name, auth.effective_scheme),
         header_names=list(declared.headers),
         allowed_tools=declared.allowed_tools,
         has_token=auth.key() is not None,

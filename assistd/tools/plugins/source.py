@@ -146,7 +146,8 @@ class WorkspacePlugins:
         setting = declared.auth
         auth = PluginAuth(
             type=setting.type, placement=setting.placement, name=setting.name,
-            scheme=setting.scheme, token=credentials.token if setting.type == "service" else None,
+            scheme=setting.effective_scheme,
+            token=credentials.token if setting.type == "service" else None,
         )  # fmt: skip
         toolset = self._openapi(plugin_id, document, auth, declared.url, declared.description)
         return self._redacting(plugin_id, toolset, credentials)
