@@ -166,6 +166,8 @@ def test_the_plugin_answers_with_its_credential(
         called = call_plugin(fake_model, pid, city)
         text = ok(Messages.list(called.thread_id)).data[0].content[0].text.value
         assert text == "Here is the weather."
+        if kind != "none":
+            assert_secret_nowhere(allowing, fake_model, called, TOKEN)
     assert f"sunny in {city}" in called.output
     seen = seen_for(weather_api, city)
     assert seen.method == "GET" and urlsplit(seen.path).path == "/v1/weather"
@@ -177,8 +179,6 @@ def test_the_plugin_answers_with_its_credential(
     second = fake_model.requests(called.model)[1]
     [result] = [m for m in second["messages"] if m["role"] == "tool"]
     assert f"sunny in {city}" in result["content"]
-    if kind != "none":
-        assert_secret_nowhere(allowing, fake_model, called, TOKEN)
 
 
 def test_a_user_token_comes_with_the_tool_entry(
