@@ -70,6 +70,7 @@ class PluginSettings(BaseModel):
     command: str | None = None  # mcp over stdio: the server's command, its arguments and
     args: list[str] = Field(default_factory=list)  # environment (only the operator may
     env: dict[str, str] = Field(default_factory=dict)  # declare one: it runs a process)
+    cwd: Path | None = None  # and the directory it runs in (default: the server's)
     headers: dict[str, str] = Field(default_factory=dict)  # sent to an MCP server
     auth: PluginAuthSettings = Field(default_factory=PluginAuthSettings)
     allowed_tools: list[str] | None = None  # an MCP server's tools to offer; unset: all
@@ -84,7 +85,7 @@ class PluginSettings(BaseModel):
             if self.url and self.command:
                 raise ValueError("an mcp plugin takes url or command, not both")
             return self
-        for name in ("command", "args", "env", "headers", "allowed_tools"):
+        for name in ("command", "args", "env", "cwd", "headers", "allowed_tools"):
             if getattr(self, name):
                 raise ValueError(f'{name} applies to mcp plugins (kind = "mcp")')
         return self

@@ -26,11 +26,13 @@ from dashscope import Assistants, Messages, Runs, Steps, Threads
 from tests.ops.helpers import server_log
 from tests.runs.conftest import StartServer, sdk_at, sdk_on, workspace_key
 from tests.runs.helpers import ok, wait_done
+from tests.support.fake_mcp import HttpMcp, http_mcp, stdio_command
 from tests.support.fake_model import FakeModel, Reply, ToolCalls
 from tests.support.listener import Answer, Listener, Seen, listener
 from tests.support.sdk import as_json
 from tests.support.server import RunningServer
 
+ROOT = Path(__file__).resolve().parents[2]  # where `python -m tests.support...` runs
 TOKEN = "svc-" + secrets.token_hex(16)
 USER_TOKEN = "usr-" + secrets.token_hex(16)
 OUTBOUND = {
@@ -80,9 +82,14 @@ def allowing(
     plugin its configuration declares, and the most talkative log."""
     doc = tmp_path_factory.mktemp("declared") / "forecast.json"
     doc.write_text(json.dumps(weather_doc(f"{weather_api.url}/declared")))
-    declared = {"forecast": {"openapi": str(doc), "description": "The forecast.",
-                             "auth": {"type": "service", "name": "X-Api-Key",
-                                      "token_env": "FORECAST_KEY"}}}  # fmt: skip
+    command, args = stdio_command()
+    declared = {
+        "forecast": {"openapi": str(doc), "description": "The forecast.",
+                     "auth": {"type": "service", "name": "X-Api-Key",
+                              "token_env": "FORECAST_KEY"}},
+        "local_tools": {"kind": "mcp", "command": command, "args": args,
+                        "cwd": str(ROOT), "allowed_tools": ["add", "pid"]},
+    }  # fmt: skip
     return start_module_server(
         ASSISTD_OPENAI_BASE_URL=fake_model.base_url,
         ASSISTD_OUTBOUND=json.dumps(OUTBOUND),
@@ -118,10 +125,12 @@ class Called:
 
 
 def call_plugin(fake_model: FakeModel, pid: str, city: str, tool: dict[str, Any] | None = None,
-                function: str = "get_weather") -> Called:  # fmt: skip
+                function: str = "get_weather", args: dict[str, Any] | None = None,
+                ) -> Called:  # fmt: skip
     """A run whose model calls the plugin's function once, then answers."""
+    args = args if args is not None else {"city": city}
     model = fake_model.new_model(
-        ToolCalls([(f"{pid}__{function}", {"city": city})]), Reply("Here is the weather.")
+        ToolCalls([(f"{pid}__{function}", args)]), Reply("Here is the weather.")
     )
     assistant = ok(Assistants.create(model=model, tools=[tool or {"type": pid}]))
     thread = ok(Threads.create(messages=[{"role": "user", "content": f"Weather in {city}?"}]))
@@ -133,7 +142,7 @@ def call_plugin(fake_model: FakeModel, pid: str, city: str, tool: dict[str, Any]
     [call] = steps[0].step_details.tool_calls
     assert call["type"] == pid, call
     output = call[pid]["output"]
-    assert json.loads(call[pid]["input"]) == {"city": city}
+    assert json.loads(call[pid]["input"]) == args
     return Called(done, thread.id, call, str(output), model)
 
 
@@ -215,6 +224,44 @@ def test_a_declared_plugin_serves_every_workspace(
         assert urlsplit(seen.path).path == "/declared/weather"
         assert seen.headers["X-Api-Key"] == TOKEN
         assert TOKEN not in called.output
+
+
+# ---- MCP servers ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mcp_server() -> Iterator[HttpMcp]:
+    with http_mcp() as server:
+        yield server
+
+
+def test_a_registered_mcp_server_answers(
+    allowing: RunningServer, fake_model: FakeModel, mcp_server: HttpMcp
+) -> None:
+    pid = f"mcp_{secrets.token_hex(3)}"
+    before = len(mcp_server.seen.headers)
+    with sdk_on(allowing):
+        with api(allowing) as client:
+            made = client.post("/plugins", json={
+                "plugin_id": pid, "kind": "mcp", "url": mcp_server.url,
+                "headers": {"X-Api-Key": TOKEN}, "allowed_tools": ["shout", "add"],
+            })  # fmt: skip
+            assert made.status_code == 200, made.text
+        called = call_plugin(fake_model, pid, "-", function="shout", args={"word": "hello"})
+        assert called.output == "HELLO"
+        offered = fake_model.requests(called.model)[0]["tools"]
+        assert sorted(t["function"]["name"] for t in offered) == [f"{pid}__add", f"{pid}__shout"]
+        assert_secret_nowhere(allowing, fake_model, called, TOKEN)
+    sent = mcp_server.seen.headers[before:]
+    assert sent and all(h.get("x-api-key") == TOKEN for h in sent)
+
+
+def test_a_declared_stdio_mcp_server_answers(
+    allowing: RunningServer, fake_model: FakeModel
+) -> None:
+    with sdk_on(allowing):
+        called = call_plugin(fake_model, "local_tools", "-", function="add", args={"a": 2, "b": 3})
+    assert called.output == "5"
 
 
 def assert_secret_nowhere(

@@ -135,6 +135,7 @@ class WorkspacePlugins:
             server = McpServer(
                 url=declared.url, command=declared.command, args=tuple(declared.args),
                 env=dict(declared.env), headers=dict(declared.headers),
+                cwd=str(declared.cwd) if declared.cwd is not None else None,
                 allowed_tools=_tuple(declared.allowed_tools),
             )  # fmt: skip
             return self._redacting(plugin_id, self._mcp(plugin_id, server), credentials)
