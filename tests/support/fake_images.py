@@ -7,7 +7,7 @@
 - `openai`: POST /v1/images/generations answering `b64_json` or `url` items; unknown
   request fields are refused, as OpenAI does.
 - `a1111`: AUTOMATIC1111's POST /sdapi/v1/txt2img answering base64 PNGs, behind HTTP
-  Basic auth (`--api-auth user:password`).
+  Basic auth (`--api-auth user:password`) when a key is given.
 
 Every request is recorded; a wrong key gets the provider's own 401 answer.
 """
@@ -273,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _a1111(self, seen: Seen) -> None:
         expected = "Basic " + base64.b64encode(self.state.key.encode()).decode()
-        if seen.headers.get("authorization") != expected:
+        if self.state.key and seen.headers.get("authorization") != expected:
             self._json(401, {"detail": "Incorrect username or password"},
                        {"WWW-Authenticate": "Basic"})  # fmt: skip
             return
