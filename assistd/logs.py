@@ -30,7 +30,7 @@ _CONTEXT: dict[str, ContextVar[str | None]] = {
 # line per outbound request or migration step: they speak from warning up, whatever the level.
 _CHATTY = (
     "aiosqlite", "httpx", "httpx2", "httpcore", "httpcore2", "openai", "multipart",
-    "python_multipart", "asyncio", "alembic", "sqlalchemy",
+    "python_multipart", "asyncio", "alembic", "sqlalchemy", "mcp",
 )  # fmt: skip
 
 _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
