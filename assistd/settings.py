@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     run_workers: int = Field(default=256, gt=0)  # runs executing at once in this process
     run_expiry_s: int = Field(default=600, gt=0)  # how long a run waits for tool outputs
     max_tool_rounds: int = Field(default=8, gt=0)  # model turns with tool calls per run
+    # Per server-run tool call; a tool may declare a longer one (image generation).
+    tool_call_timeout_s: float = Field(default=60.0, gt=0)
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     # How long a finished run's events stay replayable (for clients that reconnect).
     event_retention_s: float = Field(default=60.0, gt=0)

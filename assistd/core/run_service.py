@@ -15,7 +15,17 @@ from assistd.core import runs as rs
 from assistd.core import validation as v
 from assistd.core.events import EventBus, run_event_name
 from assistd.core.ids import new_id, now_ms
-from assistd.core.objects import JsonDict, Page, PageRequest, Run, RunStep, SamplingParams, Thread
+from assistd.core.objects import (
+    MessageCreationDetails,
+    Page,
+    PageRequest,
+    Run,
+    RunStep,
+    SamplingParams,
+    Thread,
+    ToolCall,
+    ToolCallsDetails,
+)
 from assistd.core.service import MessageSpec, Service, busy_thread
 from assistd.errors import Conflict, InvalidRequest, NotFound, echo
 from assistd.queue.base import CancelSignals, RunJob, RunQueue
@@ -279,8 +289,7 @@ class RunService:
                 raise Conflict(
                     f"Run '{run_id}' is {run.status}; it is not waiting for tool outputs."
                 )
-            pending = run.required_action["submit_tool_outputs"]["tool_calls"]
-            matched = match_outputs(pending, outputs)
+            matched = match_outputs(run.required_action.tool_calls, outputs)
             step = await _waiting_step(unit, run)
             _fill_outputs(step, matched)
             step.status, step.completed_at = "completed", now_ms()
@@ -345,19 +354,19 @@ async def _close_open_steps(unit: WorkspaceUnit, run: Run, status: str) -> None:
         step.status = status
         setattr(step, stamp, now)
         await unit.steps.replace(step)
-        if step.type == "message_creation":
-            message_id = step.step_details["message_creation"]["message_id"]
+        if isinstance(step.step_details, MessageCreationDetails):
+            message_id = step.step_details.message_id
             for message in (await unit.messages.get_many([message_id])).values():
                 message.status = "incomplete"
                 await unit.messages.replace(message)
 
 
-def match_outputs(pending: list[JsonDict], outputs: list[ToolOutput]) -> dict[str, str]:
+def match_outputs(pending: list[ToolCall], outputs: list[ToolOutput]) -> dict[str, str]:
     """Pairs outputs with the pending calls: by `tool_call_id` where given, the rest in the
     order of the calls (the vendor's guide submits outputs without ids)."""
     if not outputs:
         raise InvalidRequest("'tool_outputs' must not be empty.", "tool_outputs")
-    ids = [call["id"] for call in pending]
+    ids = [call.id for call in pending]
     matched: dict[str, str] = {}
     for index, out in enumerate(outputs):
         if out.tool_call_id is None:
@@ -396,8 +405,8 @@ def _as_text(output: Any) -> str:
 
 
 def _fill_outputs(step: RunStep, outputs: dict[str, str]) -> None:
-    calls = [dict(call) for call in step.step_details.get("tool_calls") or []]
-    for call in calls:
-        if call["type"] == "function" and call["id"] in outputs:
-            call["function"] = {**call["function"], "output": outputs[call["id"]]}
-    step.step_details = {"type": "tool_calls", "tool_calls": calls}
+    if not isinstance(step.step_details, ToolCallsDetails):
+        return
+    for call in step.step_details.tool_calls:
+        if call.type == "function" and call.id in outputs:
+            call.output = outputs[call.id]

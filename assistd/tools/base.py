@@ -1,7 +1,16 @@
-"""The tool contract: one method, `run(args, context)`.
+"""The tool contract.
 
-A tool declares its name, a description and the JSON schema of its arguments; the
-executor validates the model's arguments against that schema before calling `run`.
+A `Tool` offers one function: it declares its name, a description and the JSON schema of
+its arguments, and implements `run(args, context)`. A `Toolset` (a plugin, an MCP server)
+offers several functions, listed per call context, and implements `call(name, args,
+context)`. Either way the registry validates the model's arguments against the
+function's schema first, and stops a call that overruns its time: the registry's
+`tool_call_timeout_s`, or the tool's own `timeout_s` attribute when it declares a longer one.
+
+Built-ins register by entry point (group `assistd.tools`): `factory(settings)` returns a
+Tool or a Toolset, or None when this server's configuration does not provide it (the type
+is still accepted on assistants; it is not offered to the model). Per-workspace plugins
+come from a `PluginSource`.
 """
 
 from __future__ import annotations
@@ -69,4 +78,37 @@ class Tool(Protocol):
 
     async def close(self) -> None:
         """Releases what the tool holds (kernels, clients) when the server stops."""
+        ...
+
+
+@dataclass(slots=True, frozen=True)
+class FunctionSpec:
+    """One function a toolset offers the model."""
+
+    name: str  # [A-Za-z0-9_-]{1,64}: the name the model calls
+    description: str
+    parameters: JsonDict  # JSON schema of the arguments
+
+
+class Toolset(Protocol):
+    """A tool that offers several functions (the functions may depend on the context)."""
+
+    async def functions(self, context: ToolContext) -> list[FunctionSpec]: ...
+
+    async def call(self, function_name: str, args: JsonDict, context: ToolContext) -> ToolResult:
+        """Runs one of the functions; `args` already match its schema."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class PluginSource(Protocol):
+    """Where the registry finds the toolsets of tool types that are not built-ins."""
+
+    async def toolset(
+        self, workspace_id: str, plugin_id: str, tool_entry: JsonDict
+    ) -> Toolset | None:
+        """The toolset of a workspace's plugin, or None if the workspace has none by that
+        id (or it cannot be used now). `tool_entry` is the entry on the assistant or run,
+        e.g. with a per-call `auth`. The source owns the toolsets it gives out."""
         ...
