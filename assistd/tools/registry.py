@@ -28,6 +28,7 @@ from assistd.tools.base import (
     ToolResult,
     Toolset,
 )
+from assistd.tools.http import OutboundClient
 from assistd.tools.offload import ComputeFailed, ComputePool, ComputeTimeout
 
 log = logging.getLogger("assistd.tools")
@@ -101,6 +102,7 @@ class ToolRegistry:
         self.compute = ComputePool(
             settings.tool_workers, settings.tool_wall_s, settings.tool_memory_bytes
         )
+        self.http = OutboundClient(settings.outbound)  # connects on first use
 
     def get(self, kind: str) -> Toolset | None:
         """The built-in of `kind`, or None if there is none or it is not configured."""
@@ -174,7 +176,7 @@ class ToolRegistry:
 
     def _call_context(self, context: ToolContext, entry: JsonDict) -> ToolContext:
         """What a tool is given: the run's context, its own entry, the shared clients."""
-        return replace(context, config=entry, compute=self.compute)
+        return replace(context, config=entry, compute=self.compute, http=self.http)
 
     def timeout_s(self, toolset: Toolset) -> float:
         """A call's time limit: the server's, or the tool's own when that is longer."""
@@ -210,6 +212,7 @@ class ToolRegistry:
             if toolset is not None:
                 await toolset.close()
         await self.compute.close()
+        await self.http.close()
 
 
 def _add(offer: Offer, tool: OfferedTool, definition: JsonDict) -> None:
