@@ -123,7 +123,9 @@ def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
         settings.public_url,
         settings.file_link_ttl_s,
     )
-    executor = Executor(app.state.service, bus, models, tools, cancels, settings)
+    executor = Executor(
+        app.state.service, bus, models, tools, cancels, settings, app.state.file_links
+    )
     app.state.runs = runs
     app.state.tools = tools
     return WorkerPool(app.state.store, queue, executor, runs, settings.run_workers)

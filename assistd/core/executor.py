@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from assistd.core import runs as rs
 from assistd.core.context import build_context
 from assistd.core.events import EventBus, MessageDelta, run_event_name
+from assistd.core.file_links import FileLinks
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import (
     JsonDict,
@@ -29,7 +30,7 @@ from assistd.core.objects import (
 )
 from assistd.core.run_files import RunFiles, input_file_ids
 from assistd.core.service import Service
-from assistd.core.tool_round import RunCancelled, ToolRound, made_for_reply
+from assistd.core.tool_round import RunCancelled, ToolRound, image_links, made_for_reply
 from assistd.core.turn import CallKey, Turn, mark_repeats, new_step, round_outputs, step_usage
 from assistd.logs import log_context
 from assistd.models.base import ModelError, ModelRequest, TextDelta, ToolCallDelta, Usage
@@ -53,8 +54,10 @@ class Executor:
         tools: ToolRegistry,
         cancels: CancelSignals,
         settings: Settings,
+        links: FileLinks | None = None,
     ) -> None:
         self.objects = objects
+        self.links = links  # signed links of the images a reply shows
         self.store: Store = objects.store
         self.bus = bus
         self.models = models
@@ -272,6 +275,10 @@ class Executor:
         message, step = turn.message, turn.message_step
         async with self.store.workspace(job.workspace_id) as unit:
             made = made_for_reply(await unit.steps.all_of(run.id), step.id)
+        if status == "completed" and made.image_file_ids and self.links is not None:
+            # The dashscope SDK drops image_file parts: the text links each image too.
+            links = image_links(self.links, job.workspace_id, made.image_file_ids)
+            await self._on_text(job, run, turn, ("\n\n" if turn.text else "") + links)
         message.content = [
             *({"type": "image_file", "image_file": {"file_id": f}} for f in made.image_file_ids),
             {"type": "text", "text": {"value": "".join(turn.text), "annotations": []}},

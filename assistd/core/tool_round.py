@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from assistd.core import runs as rs
 from assistd.core.events import EventBus, StepDelta, ToolCallFragment, run_event_name
+from assistd.core.file_links import FileLinks
 from assistd.core.ids import now_ms
 from assistd.core.objects import (
     JsonDict,
@@ -87,8 +88,7 @@ class ToolRound:
             return
         result = await self.tools.run(tool, call.arguments, context)
         call.output = result.output
-        # ToolResult.display comes with the outbound tools; until then there is none.
-        call.display = getattr(result, "display", None)
+        call.display = result.display
         call.image_file_ids = list(result.image_file_ids)
         call.file_ids = list(result.file_ids)
         await self.bus.publish(
@@ -156,3 +156,9 @@ def made_for_reply(steps: list[RunStep], message_step_id: str) -> Made:
                 made.image_file_ids.extend(call.image_file_ids)
                 made.file_ids.extend(call.file_ids)
     return made
+
+
+def image_links(links: FileLinks, workspace_id: str, image_file_ids: list[str]) -> str:
+    """Markdown images with signed, expiring links: what a reply's text shows of them, so
+    the user can open them in a browser without an API key."""
+    return "\n\n".join(f"![image]({links.url(workspace_id, f)})" for f in image_file_ids)

@@ -16,6 +16,7 @@ from tests.runs.helpers import WEATHER, collect, delta_text, names, ok, settle
 from tests.support.fake_model import FakeModel, Reply, ToolCalls
 from tests.support.sdk import as_json
 from tests.support.server import RunningServer
+from tests.tools.helpers import assert_links_to, image_link
 
 SEARCH = {"type": "quark_search", "description": "Searches the web."}
 UNAVAILABLE = "unavailable on this server"
@@ -134,7 +135,9 @@ def test_builtin_and_function_calls_in_one_round_keep_what_the_builtin_made(
             run.id, thread_id=thread.id, tool_outputs=[{"output": "-3C"}], stream=True
         )
     )
-    assert names(rest)[-1] == "thread.run.completed" and delta_text(rest) == "Cold."
+    assert names(rest)[-1] == "thread.run.completed"
+    streamed = delta_text(rest)  # the image's link streams too
+    assert streamed == f"Cold.\n\n![image]({image_link(streamed)})"
     step = ok(Steps.list(run.id, thread_id=thread.id, order="asc")).data[0]
     qr, weather = step.step_details.tool_calls
     assert json.loads(qr["generate_qrcode"]["input"]) == {"text": "oslo"}
@@ -145,3 +148,5 @@ def test_builtin_and_function_calls_in_one_round_keep_what_the_builtin_made(
     with httpx.Client(base_url=server.dashscope_url, headers=headers, timeout=30) as raw:
         reply = raw.get(f"/threads/{thread.id}/messages?limit=1").json()["data"][0]
     assert [p["type"] for p in reply["content"]] == ["image_file", "text"], reply
+    assert reply["content"][1]["text"]["value"] == streamed
+    assert_links_to(image_link(streamed), server, reply["content"][0]["image_file"]["file_id"])
