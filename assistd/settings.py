@@ -8,7 +8,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from assistd.errors import StartupError
@@ -74,6 +81,16 @@ class SearchSettings(ProviderSettings):
 
     provider: Literal["searxng", "brave", "tavily"] = "searxng"
     max_results: int = Field(default=5, ge=1, le=20)
+    language: str | None = None  # e.g. "en", "zh"; the provider's default when unset
+    safesearch: Literal["off", "moderate", "strict"] | None = None  # SearXNG and Brave
+
+    @model_validator(mode="after")
+    def _complete(self) -> SearchSettings:
+        if self.provider == "searxng" and not self.base_url:
+            raise ValueError("SearXNG is self-hosted: set base_url to its address")
+        if self.provider != "searxng" and not (self.api_key or self.api_key_env):
+            raise ValueError(f"{self.provider} needs api_key or api_key_env")
+        return self
 
 
 class ImageSettings(ProviderSettings):
@@ -82,6 +99,13 @@ class ImageSettings(ProviderSettings):
     provider: Literal["wanx", "openai", "a1111"] = "wanx"
     model: str | None = None  # the provider's default when unset (wanx-v1, ...)
     timeout_s: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _a1111_needs_an_address(self) -> ImageSettings:
+        if self.provider == "a1111" and not self.base_url:
+            raise ValueError("image.base_url is required for the a1111 provider "
+                             "(e.g. http://127.0.0.1:7860)")  # fmt: skip
+        return self
 
 
 class GitHubSettings(ProviderSettings):

@@ -185,7 +185,7 @@ class Executor:
         return len(rounds), round_outputs(rounds[-1].tool_calls if rounds else [])
 
     async def _tool_context(self, job: RunJob, run: Run) -> ToolContext:
-        files = RunFiles(self.objects, job.workspace_id)
+        files = RunFiles(self.objects, job.workspace_id, self.links)
         inputs = await input_file_ids(self.objects, job.workspace_id, run)
         return ToolContext(
             job.workspace_id, run.thread_id, run.id, files=files, input_file_ids=inputs

@@ -16,7 +16,7 @@ import ipaddress
 import json
 import logging
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -156,14 +156,21 @@ class OutboundClient:
         data: Mapping[str, Any] | None = None,
         timeout_s: float | None = None,
         max_bytes: int | None = None,
+        read_timeout_s: float | None = None,
     ) -> OutboundResponse:
-        """Sends one request; follows redirects (each checked); reads the whole body."""
+        """Sends one request; follows redirects (each checked); reads the whole body.
+        `read_timeout_s` lengthens the longest silence allowed, for providers that answer
+        only when done (an image generated in one call)."""
         total = timeout_s or self.settings.total_timeout_s
+        body: dict[str, Any] = {"json": json, "content": content, "data": data}
+        if read_timeout_s is not None:
+            body["timeout"] = httpx2.Timeout(
+                read_timeout_s, connect=self.settings.connect_timeout_s
+            )
         try:
             async with asyncio.timeout(total):
                 return await self._follow(
-                    method, _with_params(url, params), trusted, dict(headers or {}),
-                    {"json": json, "content": content, "data": data},
+                    method, _with_params(url, params), trusted, dict(headers or {}), body,
                     max_bytes or self.settings.max_response_bytes,
                 )  # fmt: skip
         except TimeoutError:
@@ -205,24 +212,7 @@ class OutboundClient:
         )
 
     async def _target(self, url: httpx2.URL, headers: dict[str, str]) -> _Target:
-        """Checks a caller-given URL and pins it to the address that passed the check."""
-        if url.scheme not in ("http", "https"):
-            raise OutboundRefused(f"only http and https URLs are allowed, not '{url.scheme}'")
-        if url.userinfo:
-            raise OutboundRefused("URLs with credentials (user:password@) are not allowed")
-        host, port = url.host, url.port or (443 if url.scheme == "https" else 80)
-        if not host:
-            raise OutboundRefused("the URL has no host")
-        addresses = await _resolve(host, port)
-        for address in addresses:
-            why = self.policy.refusal(address, port)
-            if why is not None:
-                shown = host if str(address) == host else f"{host} ({address})"
-                raise OutboundRefused(f"refused to connect to {shown}: {why}")
-        pinned = str(addresses[0])
-        authority = host if url.port is None else f"{host}:{url.port}"
-        extensions = {"sni_hostname": host} if url.scheme == "https" else {}
-        return _Target(url.copy_with(host=pinned), {**headers, "Host": authority}, extensions)
+        return await _pin(self.policy, url, headers)
 
     async def _send(
         self, method: str, target: _Target, body: dict[str, Any], max_bytes: int
@@ -247,8 +237,97 @@ class OutboundClient:
             await response.aclose()
         return _Read(response.status_code, response.headers, b"".join(chunks))
 
+    async def check(self, url: str) -> None:
+        """Raises OutboundRefused (or OutboundError) if a caller-given `url` may not be
+        reached, before any byte is sent to it."""
+        try:
+            await _pin(self.policy, httpx2.URL(url), {})
+        except httpx2.InvalidURL as exc:
+            raise OutboundRefused(f"the URL is not valid: {exc}") from None
+
+    def guarded_http_client(
+        self,
+        origin: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        read_timeout_s: float | None = None,
+        max_bytes: int | None = None,
+    ) -> httpx2.AsyncClient:
+        """A client of its own for a library that drives httpx2 itself (the MCP SDK): each
+        request is guarded and pinned like ours, may go to `origin` only, and each response
+        body is cut off past `max_bytes`. The caller closes it."""
+        settings = self.settings
+        cap = max_bytes or settings.max_response_bytes
+        return httpx2.AsyncClient(
+            transport=GuardedTransport(self.policy, origin, cap),
+            trust_env=False,
+            follow_redirects=False,
+            timeout=httpx2.Timeout(read_timeout_s or settings.read_timeout_s,
+                                   connect=settings.connect_timeout_s),
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
+        )  # fmt: skip
+
     async def close(self) -> None:
         await self._client.aclose()
+
+
+class _Refused(OutboundRefused, httpx2.ConnectError):
+    """A refusal raised inside an httpx2 transport: a connect error to the library that
+    drives the client, a refusal to our code."""
+
+
+class _TooLarge(OutboundTooLarge, httpx2.StreamError):
+    """A body over the cap, raised while it streams. A StreamError, because the MCP SDK
+    turns that into an error answer for the one request instead of ending the session."""
+
+
+class GuardedTransport(httpx2.AsyncBaseTransport):
+    """OutboundClient's guard as an httpx2 transport, so that every request a library
+    sends (redirects and reconnections included) is checked and pinned again."""
+
+    def __init__(self, policy: AddressPolicy, origin: str, max_bytes: int) -> None:
+        self.policy = policy
+        self.origin = _origin(httpx2.URL(origin))
+        self.max_bytes = max_bytes
+        self._inner = httpx2.AsyncHTTPTransport(http2=True, trust_env=False)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if _origin(request.url) != self.origin:  # a redirect, say: never off the server
+            raise _Refused(f"refused to leave {self.origin[1]} for {request.url.host}")
+        try:
+            target = await _pin(self.policy, request.url, {})
+        except OutboundRefused as exc:
+            raise _Refused(str(exc)) from None
+        except OutboundError as exc:
+            raise httpx2.ConnectError(str(exc)) from None
+        pinned = httpx2.Request(
+            request.method, target.url, headers=request.headers, stream=request.stream,
+            extensions={**request.extensions, **target.extensions},
+        )  # fmt: skip
+        response = await self._inner.handle_async_request(pinned)
+        # Cut off while the body streams (not from Content-Length at the head), so the
+        # library sees the error where it reads the body, for that request alone.
+        response.stream = _Capped(response.stream, self.max_bytes, request.url.host)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _Capped(httpx2.AsyncByteStream):
+    def __init__(self, stream: Any, max_bytes: int, host: str) -> None:
+        self._stream, self._max, self._host = stream, max_bytes, host
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        size = 0
+        async for chunk in self._stream:
+            size += len(chunk)
+            if size > self._max:
+                raise _TooLarge(f"the response of {self._host} is larger than {self._max} bytes")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +335,27 @@ class _Read:
     status: int
     headers: httpx2.Headers
     content: bytes
+
+
+async def _pin(policy: AddressPolicy, url: httpx2.URL, headers: dict[str, str]) -> _Target:
+    """Checks a caller-given URL and pins it to the address that passed the check."""
+    if url.scheme not in ("http", "https"):
+        raise OutboundRefused(f"only http and https URLs are allowed, not '{url.scheme}'")
+    if url.userinfo:
+        raise OutboundRefused("URLs with credentials (user:password@) are not allowed")
+    host, port = url.host, url.port or (443 if url.scheme == "https" else 80)
+    if not host:
+        raise OutboundRefused("the URL has no host")
+    addresses = await _resolve(host, port)
+    for address in addresses:
+        why = policy.refusal(address, port)
+        if why is not None:
+            shown = host if str(address) == host else f"{host} ({address})"
+            raise OutboundRefused(f"refused to connect to {shown}: {why}")
+    pinned = str(addresses[0])
+    authority = host if url.port is None else f"{host}:{url.port}"
+    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+    return _Target(url.copy_with(host=pinned), {**headers, "Host": authority}, extensions)
 
 
 async def _resolve(host: str, port: int) -> list[IPAddress]:
