@@ -18,7 +18,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from assistd.models.base import ModelChunk, ModelError, ModelRequest, chunks_of
+from assistd.models.base import (
+    ModelChunk,
+    ModelError,
+    ModelRequest,
+    TextDelta,
+    Usage,
+    chunks_of,
+)
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DONE = object()
@@ -92,6 +99,41 @@ class LocalBackend:
         return body
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        body = self._body(request)
+        if request.nonempty and request.response_schema is None:
+            async for chunk in self._nonempty(body):
+                yield chunk
+            return
+        async for item in self._generate(body):
+            for chunk in chunks_of(item):
+                yield chunk
+
+    async def _nonempty(self, body: dict[str, Any]) -> AsyncIterator[ModelChunk]:
+        """A reply whose first token is not end-of-generation: that token is sampled alone
+        with every end-of-generation token banned (llama.cpp's `ignore_eos`), then the
+        reply goes on from it, prefilled as the start of the assistant's message."""
+        first, usage = "", Usage(0, 0)
+        async for item in self._generate({**body, "max_tokens": 1, "ignore_eos": True}):
+            for chunk in chunks_of(item):
+                if isinstance(chunk, TextDelta):
+                    first += chunk.text
+                elif isinstance(chunk, Usage):
+                    usage = chunk
+        if first:
+            yield TextDelta(first)
+        rest = {**body, "messages": _prefilled(body["messages"], first)}
+        if "max_tokens" in body:
+            rest["max_tokens"] = max(1, body["max_tokens"] - 1)
+        async for item in self._generate(rest):
+            for chunk in chunks_of(item):
+                if isinstance(chunk, Usage):  # one reply: its tokens, counted once
+                    chunk = Usage(
+                        usage.prompt_tokens, usage.completion_tokens + chunk.completion_tokens
+                    )
+                yield chunk
+
+    async def _generate(self, body: dict[str, Any]) -> AsyncIterator[Any]:
+        """The native server's streamed chunks (parsed OpenAI chunks) for one request."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -100,9 +142,7 @@ class LocalBackend:
 
         def generate() -> None:
             try:
-                result = self._ensure_server().handle_chat_completions(
-                    self._body(request), on_chunk
-                )
+                result = self._ensure_server().handle_chat_completions(body, on_chunk)
                 if isinstance(result, dict) and "error" in result:
                     failed = ModelError("model_error", _FAILED, f"local model: {result['error']}")
                     loop.call_soon_threadsafe(queue.put_nowait, failed)
@@ -119,7 +159,19 @@ class LocalBackend:
             while (item := await queue.get()) is not _DONE:
                 if isinstance(item, ModelError):
                     raise item
-                for chunk in chunks_of(item):
-                    yield chunk
+                yield item
         finally:
             await worker
+
+
+def _prefilled(messages: list[dict[str, Any]], start: str) -> list[dict[str, Any]]:
+    """The conversation with `start` as the beginning of the assistant's reply: llama.cpp's
+    server continues a trailing assistant message instead of starting a new one."""
+    last = messages[-1] if messages else None
+    if (
+        last is not None
+        and last.get("role") == "assistant"
+        and isinstance(last.get("content"), str)
+    ):
+        return [*messages[:-1], {**last, "content": last["content"] + start}]
+    return [*messages, {"role": "assistant", "content": start}]
