@@ -492,3 +492,36 @@ for _ in range(100):
     assert parts == ["image_file"] * 20 + ["text"], parts
     assert len(reply["file_ids"]) == 20
     _still_serving(escape, fake_model)
+
+
+@as_root
+def test_processes_left_behind_are_ended_after_the_call(
+    escape: RunningServer, fake_model: FakeModel
+) -> None:
+    """A call that forks up to the process cap and returns, its children still running:
+    they are ended with the call, so the next call of the same kernel can start threads
+    again, and the kernel's state survives."""
+    bomb = """
+import os, time
+kept = 41
+forked = 0
+try:
+    while True:
+        if os.fork() == 0:
+            while True:
+                time.sleep(60)
+        forked += 1
+except OSError as e:
+    print("forked", forked, "then", type(e).__name__)
+"""
+    after = """
+import threading
+worker = threading.Thread(target=lambda: None)
+worker.start()
+worker.join()
+print("thread ran, kept", kept)
+"""
+    _, (bombed, then) = run_code(escape, fake_model, bomb, after)
+    assert "then BlockingIOError" in bombed, bombed
+    assert then == "stdout:\nthread ran, kept 41\n", then
+    _still_serving(escape, fake_model)
