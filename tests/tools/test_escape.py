@@ -163,6 +163,7 @@ try:
 except OSError as e:
     print("db write", type(e).__name__)
 print("root", sorted(os.listdir("/")))
+print("etc", [os.path.join(d, f) for d, _, fs in os.walk("/etc") for f in fs])
 """
     _, (output,) = run_code(escape, fake_model, code)
     assert "READ" not in output and "LISTED" not in output and "WRITTEN" not in output, output
@@ -170,10 +171,12 @@ print("root", sorted(os.listdir("/")))
         pattern = rf"^{re.escape(path)} (FileNotFoundError|PermissionError)$"
         assert re.search(pattern, output, re.M), (path, output)
     assert "db write FileNotFoundError" in output
-    # No /etc, no /home, no /var: only the runtime, /proc, /dev, /tmp and /mnt/data.
+    # No /home, no /var: only the runtime, /proc, /dev, /tmp and /mnt/data; and in /etc
+    # only the sandbox's own font configuration.
     listed = re.search(r"^root (.*)$", output, re.M)
     assert listed is not None
-    assert "'etc'" not in listed.group(1) and "'var'" not in listed.group(1), listed.group(1)
+    assert "'home'" not in listed.group(1) and "'var'" not in listed.group(1), listed.group(1)
+    assert "\netc ['/etc/fonts/fonts.conf']\n" in output, output
     assert _stat("/etc/shadow") == shadow_before
     _still_serving(escape, fake_model)
 
