@@ -24,6 +24,7 @@ from assistd.api.openapi import install_api_docs
 from assistd.api.request_log import RequestLog
 from assistd.api.sse import StreamGate
 from assistd.core.executor import Executor
+from assistd.core.file_links import FileLinks
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
@@ -38,6 +39,7 @@ from assistd.errors import (
 from assistd.models.registry import ModelRegistry
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
 from assistd.queue.worker import WorkerPool
+from assistd.secrets import derived_key, server_secret
 from assistd.settings import Settings
 from assistd.store.factory import open_store
 from assistd.tools.registry import ToolRegistry
@@ -116,6 +118,11 @@ def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
     models.preload()
     runs = RunService(app.state.service, bus, queue, cancels)
     tools = ToolRegistry(settings)
+    app.state.file_links = FileLinks(
+        derived_key(server_secret(settings), "file-links"),
+        settings.public_url,
+        settings.file_link_ttl_s,
+    )
     executor = Executor(app.state.service, bus, models, tools, cancels, settings)
     app.state.runs = runs
     app.state.tools = tools

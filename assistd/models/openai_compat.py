@@ -8,17 +8,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 import orjson
 
 from assistd.logs import redact
 from assistd.models.base import ModelChunk, ModelError, ModelRequest, chunks_of
-
-try:  # the HTTP client under openai >= 3; a reply cut short raises its errors
-    from httpx2 import HTTPError as _ClientHTTPError
-except ImportError:  # pragma: no cover - older openai releases use httpx itself
-    _ClientHTTPError = httpx.HTTPError  # type: ignore[assignment,misc]
 
 # What a tenant is told for an upstream HTTP status: our words, never the upstream's.
 _STATUS_WORDS = {
@@ -43,7 +38,7 @@ class OpenAICompatBackend:
         )
         self.extra_body = extra_body or {}
         self.base_url = base_url
-        url = httpx.URL(base_url)
+        url = httpx2.URL(base_url)
         # Literal secrets to strip from what the upstream says, wherever they show up.
         self._secrets = (api_key, url.password)
 
@@ -82,7 +77,7 @@ class OpenAICompatBackend:
             # a token; its raw response (same client, retries, timeouts and errors) parsed
             # with orjson costs a tenth of that.
             response = await self.client.post(
-                "/chat/completions", body=self._body(request), cast_to=httpx.Response, stream=True
+                "/chat/completions", body=self._body(request), cast_to=httpx2.Response, stream=True
             )
             try:
                 async for data in sse_data(response):
@@ -102,7 +97,7 @@ class OpenAICompatBackend:
         except openai.APIConnectionError as exc:
             message = "The model endpoint could not be reached"
             raise ModelError("model_unreachable", message, self._detail(exc)) from exc
-        except (httpx.HTTPError, _ClientHTTPError) as exc:  # the reply was cut short
+        except httpx2.HTTPError as exc:  # the reply was cut short
             message = "The model endpoint broke off its reply"
             raise ModelError("model_error", message, self._detail(exc)) from exc
         except orjson.JSONDecodeError as exc:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from assistd.tools.http import OutboundClient
 
 JsonDict = dict[str, Any]
 P = ParamSpec("P")
@@ -46,16 +49,25 @@ class ToolContext:
     input_file_ids: tuple[str, ...] = ()
     config: JsonDict = field(default_factory=dict)  # the tool's entry on the assistant or run
     compute: Compute | None = None  # set by the tool registry for every call
+    http: OutboundClient | None = None  # the guarded outbound client, set likewise
 
     def require_compute(self) -> Compute:
         if self.compute is None:
             raise RuntimeError("this tool needs the registry's compute pool")
         return self.compute
 
+    def require_http(self) -> OutboundClient:
+        if self.http is None:
+            raise RuntimeError("this tool needs the registry's outbound client")
+        return self.http
+
 
 @dataclass(slots=True, frozen=True)
 class ToolResult:
     output: str  # what the model reads next
+    # What the step's `output` shows when it differs from what the model reads (a search's
+    # results as a JSON array, where the model gets a numbered list).
+    display: str | None = None
     image_file_ids: tuple[str, ...] = ()  # images to show the user in the reply
     file_ids: tuple[str, ...] = ()  # other files to attach to the reply
 
@@ -69,4 +81,33 @@ class Tool(Protocol):
 
     async def close(self) -> None:
         """Releases what the tool holds (kernels, clients) when the server stops."""
+        ...
+
+
+@dataclass(slots=True, frozen=True)
+class FunctionSpec:
+    """One function a toolset offers the model."""
+
+    name: str  # unique within the toolset; [A-Za-z0-9_-], at most 64 characters
+    description: str
+    parameters: JsonDict  # JSON schema of the arguments
+
+
+class Toolset(Protocol):
+    """A tool that offers several functions: a plugin's operations, an MCP server's tools."""
+
+    async def functions(self, context: ToolContext) -> list[FunctionSpec]: ...
+
+    async def call(self, function: str, args: JsonDict, context: ToolContext) -> ToolResult: ...
+
+    async def close(self) -> None: ...
+
+
+class PluginSource(Protocol):
+    """Where the tool registry finds the toolset of a type that is not a built-in: the
+    workspace's registered plugins (OpenAPI, MCP) and those the operator declares."""
+
+    async def toolset(self, workspace_id: str, plugin_id: str, entry: JsonDict) -> Toolset | None:
+        """The toolset of `plugin_id` in the workspace, with the tool entry of the
+        assistant or run (`entry`, which may carry a per-call `auth`); None if unknown."""
         ...

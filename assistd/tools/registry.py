@@ -8,16 +8,19 @@ still offered, and its output tells the model it is not configured, so the run g
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 import jsonschema
 
 from assistd.settings import Settings
 from assistd.tools.base import JsonDict, Tool, ToolContext, ToolResult
+from assistd.tools.http import OutboundClient
 from assistd.tools.offload import ComputeFailed, ComputePool, ComputeTimeout
 
 log = logging.getLogger("assistd.tools")
@@ -78,6 +81,7 @@ class ToolRegistry:
         self.compute = ComputePool(
             settings.tool_workers, settings.tool_wall_s, settings.tool_memory_bytes
         )
+        self.http = OutboundClient(settings.outbound)  # connects on first use
 
     def get(self, kind: str) -> Tool | None:
         if kind not in self._loaded:
@@ -141,7 +145,9 @@ class ToolRegistry:
         if problem is not None:
             return ToolResult(output=problem)
         try:
-            return await implementation.run(args, replace(context, compute=self.compute))
+            return await implementation.run(
+                args, replace(context, compute=self.compute, http=self.http)
+            )
         except ComputeTimeout as exc:
             return ToolResult(
                 output=f"Error: the tool '{offered.type}' was stopped: {exc}. "
@@ -162,6 +168,7 @@ class ToolRegistry:
             if tool is not None:
                 await tool.close()
         await self.compute.close()
+        await self.http.close()
 
 
 def parse_arguments(arguments: str, schema: JsonDict | None) -> tuple[JsonDict, str | None]:
@@ -175,15 +182,27 @@ def parse_arguments(arguments: str, schema: JsonDict | None) -> tuple[JsonDict, 
         )
     if not isinstance(args, dict):
         return {}, "Invalid arguments: they must be a JSON object. Call the tool again."
-    if schema:
-        try:
-            jsonschema.validate(args, schema)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "arguments"
+    validator = _validator(json.dumps(schema, sort_keys=True)) if schema else None
+    if validator is not None:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(args))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "arguments"
             return args, (
-                f"Invalid arguments at '{where}': {exc.message}. "
+                f"Invalid arguments at '{where}': {error.message}. "
                 f"Call the tool again with arguments matching: {json.dumps(schema)}"
             )
-        except jsonschema.SchemaError:
-            pass  # a tool's own schema is broken: let the call through rather than block it
     return args, None
+
+
+@functools.lru_cache(maxsize=512)
+def _validator(schema_json: str) -> Any:
+    """The validator of a schema, built once: `jsonschema.validate` checks the schema
+    against its metaschema on every call, which costs milliseconds a tool call. None
+    for a broken schema (a tool's own bug: let its calls through rather than block them)."""
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError:
+        return None
+    return cls(schema)

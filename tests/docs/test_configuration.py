@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from assistd.settings import ModelRoute, PluginSettings, Settings, load_settings
+from assistd.settings import (
+    GitHubSettings,
+    ImageSettings,
+    ModelRoute,
+    OutboundSettings,
+    PluginSettings,
+    SearchSettings,
+    Settings,
+    load_settings,
+)
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 # Where each class's fields sit in the page's "TOML key" column.
@@ -19,6 +28,10 @@ SECTIONS: list[tuple[type[BaseModel], str]] = [
     (Settings, "{}"),
     (ModelRoute, "models.<name>.{}"),
     (PluginSettings, "plugins.<id>.{}"),
+    (OutboundSettings, "outbound.{}"),
+    (SearchSettings, "search.{}"),
+    (ImageSettings, "image.{}"),
+    (GitHubSettings, "github.{}"),
 ]
 
 
@@ -36,6 +49,8 @@ def canonical(value: Any) -> str:
     """How the page writes a default: as TOML would, `unset` for none."""
     if value is None:
         return "unset"
+    if isinstance(value, BaseModel):
+        return "{}"  # a table whose own keys have their rows
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, str | Path):
