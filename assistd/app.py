@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Scope
 
+from assistd.api import links
 from assistd.api.admin import openapi as admin_api
 from assistd.api.common import url_without_nul
 from assistd.api.dashscope import openapi as dashscope_api
@@ -24,7 +25,7 @@ from assistd.api.openapi import install_api_docs
 from assistd.api.request_log import RequestLog
 from assistd.api.sse import StreamGate
 from assistd.core.executor import Executor
-from assistd.core.file_links import FileLinks
+from assistd.core.file_links import file_links
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
@@ -39,7 +40,6 @@ from assistd.errors import (
 from assistd.models.registry import ModelRegistry
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
 from assistd.queue.worker import WorkerPool
-from assistd.secrets import derived_key, server_secret
 from assistd.settings import Settings
 from assistd.store.factory import open_store
 from assistd.tools.registry import ToolRegistry
@@ -118,11 +118,7 @@ def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
     models.preload()
     runs = RunService(app.state.service, bus, queue, cancels)
     tools = ToolRegistry(settings)
-    app.state.file_links = FileLinks(
-        derived_key(server_secret(settings), "file-links"),
-        settings.public_url,
-        settings.file_link_ttl_s,
-    )
+    app.state.file_links = file_links(settings)
     executor = Executor(app.state.service, bus, models, tools, cancels, settings)
     app.state.runs = runs
     app.state.tools = tools
@@ -168,6 +164,7 @@ def create_app(settings: Settings) -> FastAPI:
     for surface in SURFACES:
         for router in surface.routers:
             app.include_router(router, prefix=surface.prefix)
+    app.include_router(links.router)  # signed file links: no surface, no API key
     install_api_docs(app, SURFACES)
 
     @app.get("/healthz")

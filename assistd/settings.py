@@ -8,7 +8,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from assistd.errors import StartupError
@@ -92,6 +99,13 @@ class ImageSettings(ProviderSettings):
     provider: Literal["wanx", "openai", "a1111"] = "wanx"
     model: str | None = None  # the provider's default when unset (wanx-v1, ...)
     timeout_s: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _a1111_needs_an_address(self) -> ImageSettings:
+        if self.provider == "a1111" and not self.base_url:
+            raise ValueError("image.base_url is required for the a1111 provider "
+                             "(e.g. http://127.0.0.1:7860)")  # fmt: skip
+        return self
 
 
 class GitHubSettings(ProviderSettings):

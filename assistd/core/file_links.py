@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from hashlib import sha256
 from urllib.parse import quote
 
+from assistd.secrets import derived_key, server_secret
+from assistd.settings import Settings
+
 LINK_PATH = "/links/files"  # + /{file_id}?w=&e=&s=
 
 
@@ -53,3 +56,10 @@ class FileLinks:
         message = f"{workspace_id}\n{file_id}\n{expires}".encode()
         digest = hmac.new(self.key, message, sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def file_links(settings: Settings) -> FileLinks:
+    """The links of a server with these settings: what replies carry and the download
+    route checks (the same for every process that shares the secret)."""
+    key = derived_key(server_secret(settings), "file-links")
+    return FileLinks(key, settings.public_url, settings.file_link_ttl_s)

@@ -3,6 +3,7 @@ workspace."""
 
 from __future__ import annotations
 
+from assistd.core.file_links import FileLinks, file_links
 from assistd.core.objects import PageRequest, Run
 from assistd.core.service import Service, Upload
 from assistd.errors import AssistdError
@@ -11,9 +12,10 @@ OUTPUT_PURPOSE = "assistants_output"
 
 
 class RunFiles:
-    def __init__(self, service: Service, workspace_id: str) -> None:
+    def __init__(self, service: Service, workspace_id: str, links: FileLinks | None = None) -> None:
         self.service = service
         self.workspace_id = workspace_id
+        self._links = links  # the server's (app.state.file_links); made from settings if None
 
     async def read(self, file_id: str) -> tuple[str, bytes] | None:
         try:
@@ -25,6 +27,11 @@ class RunFiles:
     async def save(self, filename: str, content: bytes) -> str:
         upload = Upload(filename=filename, content=content, purpose=OUTPUT_PURPOSE)
         return (await self.service.upload_file(self.workspace_id, upload)).id
+
+    def link(self, file_id: str) -> str:
+        if self._links is None:
+            self._links = file_links(self.service.settings)
+        return self._links.url(self.workspace_id, file_id)
 
 
 async def input_file_ids(service: Service, workspace_id: str, run: Run) -> tuple[str, ...]:

@@ -29,6 +29,10 @@ class FileAccess(Protocol):
         """Stores a new file in the run's workspace; returns its id."""
         ...
 
+    def link(self, file_id: str) -> str:
+        """An absolute, signed, expiring URL that downloads the file without an API key."""
+        ...
+
 
 class Compute(Protocol):
     """Where a tool runs CPU-bound work: in another process, under a wall-time limit, so

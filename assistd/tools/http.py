@@ -156,14 +156,21 @@ class OutboundClient:
         data: Mapping[str, Any] | None = None,
         timeout_s: float | None = None,
         max_bytes: int | None = None,
+        read_timeout_s: float | None = None,
     ) -> OutboundResponse:
-        """Sends one request; follows redirects (each checked); reads the whole body."""
+        """Sends one request; follows redirects (each checked); reads the whole body.
+        `read_timeout_s` lengthens the longest silence allowed, for providers that answer
+        only when done (an image generated in one call)."""
         total = timeout_s or self.settings.total_timeout_s
+        body: dict[str, Any] = {"json": json, "content": content, "data": data}
+        if read_timeout_s is not None:
+            body["timeout"] = httpx2.Timeout(
+                read_timeout_s, connect=self.settings.connect_timeout_s
+            )
         try:
             async with asyncio.timeout(total):
                 return await self._follow(
-                    method, _with_params(url, params), trusted, dict(headers or {}),
-                    {"json": json, "content": content, "data": data},
+                    method, _with_params(url, params), trusted, dict(headers or {}), body,
                     max_bytes or self.settings.max_response_bytes,
                 )  # fmt: skip
         except TimeoutError:

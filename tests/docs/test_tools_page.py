@@ -44,3 +44,21 @@ def test_every_provider_example_loads(tmp_path: Path) -> None:
             assert settings.github is not None and settings.github.key() == "github_token-value"
             loaded.append("github")
     assert loaded == ["searxng", "brave", "tavily", "github"]
+
+
+BLOCKS = re.findall(r"```toml\n(.*?)```", PAGE.read_text(), flags=re.S)
+
+
+def test_the_page_has_an_example_per_image_provider() -> None:
+    providers = {m for block in BLOCKS for m in re.findall(r'provider = "(\w+)"', block)}
+    assert {"wanx", "openai", "a1111"} <= providers
+
+
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize("block", BLOCKS)
+def test_each_example_loads(block: str, tmp_path: Path) -> None:
+    config = tmp_path / "assistd.toml"
+    config.write_text(block)
+    settings = load_settings(config)
+    if "[image]" in block:
+        assert settings.image is not None
