@@ -139,7 +139,7 @@ class Executor:
         await self.tools.load(str(tool.get("type")) for tool in run.tools)
         context = await self._tool_context(job, run)
         rounds, previous = await self._tool_history(job, run)
-        must_answer = False
+        must_answer = retried_empty = False
         unavailable: list[str] = []  # asked-for tools this server cannot run: the model is told
         while True:
             # Once the tool rounds are spent (or the model repeated its last round) it is
@@ -150,16 +150,23 @@ class Executor:
             definitions = offer.definitions
             turn.reset()
             turn.offered, turn.unavailable = offer.tools, unavailable
-            await self._cancellable(
-                run, self._model_turn(job, run, resolved, definitions, turn, unavailable)
+            answer = self._model_turn(
+                job, run, resolved, definitions, turn, unavailable, nonempty=retried_empty
             )
+            await self._cancellable(run, answer)
             if turn.message is None and not turn.calls and definitions:
                 # Neither a reply nor a usable call (e.g. a tool call cut off by the token
                 # cap): ask once more with no tools, so the run ends with an answer.
                 must_answer = True
                 continue
             if turn.message is None and not turn.calls:
-                await self._open_message(job, run, turn)  # the model said nothing: say so
+                # A blank answer (no message was opened for it): ask once more, telling the
+                # backend the reply may not end before it starts; a second one fails the run.
+                _add_usage(run, turn.usage)
+                if retried_empty:
+                    raise ModelError("empty_reply", "The model returned no text, twice.")
+                retried_empty = True
+                continue
             await self._close_message(job, run, turn)
             if not turn.calls:
                 await self._complete(job, run)
@@ -217,6 +224,7 @@ class Executor:
         definitions: list[JsonDict],
         turn: Turn,
         unavailable: list[str],
+        nonempty: bool = False,
     ) -> None:
         reserve = run.sampling.max_tokens or min(1024, resolved.context_window // 4)
         async with self.store.workspace(job.workspace_id) as unit:
@@ -229,6 +237,7 @@ class Executor:
             top_p=run.sampling.top_p,
             top_k=run.sampling.top_k,
             max_tokens=run.sampling.max_tokens or resolved.max_output_tokens,
+            nonempty=nonempty,
         )
         async for chunk in resolved.backend.stream(request):
             if isinstance(chunk, TextDelta):
@@ -239,10 +248,15 @@ class Executor:
                 turn.usage = chunk
 
     async def _on_text(self, job: RunJob, run: Run, turn: Turn, text: str) -> None:
-        if turn.message is None:
-            await self._open_message(job, run, turn)
-        assert turn.message is not None
         turn.text.append(text)
+        if turn.message is None:
+            # The message opens with the first visible character, so a blank answer leaves
+            # no empty message behind; the blank text before it goes out with that character.
+            if not text.strip():
+                return
+            await self._open_message(job, run, turn)
+            text = "".join(turn.text)
+        assert turn.message is not None
         await self._publish(run, "thread.message.delta", MessageDelta(turn.message.id, text))
 
     async def _open_message(self, job: RunJob, run: Run, turn: Turn) -> None:

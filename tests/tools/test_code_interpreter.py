@@ -88,6 +88,15 @@ def test_a_plot_is_an_image_file_part_of_the_reply(
     assert [part.type for part in answer.content] == ["image_file", "text"]
 
 
+def test_matplotlib_is_quiet(ds: str, server: RunningServer, fake_model: FakeModel) -> None:
+    """A new kernel's first matplotlib import and a saved plot with text write nothing to
+    stderr: no font configuration complaint reaches the model or the user."""
+    code = PLOT.replace("plt.show()", "plt.savefig('plot.png')\nprint('saved')")
+    _, (output,) = run_code(server, fake_model, code)
+    assert output.startswith("stdout:\nsaved\n"), output
+    assert "stderr" not in output and "Fontconfig" not in output, output
+
+
 def test_a_file_attached_to_the_message_is_read_by_the_code(
     ds: str, server: RunningServer, fake_model: FakeModel, tmp_path: Path
 ) -> None:
