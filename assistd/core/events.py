@@ -8,9 +8,9 @@ committed to the store before its event is published; token deltas exist only he
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from assistd.core.objects import JsonDict, Run
+from assistd.core.objects import Run
 
 
 @dataclass(slots=True, frozen=True)
@@ -21,9 +21,24 @@ class MessageDelta:
 
 
 @dataclass(slots=True, frozen=True)
+class ToolCallFragment:
+    """A piece of a tool call as it streams: its start (id, name and the first arguments),
+    more of its arguments, and, for a call the server runs, its end (its output)."""
+
+    index: int  # the call's place in its step
+    id: str
+    type: str  # as ToolCall.type
+    name: str
+    stage: Literal["start", "arguments", "output"]
+    arguments: str = ""  # this piece of the arguments
+    output: str | None = None  # at the end
+    display: str | None = None  # at the end, as ToolCall.display
+
+
+@dataclass(slots=True, frozen=True)
 class StepDelta:
     step_id: str
-    tool_calls: list[JsonDict] = field(default_factory=list)
+    tool_calls: list[ToolCallFragment] = field(default_factory=list)
 
 
 @dataclass(slots=True, frozen=True)

@@ -11,17 +11,27 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Awaitable
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from assistd.core import runs as rs
 from assistd.core.context import build_context
-from assistd.core.events import EventBus, MessageDelta, StepDelta, run_event_name
+from assistd.core.events import EventBus, MessageDelta, run_event_name
+from assistd.core.file_links import FileLinks
 from assistd.core.ids import new_id, now_ms
-from assistd.core.objects import JsonDict, Message, Run, RunStep
+from assistd.core.objects import (
+    JsonDict,
+    Message,
+    MessageCreationDetails,
+    Run,
+    ToolCall,
+    ToolCallsDetails,
+)
 from assistd.core.run_files import RunFiles, input_file_ids
 from assistd.core.service import Service
-from assistd.core.turn import CallKey, Turn, mark_repeats, round_outputs, step_usage
+from assistd.core.tool_round import RunCancelled, ToolRound, image_links, made_for_reply
+from assistd.core.turn import CallKey, Turn, mark_repeats, new_step, round_outputs, step_usage
 from assistd.logs import log_context
 from assistd.models.base import ModelError, ModelRequest, TextDelta, ToolCallDelta, Usage
 from assistd.models.registry import ModelRegistry, ResolvedModel
@@ -29,13 +39,10 @@ from assistd.queue.base import CancelSignals, RunJob
 from assistd.settings import Settings
 from assistd.store.base import Store
 from assistd.tools.base import ToolContext
-from assistd.tools.registry import OfferedTool, ToolRegistry, parse_arguments
+from assistd.tools.registry import OfferedTool, ToolRegistry
 
 log = logging.getLogger("assistd.executor")
-
-
-class RunCancelled(Exception):
-    pass
+T = TypeVar("T")
 
 
 class Executor:
@@ -47,16 +54,17 @@ class Executor:
         tools: ToolRegistry,
         cancels: CancelSignals,
         settings: Settings,
+        links: FileLinks | None = None,
     ) -> None:
         self.objects = objects
+        self.links = links  # signed links of the images a reply shows
         self.store: Store = objects.store
         self.bus = bus
         self.models = models
         self.tools = tools
         self.cancels = cancels
         self.settings = settings
-        # Images and files that tools made during a run, for the run's next reply.
-        self._attachments: dict[str, ToolOutputs] = {}
+        self.rounds = ToolRound(self.store, bus, tools, settings)
 
     # ---- persistence helpers: commit, then publish ------------------------------------
 
@@ -97,7 +105,6 @@ class Executor:
             await self._end(job, run, turn, rs.RunStatus.FAILED, error)
         finally:
             self.cancels.clear(run.id)
-            self._attachments.pop(run.id, None)
             self._log_end(run, time.monotonic() - started)
 
     def _log_end(self, run: Run, seconds: float) -> None:
@@ -130,25 +137,36 @@ class Executor:
     async def _loop(self, job: RunJob, run: Run, turn: Turn) -> None:
         resolved = self.models.resolve(run.model)
         await self.tools.load(str(tool.get("type")) for tool in run.tools)
-        withheld: set[str] = set()
+        context = await self._tool_context(job, run)
         rounds, previous = await self._tool_history(job, run)
-        must_answer = False
+        must_answer = retried_empty = False
+        unavailable: list[str] = []  # asked-for tools this server cannot run: the model is told
         while True:
-            # A built-in found unconfigured is not offered again, and once the tool rounds
-            # are spent (or the model repeated its last round) it is offered no tools at
-            # all, so it has to answer.
+            # Once the tool rounds are spent (or the model repeated its last round) it is
+            # offered no tools at all, so it has to answer.
             spent = must_answer or rounds >= self.settings.max_tool_rounds
-            definitions, offered = self.tools.offer([] if spent else run.tools, frozenset(withheld))
+            offer = await self.tools.offer([] if spent else run.tools, context)
+            unavailable += [kind for kind in offer.unavailable if kind not in unavailable]
+            definitions = offer.definitions
             turn.reset()
-            turn.offered = offered
-            await self._cancellable(run, self._model_turn(job, run, resolved, definitions, turn))
+            turn.offered, turn.unavailable = offer.tools, unavailable
+            answer = self._model_turn(
+                job, run, resolved, definitions, turn, unavailable, nonempty=retried_empty
+            )
+            await self._cancellable(run, answer)
             if turn.message is None and not turn.calls and definitions:
                 # Neither a reply nor a usable call (e.g. a tool call cut off by the token
                 # cap): ask once more with no tools, so the run ends with an answer.
                 must_answer = True
                 continue
             if turn.message is None and not turn.calls:
-                await self._open_message(job, run, turn)  # the model said nothing: say so
+                # A blank answer (no message was opened for it): ask once more, telling the
+                # backend the reply may not end before it starts; a second one fails the run.
+                _add_usage(run, turn.usage)
+                if retried_empty:
+                    raise ModelError("empty_reply", "The model returned no text, twice.")
+                retried_empty = True
+                continue
             await self._close_message(job, run, turn)
             if not turn.calls:
                 await self._complete(job, run)
@@ -156,14 +174,9 @@ class Executor:
             if spent:
                 raise ModelError("max_tool_rounds", _still_calling(rounds, self.settings))
             rounds += 1
-            withheld |= {
-                c.name
-                for c in turn.calls.values()
-                if not self.tools.is_configured(turn.type_of(c.name))
-            }
             calls = turn.finished_calls()
             must_answer = mark_repeats(calls, previous)  # not run again; answer instead
-            if await self._tool_round(job, run, turn, offered, calls):
+            if await self._tool_round(job, run, turn, offer.tools, calls, context):
                 return  # waiting for the client's tool outputs
             previous = round_outputs(calls)
 
@@ -171,12 +184,23 @@ class Executor:
         """Tool-call rounds the run already had (it may be resuming after tool outputs),
         and what the calls of the last one returned."""
         async with self.store.workspace(job.workspace_id) as unit:
-            rounds = [s for s in await unit.steps.all_of(run.id) if s.type == "tool_calls"]
-        last = (rounds[-1].step_details.get("tool_calls") or []) if rounds else []
-        return len(rounds), round_outputs(last)
+            rounds = [
+                s.step_details
+                for s in await unit.steps.all_of(run.id)
+                if isinstance(s.step_details, ToolCallsDetails)
+            ]
+        return len(rounds), round_outputs(rounds[-1].tool_calls if rounds else [])
 
-    async def _cancellable(self, run: Run, work: Any) -> None:
-        """Runs one model turn, abandoning it as soon as a cancel is requested."""
+    async def _tool_context(self, job: RunJob, run: Run) -> ToolContext:
+        files = RunFiles(self.objects, job.workspace_id, self.links)
+        inputs = await input_file_ids(self.objects, job.workspace_id, run)
+        return ToolContext(
+            job.workspace_id, run.thread_id, run.id, files=files, input_file_ids=inputs
+        )
+
+    async def _cancellable(self, run: Run, work: Awaitable[T]) -> T:
+        """Runs a model turn or a round of tool calls, abandoning it (and every call in
+        it) as soon as a cancel is requested."""
         task = asyncio.ensure_future(work)
         waiter = asyncio.ensure_future(self.cancels.wait(run.id))
         try:
@@ -184,8 +208,7 @@ class Executor:
         finally:
             waiter.cancel()
         if task in done:
-            task.result()
-            return
+            return task.result()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
@@ -200,10 +223,12 @@ class Executor:
         resolved: ResolvedModel,
         definitions: list[JsonDict],
         turn: Turn,
+        unavailable: list[str],
+        nonempty: bool = False,
     ) -> None:
         reserve = run.sampling.max_tokens or min(1024, resolved.context_window // 4)
         async with self.store.workspace(job.workspace_id) as unit:
-            context = await build_context(unit, run, resolved.context_window, reserve)
+            context = await build_context(unit, run, resolved.context_window, reserve, unavailable)
         request = ModelRequest(
             model=resolved.upstream_model,
             messages=context.messages,
@@ -212,20 +237,26 @@ class Executor:
             top_p=run.sampling.top_p,
             top_k=run.sampling.top_k,
             max_tokens=run.sampling.max_tokens or resolved.max_output_tokens,
+            nonempty=nonempty,
         )
         async for chunk in resolved.backend.stream(request):
             if isinstance(chunk, TextDelta):
                 await self._on_text(job, run, turn, chunk.text)
             elif isinstance(chunk, ToolCallDelta):
-                await self._on_tool_delta(job, run, turn, chunk)
+                await self.rounds.on_delta(job, run, turn, chunk)
             elif isinstance(chunk, Usage):
                 turn.usage = chunk
 
     async def _on_text(self, job: RunJob, run: Run, turn: Turn, text: str) -> None:
-        if turn.message is None:
-            await self._open_message(job, run, turn)
-        assert turn.message is not None
         turn.text.append(text)
+        if turn.message is None:
+            # The message opens with the first visible character, so a blank answer leaves
+            # no empty message behind; the blank text before it goes out with that character.
+            if not text.strip():
+                return
+            await self._open_message(job, run, turn)
+            text = "".join(turn.text)
+        assert turn.message is not None
         await self._publish(run, "thread.message.delta", MessageDelta(turn.message.id, text))
 
     async def _open_message(self, job: RunJob, run: Run, turn: Turn) -> None:
@@ -234,11 +265,7 @@ class Executor:
             id=new_id("msg"), thread_id=run.thread_id, created_at=now, role="assistant", content=[],
             assistant_id=run.assistant_id, run_id=run.id, status="in_progress",
         )  # fmt: skip
-        step = self._new_step(
-            run,
-            "message_creation",
-            {"type": "message_creation", "message_creation": {"message_id": message.id}},
-        )
+        step = new_step(run, MessageCreationDetails(message.id))
         async with self.store.workspace(job.workspace_id, write=True) as unit:
             await unit.steps.insert(step)
             await unit.messages.insert_many([message])
@@ -248,24 +275,6 @@ class Executor:
             ("thread.message.created", message), ("thread.message.in_progress", message),
         ):  # fmt: skip
             await self._publish(run, name, replace(data))
-
-    def _new_step(self, run: Run, kind: str, details: JsonDict) -> RunStep:
-        return RunStep(
-            id=new_id("step"), run_id=run.id, thread_id=run.thread_id,
-            assistant_id=run.assistant_id,
-            created_at=now_ms(), type=kind, status="in_progress", step_details=details,
-        )  # fmt: skip
-
-    async def _on_tool_delta(self, job: RunJob, run: Run, turn: Turn, delta: ToolCallDelta) -> None:
-        if turn.tool_step is None:
-            step = self._new_step(run, "tool_calls", {"type": "tool_calls", "tool_calls": []})
-            async with self.store.workspace(job.workspace_id, write=True) as unit:
-                await unit.steps.insert(step)
-            turn.tool_step = step
-            await self._publish(run, "thread.run.step.created", replace(step))
-            await self._publish(run, "thread.run.step.in_progress", replace(step))
-        fragment = turn.add_tool_delta(delta)
-        await self._publish(run, "thread.run.step.delta", StepDelta(turn.tool_step.id, [fragment]))
 
     async def _close_message(
         self, job: RunJob, run: Run, turn: Turn, status: str = "completed"
@@ -278,12 +287,17 @@ class Executor:
             return
         now = now_ms()
         message, step = turn.message, turn.message_step
-        attached = self._attachments.pop(run.id, ToolOutputs())
+        async with self.store.workspace(job.workspace_id) as unit:
+            made = made_for_reply(await unit.steps.all_of(run.id), step.id)
+        if status == "completed" and made.image_file_ids and self.links is not None:
+            # The dashscope SDK drops image_file parts: the text links each image too.
+            links = image_links(self.links, job.workspace_id, made.image_file_ids)
+            await self._on_text(job, run, turn, ("\n\n" if turn.text else "") + links)
         message.content = [
-            *({"type": "image_file", "image_file": {"file_id": f}} for f in attached.images),
+            *({"type": "image_file", "image_file": {"file_id": f}} for f in made.image_file_ids),
             {"type": "text", "text": {"value": "".join(turn.text), "annotations": []}},
         ]
-        message.file_ids = [*message.file_ids, *attached.files]
+        message.file_ids = [*message.file_ids, *made.file_ids]
         message.status = status
         message.completed_at = now if status == "completed" else None
         step.status = "completed" if status == "completed" else "cancelled"
@@ -306,82 +320,17 @@ class Executor:
         run: Run,
         turn: Turn,
         offered: dict[str, OfferedTool],
-        calls: list[JsonDict],
+        calls: list[ToolCall],
+        context: ToolContext,
     ) -> bool:
-        """Runs the built-in calls that have no output yet; returns True when the run now
+        """Runs the server's calls that have no output yet; returns True when the run now
         waits for function outputs."""
         assert turn.tool_step is not None
         step = turn.tool_step
-        context = ToolContext(
-            job.workspace_id, run.thread_id, run.id, files=RunFiles(self.objects, job.workspace_id),
-            input_file_ids=await input_file_ids(self.objects, job.workspace_id, run),
-        )  # fmt: skip
-        for call in calls:
-            await self._run_call(run, call, offered, context)
-        step.step_details = {"type": "tool_calls", "tool_calls": calls}
-        step.usage = step_usage(turn.usage)
+        step.step_details = ToolCallsDetails(calls)  # a cancelled round still shows its calls
+        await self._cancellable(run, self.rounds.run(run.id, step, calls, offered, context))
         _add_usage(run, turn.usage)
-        pending = [c for c in calls if c["type"] == "function" and c["function"]["output"] is None]
-        if pending:
-            await self._require_action(job, run, step, pending)
-            return True
-        step.status, step.completed_at = "completed", now_ms()
-        async with self.store.workspace(job.workspace_id, write=True) as unit:
-            await unit.steps.replace(step)
-        await self._publish(run, "thread.run.step.completed", replace(step))
-        return False
-
-    async def _run_call(
-        self, run: Run, call: JsonDict, offered: dict[str, OfferedTool], context: ToolContext
-    ) -> None:
-        """Runs a built-in call, or checks a function call's arguments before the client
-        sees them; either way a problem becomes an output the model can correct from."""
-        kind = call["type"]
-        if kind == "function":
-            tool = offered.get(call["function"]["name"])
-            if tool is not None and call["function"]["output"] is None:
-                schema = tool.config.get("function", {}).get("parameters")
-                _, problem = parse_arguments(call["function"]["arguments"], schema)
-                call["function"]["output"] = problem
-            return
-        tool = offered.get(kind)
-        if tool is None or call[kind]["output"] is not None:
-            return  # not offered, or answered already (a repeated call)
-        result = await self.tools.run(
-            tool, call[kind]["input"], replace(context, config=tool.config)
-        )
-        call[kind]["output"] = result.output
-        held = self._attachments.setdefault(run.id, ToolOutputs())
-        held.images.extend(result.image_file_ids)
-        held.files.extend(result.file_ids)
-
-    async def _require_action(
-        self, job: RunJob, run: Run, step: RunStep, pending: list[JsonDict]
-    ) -> None:
-        tool_calls = [
-            {
-                "id": c["id"],
-                "type": "function",
-                "function": {
-                    "name": c["function"]["name"],
-                    "arguments": c["function"]["arguments"],
-                },
-            }
-            for c in pending
-        ]
-        rs.transition(run, rs.RunStatus.REQUIRES_ACTION, now_ms())
-        run.required_action = {
-            "type": "submit_tool_outputs",
-            "submit_tool_outputs": {"tool_calls": tool_calls},
-        }
-        run.expires_at = now_ms() + self.settings.run_expiry_s * 1000
-        async with self.store.workspace(job.workspace_id, write=True) as unit:
-            current = await unit.runs.get(run.thread_id, run.id)
-            if current is not None and current.status == rs.RunStatus.CANCELLING:
-                raise RunCancelled
-            await unit.steps.replace(step)
-            await unit.runs.replace(run)
-        await self._publish(run, run_event_name(run), replace(run))
+        return await self.rounds.close(job, run, step, step_usage(turn.usage))
 
     # ---- endings ------------------------------------------------------------------------
 
@@ -427,12 +376,6 @@ class Executor:
             await self._finish(job, run, status, error)
         except Exception:
             log.exception("could not record the end of run %s", run.id)
-
-
-@dataclass(slots=True)
-class ToolOutputs:
-    images: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
 
 
 def _add_usage(run: Run, usage: Usage | None) -> None:

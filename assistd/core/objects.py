@@ -2,6 +2,8 @@
 
 JSON-shaped fields (tools, content parts, metadata) are kept as plain dicts in the
 neutral shape both wire protocols share; each surface's render.py picks what it shows.
+Tool calls, step details and required actions are typed: only a renderer gives them a
+wire shape, and only the store a JSON one.
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ class Run:
     tools: list[JsonDict] = field(default_factory=list)
     file_ids: list[str] = field(default_factory=list)
     metadata: Metadata = field(default_factory=dict)
-    required_action: JsonDict | None = None
+    required_action: RequiredAction | None = None
     last_error: JsonDict | None = None
     started_at: int | None = None
     expires_at: int | None = None
@@ -138,6 +140,43 @@ class Run:
 
 
 @dataclass(slots=True)
+class ToolCall:
+    """One call the model made: of a client function, a built-in tool or a plugin."""
+
+    id: str
+    type: str  # "function", the built-in's type as configured (alias kept), or a plugin id
+    name: str  # the function name the model called
+    arguments: str  # JSON text, as the model wrote it
+    output: str | None = None  # what the model reads; None until the call is answered
+    display: str | None = None  # what the step shows as its output, when that differs
+    image_file_ids: list[str] = field(default_factory=list)  # images the call made
+    file_ids: list[str] = field(default_factory=list)  # other files the call made
+
+
+@dataclass(slots=True)
+class ToolCallsDetails:
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    type: Literal["tool_calls"] = "tool_calls"
+
+
+@dataclass(slots=True)
+class MessageCreationDetails:
+    message_id: str
+    type: Literal["message_creation"] = "message_creation"
+
+
+StepDetails = ToolCallsDetails | MessageCreationDetails
+
+
+@dataclass(slots=True)
+class RequiredAction:
+    """What a run in requires_action waits for: outputs of these function calls."""
+
+    tool_calls: list[ToolCall]
+    type: Literal["submit_tool_outputs"] = "submit_tool_outputs"
+
+
+@dataclass(slots=True)
 class RunStep:
     id: str
     run_id: str
@@ -146,7 +185,7 @@ class RunStep:
     created_at: int
     type: str
     status: str
-    step_details: JsonDict
+    step_details: StepDetails
     last_error: JsonDict | None = None
     usage: JsonDict | None = None
     completed_at: int | None = None

@@ -20,11 +20,12 @@ from assistd.core.objects import PluginAuth
 from assistd.errors import InvalidRequest, StartupError, echo
 from assistd.settings import PLUGIN_ID
 from assistd.tools.plugins.openapi import parse_document
+from assistd.tools.registry import known_types
 
 KINDS = ("openapi", "mcp")
-# Tool types a plugin id may not take: the built-ins (and `function`), and `mcp`, the
+# A tool type a plugin id may not take besides the built-ins and `function`: `mcp`, the
 # type an OpenAI-style entry names an MCP server by.
-RESERVED_IDS = v.BUILTIN_TOOL_TYPES | {"mcp"}
+RESERVED_IDS = frozenset({"mcp"})
 DESCRIPTION_MAX = 1024  # what a model accepts as a function's description
 DOCUMENT_MAX = 2_000_000
 URL_MAX = 2048
@@ -50,12 +51,17 @@ class AuthSpec:
     token: Any = None
 
 
+def reserved_ids() -> frozenset[str]:
+    """Every built-in type (the tool entry points), `function` and `mcp`."""
+    return known_types(RESERVED_IDS)
+
+
 def check_plugin_id(value: Any, declared: Iterable[str]) -> str:
     if not isinstance(value, str) or not PLUGIN_ID.fullmatch(value):
         raise InvalidRequest(
             f"'plugin_id' must be 1-64 letters, digits or '_', not '{echo(value)}'.", "plugin_id"
         )
-    if value in RESERVED_IDS:
+    if value in reserved_ids():
         raise InvalidRequest(
             f"'plugin_id' '{value}' is the name of a built-in tool type; choose another id.",
             "plugin_id",
@@ -72,7 +78,7 @@ def check_plugin_id(value: Any, declared: Iterable[str]) -> str:
 def check_declared_ids(declared: Iterable[str]) -> None:
     """At start: the configuration's plugins may not take a built-in's name either."""
     for plugin_id in declared:
-        if plugin_id in RESERVED_IDS:
+        if plugin_id in reserved_ids():
             raise StartupError(
                 f"plugins.{plugin_id}: '{plugin_id}' is the name of a built-in tool type; "
                 "give the plugin another id"

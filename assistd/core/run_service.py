@@ -6,7 +6,6 @@ the run should move on) queues the job for a worker.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,9 +14,19 @@ from assistd.core import runs as rs
 from assistd.core import validation as v
 from assistd.core.events import EventBus, run_event_name
 from assistd.core.ids import new_id, now_ms
-from assistd.core.objects import JsonDict, Page, PageRequest, Run, RunStep, SamplingParams, Thread
+from assistd.core.objects import (
+    MessageCreationDetails,
+    Page,
+    PageRequest,
+    Run,
+    RunStep,
+    SamplingParams,
+    Thread,
+)
 from assistd.core.service import MessageSpec, Service, busy_thread
-from assistd.errors import Conflict, InvalidRequest, NotFound, echo
+from assistd.core.tool_outputs import ToolOutput as ToolOutput  # the surfaces' import
+from assistd.core.tool_outputs import fill_outputs, match_outputs
+from assistd.errors import Conflict, NotFound
 from assistd.queue.base import CancelSignals, RunJob, RunQueue
 from assistd.store.base import WorkspaceUnit
 
@@ -33,12 +42,6 @@ class RunSpec:
     tools: Any = None
     metadata: Any = None
     sampling: SamplingParams = field(default_factory=SamplingParams)
-
-
-@dataclass(slots=True)
-class ToolOutput:
-    output: Any
-    tool_call_id: str | None = None
 
 
 class RunService:
@@ -281,10 +284,9 @@ class RunService:
                 raise Conflict(
                     f"Run '{run_id}' is {run.status}; it is not waiting for tool outputs."
                 )
-            pending = run.required_action["submit_tool_outputs"]["tool_calls"]
-            matched = match_outputs(pending, outputs)
+            matched = match_outputs(run.required_action.tool_calls, outputs)
             step = await _waiting_step(unit, run)
-            _fill_outputs(step, matched)
+            fill_outputs(step, matched)
             step.status, step.completed_at = "completed", now_ms()
             rs.transition(run, rs.RunStatus.QUEUED, now_ms())
             run.expires_at = None
@@ -347,59 +349,8 @@ async def _close_open_steps(unit: WorkspaceUnit, run: Run, status: str) -> None:
         step.status = status
         setattr(step, stamp, now)
         await unit.steps.replace(step)
-        if step.type == "message_creation":
-            message_id = step.step_details["message_creation"]["message_id"]
+        if isinstance(step.step_details, MessageCreationDetails):
+            message_id = step.step_details.message_id
             for message in (await unit.messages.get_many([message_id])).values():
                 message.status = "incomplete"
                 await unit.messages.replace(message)
-
-
-def match_outputs(pending: list[JsonDict], outputs: list[ToolOutput]) -> dict[str, str]:
-    """Pairs outputs with the pending calls: by `tool_call_id` where given, the rest in the
-    order of the calls (the vendor's guide submits outputs without ids)."""
-    if not outputs:
-        raise InvalidRequest("'tool_outputs' must not be empty.", "tool_outputs")
-    ids = [call["id"] for call in pending]
-    matched: dict[str, str] = {}
-    for index, out in enumerate(outputs):
-        if out.tool_call_id is None:
-            continue
-        if out.tool_call_id not in ids:
-            raise InvalidRequest(
-                f"'tool_outputs[{index}].tool_call_id' is '{echo(out.tool_call_id)}', "
-                "which this run did not ask for.",
-                "tool_outputs",
-            )
-        if out.tool_call_id in matched:
-            raise InvalidRequest(
-                f"'tool_outputs' has two outputs for '{echo(out.tool_call_id)}'.", "tool_outputs"
-            )
-        matched[out.tool_call_id] = _as_text(out.output)
-    free = iter(call_id for call_id in ids if call_id not in matched)
-    for out in outputs:
-        if out.tool_call_id is None:
-            call_id = next(free, None)
-            if call_id is None:
-                raise InvalidRequest(
-                    f"'tool_outputs' has {len(outputs)} outputs for {len(ids)} tool calls.",
-                    "tool_outputs",
-                )
-            matched[call_id] = _as_text(out.output)
-    missing = [call_id for call_id in ids if call_id not in matched]
-    if missing:
-        raise InvalidRequest(
-            f"'tool_outputs' is missing outputs for: {', '.join(missing)}.", "tool_outputs"
-        )
-    return matched
-
-
-def _as_text(output: Any) -> str:
-    return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
-
-
-def _fill_outputs(step: RunStep, outputs: dict[str, str]) -> None:
-    calls = [dict(call) for call in step.step_details.get("tool_calls") or []]
-    for call in calls:
-        if call["type"] == "function" and call["id"] in outputs:
-            call["function"] = {**call["function"], "output": outputs[call["id"]]}
-    step.step_details = {"type": "tool_calls", "tool_calls": calls}

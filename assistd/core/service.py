@@ -25,6 +25,7 @@ from assistd.core.objects import (
 from assistd.errors import InvalidRequest, NotFound, echo
 from assistd.settings import Settings
 from assistd.store.base import Store, WorkspaceUnit
+from assistd.tools.registry import known_types
 
 
 @dataclass(slots=True)
@@ -131,7 +132,7 @@ class Service:
         """`tools`, each naming a built-in, a plugin the configuration declares, or one
         registered in the workspace (another workspace's plugins do not exist here)."""
         declared = set(self.settings.plugins)
-        wanted = sorted(v.tool_types(tools) - v.BUILTIN_TOOL_TYPES - declared)
+        wanted = sorted(v.tool_types(tools) - known_types(declared))
         registered = await unit.plugins.existing_ids(wanted) if wanted else set()
         return v.check_tools(tools, declared | registered, field_name)
 

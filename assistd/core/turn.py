@@ -8,8 +8,9 @@ import json
 import secrets
 from dataclasses import dataclass, field
 
-from assistd.core.context import tool_call_name_and_arguments, tool_call_output
-from assistd.core.objects import JsonDict, Message, RunStep
+from assistd.core.events import ToolCallFragment
+from assistd.core.ids import new_id, now_ms
+from assistd.core.objects import JsonDict, Message, Run, RunStep, StepDetails, ToolCall
 from assistd.models.base import ToolCallDelta, Usage
 from assistd.tools.registry import OfferedTool
 
@@ -24,6 +25,7 @@ class _PartialCall:
 @dataclass
 class Turn:
     offered: dict[str, OfferedTool] = field(default_factory=dict)
+    unavailable: list[str] = field(default_factory=list)  # asked-for types not runnable here
     message: Message | None = None
     message_step: RunStep | None = None
     text: list[str] = field(default_factory=list)
@@ -35,11 +37,14 @@ class Turn:
         self.__init__()  # type: ignore[misc]
 
     def type_of(self, name: str) -> str:
+        """The type of the tool a call names; an unavailable built-in keeps its type."""
         tool = self.offered.get(name)
-        return tool.type if tool is not None else "function"
+        if tool is not None:
+            return tool.type
+        return name if name in self.unavailable else "function"
 
-    def add_tool_delta(self, delta: ToolCallDelta) -> JsonDict:
-        """Merges a streamed fragment; returns the fragment as a step-delta tool call."""
+    def add_tool_delta(self, delta: ToolCallDelta) -> ToolCallFragment:
+        """Merges a streamed fragment; returns it as a piece of a step's tool call."""
         call = self.calls.get(delta.index)
         first = call is None
         if call is None:
@@ -49,44 +54,33 @@ class Turn:
         if delta.name:
             call.name += delta.name
         call.arguments.append(delta.arguments)
-        kind = self.type_of(call.name)
-        if kind != "function":
-            body: JsonDict = {"input": delta.arguments}
-            if first:
-                body["output"] = None
-            return {
-                "index": delta.index,
-                **({"id": call.id} if first else {}),
-                "type": kind,
-                kind: body,
-            }
-        function: JsonDict = {"arguments": delta.arguments}
-        if first:
-            function.update(name=call.name, output=None)
-        return {
-            "index": delta.index,
-            **({"id": call.id} if first else {}),
-            "type": "function",
-            "function": function,
-        }
+        return ToolCallFragment(
+            index=delta.index, id=call.id, type=self.type_of(call.name), name=call.name,
+            stage="start" if first else "arguments", arguments=delta.arguments,
+        )  # fmt: skip
 
-    def finished_calls(self) -> list[JsonDict]:
-        """The assembled calls in the neutral step shape, outputs not yet known. A call of a
-        tool the run does not offer gets an output saying so, and is not sent to the client."""
-        finished: list[JsonDict] = []
+    def finished_calls(self) -> list[ToolCall]:
+        """The assembled calls, outputs not yet known. A call of a tool the run does not
+        offer gets an output saying so, and is not sent to the client."""
+        finished: list[ToolCall] = []
         for index in sorted(self.calls):
             call = self.calls[index]
-            arguments = "".join(call.arguments) or "{}"
             kind = self.type_of(call.name)
-            if kind != "function":
-                finished.append(
-                    {"id": call.id, "type": kind, kind: {"input": arguments, "output": None}}
-                )
-                continue
-            output = None if call.name in self.offered else f"There is no tool named '{call.name}'."
-            function = {"name": call.name, "arguments": arguments, "output": output}
-            finished.append({"id": call.id, "type": "function", "function": function})
+            output = None
+            if call.name in self.unavailable:
+                output = f"The tool '{call.name}' is unavailable on this server. Answer without it."
+            elif call.name not in self.offered:
+                output = f"There is no tool named '{call.name}'."
+            arguments = "".join(call.arguments) or "{}"
+            finished.append(ToolCall(call.id, kind, call.name, arguments, output))
         return finished
+
+
+def new_step(run: Run, details: StepDetails) -> RunStep:
+    return RunStep(
+        id=new_id("step"), run_id=run.id, thread_id=run.thread_id, assistant_id=run.assistant_id,
+        created_at=now_ms(), type=details.type, status="in_progress", step_details=details,
+    )  # fmt: skip
 
 
 def step_usage(usage: Usage | None) -> JsonDict | None:
@@ -107,22 +101,20 @@ def step_usage(usage: Usage | None) -> JsonDict | None:
 CallKey = tuple[str, str]
 
 
-def call_key(call: JsonDict) -> CallKey:
-    """The key of a call in the neutral step shape."""
-    name, arguments = tool_call_name_and_arguments(call)
+def call_key(call: ToolCall) -> CallKey:
     try:
-        canonical = json.dumps(json.loads(arguments), sort_keys=True, ensure_ascii=False)
+        canonical = json.dumps(json.loads(call.arguments), sort_keys=True, ensure_ascii=False)
     except json.JSONDecodeError:
-        canonical = arguments.strip()
-    return name, canonical
+        canonical = call.arguments.strip()
+    return call.name, canonical
 
 
-def round_outputs(calls: list[JsonDict]) -> dict[CallKey, str | None]:
+def round_outputs(calls: list[ToolCall]) -> dict[CallKey, str | None]:
     """What each call of a finished round returned, by key."""
-    return {call_key(call): tool_call_output(call) for call in calls}
+    return {call_key(call): call.output for call in calls}
 
 
-def mark_repeats(calls: list[JsonDict], previous: dict[CallKey, str | None]) -> bool:
+def mark_repeats(calls: list[ToolCall], previous: dict[CallKey, str | None]) -> bool:
     """Gives each call that repeats a call of the previous round exactly (same tool, same
     arguments) an output saying so, so it is not run again. True when every call of the
     round is such a repeat: the model is going round in circles (small models do)."""
@@ -134,6 +126,5 @@ def mark_repeats(calls: list[JsonDict], previous: dict[CallKey, str | None]) -> 
         repeats += 1
         earlier = previous[key]
         note = "Not run again: this call repeats the previous one exactly."
-        details = call["function"] if call["type"] == "function" else call[call["type"]]
-        details["output"] = note if earlier is None else f"{note} Its result was: {earlier}"
+        call.output = note if earlier is None else f"{note} Its result was: {earlier}"
     return bool(calls) and repeats == len(calls)

@@ -8,6 +8,7 @@ from typing import Any
 
 from assistd.core.objects import JsonDict, Metadata, SamplingParams
 from assistd.errors import InvalidRequest, PayloadTooLarge, echo
+from assistd.tools.registry import known_types
 
 METADATA_MAX_KEYS = 16
 METADATA_KEY_MAX = 64
@@ -28,14 +29,6 @@ PAGE_NO_MAX = 1_000_000
 # 255 levels, the stdlib's json near 1,000): stored, it would make every later read a 500.
 JSON_DEPTH_MAX = 64
 
-# Built-in tool types, with the vendor's aliases. Plugins add their ids: those the
-# configuration declares, and those registered in the workspace.
-BUILTIN_TOOL_TYPES = frozenset(
-    {
-        "code_interpreter", "quark_search", "search", "text_to_image", "wanx", "calculator",
-        "generate_qrcode", "github_search", "rag", "retrieval", "file_search", "function",
-    }
-)  # fmt: skip
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -183,14 +176,15 @@ def tool_types(value: Any) -> set[str]:
 
 
 def check_tools(value: Any, plugin_ids: Iterable[str], field: str = "tools") -> list[JsonDict]:
-    """Tools are stored as given, once each names a type this server knows."""
+    """Tools are stored as given, once each names a type this server knows: `function`,
+    a built-in (the tool registry's entry points) or one of `plugin_ids`."""
     if value is None:
         return []
     if not isinstance(value, list):
         raise InvalidRequest(f"'{field}' must be an array of tool objects.", field)
     if len(value) > TOOLS_MAX:
         raise InvalidRequest(f"'{field}' has {len(value)} tools; at most {TOOLS_MAX}.", field)
-    known = BUILTIN_TOOL_TYPES | set(plugin_ids)
+    known = known_types(plugin_ids)
     for index, tool in enumerate(value):
         where = f"{field}[{index}]"
         if not isinstance(tool, Mapping) or not isinstance(tool.get("type"), str):

@@ -28,6 +28,9 @@ class ModelRequest:
     max_tokens: int | None = None
     # A JSON schema the answer must follow (decoded under a grammar where supported).
     response_schema: JsonDict | None = None
+    # Asked again after a blank answer: a backend that can keep the reply from ending
+    # before its first token does so (the local model); the others are simply asked again.
+    nonempty: bool = False
 
 
 @dataclass(slots=True, frozen=True)

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from assistd.models.base import ModelBackend
-from assistd.models.local import LocalBackend, bundled_model_path
+from assistd.models.local import LocalBackend, bundled_model_path, missing_parts
 from assistd.models.prompted import PromptedToolCalls
 from assistd.settings import ModelRoute, Settings
 
@@ -46,6 +46,14 @@ class ModelRegistry:
         if self.routes:
             seconds = time.monotonic() - started
             log.info("%d model routes ready in %.2f s", len(self.routes), seconds)
+
+    def local_model_missing(self) -> list[str]:
+        """What the local model lacks, when some model name goes to it (see
+        `missing_parts`); empty when nothing does, or when it lacks nothing."""
+        local = "*" not in self.routes or any(r.backend == "local" for r in self.routes.values())
+        if not local:
+            return []
+        return missing_parts(self.settings.local_model_path or bundled_model_path())
 
     def route_name(self, model: str) -> str:
         """The route that serves `model`: its own, `*`, or `local`."""

@@ -3,9 +3,10 @@
 Inside: a read-only Python runtime (the system libraries, the Python installation and
 the server's virtual environment), a private /tmp, a size-capped tmpfs working directory,
 a fresh PID namespace, no network at all (a new, empty network namespace), no view of
-any other host file. Outside it, `prlimit` caps memory, processes, CPU time and file
-size, and when the server runs as root, `setpriv` runs the sandbox under a uid of its
-own, so process limits count only that sandbox's processes.
+any other host file; /etc holds only a font configuration of our own. Outside it,
+`prlimit` caps memory, processes, CPU time and file size, and when the server runs as
+root, `setpriv` runs the sandbox under a uid of its own, so process limits count only
+that sandbox's processes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WORKDIR = "/mnt/data"
+FONTS_CONF = "/etc/fonts/fonts.conf"  # where fontconfig looks by default
+_FONTS_CONF_SOURCE = Path(__file__).with_name("fonts.conf")
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
@@ -120,12 +123,15 @@ def sandbox_command(
         "--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", "/tmp",
         *_runtime_binds(),
         "--proc", "/proc", "--dev", "/dev",
+        "--perms", "0755", "--dir", "/etc", "--perms", "0755", "--dir", "/etc/fonts",
+        "--ro-bind", str(_FONTS_CONF_SOURCE), FONTS_CONF,
         "--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR,
         "--bind", str(control_dir), str(control_dir),
         "--clearenv",
         "--setenv", "HOME", "/tmp",
         "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
         "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
+        "--setenv", "FONTCONFIG_FILE", FONTS_CONF,  # for a fontconfig built with other paths
         "--setenv", "MPLBACKEND", "module://matplotlib_inline.backend_inline",
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
         # The memory cap is on address space: one malloc arena per thread (64 MiB reserved

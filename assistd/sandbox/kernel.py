@@ -92,6 +92,25 @@ def _write_file_code(name: str, content: bytes) -> str:
     )
 
 
+# Ends every other process of the sandbox (what the code forked and left running) and
+# reaps the kernel's own children: they would keep holding the process cap (zombies too).
+# kill(-1) reaches only the sandbox's PID namespace, spares the caller and that
+# namespace's init, and no fork can slip past it.
+_END_STRAYS_CODE = """\
+import os as _o, signal as _s
+try:
+    _o.kill(-1, _s.SIGKILL)
+except ProcessLookupError:
+    pass
+while True:
+    try:
+        _o.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+del _o, _s
+"""
+_END_STRAYS_TIMEOUT_S = 10.0
+
 # Waiting for a new kernel: how long one poll lasts (a message ends it at once), when to
 # ask again, and how long a kernel_info's status may take to show on iopub.
 _READY_POLL_S = 0.05
@@ -243,6 +262,8 @@ class SandboxedKernel:
         except TimeoutError:
             result.timed_out = True
             await self._interrupt(msg_id, result)
+        if not silent and self.alive:
+            await self.execute(_END_STRAYS_CODE, _END_STRAYS_TIMEOUT_S, silent=True)
         if not self.alive:
             result.crashed = True
         return result

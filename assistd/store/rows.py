@@ -20,6 +20,7 @@ from assistd.core.objects import (
     Thread,
     Workspace,
 )
+from assistd.store import details
 
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "max_tokens")
 
@@ -144,20 +145,28 @@ _STEP_FIELDS = (
 
 def run(row: Row[Any]) -> Run:
     m = row._mapping
-    return Run(**{name: m[name] for name in _RUN_FIELDS}, sampling=_sampling(row))
+    values = {name: m[name] for name in _RUN_FIELDS}
+    values["required_action"] = details.required_action(values["required_action"])
+    return Run(**values, sampling=_sampling(row))
 
 
 def run_values(r: Run) -> dict[str, Any]:
-    return {**{name: getattr(r, name) for name in _RUN_FIELDS}, **sampling_values(r.sampling)}
+    values = {name: getattr(r, name) for name in _RUN_FIELDS}
+    values["required_action"] = details.required_action_json(r.required_action)
+    return {**values, **sampling_values(r.sampling)}
 
 
 def step(row: Row[Any]) -> RunStep:
     m = row._mapping
-    return RunStep(**{name: m[name] for name in _STEP_FIELDS})
+    values = {name: m[name] for name in _STEP_FIELDS}
+    values["step_details"] = details.step_details(values["step_details"])
+    return RunStep(**values)
 
 
 def step_values(s: RunStep) -> dict[str, Any]:
-    return {name: getattr(s, name) for name in _STEP_FIELDS}
+    values = {name: getattr(s, name) for name in _STEP_FIELDS}
+    values["step_details"] = details.step_details_json(s.step_details)
+    return values
 
 
 def plugin(row: Row[Any]) -> Plugin:

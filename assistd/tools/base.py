@@ -1,7 +1,16 @@
-"""The tool contract: one method, `run(args, context)`.
+"""The tool contract.
 
-A tool declares its name, a description and the JSON schema of its arguments; the
-executor validates the model's arguments against that schema before calling `run`.
+A `Tool` offers one function: it declares its name, a description and the JSON schema of
+its arguments, and implements `run(args, context)`. A `Toolset` (a plugin, an MCP server)
+offers several functions, listed per call context, and implements `call(name, args,
+context)`. Either way the registry validates the model's arguments against the
+function's schema first, and stops a call that overruns its time: the registry's
+`tool_call_timeout_s`, or the tool's own `timeout_s` attribute when it declares a longer one.
+
+Built-ins register by entry point (group `assistd.tools`): `factory(settings)` returns a
+Tool or a Toolset, or None when this server's configuration does not provide it (the type
+is still accepted on assistants; it is not offered to the model). Per-workspace plugins
+come from a `PluginSource`.
 """
 
 from __future__ import annotations

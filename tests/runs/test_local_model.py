@@ -120,3 +120,26 @@ def test_function_call_arguments_follow_the_schema(local_server: RunningServer) 
         assert done.status in ("completed", "requires_action"), as_json(done)
         if done.status == "requires_action":
             ok(Runs.cancel(run.id, thread_id=thread.id))
+
+
+def test_a_reply_that_would_end_at_once_still_says_something(local_server: RunningServer) -> None:
+    """A thread that ends with a finished assistant message: llama.cpp continues that
+    message, and at temperature 0 the 135M model ends it at once (found by trying). The
+    turn asked again with end-of-sequence banned as its first token has words."""
+    greeting = "Hello there! How can I assist you today?"
+    with sdk_on(local_server):
+        assistant = ok(Assistants.create(model="qwen-max"))
+        thread = ok(
+            Threads.create(
+                messages=[
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": greeting},
+                ]
+            )
+        )
+        run = ok(Runs.create(thread.id, assistant_id=assistant.id, max_tokens=24, temperature=0))
+        done = Runs.wait(run.id, thread_id=thread.id, timeout_seconds=WAIT_S)
+        assert done.status == "completed", as_json(done)
+        answer = ok(Messages.list(thread.id)).data[0]
+        assert answer.run_id == run.id, as_json(answer)
+        assert answer.content[0].text.value.strip(), as_json(answer)

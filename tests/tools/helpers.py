@@ -5,12 +5,14 @@ dicts, the `image_file.file_id` it drops, file bytes)."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import dashscope
 import httpx
@@ -191,3 +193,18 @@ def arguments(call: dict[str, Any]) -> dict[str, Any]:
     text = call["function"]["arguments"] if kind == "function" else call[kind]["input"]
     parsed: dict[str, Any] = json.loads(text)
     return parsed
+
+
+def image_link(text: str) -> str:
+    """The URL of the one Markdown image in a reply's text."""
+    [url] = re.findall(r"!\[image\]\(([^)]+)\)", text)
+    return str(url)
+
+
+def assert_links_to(url: str, server: RunningServer, file_id: str) -> None:
+    """A signed, expiring link of `file_id`, absolute, at the server's own address."""
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}" == server.base_url, url
+    assert parts.path == f"/links/files/{file_id}", url
+    query = parse_qs(parts.query)
+    assert set(query) == {"w", "e", "s"} and int(query["e"][0]) > time.time(), url

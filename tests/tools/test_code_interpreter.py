@@ -20,7 +20,15 @@ from tests.conftest import make_workspace
 from tests.support.fake_model import FakeModel, Reply
 from tests.support.sdk import upload
 from tests.support.server import RunningServer
-from tests.tools.helpers import code_call, converse, new_conversation, ok, run_code
+from tests.tools.helpers import (
+    assert_links_to,
+    code_call,
+    converse,
+    image_link,
+    new_conversation,
+    ok,
+    run_code,
+)
 
 PLOT = """\
 import matplotlib.pyplot as plt
@@ -63,9 +71,12 @@ def test_a_plot_is_an_image_file_part_of_the_reply(
     assert "1 image(s) shown to the user" in output, output
     reply = conversation.reply(run_id)
     assert [p["type"] for p in reply["content"]] == ["image_file", "text"], reply
-    assert reply["content"][1]["text"]["value"] == "Here is the plot."
+    text = reply["content"][1]["text"]["value"]
+    assert text == f"Here is the plot.\n\n![image]({image_link(text)})"
+    file_id = reply["content"][0]["image_file"]["file_id"]
+    assert_links_to(image_link(text), server, file_id)
 
-    png = conversation.download(reply["content"][0]["image_file"]["file_id"])
+    png = conversation.download(file_id)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     image = Image.open(io.BytesIO(png))
     image.load()
@@ -75,6 +86,15 @@ def test_a_plot_is_an_image_file_part_of_the_reply(
 
     answer = ok(Messages.list(conversation.thread_id)).data[0]
     assert [part.type for part in answer.content] == ["image_file", "text"]
+
+
+def test_matplotlib_is_quiet(ds: str, server: RunningServer, fake_model: FakeModel) -> None:
+    """A new kernel's first matplotlib import and a saved plot with text write nothing to
+    stderr: no font configuration complaint reaches the model or the user."""
+    code = PLOT.replace("plt.show()", "plt.savefig('plot.png')\nprint('saved')")
+    _, (output,) = run_code(server, fake_model, code)
+    assert output.startswith("stdout:\nsaved\n"), output
+    assert "stderr" not in output and "Fontconfig" not in output, output
 
 
 def test_a_file_attached_to_the_message_is_read_by_the_code(

@@ -163,6 +163,7 @@ try:
 except OSError as e:
     print("db write", type(e).__name__)
 print("root", sorted(os.listdir("/")))
+print("etc", [os.path.join(d, f) for d, _, fs in os.walk("/etc") for f in fs])
 """
     _, (output,) = run_code(escape, fake_model, code)
     assert "READ" not in output and "LISTED" not in output and "WRITTEN" not in output, output
@@ -170,10 +171,12 @@ print("root", sorted(os.listdir("/")))
         pattern = rf"^{re.escape(path)} (FileNotFoundError|PermissionError)$"
         assert re.search(pattern, output, re.M), (path, output)
     assert "db write FileNotFoundError" in output
-    # No /etc, no /home, no /var: only the runtime, /proc, /dev, /tmp and /mnt/data.
+    # No /home, no /var: only the runtime, /proc, /dev, /tmp and /mnt/data; and in /etc
+    # only the sandbox's own font configuration.
     listed = re.search(r"^root (.*)$", output, re.M)
     assert listed is not None
-    assert "'etc'" not in listed.group(1) and "'var'" not in listed.group(1), listed.group(1)
+    assert "'home'" not in listed.group(1) and "'var'" not in listed.group(1), listed.group(1)
+    assert "\netc ['/etc/fonts/fonts.conf']\n" in output, output
     assert _stat("/etc/shadow") == shadow_before
     _still_serving(escape, fake_model)
 
@@ -491,4 +494,37 @@ for _ in range(100):
     parts = [p["type"] for p in reply["content"]]
     assert parts == ["image_file"] * 20 + ["text"], parts
     assert len(reply["file_ids"]) == 20
+    _still_serving(escape, fake_model)
+
+
+@as_root
+def test_processes_left_behind_are_ended_after_the_call(
+    escape: RunningServer, fake_model: FakeModel
+) -> None:
+    """A call that forks up to the process cap and returns, its children still running:
+    they are ended with the call, so the next call of the same kernel can start threads
+    again, and the kernel's state survives."""
+    bomb = """
+import os, time
+kept = 41
+forked = 0
+try:
+    while True:
+        if os.fork() == 0:
+            while True:
+                time.sleep(60)
+        forked += 1
+except OSError as e:
+    print("forked", forked, "then", type(e).__name__)
+"""
+    after = """
+import threading
+worker = threading.Thread(target=lambda: None)
+worker.start()
+worker.join()
+print("thread ran, kept", kept)
+"""
+    _, (bombed, then) = run_code(escape, fake_model, bomb, after)
+    assert "then BlockingIOError" in bombed, bombed
+    assert then == "stdout:\nthread ran, kept 41\n", then
     _still_serving(escape, fake_model)

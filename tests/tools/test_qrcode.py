@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests.support.fake_model import FakeModel, Reply, ToolCalls
 from tests.support.server import RunningServer
-from tests.tools.helpers import converse, ok
+from tests.tools.helpers import assert_links_to, converse, image_link, ok
 
 QR = [{"type": "generate_qrcode"}]
 TEXT = "https://example.org/assistd?q=二维码&n=42"
@@ -33,7 +33,9 @@ def test_qr_code_png_decodes_back_to_the_text(
     assert [p["type"] for p in reply["content"]] == ["image_file", "text"], reply
     file_id = reply["content"][0]["image_file"]["file_id"]
     assert file_id in output, output
-    assert reply["content"][1]["text"]["value"] == "Here is your QR code."
+    text = reply["content"][1]["text"]["value"]
+    assert text == f"Here is your QR code.\n\n![image]({image_link(text)})"
+    assert_links_to(image_link(text), server, file_id)
 
     png = conversation.download(file_id)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -200,11 +200,6 @@ def test_image_urls_are_downloaded_through_the_guard(
     assert [p["type"] for p in reply["content"]] == ["text"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the executor to show ToolResult.display in the step and the image link in "
-    "the reply (another branch of issue 8); remove this mark once both are merged",
-)
 def test_the_step_lists_the_results_and_the_reply_links_the_picture(
     wanx_painter: Painter, fake_model: FakeModel
 ) -> None:

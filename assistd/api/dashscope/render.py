@@ -11,20 +11,23 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from assistd.core.events import MessageDelta, RunEvent, StepDelta, StreamError
+from assistd.core.events import MessageDelta, RunEvent, StepDelta, StreamError, ToolCallFragment
 from assistd.core.objects import (
     Assistant,
     AssistantFile,
-    JsonDict,
     Message,
+    MessageCreationDetails,
     MessageFile,
     Page,
     Plugin,
+    RequiredAction,
     Run,
     RunStep,
     SamplingParams,
+    StepDetails,
     StoredFile,
     Thread,
+    ToolCall,
 )
 from assistd.core.plugin_rules import MASK
 
@@ -135,7 +138,7 @@ def run(r: Run) -> Wire:
         "thread_id": r.thread_id,
         "assistant_id": r.assistant_id,
         "status": r.status,
-        "required_action": r.required_action,
+        "required_action": _required_action(r.required_action),
         "last_error": r.last_error,
         "started_at": r.started_at,
         "expires_at": r.expires_at,
@@ -152,16 +155,47 @@ def run(r: Run) -> Wire:
     }
 
 
-def _tool_call(call: JsonDict) -> JsonDict:
+def _required_action(action: RequiredAction | None) -> Wire | None:
+    if action is None:
+        return None
+    calls = [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in action.tool_calls
+    ]
+    return {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}}
+
+
+def _shown(output: str | None, display: str | None) -> str | None:
+    """What a step shows as a call's output: its display form when it has one."""
+    return display if display is not None else output
+
+
+def _tool_call(call: ToolCall) -> Wire:
+    """Function calls as OpenAI has them; the server's own tools (built-ins, plugins) as
+    `{"type": K, K: {"input", "output"}}`, strings both (a Java client maps them to strings;
+    a Python one parses `output`)."""
+    if call.type == "function":
+        function = {"name": call.name, "arguments": call.arguments, "output": call.output}
+        return {"id": call.id, "type": "function", "function": function}
+    return _server_call(call.id, call.type, call.arguments, _shown(call.output, call.display))
+
+
+def _server_call(call_id: str, kind: str, arguments: str, output: str | None) -> Wire:
+    if kind == "code_interpreter":
+        return _code_call(call_id, arguments, output)
+    return {"id": call_id, "type": kind, kind: {"input": arguments, "output": output}}
+
+
+def _code_call(call_id: str, arguments: str, output: str | None) -> Wire:
     """The SDK crashes on any element of `code_interpreter.outputs` (spec 13.4): the code
     goes in `input`, `outputs` stays empty, and the result rides in an undeclared key."""
-    if call.get("type") != "code_interpreter" or "code_interpreter" not in call:
-        return call
-    details = call["code_interpreter"]
-    rendered = {k: v for k, v in call.items() if k != "code_interpreter"}
-    rendered["code_interpreter"] = {"input": _code_of(details.get("input", "")), "outputs": []}
-    if details.get("output") is not None:
-        rendered["output"] = details["output"]
+    rendered: Wire = {
+        "id": call_id,
+        "type": "code_interpreter",
+        "code_interpreter": {"input": _code_of(arguments), "outputs": []},
+    }
+    if output is not None:
+        rendered["output"] = output
     return rendered
 
 
@@ -175,13 +209,10 @@ def _code_of(arguments: str) -> str:
     return str(parsed.get("code", "")) if isinstance(parsed, dict) else str(arguments)
 
 
-def _step_details(details: JsonDict) -> JsonDict:
-    if details.get("type") != "tool_calls":
-        return details
-    return {
-        "type": "tool_calls",
-        "tool_calls": [_tool_call(c) for c in details.get("tool_calls") or []],
-    }
+def _step_details(details: StepDetails) -> Wire:
+    if isinstance(details, MessageCreationDetails):
+        return {"type": "message_creation", "message_creation": {"message_id": details.message_id}}
+    return {"type": "tool_calls", "tool_calls": [_tool_call(c) for c in details.tool_calls]}
 
 
 def step(st: RunStep) -> Wire:
@@ -214,8 +245,31 @@ def message_delta(d: MessageDelta) -> Wire:
     }
 
 
+def _fragment(f: ToolCallFragment) -> Wire:
+    """A streamed piece of a call: the start has the id, name and `output: null`; the
+    end of a server-run call has the id and the output, with an empty `input` (a client
+    adding up the pieces' inputs gets the whole arguments)."""
+    if f.stage == "output":
+        return {
+            "index": f.index,
+            **_server_call(f.id, f.type, f.arguments, _shown(f.output, f.display)),
+        }
+    start = f.stage == "start"
+    head: Wire = {"index": f.index, **({"id": f.id} if start else {})}
+    if f.type == "function":
+        function: Wire = {"arguments": f.arguments}
+        if start:
+            function.update(name=f.name, output=None)
+        return {**head, "type": "function", "function": function}
+    if f.type == "code_interpreter":
+        body: Wire = {"input": _code_of(f.arguments), "outputs": []}
+        return {**head, "type": f.type, f.type: body}
+    body = {"input": f.arguments, **({"output": None} if start else {})}
+    return {**head, "type": f.type, f.type: body}
+
+
 def step_delta(d: StepDelta) -> Wire:
-    details = {"type": "tool_calls", "tool_calls": [_tool_call(c) for c in d.tool_calls]}
+    details = {"type": "tool_calls", "tool_calls": [_fragment(f) for f in d.tool_calls]}
     return {"id": d.step_id, "object": "thread.run.step.delta", "delta": {"step_details": details}}
 
 

@@ -1,0 +1,164 @@
+"""One round of tool calls. The server-run calls run at the same time, each under its time
+limit (the registry's); a client function call only has its arguments checked, so the
+client never sees a call the model has to correct. What a call made (images, files) is
+kept with the call in its step, where the run's next reply finds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+
+from assistd.core import runs as rs
+from assistd.core.events import EventBus, StepDelta, ToolCallFragment, run_event_name
+from assistd.core.file_links import FileLinks
+from assistd.core.ids import now_ms
+from assistd.core.objects import (
+    JsonDict,
+    MessageCreationDetails,
+    RequiredAction,
+    Run,
+    RunStep,
+    ToolCall,
+    ToolCallsDetails,
+)
+from assistd.core.turn import Turn, new_step
+from assistd.models.base import ToolCallDelta
+from assistd.queue.base import RunJob
+from assistd.settings import Settings
+from assistd.store.base import Store
+from assistd.tools.base import ToolContext
+from assistd.tools.registry import OfferedTool, ToolRegistry, parse_arguments
+
+
+class RunCancelled(Exception):
+    pass
+
+
+class ToolRound:
+    """The tool-call step of a turn: opened by the model's first call fragment, its calls
+    run, then completed or left waiting for the client's function outputs."""
+
+    def __init__(self, store: Store, bus: EventBus, tools: ToolRegistry, settings: Settings):
+        self.store = store
+        self.bus = bus
+        self.tools = tools
+        self.settings = settings
+
+    async def on_delta(self, job: RunJob, run: Run, turn: Turn, delta: ToolCallDelta) -> None:
+        if turn.tool_step is None:
+            step = new_step(run, ToolCallsDetails())
+            async with self.store.workspace(job.workspace_id, write=True) as unit:
+                await unit.steps.insert(step)
+            turn.tool_step = step
+            await self.bus.publish(run.id, "thread.run.step.created", replace(step))
+            await self.bus.publish(run.id, "thread.run.step.in_progress", replace(step))
+        fragment = turn.add_tool_delta(delta)
+        await self.bus.publish(
+            run.id, "thread.run.step.delta", StepDelta(turn.tool_step.id, [fragment])
+        )
+
+    async def run(
+        self,
+        run_id: str,
+        step: RunStep,
+        calls: list[ToolCall],
+        offered: dict[str, OfferedTool],
+        context: ToolContext,
+    ) -> None:
+        """Answers every call it can. Cancelling this cancels every call still running."""
+        async with asyncio.TaskGroup() as group:
+            for index, call in enumerate(calls):
+                group.create_task(self._call(run_id, step, index, call, offered, context))
+
+    async def _call(
+        self,
+        run_id: str,
+        step: RunStep,
+        index: int,
+        call: ToolCall,
+        offered: dict[str, OfferedTool],
+        context: ToolContext,
+    ) -> None:
+        tool = offered.get(call.name)
+        if tool is None or call.output is not None:
+            return  # not offered (told so already), or answered (a repeated call)
+        if call.type == "function":
+            _, call.output = parse_arguments(call.arguments, tool.parameters)
+            return
+        result = await self.tools.run(tool, call.arguments, context)
+        call.output = result.output
+        call.display = result.display
+        call.image_file_ids = list(result.image_file_ids)
+        call.file_ids = list(result.file_ids)
+        await self.bus.publish(
+            run_id, "thread.run.step.delta", StepDelta(step.id, [output_fragment(index, call)])
+        )
+
+    async def close(self, job: RunJob, run: Run, step: RunStep, usage: JsonDict | None) -> bool:
+        """Completes the step, or leaves it waiting for the client's outputs of its function
+        calls; returns True when the run now waits for them."""
+        step.usage = usage
+        assert isinstance(step.step_details, ToolCallsDetails)
+        calls = step.step_details.tool_calls
+        pending = [c for c in calls if c.type == "function" and c.output is None]
+        if pending:
+            await self._require_action(job, run, step, pending)
+            return True
+        step.status, step.completed_at = "completed", now_ms()
+        async with self.store.workspace(job.workspace_id, write=True) as unit:
+            await unit.steps.replace(step)
+        await self.bus.publish(run.id, "thread.run.step.completed", replace(step))
+        return False
+
+    async def _require_action(
+        self, job: RunJob, run: Run, step: RunStep, pending: list[ToolCall]
+    ) -> None:
+        rs.transition(run, rs.RunStatus.REQUIRES_ACTION, now_ms())
+        run.required_action = RequiredAction([replace(c) for c in pending])
+        run.expires_at = now_ms() + self.settings.run_expiry_s * 1000
+        async with self.store.workspace(job.workspace_id, write=True) as unit:
+            current = await unit.runs.get(run.thread_id, run.id)
+            if current is not None and current.status == rs.RunStatus.CANCELLING:
+                raise RunCancelled
+            await unit.steps.replace(step)
+            await unit.runs.replace(run)
+        await self.bus.publish(run.id, run_event_name(run), replace(run))
+
+
+def output_fragment(index: int, call: ToolCall) -> ToolCallFragment:
+    """The end of a server-run call as it streams: its output, and no more arguments (a
+    client adding up the pieces' arguments gets the whole of them)."""
+    return ToolCallFragment(
+        index=index, id=call.id, type=call.type, name=call.name, stage="output",
+        output=call.output, display=call.display,
+    )  # fmt: skip
+
+
+@dataclass(slots=True)
+class Made:
+    """Images and other files the tools of a run made, for a reply to carry."""
+
+    image_file_ids: list[str]
+    file_ids: list[str]
+
+
+def made_for_reply(steps: list[RunStep], message_step_id: str) -> Made:
+    """What the calls of the run's tool steps since its previous message made: the reply of
+    `message_step_id` carries them (even when the round also waited for the client)."""
+    made = Made([], [])
+    for step in steps:
+        details = step.step_details
+        if isinstance(details, MessageCreationDetails) and step.id != message_step_id:
+            made = Made([], [])  # an earlier reply carried what came before it
+        elif isinstance(details, ToolCallsDetails):
+            for call in details.tool_calls:
+                made.image_file_ids.extend(call.image_file_ids)
+                made.file_ids.extend(call.file_ids)
+    return made
+
+
+def image_links(links: FileLinks, workspace_id: str, image_file_ids: list[str]) -> str:
+    """Markdown images with signed, expiring links: what a reply's text shows of them, so
+    the user can open them in a browser without an API key."""
+    return "\n\n".join(f"![image]({links.url(workspace_id, f)})" for f in image_file_ids)
