@@ -84,6 +84,8 @@ class PluginSettings(BaseModel):
                 raise ValueError("an mcp plugin takes url or command, not openapi")
             if self.url and self.command:
                 raise ValueError("an mcp plugin takes url or command, not both")
+            if self.auth != PluginAuthSettings():
+                raise ValueError("auth applies to openapi plugins; an MCP server's goes in headers")
             return self
         for name in ("command", "args", "env", "cwd", "headers", "allowed_tools"):
             if getattr(self, name):
