@@ -14,9 +14,12 @@ their own, so their threads do not compete with the measured loop for the GIL.
 
 Goal (issue 8): added latency <= 5 ms p50. Writes bench/results/tools-<timestamp>.json.
 
-To add a case (a plugin, an MCP server): write a function returning a `Case` (settings
-for the registry, the tool type and arguments, and the equivalent direct request) and
-list it in CASES.
+Plugins take the path a run takes: the registry asks the plugin source (declared in the
+settings, read through a real SQLite store) for the toolset. The MCP case's baseline is
+the `mcp` SDK's own client calling the same tool on a kept session.
+
+To add a case: write a function returning a `Case` (settings for the registry, the tool
+type and arguments, and the equivalent direct call) and list it in CASES.
 """
 
 from __future__ import annotations
@@ -28,16 +31,29 @@ import gc
 import json
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    ExitStack,
+    asynccontextmanager,
+    contextmanager,
+)
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2
 
+from assistd.core.plugins import PluginService
+from assistd.secrets import SecretBox
 from assistd.settings import Settings
+from assistd.store.factory import open_store
 from assistd.tools.base import ToolContext
+from assistd.tools.plugins.naming import function_name
+from assistd.tools.plugins.source import WorkspacePlugins, check_declared
 from assistd.tools.registry import OfferedTool, ToolRegistry
 from bench.harness import ROOT, machine, percentile, save_results
 
@@ -46,21 +62,43 @@ KEY = "bench-key-0123456789"
 QUERY = "ragdoll cats"
 
 
+Call = Callable[[], Awaitable[None]]
+# Opens what the direct baseline needs (an HTTP client, an MCP session) and yields the call.
+Direct = Callable[[], AbstractAsyncContextManager[Call]]
+
+
 @dataclass
 class Case:
-    settings: Settings  # the registry's: the provider's table
-    kind: str  # the tool type the model calls
+    settings: Settings  # the registry's: the provider's or plugin's table
+    kind: str  # the tool type on the assistant
     args: dict[str, Any]
-    method: str  # the direct request
-    url: str
-    direct: dict[str, Any] = field(default_factory=dict)  # params, headers, json
+    direct: Direct  # the same call, made straight
+    function: str = ""  # the function the model calls; default: the type itself
+
+
+def http_direct(method: str, url: str, **options: Any) -> Direct:
+    """The least a client could do: one keep-alive request, its body parsed as JSON."""
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[Call]:
+        async with httpx2.AsyncClient(http2=True, trust_env=False) as client:
+
+            async def call() -> None:
+                response = await client.request(method, url, **options)
+                json.loads(response.content)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url} answered {response.status_code}")
+
+            yield call
+
+    return opened
 
 
 def searxng(fakes: dict[str, str]) -> Case:
     return Case(
         Settings(search={"provider": "searxng", "base_url": fakes["searxng"]}),
         "quark_search", {"query": QUERY},
-        "GET", f"{fakes['searxng']}/search", {"params": {"q": QUERY, "format": "json"}},
+        http_direct("GET", f"{fakes['searxng']}/search", params={"q": QUERY, "format": "json"}),
     )  # fmt: skip
 
 
@@ -68,8 +106,8 @@ def brave(fakes: dict[str, str]) -> Case:
     return Case(
         Settings(search={"provider": "brave", "base_url": fakes["brave"], "api_key": KEY}),
         "quark_search", {"query": QUERY},
-        "GET", f"{fakes['brave']}/res/v1/web/search",
-        {"params": {"q": QUERY, "count": 10}, "headers": {"X-Subscription-Token": KEY}},
+        http_direct("GET", f"{fakes['brave']}/res/v1/web/search",
+                    params={"q": QUERY, "count": 10}, headers={"X-Subscription-Token": KEY}),
     )  # fmt: skip
 
 
@@ -77,9 +115,8 @@ def tavily(fakes: dict[str, str]) -> Case:
     return Case(
         Settings(search={"provider": "tavily", "base_url": fakes["tavily"], "api_key": KEY}),
         "quark_search", {"query": QUERY},
-        "POST", f"{fakes['tavily']}/search",
-        {"json": {"query": QUERY, "max_results": 10},
-         "headers": {"Authorization": f"Bearer {KEY}"}},
+        http_direct("POST", f"{fakes['tavily']}/search", json={"query": QUERY, "max_results": 10},
+                    headers={"Authorization": f"Bearer {KEY}"}),
     )  # fmt: skip
 
 
@@ -90,9 +127,50 @@ def github(fakes: dict[str, str]) -> Case:
     return Case(
         Settings(github={"base_url": base, "api_key": KEY}),
         "github_search", {"query": "assistant", "type": "repositories"},
-        "GET", f"{base}/search/repositories",
-        {"params": {"q": "assistant", "per_page": 5}, "headers": headers},
+        http_direct("GET", f"{base}/search/repositories",
+                    params={"q": "assistant", "per_page": 5}, headers=headers),
     )  # fmt: skip
+
+
+def plugin(fakes: dict[str, str]) -> Case:
+    """A declared OpenAPI plugin (the weather API of tests/support/fake_plugin.py)."""
+    from tests.support.fake_plugin import weather_document
+
+    document = Path(tempfile.mkdtemp(prefix="bench-plugin-")) / "weather.json"
+    document.write_text(json.dumps(weather_document(fakes["plugin"])))
+    settings = Settings(
+        plugins={"weather": {"openapi": document}},
+        outbound={"allow_networks": ["127.0.0.0/8"]},  # a plugin server is guarded
+    )
+    return Case(
+        settings, "weather", {"city": "Paris", "units": "metric"},
+        http_direct("GET", f"{fakes['plugin']}/v1/weather/Paris", params={"units": "metric"},
+                    headers={"Accept": "application/json"}),
+        function=function_name("weather", "getWeather"),
+    )  # fmt: skip
+
+
+def mcp(fakes: dict[str, str]) -> Case:
+    """A declared MCP server over streamable HTTP; baseline: the SDK's client, kept open."""
+    settings = Settings(
+        plugins={"tools": {"kind": "mcp", "url": fakes["mcp"]}},
+        outbound={"allow_networks": ["127.0.0.0/8"]},
+    )
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[Call]:
+        from mcp.client import Client
+
+        async with Client(fakes["mcp"]) as client:
+
+            async def call() -> None:
+                result = await client.call_tool("add", {"a": 2, "b": 3})
+                if result.is_error:
+                    raise RuntimeError(f"the MCP tool failed: {result}")
+
+            yield call
+
+    return Case(settings, "tools", {"a": 2, "b": 3}, opened, function_name("tools", "add"))
 
 
 CASES: dict[str, Callable[[dict[str, str]], Case]] = {
@@ -100,6 +178,8 @@ CASES: dict[str, Callable[[dict[str, str]], Case]] = {
     "search-brave": brave,
     "search-tavily": tavily,
     "github": github,
+    "plugin-openapi": plugin,
+    "mcp-http": mcp,
 }
 
 
@@ -108,10 +188,14 @@ CASES: dict[str, Callable[[dict[str, str]], Case]] = {
 
 def serve_fakes() -> None:
     """Runs every fake provider; prints their URLs as one JSON line; stops at EOF."""
+    from tests.support.fake_mcp import http_mcp
+    from tests.support.fake_plugin import weather_server
     from tests.support.fake_search import FakeBrave, FakeGitHub, FakeSearXNG, FakeTavily, serve
 
     with ExitStack() as stack:
         fakes = {
+            "plugin": stack.enter_context(weather_server()).url,
+            "mcp": stack.enter_context(http_mcp()).url,
             "searxng": stack.enter_context(serve(FakeSearXNG())).url,
             "brave": stack.enter_context(serve(FakeBrave(KEY))).url,
             "tavily": stack.enter_context(serve(FakeTavily(KEY))).url,
@@ -138,45 +222,70 @@ def fake_providers() -> Iterator[dict[str, str]]:
 # ---- measuring -------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def registry_of(settings: Settings) -> AsyncIterator[ToolRegistry]:
+    """The tool registry as the server builds it, plugins read through a real store."""
+    with tempfile.TemporaryDirectory(prefix="bench-tools-") as data_dir:
+        settings = settings.model_copy(update={"data_dir": Path(data_dir)})
+        registry = ToolRegistry(settings)
+        store = open_store(settings)
+        await store.migrate()
+        plugins = WorkspacePlugins(
+            PluginService(store, settings, SecretBox(b"b" * 32)), settings,
+            check_declared(settings),
+        )  # fmt: skip
+        registry.plugin_source = plugins
+        try:
+            yield registry
+        finally:
+            await plugins.close()
+            await registry.close()
+            await store.close()
+
+
+async def offered_tool(registry: ToolRegistry, case: Case, context: ToolContext) -> OfferedTool:
+    """The tool as a run offers it to the model (plugins: one of the toolset's functions)."""
+    offer = await registry.offer([{"type": case.kind}], context)
+    name = case.function or case.kind
+    if name not in offer.tools:
+        raise RuntimeError(f"{case.kind} is not offered ({offer.unavailable}): {list(offer.tools)}")
+    return offer.tools[name]
+
+
 async def measure(case: Case, n: int, warmup: int) -> dict[str, list[int]]:
-    registry = ToolRegistry(case.settings)
-    offered = OfferedTool(name=case.kind, type=case.kind, config={"type": case.kind})
     context = ToolContext("bench", "thread", "run")
     arguments = json.dumps(case.args)
-    client = httpx2.AsyncClient(http2=True, trust_env=False)
+    async with AsyncExitStack() as stack:
+        registry = await stack.enter_async_context(registry_of(case.settings))
+        direct_call = await stack.enter_async_context(case.direct())
+        offered = await offered_tool(registry, case, context)
 
-    async def through_assistd() -> int:
-        start = time.perf_counter_ns()
-        result = await registry.run(offered, arguments, context)
-        elapsed = time.perf_counter_ns() - start
-        if result.output.startswith(("Error", "The tool", "Invalid")):
-            raise RuntimeError(f"{case.kind} failed: {result.output}")
-        return elapsed
+        async def through_assistd() -> int:
+            start = time.perf_counter_ns()
+            result = await registry.run(offered, arguments, context)
+            elapsed = time.perf_counter_ns() - start
+            if result.output.startswith(("Error", "The tool", "Invalid", '{"error"')):
+                raise RuntimeError(f"{case.kind} failed: {result.output}")
+            return elapsed
 
-    async def direct() -> int:
-        start = time.perf_counter_ns()
-        response = await client.request(case.method, case.url, **case.direct)
-        json.loads(response.content)
-        elapsed = time.perf_counter_ns() - start
-        if response.status_code != 200:
-            raise RuntimeError(f"{case.url} answered {response.status_code}")
-        return elapsed
+        async def direct() -> int:
+            start = time.perf_counter_ns()
+            await direct_call()
+            return time.perf_counter_ns() - start
 
-    try:
         for _ in range(warmup):
             await through_assistd()
             await direct()
         gc.collect()
         gc.disable()
-        samples: dict[str, list[int]] = {"assistd": [], "direct": []}
-        for _ in range(n):
-            samples["assistd"].append(await through_assistd())
-            samples["direct"].append(await direct())
+        try:
+            samples: dict[str, list[int]] = {"assistd": [], "direct": []}
+            for _ in range(n):
+                samples["assistd"].append(await through_assistd())
+                samples["direct"].append(await direct())
+        finally:
+            gc.enable()
         return samples
-    finally:
-        gc.enable()
-        await client.aclose()
-        await registry.close()
 
 
 def summarise(samples: dict[str, list[int]]) -> dict[str, Any]:
