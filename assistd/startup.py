@@ -27,7 +27,11 @@ PROBE_TIMEOUT_S = 3.0
 
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket on host:port, or StartupError saying why not."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio turns Nagle off only on accepted sockets whose protocol
+    # says TCP, and with Nagle on a response's body waits ~40 ms for the client's delayed
+    # ACK of its head (uvicorn writes them separately, and every SSE event alone).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
