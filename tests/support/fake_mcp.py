@@ -174,7 +174,11 @@ def http_mcp(host: str = "127.0.0.1") -> Iterator[HttpMcp]:
     seen = Seen()
     connections: list[int] = []
     app = _Recorder(build_server().streamable_http_app(host=host), seen)
-    sock = socket.socket()
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on connections accepted
+    # from a socket that says it is TCP (as uvicorn's own, opened by host and port, does).
+    # Without it Nagle holds each response's body, written after its head, until the
+    # client ACKs the head, which Linux delays ~40 ms: a stall no real server has.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind((host, 0))
     port = int(sock.getsockname()[1])
     protocol = type("Counting", (_Counting,), {"accepted": connections})
