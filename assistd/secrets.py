@@ -33,6 +33,7 @@ def _secret_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        path.chmod(0o600)  # one left readable (copied in, an older version) is tightened
         return bytes.fromhex(path.read_text().strip())
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_hex(32))

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from assistd.settings import Settings
 from assistd.tools.base import ToolContext, ToolResult
-from assistd.tools.registry import OfferedTool, ToolRegistry
+from assistd.tools.registry import ToolRegistry
 from tests.support.fake_search import (
     FakeBrave,
     FakeGitHub,
@@ -33,8 +33,10 @@ CONTEXT = ToolContext("ws", "thread", "run")
 async def call(settings: Settings, kind: str, **args: Any) -> ToolResult:
     registry = ToolRegistry(settings)
     try:
-        offered = OfferedTool(name=kind, type=kind, config={"type": kind})
-        return await registry.run(offered, json.dumps(args), CONTEXT)
+        offer = await registry.offer([{"type": kind}], CONTEXT)
+        if kind not in offer.tools:  # not configured: what a run would tell the model
+            return ToolResult(output=f"unavailable: {offer.unavailable}")
+        return await registry.run(offer.tools[kind], json.dumps(args), CONTEXT)
     finally:
         await registry.close()
 
@@ -207,10 +209,14 @@ def test_an_incomplete_search_section_is_refused_at_start(
         Settings(search=section)
 
 
-def test_without_a_section_the_tools_are_not_configured() -> None:
+async def test_without_a_section_the_tools_are_not_configured() -> None:
     registry = ToolRegistry(Settings())
-    assert not registry.is_configured("quark_search")
-    assert not registry.is_configured("github_search")
+    try:
+        tools = [{"type": "quark_search"}, {"type": "github_search"}]
+        offer = await registry.offer(tools, CONTEXT)
+        assert offer.tools == {} and offer.unavailable == ["quark_search", "github_search"]
+    finally:
+        await registry.close()
 
 
 # ---- GitHub -------------------------------------------------------------------------
