@@ -1,9 +1,16 @@
-"""The run queue contract: a run is a row plus a job."""
+"""Transport contracts: the leased run queue, the cancel channel (and, in
+core/events.py, the event bus). A run is a row plus a job; the queue carries only the job.
+
+Two implementations of each: memory.py (one process) and redis.py (Redis Streams, many
+processes). tests/contract runs one suite against both.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
+
+DEFAULT_LEASE_S = 15.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -13,7 +20,46 @@ class RunJob:
     run_id: str
 
 
+@dataclass(slots=True, frozen=True)
+class Lease:
+    """A claimed job. `token` names the delivery (the same across takeovers, like a
+    stream entry id); `consumer` is who holds it now."""
+
+    job: RunJob
+    token: str
+    consumer: str
+
+
+class LeasedRunQueue(Protocol):
+    """At-least-once delivery: a claimed job stays leased to its consumer while it
+    heartbeats; once it has gone `lease_s` without one, any other consumer's `claim` may
+    take it over. Two consumers never hold one job at once; an acked job never returns."""
+
+    lease_s: float
+
+    async def enqueue(self, job: RunJob) -> None: ...
+
+    async def claim(self, consumer: str, timeout_s: float | None = None) -> Lease | None:
+        """Waits for a job (a new one, or one whose lease lapsed) and leases it to
+        `consumer`; None if none came within `timeout_s` (None: waits for ever)."""
+        ...
+
+    async def heartbeat(self, lease: Lease) -> bool:
+        """Extends the lease; False if the job is no longer this consumer's (taken over
+        or acked): the consumer must then stop working on it."""
+        ...
+
+    async def ack(self, lease: Lease) -> bool:
+        """Ends the job for good; False (and nothing done) if it was not this
+        consumer's any more."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class RunQueue(Protocol):
+    """The embedded shape's queue, as the worker pool uses it today (no leases)."""
+
     async def enqueue(self, job: RunJob) -> None: ...
 
     async def take(self) -> RunJob:
@@ -23,8 +69,23 @@ class RunQueue(Protocol):
     async def close(self) -> None: ...
 
 
+class CancelChannel(Protocol):
+    """Tells whichever process holds a run that a client asked to cancel it. A request
+    made before the holder starts waiting is not lost: it stands until `forget`."""
+
+    async def cancel(self, run_id: str) -> None: ...
+
+    async def cancelled(self, run_id: str) -> None:
+        """Returns once a cancel of the run is requested (at once if one stands)."""
+        ...
+
+    async def forget(self, run_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class CancelSignals(Protocol):
-    """Tells the worker executing a run that a client asked to cancel it."""
+    """The in-process form of CancelChannel that the executor and run service use."""
 
     def request(self, run_id: str) -> None: ...
     async def wait(self, run_id: str) -> None:

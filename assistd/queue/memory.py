@@ -3,28 +3,95 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from assistd.core.events import FINAL_EVENTS, EventLogGone, MessageDelta, RunEvent, StepDelta
 from assistd.core.objects import Message
-from assistd.queue.base import RunJob
+from assistd.queue.base import DEFAULT_LEASE_S, Lease, RunJob
+
+
+@dataclass(slots=True)
+class _Held:
+    job: RunJob
+    consumer: str
+    deadline: float  # time.monotonic() past which another consumer may take the job over
 
 
 class MemoryRunQueue:
-    def __init__(self) -> None:
-        self._jobs: asyncio.Queue[RunJob] = asyncio.Queue()
+    """The leased run queue in one process (see base.LeasedRunQueue)."""
+
+    def __init__(self, lease_s: float = DEFAULT_LEASE_S) -> None:
+        self.lease_s = lease_s
+        self._ready: deque[tuple[str, RunJob]] = deque()
+        self._held: dict[str, _Held] = {}  # by token, oldest lease first
+        self._changed = asyncio.Event()
+        self._tokens = itertools.count(1)
 
     async def enqueue(self, job: RunJob) -> None:
-        self._jobs.put_nowait(job)
+        self._ready.append((str(next(self._tokens)), job))
+        self._wake()
+
+    async def claim(self, consumer: str, timeout_s: float | None = None) -> Lease | None:
+        end = None if timeout_s is None else time.monotonic() + timeout_s
+        while (lease := self._lease_next(consumer)) is None:
+            now = time.monotonic()
+            waits = [held.deadline - now for held in self._held.values()]
+            if end is not None:
+                if now >= end:
+                    return None
+                waits.append(end - now)
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), max(min(waits), 0.001) if waits else None)
+        return lease
+
+    def _lease_next(self, consumer: str) -> Lease | None:
+        now = time.monotonic()
+        for token, held in self._held.items():
+            if held.deadline <= now:  # lapsed: its consumer stopped heartbeating
+                del self._held[token]
+                self._held[token] = _Held(held.job, consumer, now + self.lease_s)
+                return Lease(held.job, token, consumer)
+        if not self._ready:
+            return None
+        token, job = self._ready.popleft()
+        self._held[token] = _Held(job, consumer, now + self.lease_s)
+        return Lease(job, token, consumer)
+
+    async def heartbeat(self, lease: Lease) -> bool:
+        held = self._held.get(lease.token)
+        if held is None or held.consumer != lease.consumer:
+            return False
+        held.deadline = time.monotonic() + self.lease_s
+        return True
+
+    async def ack(self, lease: Lease) -> bool:
+        held = self._held.get(lease.token)
+        if held is None or held.consumer != lease.consumer:
+            return False
+        del self._held[lease.token]
+        return True
 
     async def take(self) -> RunJob:
-        return await self._jobs.get()
+        """The worker pool's form until it moves to leases: claimed and acked at once, so
+        a job is delivered at most once, as before."""
+        lease = await self.claim("embedded")
+        assert lease is not None  # claim without a timeout waits for a job
+        await self.ack(lease)
+        return lease.job
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def close(self) -> None:
-        return None
+        self._wake()
 
 
 class MemoryCancelSignals:
@@ -45,6 +112,19 @@ class MemoryCancelSignals:
 
     def clear(self, run_id: str) -> None:
         self._events.pop(run_id, None)
+
+    # base.CancelChannel, the form every transport offers
+    async def cancel(self, run_id: str) -> None:
+        self.request(run_id)
+
+    async def cancelled(self, run_id: str) -> None:
+        await self.wait(run_id)
+
+    async def forget(self, run_id: str) -> None:
+        self.clear(run_id)
+
+    async def close(self) -> None:
+        return None
 
 
 # What an event costs in memory beyond its text: the event, its payload object, the
@@ -76,6 +156,11 @@ class _RunLog:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     finished_at: float | None = None
     size: int = 0  # estimated bytes, see event_cost
+    trimmed: int = 0  # events dropped from the front (max_events): events[0].seq - 1
+
+    @property
+    def last_seq(self) -> int:
+        return self.trimmed + len(self.events)
 
     def wake(self) -> None:
         self.changed.set()
@@ -86,9 +171,16 @@ class MemoryEventBus:
     """Per-run event logs kept in memory, so a client reconnecting with Last-Event-ID
     misses nothing. A log is dropped `retention_s` after the run's last final event, or
     sooner, oldest finished first, while all logs together exceed `max_bytes` (a log still
-    being written is never dropped)."""
+    being written is never dropped). With `max_events`, a log keeps only its newest events
+    (as a Redis stream's MAXLEN does), and a reader behind them is told the log is gone."""
 
-    def __init__(self, retention_s: float = 600.0, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        retention_s: float = 600.0,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_events: int | None = None,
+    ) -> None:
+        self._max_events = max_events
         self._logs: dict[str, _RunLog] = {}
         self._finished: dict[str, None] = {}  # finished logs, oldest finish first
         self._retention_s = retention_s
@@ -104,11 +196,13 @@ class MemoryEventBus:
         log = self._logs.get(run_id)
         if log is None:
             log = self._logs[run_id] = _RunLog()
-        event = RunEvent(seq=len(log.events) + 1, name=name, data=data)
+        event = RunEvent(seq=log.last_seq + 1, name=name, data=data)
         log.events.append(event)
         cost = event_cost(event)
         log.size += cost
         self._size += cost
+        if self._max_events is not None and len(log.events) > self._max_events:
+            self._trim(log, len(log.events) - self._max_events)
         self._finished.pop(run_id, None)
         if name in FINAL_EVENTS:
             log.finished_at = time.monotonic()
@@ -120,23 +214,35 @@ class MemoryEventBus:
         return event
 
     async def last_seq(self, run_id: str) -> int:
+        self._drop_old()
         log = self._logs.get(run_id)
-        return len(log.events) if log else 0
+        return log.last_seq if log else 0
 
     async def read(
         self, run_id: str, after_seq: int, timeout_s: float, limit: int = 256
     ) -> list[RunEvent]:
+        self._drop_old()
         log = self._logs.get(run_id)
         if log is None:
             raise EventLogGone(run_id)
-        if len(log.events) <= after_seq:
+        if log.last_seq <= after_seq:
             try:
                 await asyncio.wait_for(log.changed.wait(), timeout_s)
             except TimeoutError:
                 return []
             if self._logs.get(run_id) is not log:
                 raise EventLogGone(run_id)
-        return log.events[after_seq : after_seq + limit]
+        if after_seq < log.trimmed:  # the reader's next events were trimmed away
+            raise EventLogGone(run_id)
+        start = after_seq - log.trimmed
+        return log.events[start : start + limit]
+
+    def _trim(self, log: _RunLog, count: int) -> None:
+        cost = sum(event_cost(event) for event in log.events[:count])
+        del log.events[:count]
+        log.trimmed += count
+        log.size -= cost
+        self._size -= cost
 
     def wake_readers(self) -> None:
         for log in self._logs.values():

@@ -1,0 +1,56 @@
+"""Every transport contract test runs on each implementation: in process and on Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from redis.asyncio import Redis
+
+from assistd.core.events import EventBus
+from assistd.queue.base import CancelChannel, LeasedRunQueue
+from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
+from assistd.queue.redis import RedisCancelChannel, RedisEventBus, RedisRunQueue
+from tests.support.redis import fresh_prefix, redis_or_skip
+
+
+@dataclass
+class Transport:
+    """Makes the transport's parts; on Redis each call is another connection's view of
+    the same keys, as another process would have."""
+
+    client: Redis | None
+    prefix: str
+
+    def queues(self, count: int, lease_s: float) -> list[LeasedRunQueue]:
+        if self.client is None:
+            return [MemoryRunQueue(lease_s)] * count
+        return [RedisRunQueue(self.client, self.prefix, lease_s) for _ in range(count)]
+
+    def buses(
+        self, count: int, retention_s: float = 600.0, max_events: int = 10_000
+    ) -> list[EventBus]:
+        if self.client is None:
+            return [MemoryEventBus(retention_s, max_events=max_events)] * count
+        return [
+            RedisEventBus(self.client, self.prefix, retention_s, max_events) for _ in range(count)
+        ]
+
+    def cancel_channels(self, count: int) -> list[CancelChannel]:
+        if self.client is None:
+            return [MemoryCancelSignals()] * count
+        return [RedisCancelChannel(self.client, self.prefix) for _ in range(count)]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def transport(request: pytest.FixtureRequest) -> AsyncIterator[Transport]:
+    if request.param == "memory":
+        yield Transport(None, "")
+        return
+    client = await redis_or_skip()
+    try:
+        async for prefix in fresh_prefix(client):
+            yield Transport(client, prefix)
+    finally:
+        await client.aclose()

@@ -1,0 +1,182 @@
+"""The event bus's contract, on memory and on Redis: a run's events come back in order,
+from any sequence number, to a follower without loss or duplicates, as the objects that
+were published; a log keeps its newest events, expires after the run ends, and a reader
+too far behind is told it is gone. The cancel channel reaches a waiter."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from assistd.core.events import EventLogGone, MessageDelta, StepDelta, StreamError
+from assistd.core.events import ToolCallFragment as Fragment
+from assistd.core.objects import (
+    Message,
+    MessageCreationDetails,
+    RequiredAction,
+    Run,
+    RunStep,
+    SamplingParams,
+    Thread,
+    ToolCall,
+    ToolCallsDetails,
+)
+from tests.contract.conftest import Transport
+
+CALL = ToolCall("call_1", "function", "lookup", '{"q": "x"}', output=None, file_ids=["file_1"])
+RUN = Run(
+    "run_1", "thread_1", "asst_1", 1700000000, "requires_action", "qwen-max",
+    tools=[{"type": "function", "function": {"name": "lookup"}}], metadata={"k": "v"},
+    required_action=RequiredAction([CALL]), sampling=SamplingParams(temperature=0.5),
+)  # fmt: skip
+FRAGMENT = Fragment(0, "call_1", "function", "lookup", "start", arguments="{")
+EVENTS: list[tuple[str, Any]] = [
+    ("thread.created", Thread("thread_1", 1700000000, {"a": "b"})),
+    ("thread.run.in_progress", None),
+    (
+        "thread.run.step.created",
+        RunStep(
+            "step_1",
+            "run_1",
+            "thread_1",
+            "asst_1",
+            1700000001,
+            "tool_calls",
+            "in_progress",
+            ToolCallsDetails([CALL]),
+        ),
+    ),
+    ("thread.run.step.delta", StepDelta("step_1", [FRAGMENT])),
+    (
+        "thread.run.step.completed",
+        RunStep(
+            "step_2",
+            "run_1",
+            "thread_1",
+            "asst_1",
+            1700000002,
+            "message_creation",
+            "completed",
+            MessageCreationDetails("msg_1"),
+        ),
+    ),
+    (
+        "thread.message.created",
+        Message(
+            "msg_1",
+            "thread_1",
+            1700000003,
+            "assistant",
+            [{"type": "text", "text": {"value": "hi"}}],
+        ),
+    ),
+    ("thread.message.delta", MessageDelta("msg_1", "hi")),
+    ("error", StreamError("server_error", "boom")),
+    ("thread.run.requires_action", RUN),
+]
+
+
+async def test_events_come_back_in_order_as_published(transport: Transport) -> None:
+    writer, reader = transport.buses(2)
+    for expected_seq, (name, data) in enumerate(EVENTS, start=1):
+        event = await writer.publish("run_1", name, data)
+        assert (event.seq, event.name, event.data) == (expected_seq, name, data)
+    got = await reader.read("run_1", 0, timeout_s=1)
+    assert [(e.seq, e.name, e.data) for e in got] == [
+        (seq, name, data) for seq, (name, data) in enumerate(EVENTS, start=1)
+    ]
+    assert await reader.last_seq("run_1") == len(EVENTS)
+    assert await reader.last_seq("run_other") == 0
+    middle = await reader.read("run_1", 3, timeout_s=1, limit=2)
+    assert [e.seq for e in middle] == [4, 5]
+
+
+async def test_a_run_without_a_log_is_gone(transport: Transport) -> None:
+    (bus,) = transport.buses(1)
+    with pytest.raises(EventLogGone):
+        await bus.read("run_never", 0, timeout_s=0.1)
+
+
+async def test_followers_miss_nothing_and_see_nothing_twice(transport: Transport) -> None:
+    writer, early, late = transport.buses(3)
+    await writer.publish("run_1", "thread.run.in_progress", None)
+
+    async def follow(bus: Any, after: int) -> list[int]:
+        seqs: list[int] = []
+        while True:
+            events = await bus.read("run_1", after, timeout_s=2, limit=7)
+            for event in events:
+                seqs.append(event.seq)
+                if event.name == "thread.run.completed":
+                    return seqs
+            after = events[-1].seq if events else after
+
+    first = asyncio.create_task(follow(early, 0))
+    second = None
+    for index in range(200):
+        await writer.publish("run_1", "thread.message.delta", MessageDelta("msg_1", f"t{index}"))
+        if index % 10 == 0:
+            await asyncio.sleep(0)
+        if index == 100:
+            second = asyncio.create_task(follow(late, 50))
+    await writer.publish("run_1", "thread.run.completed", None)
+    assert second is not None
+    assert await first == list(range(1, 203))
+    assert await second == list(range(51, 203))
+
+
+async def test_a_waiting_read_returns_when_nothing_comes(transport: Transport) -> None:
+    (bus,) = transport.buses(1)
+    await bus.publish("run_1", "thread.run.in_progress", None)
+    assert await bus.read("run_1", 1, timeout_s=0.2) == []
+    waiting = asyncio.create_task(bus.read("run_1", 1, timeout_s=30))
+    await asyncio.sleep(0.1)
+    bus.wake_readers()  # the server stopping: streams must notice at once
+    assert await asyncio.wait_for(waiting, 5) == []
+
+
+async def test_a_log_keeps_its_newest_events(transport: Transport) -> None:
+    writer, reader = transport.buses(2, max_events=5)
+    for index in range(12):
+        await writer.publish("run_1", "thread.message.delta", MessageDelta("msg_1", str(index)))
+    assert await reader.last_seq("run_1") == 12
+    assert [e.seq for e in await reader.read("run_1", 7, timeout_s=1)] == [8, 9, 10, 11, 12]
+    with pytest.raises(EventLogGone):  # seq 1 to 7 were trimmed away
+        await reader.read("run_1", 0, timeout_s=1)
+
+
+async def test_a_log_expires_after_its_run_ends_and_not_before(transport: Transport) -> None:
+    (bus,) = transport.buses(1, retention_s=1)
+    await bus.publish("run_done", "thread.run.in_progress", None)
+    await bus.publish("run_done", "thread.run.completed", None)
+    # requires_action ends a leg; the run going on keeps its log
+    await bus.publish("run_on", "thread.run.requires_action", None)
+    await bus.publish("run_on", "thread.run.in_progress", None)
+    assert len(await bus.read("run_done", 0, timeout_s=1)) == 2
+    await asyncio.sleep(1.5)
+    with pytest.raises(EventLogGone):
+        await bus.read("run_done", 0, timeout_s=1)
+    assert len(await bus.read("run_on", 0, timeout_s=1)) == 2
+
+
+async def test_a_cancel_reaches_the_waiter(transport: Transport) -> None:
+    asking, holding = transport.cancel_channels(2)
+    try:
+        waiting = asyncio.create_task(holding.cancelled("run_1"))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        await asking.cancel("run_1")
+        await asyncio.wait_for(waiting, 5)
+        # a cancel asked before the holder waits is not lost
+        await asking.cancel("run_2")
+        await asyncio.wait_for(holding.cancelled("run_2"), 5)
+        # once forgotten it no longer stands, and other runs were never cancelled
+        await holding.forget("run_2")
+        for run_id in ("run_2", "run_3"):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(holding.cancelled(run_id), 0.3)
+    finally:
+        await asking.close()
+        await holding.close()
