@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from assistd.core.executor import Executor
 from assistd.core.file_links import FileLinks, file_links
+from assistd.core.journal import Journal
 from assistd.core.objects import JsonDict
 from assistd.core.plugins import PluginService
 from assistd.core.run_service import RunService
@@ -76,8 +77,9 @@ def build_runtime(
     models = ModelRegistry(settings)
     tools = ToolRegistry(settings)
     tools.plugin_source = source
-    runs = RunService(service, bus, queue, cancels)
-    executor = Executor(service, bus, models, tools, cancels, settings, links)
+    journal = Journal(store, bus)  # the one writer of run, step and message state
+    runs = RunService(service, journal, queue, cancels)
+    executor = Executor(service, journal, models, tools, cancels, settings, links)
     workers = WorkerPool(store, queue, executor, runs, settings.run_workers)
     return Runtime(
         settings, store, bus, models, tools, source, links, Tenancy(store), service, plugins,

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from assistd.core import runs as rs
 from assistd.core.context import build_context
-from assistd.core.events import EventBus, MessageDelta, run_event_name
+from assistd.core.events import MessageDelta, run_event_name
 from assistd.core.file_links import FileLinks
 from assistd.core.ids import new_id, now_ms
 from assistd.core.journal import Journal
@@ -50,7 +50,7 @@ class Executor:
     def __init__(
         self,
         objects: Service,
-        bus: EventBus,
+        journal: Journal,
         models: ModelRegistry,
         tools: ToolRegistry,
         cancels: CancelSignals,
@@ -60,12 +60,11 @@ class Executor:
         self.objects = objects
         self.links = links  # signed links of the images a reply shows
         self.store: Store = objects.store
-        self.bus = bus
+        self.journal = journal
         self.models = models
         self.tools = tools
         self.cancels = cancels
         self.settings = settings
-        self.journal = Journal(self.store, bus)
         self.rounds = ToolRound(self.journal, tools, settings)
 
     # ---- entry point --------------------------------------------------------------------

@@ -84,6 +84,11 @@ class Entry:
         status changed meanwhile; returns whether it was written."""
         return await self.unit.runs.move(run, run.status)
 
+    async def open_run(self, run: Run) -> None:
+        await self.unit.runs.insert(run)
+        self.emit(run.id, "thread.run.created", run)
+        self.emit(run.id, "thread.run.queued", run)
+
     async def open_step(self, run: Run, step: RunStep) -> None:
         await self.unit.steps.insert(step)
         self.emit(run.id, "thread.run.step.created", step)

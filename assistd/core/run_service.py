@@ -46,15 +46,15 @@ class RunSpec:
 
 class RunService:
     def __init__(
-        self, objects: Service, bus: EventBus, queue: RunQueue, cancels: CancelSignals
+        self, objects: Service, journal: Journal, queue: RunQueue, cancels: CancelSignals
     ) -> None:
         self.objects = objects
         self.store = objects.store
         self.settings = objects.settings
-        self.bus = bus
+        self.journal = journal
+        self.bus: EventBus = journal.bus  # the streams read it
         self.queue = queue
         self.cancels = cancels
-        self.journal = Journal(self.store, bus)
 
     # ---- create -------------------------------------------------------------------------
 
@@ -107,14 +107,14 @@ class RunService:
 
     async def create_run(self, ws: str, thread_id: str, spec: RunSpec) -> Run:
         checked = self._checked(spec)
-        async with self.store.workspace(ws, write=True) as unit:
-            if await unit.threads.lock(thread_id) is None:
+        async with self.journal.entry(ws) as entry:
+            if await entry.unit.threads.lock(thread_id) is None:
                 raise NotFound.of("thread", thread_id)
-            active = await unit.runs.active(thread_id)
+            active = await entry.unit.runs.active(thread_id)
             if active is not None:
                 raise busy_thread(thread_id, active)
-            run = await self._new_run(unit, thread_id, checked)
-            await unit.runs.insert(run)
+            run = await self._new_run(entry.unit, thread_id, checked)
+            await entry.open_run(run)
         await self._start(ws, run)
         return run
 
@@ -124,18 +124,14 @@ class RunService:
         """One transaction: a request that fails leaves no thread behind."""
         checked = self._checked(spec)
         thread, built = self.objects.new_thread(messages, metadata, "thread.")
-        async with self.store.workspace(ws, write=True) as unit:
-            run = await self._new_run(unit, thread.id, checked)
-            await self.objects.insert_thread(unit, thread, built)
-            await unit.runs.insert(run)
+        async with self.journal.entry(ws) as entry:
+            run = await self._new_run(entry.unit, thread.id, checked)
+            await self.objects.insert_thread(entry.unit, thread, built)
+            await entry.open_run(run)
         await self._start(ws, run)
         return thread, run
 
     async def _start(self, ws: str, run: Run) -> None:
-        # The run was inserted with its thread (or after a check of the thread's other
-        # runs) in the caller's transaction; its first events follow the commit.
-        for name in ("thread.run.created", "thread.run.queued"):
-            await self.journal.publish(run.id, name, replace(run))
         await self.queue.enqueue(RunJob(ws, run.thread_id, run.id))
 
     # ---- read ---------------------------------------------------------------------------
