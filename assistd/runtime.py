@@ -65,9 +65,11 @@ def build_runtime(
 ) -> Runtime:
     """`declared_documents`: the configuration's plugin documents, read and checked
     beforehand (tools.plugins.source.check_declared)."""
+    # The store first, as before (its checks of the data dir come first); it connects
+    # only when used, so a failure below leaves nothing open.
+    store = open_store(settings)
     box = SecretBox(server_secret(settings))
     links = file_links(settings)
-    store = open_store(settings)  # the last step that can fail: nothing after it opens
     bus = MemoryEventBus(settings.event_retention_s, settings.event_log_max_bytes)
     queue, cancels = MemoryRunQueue(), MemoryCancelSignals()
     service = Service(store, settings)
