@@ -1,4 +1,4 @@
-"""create_app(settings): builds the store and services, wires the surfaces. Nothing
+"""create_app(settings): wires the surfaces over the runtime (runtime.py). Nothing
 connects at import time; the lifespan opens and closes everything."""
 
 from __future__ import annotations
@@ -24,13 +24,7 @@ from assistd.api.limits import BodySizeLimit
 from assistd.api.openapi import install_api_docs
 from assistd.api.request_log import RequestLog
 from assistd.api.sse import StreamGate
-from assistd.core.executor import Executor
-from assistd.core.file_links import file_links
 from assistd.core.plugin_rules import check_declared_ids
-from assistd.core.plugins import PluginService
-from assistd.core.run_service import RunService
-from assistd.core.service import Service
-from assistd.core.tenancy import Tenancy
 from assistd.errors import (
     AssistdError,
     InvalidRequest,
@@ -39,14 +33,9 @@ from assistd.errors import (
     PayloadTooLarge,
     echo,
 )
-from assistd.models.registry import ModelRegistry
-from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
-from assistd.queue.worker import WorkerPool
-from assistd.secrets import SecretBox, server_secret
+from assistd.runtime import Runtime, build_runtime
 from assistd.settings import Settings
-from assistd.store.factory import open_store
-from assistd.tools.plugins.source import WorkspacePlugins, check_declared
-from assistd.tools.registry import ToolRegistry
+from assistd.tools.plugins.source import check_declared
 
 log = logging.getLogger("assistd")
 DASHSCOPE_PREFIX = dashscope_api.PREFIX
@@ -114,57 +103,37 @@ def _reject(scope: Scope, limit: int) -> ASGIApp:
     return error_response(Request(scope), error)
 
 
-def _start_runs(app: FastAPI, settings: Settings) -> WorkerPool:
-    """The embedded shape: in-process queue, event log and workers."""
-    bus = MemoryEventBus(settings.event_retention_s, settings.event_log_max_bytes)
-    queue, cancels = MemoryRunQueue(), MemoryCancelSignals()
-    models = ModelRegistry(settings)
-    models.preload()
-    runs = RunService(app.state.service, bus, queue, cancels)
-    tools = ToolRegistry(settings)
-    plugins = WorkspacePlugins(app.state.plugins, settings, app.state.declared_documents)
-    tools.plugin_source = plugins
-    app.state.plugin_source = plugins
-    app.state.plugins.changed = plugins.forget
-    app.state.file_links = file_links(settings)
-    executor = Executor(
-        app.state.service, bus, models, tools, cancels, settings, app.state.file_links
-    )
-    app.state.runs = runs
-    app.state.tools = tools
-    return WorkerPool(app.state.store, queue, executor, runs, settings.run_workers)
+def _expose(app: FastAPI, runtime: Runtime) -> None:
+    """What the routes read off app.state."""
+    state = app.state
+    state.runtime = runtime
+    state.store, state.tenancy, state.service = runtime.store, runtime.tenancy, runtime.service
+    state.plugins, state.plugin_source = runtime.plugins, runtime.plugin_source
+    state.file_links, state.runs, state.tools = runtime.file_links, runtime.runs, runtime.tools
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store(settings)
+        runtime = build_runtime(settings, app.state.declared_documents)
         try:
-            await store.migrate()
-            tenancy = Tenancy(store)
-            announcement = (await tenancy.bootstrap(settings.api_key)).announcement()
+            await runtime.store.migrate()
+            announcement = (await runtime.tenancy.bootstrap(settings.api_key)).announcement()
             if announcement:
                 print(announcement, flush=True)
-            app.state.store = store
-            app.state.tenancy = tenancy
-            app.state.service = Service(store, settings)
-            app.state.plugins = PluginService(store, settings, SecretBox(server_secret(settings)))
-            workers = _start_runs(app, settings)
-            await workers.start()
+            _expose(app, runtime)
+            await runtime.start_workers()
             streams: StreamGate = app.state.streams
-            undo_signal = on_stop_signal(lambda: streams.close(app.state.runs.bus))
+            undo_signal = on_stop_signal(lambda: streams.close(runtime.bus))
             app.state.ready = True
             try:
                 yield
             finally:
                 undo_signal()
                 app.state.ready = False
-                streams.close(app.state.runs.bus)
-                await workers.stop()
-                await app.state.tools.close()
-                await app.state.plugin_source.close()
+                streams.close(runtime.bus)
         finally:
-            await store.close()
+            await runtime.close()
 
     app = FastAPI(
         title="assistd", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None

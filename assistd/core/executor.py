@@ -12,25 +12,26 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from assistd.core import runs as rs
 from assistd.core.context import build_context
-from assistd.core.events import EventBus, MessageDelta, run_event_name
+from assistd.core.events import MessageDelta, run_event_name
 from assistd.core.file_links import FileLinks
 from assistd.core.ids import new_id, now_ms
+from assistd.core.journal import Journal
 from assistd.core.objects import (
     JsonDict,
     Message,
     MessageCreationDetails,
     Run,
+    RunStep,
     ToolCall,
     ToolCallsDetails,
 )
 from assistd.core.run_files import RunFiles, input_file_ids
 from assistd.core.service import Service
-from assistd.core.tool_round import RunCancelled, ToolRound, image_links, made_for_reply
+from assistd.core.tool_round import Made, RunCancelled, ToolRound, image_links, made_for_reply
 from assistd.core.turn import CallKey, Turn, mark_repeats, new_step, round_outputs, step_usage
 from assistd.logs import log_context
 from assistd.models.base import ModelError, ModelRequest, TextDelta, ToolCallDelta, Usage
@@ -49,7 +50,7 @@ class Executor:
     def __init__(
         self,
         objects: Service,
-        bus: EventBus,
+        journal: Journal,
         models: ModelRegistry,
         tools: ToolRegistry,
         cancels: CancelSignals,
@@ -59,17 +60,12 @@ class Executor:
         self.objects = objects
         self.links = links  # signed links of the images a reply shows
         self.store: Store = objects.store
-        self.bus = bus
+        self.journal = journal
         self.models = models
         self.tools = tools
         self.cancels = cancels
         self.settings = settings
-        self.rounds = ToolRound(self.store, bus, tools, settings)
-
-    # ---- persistence helpers: commit, then publish ------------------------------------
-
-    async def _publish(self, run: Run, name: str, data: Any) -> None:
-        await self.bus.publish(run.id, name, data)
+        self.rounds = ToolRound(self.journal, tools, settings)
 
     # ---- entry point --------------------------------------------------------------------
 
@@ -125,13 +121,12 @@ class Executor:
         )  # fmt: skip
 
     async def _start(self, job: RunJob) -> Run | None:
-        async with self.store.workspace(job.workspace_id, write=True) as unit:
-            run = await unit.runs.get(job.thread_id, job.run_id)
+        async with self.journal.entry(job.workspace_id) as entry:
+            run = await entry.unit.runs.get(job.thread_id, job.run_id)
             if run is None or run.status != rs.RunStatus.QUEUED:
                 return None  # cancelled, expired or deleted while queued
-            rs.transition(run, rs.RunStatus.IN_PROGRESS, now_ms())
-            await unit.runs.replace(run)
-        await self._publish(run, run_event_name(run), replace(run))
+            if not await entry.move(run, rs.RunStatus.IN_PROGRESS):
+                return None  # cancelled just now, by another mover
         return run
 
     async def _loop(self, job: RunJob, run: Run, turn: Turn) -> None:
@@ -257,7 +252,9 @@ class Executor:
             await self._open_message(job, run, turn)
             text = "".join(turn.text)
         assert turn.message is not None
-        await self._publish(run, "thread.message.delta", MessageDelta(turn.message.id, text))
+        await self.journal.publish(
+            run.id, "thread.message.delta", MessageDelta(turn.message.id, text)
+        )
 
     async def _open_message(self, job: RunJob, run: Run, turn: Turn) -> None:
         now = now_ms()
@@ -266,51 +263,39 @@ class Executor:
             assistant_id=run.assistant_id, run_id=run.id, status="in_progress",
         )  # fmt: skip
         step = new_step(run, MessageCreationDetails(message.id))
-        async with self.store.workspace(job.workspace_id, write=True) as unit:
-            await unit.steps.insert(step)
-            await unit.messages.insert_many([message])
+        async with self.journal.entry(job.workspace_id) as entry:
+            await entry.open_step(run, step)
+            await entry.open_message(run, message)
         turn.message, turn.message_step = message, step
-        for name, data in (
-            ("thread.run.step.created", step), ("thread.run.step.in_progress", step),
-            ("thread.message.created", message), ("thread.message.in_progress", message),
-        ):  # fmt: skip
-            await self._publish(run, name, replace(data))
 
-    async def _close_message(
-        self, job: RunJob, run: Run, turn: Turn, status: str = "completed"
-    ) -> None:
-        if (
-            turn.message is None
-            or turn.message_step is None
-            or turn.message.status != "in_progress"
-        ):
-            return
-        now = now_ms()
+    async def _close_message(self, job: RunJob, run: Run, turn: Turn) -> None:
+        """Writes the turn's reply, once, complete."""
         message, step = turn.message, turn.message_step
-        async with self.store.workspace(job.workspace_id) as unit:
-            made = made_for_reply(await unit.steps.all_of(run.id), step.id)
-        if status == "completed" and made.image_file_ids and self.links is not None:
+        if message is None or step is None or message.status != "in_progress":
+            return
+        made = await self._made(job, run, step.id)
+        if made.image_file_ids and self.links is not None:
             # The dashscope SDK drops image_file parts: the text links each image too.
             links = image_links(self.links, job.workspace_id, made.image_file_ids)
             await self._on_text(job, run, turn, ("\n\n" if turn.text else "") + links)
-        message.content = [
-            *({"type": "image_file", "image_file": {"file_id": f}} for f in made.image_file_ids),
-            {"type": "text", "text": {"value": "".join(turn.text), "annotations": []}},
-        ]
-        message.file_ids = [*message.file_ids, *made.file_ids]
-        message.status = status
-        message.completed_at = now if status == "completed" else None
-        step.status = "completed" if status == "completed" else "cancelled"
-        setattr(step, "completed_at" if status == "completed" else "cancelled_at", now)
-        if not turn.calls:
-            step.usage = step_usage(turn.usage)
-        async with self.store.workspace(job.workspace_id, write=True) as unit:
-            await unit.messages.replace(message)
-            await unit.steps.replace(step)
-        event = "thread.message.completed" if status == "completed" else "thread.message.incomplete"
-        await self._publish(run, event, replace(message))
-        await self._publish(run, f"thread.run.step.{step.status}", replace(step))
-        _add_usage(run, turn.usage if not turn.calls else None)
+        _fill_reply(run, turn, message, step, made)
+        message.status, step.status = "completed", "completed"
+        message.completed_at = step.completed_at = now_ms()
+        async with self.journal.entry(job.workspace_id) as entry:
+            await entry.save_message(run, message)
+            await entry.save_step(run, step)
+
+    async def _made(self, job: RunJob, run: Run, message_step_id: str) -> Made:
+        async with self.store.workspace(job.workspace_id) as unit:
+            return made_for_reply(await unit.steps.all_of(run.id), message_step_id)
+
+    async def _live(self, job: RunJob, run: Run, turn: Turn) -> list[RunStep | Message]:
+        """The turn's steps and half-written reply as the executor holds them, for the
+        journal to close when the run stops early."""
+        message, step = turn.message, turn.message_step
+        if message is not None and step is not None and message.status == "in_progress":
+            _fill_reply(run, turn, message, step, await self._made(job, run, step.id))
+        return [item for item in (message, step, turn.tool_step) if item is not None]
 
     # ---- tools ------------------------------------------------------------------------
 
@@ -338,44 +323,61 @@ class Executor:
         await self._finish(job, run, rs.RunStatus.COMPLETED, None)
 
     async def _finish(
-        self, job: RunJob, run: Run, status: rs.RunStatus, error: JsonDict | None
+        self,
+        job: RunJob,
+        run: Run,
+        status: rs.RunStatus,
+        error: JsonDict | None,
+        live: list[RunStep | Message] | None = None,
     ) -> None:
-        async with self.store.workspace(job.workspace_id, write=True) as unit:
-            current = await unit.runs.get(run.thread_id, run.id)
+        """Ends the run `status`, closing what is still open, unless it already ended.
+        Another mover (a cancel) may move it first: then it is read again."""
+        while not await self._finish_once(job, run, status, error, live or []):
+            pass
+
+    async def _finish_once(
+        self,
+        job: RunJob,
+        run: Run,
+        status: rs.RunStatus,
+        error: JsonDict | None,
+        live: list[RunStep | Message],
+    ) -> bool:
+        async with self.journal.entry(job.workspace_id) as entry:
+            current = await entry.unit.runs.get(run.thread_id, run.id)
             if current is None:
                 # Deleted with its thread: streams still reading it are told it ended.
                 rs.transition(run, rs.RunStatus.CANCELLED, now_ms())
-                await self._publish(run, run_event_name(run), replace(run))
-                return
+                entry.emit(run.id, run_event_name(run), run)
+                return True
             if rs.is_terminal(current.status):
-                return  # already ended (e.g. expired while the last turn ran)
+                return True  # already ended (e.g. expired while the last turn ran)
             if current.status == rs.RunStatus.CANCELLING and status == rs.RunStatus.COMPLETED:
                 status = rs.RunStatus.CANCELLED
             run.status = current.status
-            rs.transition(run, status, now_ms(), last_error=error)
-            await unit.runs.replace(run)
-        await self._publish(run, run_event_name(run), replace(run))
+            return await entry.stop(run, status, error, step_error=error, live=live)
 
     async def _end(
         self, job: RunJob, run: Run, turn: Turn | None, status: rs.RunStatus, error: JsonDict | None
     ) -> None:
         """Ends a run that stopped early: what was open is closed as incomplete/cancelled."""
         try:
-            if turn is not None:
-                await self._close_message(job, run, turn, status="incomplete")
-                if turn.tool_step is not None and turn.tool_step.status == "in_progress":
-                    turn.tool_step.status = (
-                        "cancelled" if status == rs.RunStatus.CANCELLED else "failed"
-                    )
-                    turn.tool_step.last_error = error
-                    async with self.store.workspace(job.workspace_id, write=True) as unit:
-                        await unit.steps.replace(turn.tool_step)
-                    await self._publish(
-                        run, f"thread.run.step.{turn.tool_step.status}", replace(turn.tool_step)
-                    )
-            await self._finish(job, run, status, error)
+            live = await self._live(job, run, turn) if turn is not None else []
+            await self._finish(job, run, status, error, live)
         except Exception:
             log.exception("could not record the end of run %s", run.id)
+
+
+def _fill_reply(run: Run, turn: Turn, message: Message, step: RunStep, made: Made) -> None:
+    """The reply's content as the turn wrote it, with what the tools made."""
+    message.content = [
+        *({"type": "image_file", "image_file": {"file_id": f}} for f in made.image_file_ids),
+        {"type": "text", "text": {"value": "".join(turn.text), "annotations": []}},
+    ]
+    message.file_ids = [*message.file_ids, *made.file_ids]
+    if not turn.calls:
+        step.usage = step_usage(turn.usage)
+    _add_usage(run, turn.usage if not turn.calls else None)
 
 
 def _add_usage(run: Run, usage: Usage | None) -> None:

@@ -14,8 +14,8 @@ from assistd.core import runs as rs
 from assistd.core import validation as v
 from assistd.core.events import EventBus, run_event_name
 from assistd.core.ids import new_id, now_ms
+from assistd.core.journal import Journal
 from assistd.core.objects import (
-    MessageCreationDetails,
     Page,
     PageRequest,
     Run,
@@ -46,18 +46,15 @@ class RunSpec:
 
 class RunService:
     def __init__(
-        self, objects: Service, bus: EventBus, queue: RunQueue, cancels: CancelSignals
+        self, objects: Service, journal: Journal, queue: RunQueue, cancels: CancelSignals
     ) -> None:
         self.objects = objects
         self.store = objects.store
         self.settings = objects.settings
-        self.bus = bus
+        self.journal = journal
+        self.bus: EventBus = journal.bus  # the streams read it
         self.queue = queue
         self.cancels = cancels
-
-    async def _announce(self, run: Run, *names: str) -> None:
-        for name in names:
-            await self.bus.publish(run.id, name, replace(run))
 
     # ---- create -------------------------------------------------------------------------
 
@@ -110,14 +107,14 @@ class RunService:
 
     async def create_run(self, ws: str, thread_id: str, spec: RunSpec) -> Run:
         checked = self._checked(spec)
-        async with self.store.workspace(ws, write=True) as unit:
-            if await unit.threads.lock(thread_id) is None:
+        async with self.journal.entry(ws) as entry:
+            if await entry.unit.threads.lock(thread_id) is None:
                 raise NotFound.of("thread", thread_id)
-            active = await unit.runs.active(thread_id)
+            active = await entry.unit.runs.active(thread_id)
             if active is not None:
                 raise busy_thread(thread_id, active)
-            run = await self._new_run(unit, thread_id, checked)
-            await unit.runs.insert(run)
+            run = await self._new_run(entry.unit, thread_id, checked)
+            await entry.open_run(run)
         await self._start(ws, run)
         return run
 
@@ -127,15 +124,14 @@ class RunService:
         """One transaction: a request that fails leaves no thread behind."""
         checked = self._checked(spec)
         thread, built = self.objects.new_thread(messages, metadata, "thread.")
-        async with self.store.workspace(ws, write=True) as unit:
-            run = await self._new_run(unit, thread.id, checked)
-            await self.objects.insert_thread(unit, thread, built)
-            await unit.runs.insert(run)
+        async with self.journal.entry(ws) as entry:
+            run = await self._new_run(entry.unit, thread.id, checked)
+            await self.objects.insert_thread(entry.unit, thread, built)
+            await entry.open_run(run)
         await self._start(ws, run)
         return thread, run
 
     async def _start(self, ws: str, run: Run) -> None:
-        await self._announce(run, "thread.run.created", "thread.run.queued")
         await self.queue.enqueue(RunJob(ws, run.thread_id, run.id))
 
     # ---- read ---------------------------------------------------------------------------
@@ -161,12 +157,15 @@ class RunService:
 
     async def update_run(self, ws: str, thread_id: str, run_id: str, metadata: Any) -> Run:
         checked = v.check_metadata(metadata) if metadata is not None else None
-        async with self.store.workspace(ws, write=True) as unit:
-            run = await _run(unit, thread_id, run_id)
-            if checked is not None:
+        while True:
+            async with self.journal.entry(ws) as entry:
+                run = await _run(entry.unit, thread_id, run_id)
+                if checked is None:
+                    return run
                 run.metadata = checked
-                await unit.runs.replace(run)
-        return run
+                if await entry.save_run(run):
+                    return run
+            # its status moved between the read and the write: read it again
 
     async def get_step(self, ws: str, thread_id: str, run_id: str, step_id: str) -> RunStep:
         async with self.store.workspace(ws) as unit:
@@ -196,54 +195,49 @@ class RunService:
             # A worker holds it, or may have taken it just now: it ends the run itself.
             self.cancels.request(active.id)
         if active.status in (rs.RunStatus.QUEUED, rs.RunStatus.REQUIRES_ACTION):
-            # No worker holds it: its end is announced here.
+            # No worker holds it: its end is announced here (the row is gone).
             rs.transition(active, rs.RunStatus.CANCELLED, now_ms())
-            await self._announce(active, run_event_name(active))
+            await self.journal.publish(active.id, run_event_name(active), replace(active))
             _log_ended(ws, active, "its thread was deleted")
 
-    # ---- cancel, expire, abandon --------------------------------------------------------
+    # ---- cancel, expire, abandon: each reads the run and moves it by compare-and-set;
+    # ---- when another mover came first, it reads the run again and decides afresh.
 
     async def cancel_run(self, ws: str, thread_id: str, run_id: str) -> Run:
-        async with self.store.workspace(ws, write=True) as unit:
-            run = await _run(unit, thread_id, run_id)
-            if rs.is_terminal(run.status) or run.status == rs.RunStatus.CANCELLING:
-                raise Conflict(
-                    f"Run '{run_id}' is {run.status}; only an active run can be cancelled."
-                )
-            # Nothing executes a queued or waiting run, so it ends at once; a running one
-            # is told to stop and ends as soon as its worker notices.
-            target = (
-                rs.RunStatus.CANCELLING
-                if run.status == rs.RunStatus.IN_PROGRESS
-                else rs.RunStatus.CANCELLED
-            )
-            rs.transition(run, target, now_ms())
-            if target == rs.RunStatus.CANCELLED:
-                await _close_open_steps(unit, run, "cancelled")
-            await unit.runs.replace(run)
-        if target == rs.RunStatus.CANCELLING:
+        while True:
+            async with self.journal.entry(ws) as entry:
+                run = await _run(entry.unit, thread_id, run_id)
+                if rs.is_terminal(run.status) or run.status == rs.RunStatus.CANCELLING:
+                    raise Conflict(
+                        f"Run '{run_id}' is {run.status}; only an active run can be cancelled."
+                    )
+                # Nothing executes a queued or waiting run, so it ends at once; a running
+                # one is told to stop and ends as soon as its worker notices.
+                running = run.status == rs.RunStatus.IN_PROGRESS
+                target = rs.RunStatus.CANCELLING if running else rs.RunStatus.CANCELLED
+                moved = await entry.stop(run, target)
+            if moved:
+                break
+        if running:
             self.cancels.request(run_id)
-            await self._announce(run, "thread.run.cancelling")
         else:
-            await self._announce(run, run_event_name(run))
             _log_ended(ws, run, "cancelled before a worker ran it")
         return run
 
     async def _expire(self, job: RunJob) -> Run:
-        async with self.store.workspace(job.workspace_id, write=True) as unit:
-            run = await _run(unit, job.thread_id, job.run_id)
-            if not _overdue(run):
+        error = {
+            "code": "expired",
+            "message": "No tool outputs were submitted before the run expired.",
+        }
+        while True:
+            async with self.journal.entry(job.workspace_id) as entry:
+                run = await _run(entry.unit, job.thread_id, job.run_id)
+                if not _overdue(run):
+                    return run
+                moved = await entry.stop(run, rs.RunStatus.EXPIRED, error)
+            if moved:
+                _log_ended(job.workspace_id, run, "no tool outputs came in time")
                 return run
-            error = {
-                "code": "expired",
-                "message": "No tool outputs were submitted before the run expired.",
-            }
-            rs.transition(run, rs.RunStatus.EXPIRED, now_ms(), last_error=error)
-            await _close_open_steps(unit, run, "expired")
-            await unit.runs.replace(run)
-        await self._announce(run, run_event_name(run))
-        _log_ended(job.workspace_id, run, "no tool outputs came in time")
-        return run
 
     async def expire_overdue(self) -> None:
         for ws, thread_id, run_id in await self.store.runs_expiring(now_ms()):
@@ -251,24 +245,22 @@ class RunService:
 
     async def abandon(self, job: RunJob) -> None:
         """Ends a run whose worker stopped with the server."""
-        async with self.store.workspace(job.workspace_id, write=True) as unit:
-            run = await unit.runs.get(job.thread_id, job.run_id)
-            if run is None or rs.is_terminal(run.status):
+        error = {
+            "code": "server_restarted",
+            "message": "The server restarted while this run was in progress; create a new run.",
+        }
+        while True:
+            async with self.journal.entry(job.workspace_id) as entry:
+                run = await entry.unit.runs.get(job.thread_id, job.run_id)
+                if run is None or rs.is_terminal(run.status):
+                    return
+                if run.status == rs.RunStatus.CANCELLING:
+                    moved = await entry.stop(run, rs.RunStatus.CANCELLED)
+                else:
+                    moved = await entry.stop(run, rs.RunStatus.FAILED, error)
+            if moved:
+                _log_ended(job.workspace_id, run, "the server stopped while it ran")
                 return
-            if run.status == rs.RunStatus.CANCELLING:
-                rs.transition(run, rs.RunStatus.CANCELLED, now_ms())
-            else:
-                error = {
-                    "code": "server_restarted",
-                    "message": "The server restarted while this run was in progress; "
-                    "create a new run.",
-                }
-                rs.transition(run, rs.RunStatus.FAILED, now_ms(), last_error=error)
-            await _close_open_steps(
-                unit, run, "cancelled" if run.status == "cancelled" else "failed"
-            )
-            await unit.runs.replace(run)
-        _log_ended(job.workspace_id, run, "the server stopped while it ran")
 
     # ---- tool outputs -------------------------------------------------------------------
 
@@ -276,8 +268,8 @@ class RunService:
         self, ws: str, thread_id: str, run_id: str, outputs: list[ToolOutput]
     ) -> tuple[Run, int]:
         """Returns the run and the sequence number after which this leg's events start."""
-        async with self.store.workspace(ws, write=True) as unit:
-            run = await _run(unit, thread_id, run_id)
+        async with self.journal.entry(ws) as entry:
+            run = await _run(entry.unit, thread_id, run_id)
             if _overdue(run):
                 raise Conflict(f"Run '{run_id}' expired before its tool outputs arrived.")
             if run.status != rs.RunStatus.REQUIRES_ACTION or not run.required_action:
@@ -285,16 +277,14 @@ class RunService:
                     f"Run '{run_id}' is {run.status}; it is not waiting for tool outputs."
                 )
             matched = match_outputs(run.required_action.tool_calls, outputs)
-            step = await _waiting_step(unit, run)
+            step = await _waiting_step(entry.unit, run)
             fill_outputs(step, matched)
             step.status, step.completed_at = "completed", now_ms()
-            rs.transition(run, rs.RunStatus.QUEUED, now_ms())
-            run.expires_at = None
-            await unit.steps.replace(step)
-            await unit.runs.replace(run)
-        start = await self.bus.last_seq(run_id)
-        await self.bus.publish(run_id, "thread.run.step.completed", replace(step))
-        await self._announce(run, "thread.run.queued")
+            await entry.save_step(run, step)
+            if not await entry.move(run, rs.RunStatus.QUEUED, expires_at=None):
+                # e.g. the expiry sweep or a cancel came first; the step is rolled back
+                raise Conflict(f"Run '{run_id}' stopped waiting for tool outputs meanwhile.")
+            start = await self.bus.last_seq(run_id)  # this leg's events follow the commit
         await self.queue.enqueue(RunJob(ws, thread_id, run_id))
         return run, start
 
@@ -337,20 +327,3 @@ async def _waiting_step(unit: WorkspaceUnit, run: Run) -> RunStep:
         if step.type == "tool_calls" and step.status == "in_progress":
             return step
     raise Conflict(f"Run '{run.id}' has no tool call step waiting for outputs.")
-
-
-async def _close_open_steps(unit: WorkspaceUnit, run: Run, status: str) -> None:
-    """Ends the run's unfinished steps, and marks a half-written message incomplete."""
-    now = now_ms()
-    stamp = {"cancelled": "cancelled_at", "expired": "expired_at"}.get(status, "failed_at")
-    for step in await unit.steps.all_of(run.id):
-        if step.status != "in_progress":
-            continue
-        step.status = status
-        setattr(step, stamp, now)
-        await unit.steps.replace(step)
-        if isinstance(step.step_details, MessageCreationDetails):
-            message_id = step.step_details.message_id
-            for message in (await unit.messages.get_many([message_id])).values():
-                message.status = "incomplete"
-                await unit.messages.replace(message)

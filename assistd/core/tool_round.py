@@ -10,9 +10,10 @@ import asyncio
 from dataclasses import dataclass, replace
 
 from assistd.core import runs as rs
-from assistd.core.events import EventBus, StepDelta, ToolCallFragment, run_event_name
+from assistd.core.events import StepDelta, ToolCallFragment
 from assistd.core.file_links import FileLinks
 from assistd.core.ids import now_ms
+from assistd.core.journal import Journal
 from assistd.core.objects import (
     JsonDict,
     MessageCreationDetails,
@@ -26,7 +27,6 @@ from assistd.core.turn import Turn, new_step
 from assistd.models.base import ToolCallDelta
 from assistd.queue.base import RunJob
 from assistd.settings import Settings
-from assistd.store.base import Store
 from assistd.tools.base import ToolContext
 from assistd.tools.registry import OfferedTool, ToolRegistry, parse_arguments
 
@@ -39,22 +39,19 @@ class ToolRound:
     """The tool-call step of a turn: opened by the model's first call fragment, its calls
     run, then completed or left waiting for the client's function outputs."""
 
-    def __init__(self, store: Store, bus: EventBus, tools: ToolRegistry, settings: Settings):
-        self.store = store
-        self.bus = bus
+    def __init__(self, journal: Journal, tools: ToolRegistry, settings: Settings):
+        self.journal = journal
         self.tools = tools
         self.settings = settings
 
     async def on_delta(self, job: RunJob, run: Run, turn: Turn, delta: ToolCallDelta) -> None:
         if turn.tool_step is None:
             step = new_step(run, ToolCallsDetails())
-            async with self.store.workspace(job.workspace_id, write=True) as unit:
-                await unit.steps.insert(step)
+            async with self.journal.entry(job.workspace_id) as entry:
+                await entry.open_step(run, step)
             turn.tool_step = step
-            await self.bus.publish(run.id, "thread.run.step.created", replace(step))
-            await self.bus.publish(run.id, "thread.run.step.in_progress", replace(step))
         fragment = turn.add_tool_delta(delta)
-        await self.bus.publish(
+        await self.journal.publish(
             run.id, "thread.run.step.delta", StepDelta(turn.tool_step.id, [fragment])
         )
 
@@ -91,7 +88,7 @@ class ToolRound:
         call.display = result.display
         call.image_file_ids = list(result.image_file_ids)
         call.file_ids = list(result.file_ids)
-        await self.bus.publish(
+        await self.journal.publish(
             run_id, "thread.run.step.delta", StepDelta(step.id, [output_fragment(index, call)])
         )
 
@@ -106,24 +103,23 @@ class ToolRound:
             await self._require_action(job, run, step, pending)
             return True
         step.status, step.completed_at = "completed", now_ms()
-        async with self.store.workspace(job.workspace_id, write=True) as unit:
-            await unit.steps.replace(step)
-        await self.bus.publish(run.id, "thread.run.step.completed", replace(step))
+        async with self.journal.entry(job.workspace_id) as entry:
+            await entry.save_step(run, step)
         return False
 
     async def _require_action(
         self, job: RunJob, run: Run, step: RunStep, pending: list[ToolCall]
     ) -> None:
-        rs.transition(run, rs.RunStatus.REQUIRES_ACTION, now_ms())
-        run.required_action = RequiredAction([replace(c) for c in pending])
-        run.expires_at = now_ms() + self.settings.run_expiry_s * 1000
-        async with self.store.workspace(job.workspace_id, write=True) as unit:
-            current = await unit.runs.get(run.thread_id, run.id)
-            if current is not None and current.status == rs.RunStatus.CANCELLING:
-                raise RunCancelled
-            await unit.steps.replace(step)
-            await unit.runs.replace(run)
-        await self.bus.publish(run.id, run_event_name(run), replace(run))
+        async with self.journal.entry(job.workspace_id) as entry:
+            await entry.save_step(run, step, announce=False)
+            moved = await entry.move(
+                run,
+                rs.RunStatus.REQUIRES_ACTION,
+                required_action=RequiredAction([replace(c) for c in pending]),
+                expires_at=now_ms() + self.settings.run_expiry_s * 1000,
+            )
+            if not moved:
+                raise RunCancelled  # a cancel came first (this rolls the step back)
 
 
 def output_fragment(index: int, call: ToolCall) -> ToolCallFragment:

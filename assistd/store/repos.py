@@ -349,6 +349,12 @@ class SqlRunRepo(_Scoped):
     async def replace(self, run: Run) -> None:
         await self._update(self.t, rows.run_values(run), id=run.id)
 
+    async def move(self, run: Run, expected: str) -> bool:
+        # Compare-and-set: the row changes only if its status is still `expected`, so of
+        # two processes moving one run, exactly one moves it.
+        result = await self._update(self.t, rows.run_values(run), id=run.id, status=expected)
+        return bool(result.rowcount == 1)
+
     async def active(self, thread_id: str) -> Run | None:
         row = (await self.conn.execute(_active_run(), self.keys(thread_id=thread_id))).first()
         return rows.run(row) if row is not None else None

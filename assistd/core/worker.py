@@ -1,4 +1,4 @@
-"""The worker pool: takes run jobs off the queue and executes them, off the request path.
+"""The worker pool: takes run jobs off the queue (queue/ is transport only) and executes them.
 
 Also the two housekeeping duties that keep every run moving: at start, runs left queued
 are queued again and runs left in progress by a stopped server are ended with a

@@ -1,0 +1,167 @@
+"""The only writer of run, step and message state: commit, then publish the event.
+
+A change is written inside an `Entry` (one transaction); its events are published only
+once that transaction has committed, so no reader ever sees an event of a state the
+database does not hold. A run's status moves by compare-and-set (`RunRepo.move`): of two
+movers of one run (a worker, a cancel, the expiry sweep, recovery) exactly one moves it,
+and the other reads the run again and decides afresh. Which moves are allowed is
+`core/runs.py`'s to say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import fields, replace
+from typing import Any
+
+from assistd.core import runs as rs
+from assistd.core.events import EventBus, run_event_name
+from assistd.core.ids import now_ms
+from assistd.core.objects import JsonDict, Message, MessageCreationDetails, Run, RunStep
+from assistd.store.base import Store, WorkspaceUnit
+
+_STEP_STAMPS = {"cancelled": "cancelled_at", "expired": "expired_at", "failed": "failed_at"}
+
+
+class Entry:
+    """One transaction of state changes, with the events to publish once it commits."""
+
+    def __init__(self, unit: WorkspaceUnit) -> None:
+        self.unit = unit  # for reads; writes go through the methods below
+        self.events: list[tuple[str, str, Any]] = []
+
+    def emit(self, run_id: str, name: str, data: Any) -> None:
+        """An event to publish after the commit (a copy of `data` as it is then)."""
+        self.events.append((run_id, name, data))
+
+    async def move(
+        self,
+        run: Run,
+        target: rs.RunStatus,
+        *,
+        last_error: JsonDict | None = None,
+        announce: bool = True,
+        **changes: Any,
+    ) -> bool:
+        """Moves `run` from the status it holds to `target` if the stored run still has
+        that status; on success `run` is updated (with `changes` applied) and its event
+        is emitted. Returns False, leaving `run` as it was, when another mover came first.
+        Raises Conflict when `core/runs.py` does not allow the move."""
+        moved = replace(run)
+        rs.transition(moved, target, now_ms(), last_error=last_error)
+        for name, value in changes.items():
+            setattr(moved, name, value)
+        if not await self.unit.runs.move(moved, run.status):
+            return False
+        for f in fields(Run):
+            setattr(run, f.name, getattr(moved, f.name))
+        if announce:
+            self.emit(run.id, run_event_name(run), run)
+        return True
+
+    async def stop(
+        self,
+        run: Run,
+        target: rs.RunStatus,
+        last_error: JsonDict | None = None,
+        *,
+        step_error: JsonDict | None = None,
+        live: Sequence[RunStep | Message] = (),
+    ) -> bool:
+        """`move`, and when `target` ends the run, its open steps and message are closed
+        (`close_open`) before the run's own event goes out."""
+        ending = rs.is_terminal(target)
+        if not await self.move(run, target, last_error=last_error, announce=not ending):
+            return False
+        if ending:
+            await self.close_open(run, target.value, step_error, live)
+            self.emit(run.id, run_event_name(run), run)
+        return True
+
+    async def save_run(self, run: Run) -> bool:
+        """Writes a change of the run other than its status (metadata, usage), unless its
+        status changed meanwhile; returns whether it was written."""
+        return await self.unit.runs.move(run, run.status)
+
+    async def open_run(self, run: Run) -> None:
+        await self.unit.runs.insert(run)
+        self.emit(run.id, "thread.run.created", run)
+        self.emit(run.id, "thread.run.queued", run)
+
+    async def open_step(self, run: Run, step: RunStep) -> None:
+        await self.unit.steps.insert(step)
+        self.emit(run.id, "thread.run.step.created", step)
+        self.emit(run.id, "thread.run.step.in_progress", step)
+
+    async def open_message(self, run: Run, message: Message) -> None:
+        await self.unit.messages.insert_many([message])
+        self.emit(run.id, "thread.message.created", message)
+        self.emit(run.id, "thread.message.in_progress", message)
+
+    async def save_step(self, run: Run, step: RunStep, announce: bool = True) -> None:
+        await self.unit.steps.replace(step)
+        if announce:
+            self.emit(run.id, f"thread.run.step.{step.status}", step)
+
+    async def save_message(self, run: Run, message: Message) -> None:
+        await self.unit.messages.replace(message)
+        done = message.status == "completed"
+        self.emit(run.id, f"thread.message.{'completed' if done else 'incomplete'}", message)
+
+    async def close_open(
+        self,
+        run: Run,
+        status: str,
+        last_error: JsonDict | None = None,
+        live: Sequence[RunStep | Message] = (),
+    ) -> None:
+        """The one way a run's unfinished steps end when the run stops early (cancelled,
+        failed, expired): each open step ends `status` (a reply's step `cancelled` unless
+        the run expired), and a half-written message ends incomplete. `live` holds the
+        executor's newer copies of steps and messages (their text, their calls)."""
+        now = now_ms()
+        newer: Mapping[str, RunStep | Message] = {item.id: item for item in live}
+        for stored in await self.unit.steps.all_of(run.id):
+            step = newer.get(stored.id, stored)
+            assert isinstance(step, RunStep)
+            if step.status != "in_progress":
+                continue
+            details = step.step_details
+            if isinstance(details, MessageCreationDetails):
+                await self._close_message(run, details.message_id, newer)
+                step.status = "expired" if status == "expired" else "cancelled"
+            else:
+                step.status, step.last_error = status, last_error or step.last_error
+            setattr(step, _STEP_STAMPS.get(step.status, "failed_at"), now)
+            await self.save_step(run, step)
+
+    async def _close_message(
+        self, run: Run, message_id: str, newer: Mapping[str, RunStep | Message]
+    ) -> None:
+        message = newer.get(message_id)
+        if message is None:
+            message = (await self.unit.messages.get_many([message_id])).get(message_id)
+        if isinstance(message, Message) and message.status == "in_progress":
+            message.status, message.completed_at = "incomplete", None
+            await self.save_message(run, message)
+
+
+class Journal:
+    def __init__(self, store: Store, bus: EventBus) -> None:
+        self.store = store
+        self.bus = bus
+
+    @asynccontextmanager
+    async def entry(self, workspace_id: str) -> AsyncIterator[Entry]:
+        """A write transaction; its events are published after it commits (and dropped
+        if it rolls back)."""
+        async with self.store.workspace(workspace_id, write=True) as unit:
+            entry = Entry(unit)
+            yield entry
+        for run_id, name, data in entry.events:
+            await self.bus.publish(run_id, name, replace(data))
+
+    async def publish(self, run_id: str, name: str, data: Any) -> None:
+        """An event that changes no state (token and call deltas, a deleted run's end)."""
+        await self.bus.publish(run_id, name, data)
