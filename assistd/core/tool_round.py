@@ -27,8 +27,9 @@ from assistd.core.turn import Turn, new_step
 from assistd.models.base import ToolCallDelta
 from assistd.queue.base import RunJob
 from assistd.settings import Settings
+from assistd.tools.arguments import parse_arguments
 from assistd.tools.base import ToolContext
-from assistd.tools.registry import OfferedTool, ToolRegistry, parse_arguments
+from assistd.tools.registry import OfferedTool, ToolRegistry
 
 
 class RunCancelled(Exception):

@@ -9,18 +9,14 @@ not have, is not offered: the run's instructions name it unavailable instead.
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
-
-import jsonschema
 
 from assistd.settings import Settings
+from assistd.tools.arguments import parse_arguments
 from assistd.tools.base import (
     FunctionSpec,
     JsonDict,
@@ -239,40 +235,3 @@ def _failed(offered: OfferedTool, exc: Exception) -> ToolResult:
         )
     log.error("the tool '%s' failed", kind, exc_info=exc)
     return ToolResult(output=f"The tool '{kind}' failed: {type(exc).__name__}.")
-
-
-def parse_arguments(arguments: str, schema: JsonDict | None) -> tuple[JsonDict, str | None]:
-    """The model's arguments as an object, or a message the model can correct itself from."""
-    try:
-        args = json.loads(arguments or "{}")
-    except json.JSONDecodeError as exc:
-        return (
-            {},
-            f"Invalid arguments: not valid JSON ({exc}). Call the tool again with a JSON object.",
-        )
-    if not isinstance(args, dict):
-        return {}, "Invalid arguments: they must be a JSON object. Call the tool again."
-    validator = _validator(json.dumps(schema, sort_keys=True)) if schema else None
-    if validator is not None:
-        error = jsonschema.exceptions.best_match(validator.iter_errors(args))
-        if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "arguments"
-            return args, (
-                f"Invalid arguments at '{where}': {error.message}. "
-                f"Call the tool again with arguments matching: {json.dumps(schema)}"
-            )
-    return args, None
-
-
-@functools.lru_cache(maxsize=512)
-def _validator(schema_json: str) -> Any:
-    """The validator of a schema, built once: `jsonschema.validate` checks the schema
-    against its metaschema on every call, which costs milliseconds a tool call. None
-    for a broken schema (a tool's own bug: let its calls through rather than block them)."""
-    schema = json.loads(schema_json)
-    cls = jsonschema.validators.validator_for(schema)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.SchemaError:
-        return None
-    return cls(schema)

@@ -18,8 +18,8 @@ from typing import Any, Literal, get_args
 from urllib.parse import quote, quote_plus
 
 import httpx2
-import jsonschema
 
+from assistd.tools.arguments import invalid_arguments
 from assistd.tools.base import FunctionSpec, JsonDict, ToolContext, ToolResult
 from assistd.tools.http import OutboundError, OutboundResponse
 from assistd.tools.plugins.openapi_schema import (
@@ -178,7 +178,7 @@ class OpenApiToolset:
             names = ", ".join(self.operations)
             return ToolResult(f"The plugin '{self.plugin_id}' has no function '{function}' "
                               f"(it has: {names}).")  # fmt: skip
-        problem = _invalid(args, operation.parameters)
+        problem = invalid_arguments(args, operation.parameters)
         if problem is not None:
             return ToolResult(problem)
         token = self._token(context)
@@ -261,19 +261,6 @@ def _request(
     elif payload is not None:
         body["json"] = payload
     return base_url + path, headers, params, body
-
-
-def _invalid(args: JsonDict, schema: JsonDict) -> str | None:
-    """What is wrong with the model's arguments, said so it can correct them."""
-    try:
-        jsonschema.validate(args, schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(part) for part in exc.absolute_path) or "arguments"
-        return (f"Invalid arguments at '{where}': {exc.message}. Call the tool again with "
-                f"arguments matching: {json.dumps(schema, ensure_ascii=False)}")  # fmt: skip
-    except jsonschema.SchemaError:
-        pass  # the document's own schema is broken: let the server judge the call
-    return None
 
 
 def _segment(value: Any) -> str:
