@@ -188,7 +188,10 @@ class Executor:
 
     async def _tool_context(self, job: RunJob, run: Run) -> ToolContext:
         files = RunFiles(self.objects, job.workspace_id, self.links)
-        inputs = await input_file_ids(self.objects, job.workspace_id, run)
+        # Only server-run tools read input files: a run without them skips the query.
+        inputs = (
+            await input_file_ids(self.objects, job.workspace_id, run) if _runs_tools(run) else ()
+        )
         return ToolContext(
             job.workspace_id, run.thread_id, run.id, files=files, input_file_ids=inputs
         )
@@ -286,6 +289,8 @@ class Executor:
             await entry.save_step(run, step)
 
     async def _made(self, job: RunJob, run: Run, message_step_id: str) -> Made:
+        if not _runs_tools(run):
+            return Made([], [])  # only server-run tools make files: nothing to read
         async with self.store.workspace(job.workspace_id) as unit:
             return made_for_reply(await unit.steps.all_of(run.id), message_step_id)
 
@@ -398,3 +403,8 @@ def _still_calling(rounds: int, settings: Settings) -> str:
             "a run allows (max_tool_rounds)."
         )
     return "The model called tools again when it was asked to answer without them."
+
+
+def _runs_tools(run: Run) -> bool:
+    """Whether the run has tools the server runs (which read and make files)."""
+    return any(tool.get("type") != "function" for tool in run.tools)
