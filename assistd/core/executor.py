@@ -36,7 +36,7 @@ from assistd.core.turn import CallKey, Turn, mark_repeats, new_step, round_outpu
 from assistd.logs import log_context
 from assistd.models.base import ModelError, ModelRequest, TextDelta, ToolCallDelta, Usage
 from assistd.models.registry import ModelRegistry, ResolvedModel
-from assistd.queue.base import CancelSignals, RunJob
+from assistd.queue.base import CancelChannel, RunJob
 from assistd.settings import Settings
 from assistd.store.base import Store
 from assistd.tools.base import ToolContext
@@ -53,7 +53,7 @@ class Executor:
         journal: Journal,
         models: ModelRegistry,
         tools: ToolRegistry,
-        cancels: CancelSignals,
+        cancels: CancelChannel,
         settings: Settings,
         links: FileLinks | None = None,
     ) -> None:
@@ -77,7 +77,7 @@ class Executor:
         started = time.monotonic()
         run = await self._start(job)
         if run is None:
-            self.cancels.clear(job.run_id)  # e.g. deleted while queued, with a cancel asked
+            await self.cancels.forget(job.run_id)  # e.g. deleted while queued, with a cancel asked
             return
         turn: Turn | None = None
         try:
@@ -100,7 +100,7 @@ class Executor:
             }
             await self._end(job, run, turn, rs.RunStatus.FAILED, error)
         finally:
-            self.cancels.clear(run.id)
+            await self.cancels.forget(run.id)
             self._log_end(run, time.monotonic() - started)
 
     def _log_end(self, run: Run, seconds: float) -> None:
@@ -200,9 +200,12 @@ class Executor:
         """Runs a model turn or a round of tool calls, abandoning it (and every call in
         it) as soon as a cancel is requested."""
         task = asyncio.ensure_future(work)
-        waiter = asyncio.ensure_future(self.cancels.wait(run.id))
+        waiter = asyncio.ensure_future(self.cancels.cancelled(run.id))
         try:
             done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the worker let go of the run: so does its work
+            task.cancel()
+            raise
         finally:
             waiter.cancel()
         if task in done:

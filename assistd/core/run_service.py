@@ -27,7 +27,7 @@ from assistd.core.service import MessageSpec, Service, busy_thread
 from assistd.core.tool_outputs import ToolOutput as ToolOutput  # the surfaces' import
 from assistd.core.tool_outputs import fill_outputs, match_outputs
 from assistd.errors import Conflict, NotFound
-from assistd.queue.base import CancelSignals, RunJob, RunQueue
+from assistd.queue.base import CancelChannel, LeasedRunQueue, RunJob
 from assistd.store.base import WorkspaceUnit
 
 log = logging.getLogger("assistd.runs")
@@ -46,7 +46,7 @@ class RunSpec:
 
 class RunService:
     def __init__(
-        self, objects: Service, journal: Journal, queue: RunQueue, cancels: CancelSignals
+        self, objects: Service, journal: Journal, queue: LeasedRunQueue, cancels: CancelChannel
     ) -> None:
         self.objects = objects
         self.store = objects.store
@@ -193,7 +193,7 @@ class RunService:
             return
         if active.status != rs.RunStatus.REQUIRES_ACTION:
             # A worker holds it, or may have taken it just now: it ends the run itself.
-            self.cancels.request(active.id)
+            await self.cancels.cancel(active.id)
         if active.status in (rs.RunStatus.QUEUED, rs.RunStatus.REQUIRES_ACTION):
             # No worker holds it: its end is announced here (the row is gone).
             rs.transition(active, rs.RunStatus.CANCELLED, now_ms())
@@ -219,7 +219,7 @@ class RunService:
             if moved:
                 break
         if running:
-            self.cancels.request(run_id)
+            await self.cancels.cancel(run_id)
         else:
             _log_ended(ws, run, "cancelled before a worker ran it")
         return run
