@@ -81,6 +81,11 @@ class Runtime:
             await self.store.close()
 
 
+# One process holds every run: a lease there never passes to another holder, and an event
+# loop stalled past a short lease must not hand a run it is executing to itself.
+EMBEDDED_LEASE_S = 86400.0
+
+
 def check_shape(settings: Settings) -> None:
     """StartupError for a distributed setting the store cannot serve."""
     if settings.redis_url and settings.uses_sqlite:
@@ -96,7 +101,7 @@ def _transport(
 ) -> tuple[LeasedRunQueue, CancelChannel, EventBus, Redis | None]:
     if not settings.redis_url:
         bus = MemoryEventBus(settings.event_retention_s, settings.event_log_max_bytes)
-        return MemoryRunQueue(settings.run_lease_s), MemoryCancelSignals(), bus, None
+        return MemoryRunQueue(EMBEDDED_LEASE_S), MemoryCancelSignals(), bus, None
     client = connect(settings.redis_url)
     prefix = settings.redis_prefix
     return (
