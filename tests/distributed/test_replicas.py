@@ -4,9 +4,11 @@ call going to whichever replica the test picks, as a load balancer would."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
+from typing import Any
 
 import pytest
 from dashscope import Assistants, Messages, Runs, Threads
@@ -15,13 +17,14 @@ from tests.distributed.conftest import Cluster
 from tests.runs.conftest import sdk_at, workspace_key
 from tests.runs.helpers import WEATHER, collect, delta_text, names, ok, settle, wait_for
 from tests.support.fake_model import FakeModel, Gate, Reply, ToolCalls
+from tests.support.redis import redis_or_skip
 from tests.support.sdk import as_json
 
 LONG = " ".join(f"w{i}" for i in range(200))
 
 
 def test_the_whole_flow_across_replicas(cluster: Cluster, fake_model: FakeModel) -> None:
-    (a, b), _ = cluster.start(replicas=2, workers=2)
+    (a, b), workers = cluster.start(replicas=2, workers=2)
     _, key = workspace_key(a)
     model = fake_model.new_model(
         Reply("Hello from the cluster."),
@@ -80,10 +83,15 @@ def test_the_whole_flow_across_replicas(cluster: Cluster, fake_model: FakeModel)
     with sdk_at(b, key):
         assert ok(Runs.retrieve(seen[0][1].id, thread_id=thread_id)).status == "cancelled"
 
+    # SIGTERM stops a worker cleanly.
+    for worker in workers:
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.process.wait(timeout=15) == 0, worker.log.read_text()
+
 
 @pytest.mark.xfail(reason="needs resume (fix/takeover)", strict=False)
 def test_a_killed_workers_run_is_taken_over(cluster: Cluster, fake_model: FakeModel) -> None:
-    [api], [first] = cluster.start(replicas=1, workers=1)
+    [api], workers = cluster.start(replicas=1, workers=2)
     _, key = workspace_key(api)
     stalled = Gate("never sent", timeout_s=60)
     model = fake_model.new_model(stalled, Reply("Answered after the takeover."))
@@ -93,19 +101,36 @@ def test_a_killed_workers_run_is_taken_over(cluster: Cluster, fake_model: FakeMo
             thread_id = ok(Threads.create(messages=[{"role": "user", "content": "Hi"}])).id
             run = ok(Runs.create(thread_id, assistant_id=assistant.id))
             wait_for(thread_id, run.id, "in_progress")
-            _wait_requests(fake_model, model, 1)  # the first worker waits on the model
-            first.process.send_signal(signal.SIGKILL)
-            first.process.wait()
-            second = cluster.worker()  # takes the run over once its lease (2 s) lapses
+            _wait_requests(fake_model, model, 1)  # its worker waits on the stalled model
+            [holder] = [w for w in workers if w.process.pid == _holder_pid(cluster)]
+            holder.process.send_signal(signal.SIGKILL)
+            holder.process.wait()
+            # The other worker takes the run over once its lease (2 s) lapses.
             done = settle(thread_id, run.id, timeout_s=30)
             assert done.status == "completed", as_json(done)
             reply = ok(Messages.list(thread_id)).data
             assert [m.role for m in reply] == ["assistant", "user"]
             assert reply[0].content[0].text.value == "Answered after the takeover."
-        second.process.send_signal(signal.SIGTERM)
-        assert second.process.wait(timeout=15) == 0
+        [other] = [w for w in workers if w is not holder]
+        other.process.send_signal(signal.SIGTERM)
+        assert other.process.wait(timeout=15) == 0
     finally:
         stalled.open()  # frees the fake model's thread
+
+
+def _holder_pid(cluster: Cluster) -> int:
+    """The PID of the worker holding the one leased job (consumer ids name it)."""
+
+    async def pending() -> Any:
+        client = await redis_or_skip()
+        try:
+            stream = f"{cluster.env['ASSISTD_REDIS_PREFIX']}runs"
+            return await client.xpending_range(stream, "workers", "-", "+", 10)
+        finally:
+            await client.aclose()
+
+    [entry] = asyncio.run(pending())
+    return int(str(entry["consumer"]).split(":")[1])
 
 
 def _wait_requests(fake_model: FakeModel, model: str, count: int) -> None:
