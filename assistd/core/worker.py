@@ -4,8 +4,9 @@ executes them while heartbeating the lease, and acks each once its run needs no 
 Also the housekeeping that keeps every run moving: every second, runs whose wait for tool
 outputs ran out are expired (in every worker process: the journal's compare-and-set lets
 only one of them move a run). In the embedded shape, `recover` at start queues again the
-runs left queued and ends those a stopped server left in progress; in the distributed
-shape nothing is ended at start: a dead worker's lapsed leases are taken over by the queue.
+runs left queued and those a stopped server left in progress (the executor resumes them
+from what they committed); in the distributed shape nothing is done at start: a dead
+worker's lapsed leases are taken over by the queue.
 """
 
 from __future__ import annotations
@@ -63,17 +64,16 @@ class WorkerPool:
         self._tasks = [asyncio.create_task(self._claim()), asyncio.create_task(self._sweep())]
 
     async def _recover(self) -> None:
-        # Ending every in-progress run is sound only because this process holds the
-        # store's serving lock (server_lock.py): no other live process owns those runs.
+        # Taking over every in-progress run is sound only because this process holds the
+        # store's serving lock (server_lock.py): the process that ran them is gone. Each
+        # resumes from what it committed (a cancelling one ends cancelled).
         queued = await self.store.runs_in(["queued"])
-        for workspace_id, thread_id, run_id in queued:
-            await self.queue.enqueue(RunJob(workspace_id, thread_id, run_id))
         stopped = await self.store.runs_in(["in_progress", "cancelling"])
-        for workspace_id, thread_id, run_id in stopped:
-            await self.runs.abandon(RunJob(workspace_id, thread_id, run_id))
+        for workspace_id, thread_id, run_id in [*queued, *stopped]:
+            await self.queue.enqueue(RunJob(workspace_id, thread_id, run_id))
         log.info(
-            "recovered %d runs at start: %d queued again, %d ended (a stopped server left them "
-            "in progress)", len(queued) + len(stopped), len(queued), len(stopped),
+            "recovered %d runs at start: %d queued again, %d taken over (a stopped server "
+            "left them in progress)", len(queued) + len(stopped), len(queued), len(stopped),
         )  # fmt: skip
 
     async def _claim(self) -> None:
