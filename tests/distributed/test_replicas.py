@@ -10,7 +10,6 @@ import signal
 import time
 from typing import Any
 
-import pytest
 from dashscope import Assistants, Messages, Runs, Threads
 
 from tests.distributed.conftest import Cluster
@@ -89,7 +88,6 @@ def test_the_whole_flow_across_replicas(cluster: Cluster, fake_model: FakeModel)
         assert worker.process.wait(timeout=15) == 0, worker.log.read_text()
 
 
-@pytest.mark.xfail(reason="needs resume (fix/takeover)", strict=False)
 def test_a_killed_workers_run_is_taken_over(cluster: Cluster, fake_model: FakeModel) -> None:
     [api], workers = cluster.start(replicas=1, workers=2)
     _, key = workspace_key(api)
