@@ -66,7 +66,7 @@ EVENT_IDS_PARAM = "event_ids"
 EVENT_IDS_HEADER = "x-assistd-event-ids"
 AFTER_PARAM = "after"
 LAST_EVENT_ID = "last-event-id"
-_YES, _NO = ("true", "1", "yes"), ("false", "0", "no")
+_YES, _NO = ("true", "1"), ("false", "0")
 
 # Turns an event into its wire name and JSON object, or None to skip it on this surface.
 Renderer = Callable[[RunEvent], tuple[str, object] | None]
@@ -205,7 +205,7 @@ def wants_event_ids(request: Request) -> bool:
     asked = False
     for name, value in (
         (EVENT_IDS_PARAM, request.query_params.get(EVENT_IDS_PARAM)),
-        (EVENT_IDS_HEADER, request.headers.get(EVENT_IDS_HEADER)),
+        ("X-Assistd-Event-Ids", request.headers.get(EVENT_IDS_HEADER)),
     ):
         if value is None:
             continue
@@ -226,7 +226,7 @@ def resume_point(request: Request) -> int:
         if value is None:
             continue
         text = value.strip()
-        if not text.isascii() or not text.isdigit():
+        if not text.isascii() or not text.isdigit() or len(text) > 18:  # int() caps digits
             raise InvalidRequest(
                 f"'{name}' must be an event sequence number (0 or more), not '{echo(value)}'.",
                 name,

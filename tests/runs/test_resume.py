@@ -233,6 +233,7 @@ def test_resume_answers_bad_input_and_others_runs_with_4xx(
     for params, headers, named in (
         ({"after": "x"}, {}, "'after'"),
         ({"after": "-1"}, {}, "'after'"),
+        ({"after": "9" * 5000}, {}, "'after'"),
         ({}, {"Last-Event-ID": "12abc"}, "'Last-Event-ID'"),
         ({"after": "0", "event_ids": "maybe"}, {}, "'event_ids'"),
         ({"after": str(last + 100)}, {}, f"latest is {last}"),
@@ -240,6 +241,14 @@ def test_resume_answers_bad_input_and_others_runs_with_4xx(
         answer = client.follow(thread_id, run.id, params, **headers)
         assert answer.status_code == 400, (params, headers, answer.text)
         assert answer.json()["code"] == "InvalidParameter" and named in answer.json()["message"]
+
+    body = {"assistant_id": assistant_id, "stream": True}
+    with client.http() as http:
+        refused = http.post(
+            f"/threads/{thread_id}/runs", json=body, headers={"X-Assistd-Event-Ids": "yes please"}
+        )
+    assert refused.status_code == 400 and "'X-Assistd-Event-Ids'" in refused.json()["message"]
+    assert [r.id for r in ok(Runs.list(thread_id)).data] == [run.id]  # refused before the run
 
     _, other_key = make_workspace(admin)
     other = Client(client.server, other_key)

@@ -11,7 +11,6 @@ from assistd.api.dashscope.deps import run_service, workspace_id
 from assistd.api.dashscope.protocol import MetadataBody, RunBody, ThreadRunBody, ToolOutputsBody
 from assistd.api.sse import (
     AFTER_PARAM,
-    EVENT_IDS_HEADER,
     EVENT_IDS_PARAM,
     LAST_EVENT_ID,
     StreamSource,
@@ -148,15 +147,21 @@ _RESUME_PARAMETERS = [
         "name": EVENT_IDS_PARAM,
         "in": "query",
         "description": "`true`: an `id:<seq>` line before each event (also the header "
-        f"`{EVENT_IDS_HEADER}`, or sending `Last-Event-ID`).",
+        "`X-Assistd-Event-Ids: true`, or sending `Last-Event-ID`).",
         "schema": {"type": "boolean", "default": False},
     },
 ]
 
 
+_EVENT_STREAM = {
+    "200": {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+}
+
+
 @router.get(
     "/threads/{thread_id}/runs/{run_id}/events",
-    openapi_extra={"parameters": _RESUME_PARAMETERS},
+    summary="Resume a run's stream",
+    openapi_extra={"parameters": _RESUME_PARAMETERS, "responses": _EVENT_STREAM},
 )
 async def events(
     request: Request, thread_id: str, run_id: str, ws: str = Ws, runs: RunService = Runs
