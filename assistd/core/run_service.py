@@ -200,7 +200,7 @@ class RunService:
             await self.journal.publish(active.id, run_event_name(active), replace(active))
             _log_ended(ws, active, "its thread was deleted")
 
-    # ---- cancel, expire, abandon: each reads the run and moves it by compare-and-set;
+    # ---- cancel, expire: each reads the run and moves it by compare-and-set;
     # ---- when another mover came first, it reads the run again and decides afresh.
 
     async def cancel_run(self, ws: str, thread_id: str, run_id: str) -> Run:
@@ -242,25 +242,6 @@ class RunService:
     async def expire_overdue(self) -> None:
         for ws, thread_id, run_id in await self.store.runs_expiring(now_ms()):
             await self._expire(RunJob(ws, thread_id, run_id))
-
-    async def abandon(self, job: RunJob) -> None:
-        """Ends a run whose worker stopped with the server."""
-        error = {
-            "code": "server_restarted",
-            "message": "The server restarted while this run was in progress; create a new run.",
-        }
-        while True:
-            async with self.journal.entry(job.workspace_id) as entry:
-                run = await entry.unit.runs.get(job.thread_id, job.run_id)
-                if run is None or rs.is_terminal(run.status):
-                    return
-                if run.status == rs.RunStatus.CANCELLING:
-                    moved = await entry.stop(run, rs.RunStatus.CANCELLED)
-                else:
-                    moved = await entry.stop(run, rs.RunStatus.FAILED, error)
-            if moved:
-                _log_ended(job.workspace_id, run, "the server stopped while it ran")
-                return
 
     # ---- tool outputs -------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """The worker pool: takes run jobs off the queue (queue/ is transport only) and executes them.
 
 Also the two housekeeping duties that keep every run moving: at start, runs left queued
-are queued again and runs left in progress by a stopped server are ended with a
-`last_error`; every second, runs whose wait for tool outputs ran out are expired.
+are queued again and runs left in progress by a stopped server are queued to be taken
+over (the executor resumes them from what they committed); every second, runs whose wait
+for tool outputs ran out are expired.
 """
 
 from __future__ import annotations
@@ -36,17 +37,16 @@ class WorkerPool:
         self._tasks.append(asyncio.create_task(self._sweep()))
 
     async def _recover(self) -> None:
-        # Ending every in-progress run is sound only because this process holds the
-        # store's serving lock (server_lock.py): no other live process owns those runs.
+        # Taking over every in-progress run is sound only because this process holds the
+        # store's serving lock (server_lock.py): the process that ran them is gone. Each
+        # resumes from what it committed (a cancelling one ends cancelled).
         queued = await self.store.runs_in(["queued"])
-        for workspace_id, thread_id, run_id in queued:
-            await self.queue.enqueue(RunJob(workspace_id, thread_id, run_id))
         stopped = await self.store.runs_in(["in_progress", "cancelling"])
-        for workspace_id, thread_id, run_id in stopped:
-            await self.runs.abandon(RunJob(workspace_id, thread_id, run_id))
+        for workspace_id, thread_id, run_id in [*queued, *stopped]:
+            await self.queue.enqueue(RunJob(workspace_id, thread_id, run_id))
         log.info(
-            "recovered %d runs at start: %d queued again, %d ended (a stopped server left them "
-            "in progress)", len(queued) + len(stopped), len(queued), len(stopped),
+            "recovered %d runs at start: %d queued again, %d taken over (a stopped server "
+            "left them in progress)", len(queued) + len(stopped), len(queued), len(stopped),
         )  # fmt: skip
 
     async def _work(self) -> None:
