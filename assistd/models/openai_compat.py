@@ -5,6 +5,8 @@ One client per route, shared by every run on it (connection pooling, no per-run 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -79,12 +81,18 @@ class OpenAICompatBackend:
             response = await self.client.post(
                 "/chat/completions", body=self._body(request), cast_to=httpx2.Response, stream=True
             )
+            blocks = response.aiter_bytes()
+            ended = False
             try:
-                async for data in sse_data(response):
+                async for data in sse_data(blocks):
                     for part in chunks_of(data):
                         yield part
+                ended = True
             finally:
-                await response.aclose()
+                if ended:
+                    _close_later(response, blocks)
+                else:
+                    await response.aclose()
         except openai.APIStatusError as exc:
             words = _STATUS_WORDS.get(exc.status_code) or (
                 "failed" if exc.status_code >= 500 else "rejected the request"
@@ -118,11 +126,33 @@ class OpenAICompatBackend:
         return redact(" ".join(text.split()), *self._secrets)
 
 
-async def sse_data(response: Any) -> AsyncIterator[Any]:
+# The rest of a reply after `[DONE]` (the chunked body's end) is read off the run's path,
+# for at most this long: a response closed before its end takes its connection with it,
+# and every run would then open a new one.
+_DRAIN_S = 5.0
+_draining: set[asyncio.Task[None]] = set()
+
+
+def _close_later(response: httpx2.Response, blocks: AsyncIterator[bytes]) -> None:
+    task = asyncio.get_running_loop().create_task(_drain(response, blocks))
+    _draining.add(task)
+    task.add_done_callback(_draining.discard)
+
+
+async def _drain(response: httpx2.Response, blocks: AsyncIterator[bytes]) -> None:
+    # The reply was complete: a failure here only means the connection is not kept.
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(_DRAIN_S):
+            async for _ in blocks:
+                pass
+    await response.aclose()
+
+
+async def sse_data(blocks: AsyncIterator[bytes]) -> AsyncIterator[Any]:
     """The parsed JSON of each server-sent event's data, up to `[DONE]`."""
     buffer = b""
     data: list[bytes] = []
-    async for block in response.aiter_bytes():
+    async for block in blocks:
         buffer += block
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
