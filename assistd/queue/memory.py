@@ -247,8 +247,11 @@ class MemoryEventBus:
         if log is None:
             raise EventLogGone(run_id)
         if log.last_seq <= after_seq:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the wait as a task
+            # of its own, a task and two more loop passes for every wake of a stream.
             try:
-                await asyncio.wait_for(log.changed.wait(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await log.changed.wait()
             except TimeoutError:
                 return []
             if self._logs.get(run_id) is not log:
