@@ -71,6 +71,7 @@ class Runtime:
         try:
             await self.workers.stop()
             await self.tools.close()
+            await self.models.close()
             await self.plugin_source.close()
             await self.cancels.close()
             await self.queue.close()

@@ -52,6 +52,9 @@ class OpenAICompatBackend:
         # Literal secrets to strip from what the upstream says, wherever they show up.
         self._secrets = (api_key, url.password)
 
+    async def close(self) -> None:
+        await self.client.close()
+
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         args: dict[str, Any] = {
             "model": request.model,
