@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import random
+import secrets
 import sys
 import tempfile
 import time
@@ -25,16 +26,20 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from tests.durability.cluster import Cluster, Process, cluster, missing_commands
+from tests.durability.cluster import (
+    WORKER_READY,
+    Cluster,
+    Process,
+    cluster,
+    missing_commands,
+)
 from tests.durability.scenario import MODEL, Api, Outcome, Plan, plans, respond, run_one, setup
 from tests.durability.verify import Counts, count
 from tests.support.fake_model import FakeModel
 from tests.support.postgres import fresh_database
+from tests.support.redis import REDIS_URL
 from tests.support.server import run_server
 
-# A dedicated Redis database: the test empties it before and after (the processes under
-# test use Redis's whole keyspace of their database).
-REDIS_URL = os.environ.get("ASSISTD_TEST_CHAOS_REDIS_URL", "redis://127.0.0.1:6379/13")
 LEASE_S = 2.0  # a dead worker's runs are taken over this long after its last heartbeat
 
 
@@ -45,7 +50,7 @@ class Options:
     seed: int = 1
     shape: str = "distributed"
     concurrency: int = 16  # threads driven at once
-    kill_gap_s: tuple[float, float] = (0.5, 2.5)  # between one restart and the next kill
+    kill_gap_s: tuple[float, float] = (1.0, 4.0)  # from a restart's ready to the next kill
     down_s: tuple[float, float] = (0.1, 1.0)  # how long a killed worker stays down
     run_timeout_s: float = 90.0
 
@@ -98,11 +103,13 @@ def _redis_problem() -> str | None:
     return None
 
 
-def _empty_redis() -> None:
+def _forget_keys(prefix: str) -> None:
     from redis import Redis
 
     with Redis.from_url(REDIS_URL) as client:
-        client.flushdb()
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
 
 
 @contextmanager
@@ -115,11 +122,11 @@ def _targets(opts: Options, workdir: Path, model_url: str) -> Iterator[Cluster]:
             )
             yield Cluster([server.base_url], [])
             return
-        _empty_redis()
-        stack.callback(_empty_redis)
+        prefix = f"assistd-chaos:{secrets.token_hex(4)}:"  # this run's keys only
+        stack.callback(_forget_keys, prefix)
         yield stack.enter_context(
             cluster(workdir, database_url, REDIS_URL, model_url,
-                    ASSISTD_RUN_LEASE_S=str(LEASE_S))
+                    ASSISTD_REDIS_PREFIX=prefix, ASSISTD_RUN_LEASE_S=str(LEASE_S))
         )  # fmt: skip
 
 
@@ -137,6 +144,9 @@ async def _chaos_monkey(workers: list[Process], opts: Options, stop: asyncio.Eve
         kills += 1
         await asyncio.sleep(rng.uniform(*opts.down_s))
         victim.start()
+        # The next kill is counted from when this worker claims runs again: killing
+        # workers faster than they start would test nothing but the start.
+        await asyncio.to_thread(victim.wait_for, WORKER_READY)
     return kills
 
 
@@ -193,13 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=Options.turns)
     parser.add_argument("--seed", type=int, default=Options.seed)
     parser.add_argument("--shape", choices=["distributed", "embedded"], default="distributed")
+    parser.add_argument("--keep", type=Path, help="a directory to keep the processes' logs in")
     args = parser.parse_args(argv)
     opts = Options(threads=args.threads, turns=args.turns, seed=args.seed, shape=args.shape)
     if why := unavailable(opts.shape):
         print(f"durability test skipped: {why}")
         return 0 if not os.environ.get("CI") else 1
     with tempfile.TemporaryDirectory(prefix="assistd-chaos-") as tmp:
-        report = run_chaos(opts, Path(tmp))
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        report = run_chaos(opts, workdir)
         print(report.text())
         if report.logs:
             print(report.logs)

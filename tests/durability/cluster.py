@@ -20,6 +20,8 @@ from tests.support.server import ADMIN_KEY, free_port, server_env
 
 SECRET_KEY = "chaos-secret-key-shared-by-every-process-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
+_BAD = ("WARNING", "ERROR", "Traceback", "Error:")
+WORKER_READY = "assistd worker ready"  # what `assistd worker` prints once it claims runs
 
 
 def missing_commands() -> str | None:
@@ -55,6 +57,18 @@ class Process:
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 
+    def wait_for(self, line: str, timeout_s: float = 60) -> None:
+        """Waits until this start of the process has printed `line`."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text(errors='replace')}")
+            this_start = self.log.read_text(errors="replace").rsplit("\n---- start ", 1)[-1]
+            if line in this_start:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not print {line!r}:\n{self.log.read_text()}")
+
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
@@ -83,11 +97,15 @@ class Cluster:
     processes: list[Process] = field(default_factory=list)
     admin_key: str = ADMIN_KEY
 
-    def logs(self, tail: int = 40) -> str:
+    def logs(self, most: int = 15) -> str:
+        """Each process's first warnings and errors (request lines left out)."""
         parts = []
         for proc in self.processes:
-            lines = proc.log.read_text(errors="replace").splitlines()[-tail:]
-            parts.append(f"==== {proc.name} ({proc.log})\n" + "\n".join(lines))
+            lines = proc.log.read_text(errors="replace").splitlines()
+            bad = [line for line in lines if any(w in line for w in _BAD)][:most]
+            parts.append(
+                f"==== {proc.name}: {len(bad)} warnings or errors shown\n" + "\n".join(bad)
+            )
         return "\n".join(parts)
 
 
@@ -143,6 +161,8 @@ def cluster(
             found.workers.append(proc)
             stack.callback(proc.stop)
             proc.start()
+        for proc in found.workers:
+            proc.wait_for(WORKER_READY)
         yield found
 
 
