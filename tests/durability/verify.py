@@ -30,7 +30,7 @@ class Counts:
     step_errors: list[str] = field(default_factory=list)
     streams: int = 0
     streams_coherent: int = 0
-    streams_restarted: int = 0  # a message's deltas began again (a turn started again)
+    streams_restarted: int = 0  # saw a cut-off reply given up and the turn asked again
     stream_errors: list[str] = field(default_factory=list)
 
     @property
@@ -56,7 +56,7 @@ class Counts:
             f" {self.steps_missing} missing, {self.steps_left_open} left in progress,"
             f" {self.steps_abandoned} abandoned attempts",
             f"SSE legs coherent     {self.streams_coherent}/{self.streams}"
-            f" ({self.streams_restarted} saw a turn start again)",
+            f" ({self.streams_restarted} saw a cut-off reply given up and asked again)",
         ]
 
     def problems(self, limit: int = 10) -> list[str]:
@@ -81,7 +81,7 @@ async def count(api: Api, outcomes: list[Outcome]) -> Counts:
             if out.run_id:
                 await _check_steps(api, out, replies.get(out.plan.turn), counts)
             for leg in out.legs:
-                _check_leg(out, leg, counts)
+                _check_leg(out, leg, counts, replies.get(out.plan.turn))
     return counts
 
 
@@ -153,11 +153,16 @@ def _check_step(out: Outcome, step: dict[str, Any], reply_id: str | None, counts
         counts.step_errors.append(f"{out.plan.tag}: tool step lacks {expected!r}: {shown[:200]}")
 
 
-def _check_leg(out: Outcome, leg: Leg, counts: Counts) -> None:
-    """Coherent: one final run event, last, then [DONE]; each message's deltas (since it
-    last began) add up to what its completed event says; no message completed twice."""
+def _check_leg(out: Outcome, leg: Leg, counts: Counts, reply_id: str | None) -> None:
+    """Coherent: one final run event, last, then [DONE]; each message's deltas add up to
+    what its completed event says; a message given up (`thread.message.incomplete`, a
+    turn cut off by a dead worker) gets nothing more; the one message completed is the
+    thread's reply."""
     counts.streams += 1
     problem = leg.error or _leg_problem(leg, counts)
+    completed = {data["id"] for name, data in leg.events if name == "thread.message.completed"}
+    if not problem and completed - {reply_id}:
+        problem = f"completed {sorted(completed)}, but the thread's reply is {reply_id}"
     if problem:
         counts.stream_errors.append(f"{out.plan.tag} via {leg.replica}: {problem}")
     else:
@@ -171,10 +176,16 @@ def _leg_problem(leg: Leg, counts: Counts) -> str:
         return f"ends badly: {names[-3:]} done={leg.done}, {len(finals)} final events"
     texts: dict[str, str] = {}
     completed: Counter[str] = Counter()
+    given_up: set[str] = set()
+    counts.streams_restarted += any(name == "thread.message.incomplete" for name in names)
     for name, data in leg.events:
-        if name in ("thread.message.created", "thread.message.in_progress"):
+        if isinstance(data, dict) and data.get("id") in given_up:
+            return f"{name} of message {data['id']} after it was given up"
+        if name == "thread.message.incomplete":
+            given_up.add(data["id"])
+        elif name in ("thread.message.created", "thread.message.in_progress"):
             if texts.get(data["id"]):
-                counts.streams_restarted += 1
+                return f"message {data['id']} began again after {texts[data['id']][:40]!r}"
             texts[data["id"]] = ""
         elif name == "thread.message.delta":
             for part in data["delta"]["content"]:
