@@ -24,14 +24,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from redis.exceptions import RedisError
-
 from tests.durability.cluster import (
     WORKER_READY,
     Cluster,
     Process,
     cluster,
+    forget_keys,
     missing_commands,
+    redis_problem,
 )
 from tests.durability.scenario import MODEL, Api, Outcome, Plan, plans, respond, run_one, setup
 from tests.durability.verify import Counts, count
@@ -87,29 +87,9 @@ def unavailable(shape: str) -> str | None:
     if shape == "distributed":
         if why := missing_commands():
             return why
-        if why := _redis_problem():
+        if why := redis_problem(REDIS_URL):
             return why
     return None
-
-
-def _redis_problem() -> str | None:
-    from redis import Redis
-
-    try:
-        with Redis.from_url(REDIS_URL) as client:
-            client.ping()
-    except (RedisError, OSError) as exc:
-        return f"no Redis at {REDIS_URL}: {exc}"
-    return None
-
-
-def _forget_keys(prefix: str) -> None:
-    from redis import Redis
-
-    with Redis.from_url(REDIS_URL) as client:
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
 
 
 @contextmanager
@@ -123,7 +103,7 @@ def _targets(opts: Options, workdir: Path, model_url: str) -> Iterator[Cluster]:
             yield Cluster([server.base_url], [])
             return
         prefix = f"assistd-chaos:{secrets.token_hex(4)}:"  # this run's keys only
-        stack.callback(_forget_keys, prefix)
+        stack.callback(forget_keys, REDIS_URL, prefix)
         yield stack.enter_context(
             cluster(workdir, database_url, REDIS_URL, model_url,
                     ASSISTD_REDIS_PREFIX=prefix, ASSISTD_RUN_LEASE_S=str(LEASE_S))

@@ -24,6 +24,29 @@ _BAD = ("WARNING", "ERROR", "Traceback", "Error:")
 WORKER_READY = "assistd worker ready"  # what `assistd worker` prints once it claims runs
 
 
+def redis_problem(url: str) -> str | None:
+    """Why the Redis at `url` cannot be used, or None."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        with Redis.from_url(url) as client:
+            client.ping()
+    except (RedisError, OSError) as exc:
+        return f"no Redis at {url}: {exc}"
+    return None
+
+
+def forget_keys(url: str, prefix: str) -> None:
+    """Deletes the keys a deployment made under `prefix`."""
+    from redis import Redis
+
+    with Redis.from_url(url) as client:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+
+
 def missing_commands() -> str | None:
     """Why this build cannot run the distributed shape, or None if it can."""
     for command, needle in (("serve", "--no-worker"), ("worker", "--concurrency")):
