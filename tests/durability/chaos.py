@@ -59,6 +59,7 @@ class Options:
 class Report:
     counts: Counts
     kills: int = 0
+    kills_mid_run: int = 0
     seconds: float = 0.0
     slowest_run_s: float = 0.0
     model_requests: int = 0
@@ -68,7 +69,8 @@ class Report:
 
     def text(self) -> str:
         lines = [
-            f"durability: {self.counts.runs} runs, {self.kills} worker kills (SIGKILL), "
+            f"durability: {self.counts.runs} runs, {self.kills} worker kills (SIGKILL; "
+            f"{self.kills_mid_run} while runs were in flight), "
             f"{self.seconds:.1f} s, slowest run {self.slowest_run_s:.1f} s",
             *self.counts.lines(),
             f"model requests        {self.model_requests} for {self.model_turns_needed} turns"
@@ -110,9 +112,18 @@ def _targets(opts: Options, workdir: Path, model_url: str) -> Iterator[Cluster]:
         )  # fmt: skip
 
 
-async def _chaos_monkey(workers: list[Process], opts: Options, stop: asyncio.Event) -> int:
+@dataclass
+class Flight:
+    runs: int = 0  # runs the clients have started and not yet seen end
+    kills: int = 0
+    kills_mid_run: int = 0  # kills while runs were in flight
+
+
+async def _chaos_monkey(
+    workers: list[Process], opts: Options, stop: asyncio.Event, flight: Flight
+) -> None:
     """Kills one worker at a time at random moments and starts it again."""
-    rng, kills = random.Random(opts.seed), 0
+    rng = random.Random(opts.seed)
     while workers and not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), rng.uniform(*opts.kill_gap_s))
@@ -120,17 +131,17 @@ async def _chaos_monkey(workers: list[Process], opts: Options, stop: asyncio.Eve
         except TimeoutError:
             pass
         victim = rng.choice(workers)
+        flight.kills_mid_run += flight.runs > 0
         await asyncio.to_thread(victim.kill9)
-        kills += 1
+        flight.kills += 1
         await asyncio.sleep(rng.uniform(*opts.down_s))
         victim.start()
         # The next kill is counted from when this worker claims runs again: killing
         # workers faster than they start would test nothing but the start.
         await asyncio.to_thread(victim.wait_for, WORKER_READY)
-    return kills
 
 
-async def _drive(api: Api, planned: list[Plan], opts: Options) -> list[Outcome]:
+async def _drive(api: Api, planned: list[Plan], opts: Options, flight: Flight) -> list[Outcome]:
     assistant_id, threads = await setup(api, opts.threads)
     outcomes = [Outcome(p, threads[p.thread]) for p in planned]
     gate = asyncio.Semaphore(opts.concurrency)
@@ -138,7 +149,9 @@ async def _drive(api: Api, planned: list[Plan], opts: Options) -> list[Outcome]:
     async def thread_turns(thread: int) -> None:
         async with gate:
             for out in (o for o in outcomes if o.plan.thread == thread):  # turns in order
+                flight.runs += 1
                 await run_one(api, assistant_id, out, opts.run_timeout_s)
+                flight.runs -= 1
 
     await asyncio.gather(*(thread_turns(t) for t in range(opts.threads)))
     return outcomes
@@ -146,14 +159,15 @@ async def _drive(api: Api, planned: list[Plan], opts: Options) -> list[Outcome]:
 
 async def _scenario(target: Cluster, opts: Options, report: Report) -> None:
     api = Api(target.replicas, target.admin_key)
-    stop = asyncio.Event()
-    monkey = asyncio.create_task(_chaos_monkey(target.workers, opts, stop))
+    stop, flight = asyncio.Event(), Flight()
+    monkey = asyncio.create_task(_chaos_monkey(target.workers, opts, stop, flight))
     started = time.monotonic()
     try:
-        outcomes = await _drive(api, plans(opts.threads, opts.turns), opts)
+        outcomes = await _drive(api, plans(opts.threads, opts.turns), opts, flight)
     finally:
         stop.set()
-        report.kills = await monkey
+        await monkey
+    report.kills, report.kills_mid_run = flight.kills, flight.kills_mid_run
     report.seconds = time.monotonic() - started
     report.slowest_run_s = max(o.seconds for o in outcomes)
     report.model_turns_needed = sum(1 if o.plan.kind == "plain" else 2 for o in outcomes)
