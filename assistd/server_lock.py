@@ -1,10 +1,10 @@
 """One serving process per store: a file lock in the SQLite data dir (holding the PID), or
 a PostgreSQL advisory lock held by one connection for the server's life.
 
-At start a server ends every run left `in_progress` as `server_restarted`. That is true
-only when no other live process is executing those runs, and holding this lock is what
-makes it true: a second server on the same store refuses to start instead of failing the
-first one's runs. On PostgreSQL this means one server per database until scale-out (runs
+At start a server takes over every run left `in_progress`. That is sound only when no
+other live process is executing those runs, and holding this lock is what makes it true:
+a second server on the same store refuses to start instead of taking over the first
+one's runs. On PostgreSQL this means one server per database until scale-out (runs
 leased to workers) lands. The CLI's admin commands (key, workspace, migrate) don't take
 the lock, so they keep working next to a running server.
 """

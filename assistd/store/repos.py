@@ -270,6 +270,9 @@ class SqlMessageRepo(_Scoped):
         )
         return {row.id: rows.message(row) for row in found}
 
+    async def delete(self, message_id: str) -> None:
+        await self.conn.execute(delete(self.t).where(*self.scope(self.t, id=message_id)))
+
 
 class SqlFileRepo(_Scoped):
     t = schema.files
@@ -384,6 +387,9 @@ class SqlStepRepo(_Scoped):
 
     async def replace(self, step: RunStep) -> None:
         await self._update(self.t, rows.step_values(step), id=step.id)
+
+    async def delete(self, step_id: str) -> None:
+        await self.conn.execute(delete(self.t).where(*self.scope(self.t, id=step_id)))
 
     async def all_of(self, run_id: str) -> list[RunStep]:
         query = in_order(select_by(self.t, ("run_id",)))
