@@ -49,8 +49,8 @@ class Options:
     turns: int = 2
     seed: int = 1
     shape: str = "distributed"
-    concurrency: int = 16  # threads driven at once
-    kill_gap_s: tuple[float, float] = (1.0, 4.0)  # from a restart's ready to the next kill
+    concurrency: int = 8  # threads driven at once: the runs last long enough for many kills
+    kill_gap_s: tuple[float, float] = (0.5, 2.0)  # from a restart's ready to the next kill
     down_s: tuple[float, float] = (0.1, 1.0)  # how long a killed worker stays down
     run_timeout_s: float = 90.0
 

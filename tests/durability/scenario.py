@@ -25,8 +25,8 @@ from tests.support.fake_model import Reply, ToolCalls, Turn
 
 MODEL = "chaos"
 KINDS = ("plain", "plain", "function", "function", "code")
-WORDS = 24
-RATE = 30.0  # words a second: a reply streams for about 0.8 s, long enough to be cut
+WORDS = 40
+RATE = 20.0  # words a second: a reply streams for about 2 s, long enough to be cut
 WEATHER = {
     "type": "function",
     "function": {
