@@ -7,7 +7,8 @@ request alone, so a model turn started again after a takeover gets the same answ
 - plain: a paced reply;
 - function: a call of `get_weather` (the run waits for the client's output), then, once
   the output is in, a paced reply;
-- code: a `code_interpreter` call that prints n*n (the server runs it), then a paced reply.
+- code: a `code_interpreter` call that waits half a second and prints n*n (the server
+  runs it), then a paced reply.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def respond(body: dict[str, Any]) -> Turn:
     if kind == "function":
         return ToolCalls([("get_weather", {"city": tag})], ids=(f"call_{tag}",))
     if kind == "code":
-        code = f"print({n} * {n})"
+        code = f"import time\ntime.sleep(0.5)\nprint({n} * {n})"  # a kill may land mid-call
         return ToolCalls([("code_interpreter", {"code": code})], ids=(f"call_{tag}",))
     return Reply(_answer("reply", tag), tokens_per_s=RATE)
 
