@@ -40,7 +40,7 @@ from tests.support.postgres import fresh_database
 from tests.support.redis import REDIS_URL
 from tests.support.server import run_server
 
-LEASE_S = 2.0  # a dead worker's runs are taken over this long after its last heartbeat
+LEASE_S = 6.0  # a dead worker's runs are taken over this long after its last heartbeat
 
 
 @dataclass
