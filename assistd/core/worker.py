@@ -127,7 +127,10 @@ class WorkerPool:
         # The executor returns once the run needs no more work from this job (ended, or
         # waiting for tool outputs, or not this job's to run). The run is not read again
         # to decide: by now a later leg (outputs submitted) may hold it under a job of its own.
-        await self.queue.ack(lease)
+        try:
+            await self.queue.ack(lease)
+        except Exception:  # the lease lapses; whoever claims it finds nothing left to do
+            log.warning("run %s: its job could not be acked", job.run_id, exc_info=True)
 
     async def _heartbeat(self, lease: Lease) -> None:
         """Returns when the lease is lost; a failed heartbeat (Redis briefly gone) is

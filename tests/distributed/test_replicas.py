@@ -89,8 +89,12 @@ def test_the_whole_flow_across_replicas(cluster: Cluster, fake_model: FakeModel)
         assert worker.process.wait(timeout=15) == 0, worker.log.read_text()
 
 
-@pytest.mark.xfail(reason="needs resume (fix/takeover)", strict=False)
-def test_a_killed_workers_run_is_taken_over(cluster: Cluster, fake_model: FakeModel) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+def test_a_workers_run_is_taken_over_when_it_dies_or_stops(
+    cluster: Cluster, fake_model: FakeModel, stop: signal.Signals
+) -> None:
+    """SIGKILL: the worker vanishes holding the run. SIGTERM: it stops cleanly, letting go
+    of the run without ending it. Either way the other worker resumes it."""
     [api], workers = cluster.start(replicas=1, workers=2)
     _, key = workspace_key(api)
     stalled = Gate("never sent", timeout_s=60)
@@ -103,8 +107,9 @@ def test_a_killed_workers_run_is_taken_over(cluster: Cluster, fake_model: FakeMo
             wait_for(thread_id, run.id, "in_progress")
             _wait_requests(fake_model, model, 1)  # its worker waits on the stalled model
             [holder] = [w for w in workers if w.process.pid == _holder_pid(cluster)]
-            holder.process.send_signal(signal.SIGKILL)
-            holder.process.wait()
+            holder.process.send_signal(stop)
+            code = holder.process.wait(timeout=15)
+            assert code == (0 if stop == signal.SIGTERM else -signal.SIGKILL), code
             # The other worker takes the run over once its lease (2 s) lapses.
             done = settle(thread_id, run.id, timeout_s=30)
             assert done.status == "completed", as_json(done)
