@@ -17,6 +17,7 @@ import asyncio
 import json
 import re
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,11 @@ class Plan:
         return _answer("reply" if self.kind == "plain" else "done", self.tag)
 
     @property
+    def cut_after(self) -> int:
+        """Every third streamed run's client hangs up after 3-30 events and resumes."""
+        return 3 + self.index * 7 % 28 if self.index % 3 == 0 else 0
+
+    @property
     def output(self) -> str:
         """What the client submits for its function call."""
         return f"sunny in {self.tag}"
@@ -116,12 +122,16 @@ def respond(body: dict[str, Any]) -> Turn:
 
 @dataclass
 class Leg:
-    """One SSE response: the (event, data) pairs in order, whether `[DONE]` closed it."""
+    """One SSE response: the (event, data) pairs in order, whether `[DONE]` closed it.
+    A resumed leg was cut by its client on purpose and followed again, on another
+    replica, from the last event id it saw; `ids` are the ids of its events."""
 
     replica: str
     events: list[tuple[str, Any]] = field(default_factory=list)
     done: bool = False
     error: str = ""
+    ids: list[int] = field(default_factory=list)
+    resumed: bool = False
 
 
 @dataclass
@@ -157,13 +167,24 @@ class Api:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return response.json()
 
-    async def stream(self, path: str, body: dict[str, Any]) -> Leg:
+    async def stream(self, path: str, body: dict[str, Any], cut_after: int = 0) -> Leg:
         """Reads one SSE response whole. A broken one is recorded in the leg (the client
-        then polls the run, as a real one would)."""
+        then polls the run, as a real one would). With `cut_after`, the client asks for
+        event ids, hangs up after that many events and follows the run again from the
+        last id it saw, on the next replica (`GET .../runs/{run_id}/events`)."""
         client = self.pick()
         leg = Leg(str(client.base_url))
+        body = {**body, "stream": True}
         try:
-            await _read(client, path, {**body, "stream": True}, leg)
+            if not cut_after:
+                await _read(client.stream("POST", path, json=body), leg)
+                return leg
+            await _read(client.stream("POST", f"{path}?event_ids=true", json=body), leg, cut_after)
+            if not leg.done and leg.ids:
+                leg.resumed = True
+                resume = f"{path.split('/runs')[0]}/runs/{_run_id(leg)}/events"
+                headers = {"Last-Event-ID": str(leg.ids[-1])}
+                await _read(self.pick().stream("GET", resume, headers=headers), leg)
         except httpx.HTTPError as exc:
             leg.error = f"{type(exc).__name__}: {exc}"
         return leg
@@ -173,20 +194,27 @@ class Api:
             await client.aclose()
 
 
-async def _read(client: httpx.AsyncClient, path: str, body: dict[str, Any], leg: Leg) -> None:
+async def _read(
+    request: AbstractAsyncContextManager[httpx.Response], leg: Leg, stop_after: int = 0
+) -> None:
+    """Adds the response's events to the leg; hangs up once it holds `stop_after`."""
     event = ""
-    async with client.stream("POST", path, json=body) as response:
+    async with request as response:
         if response.status_code != 200:
             leg.error = f"{response.status_code} {(await response.aread())[:300]!r}"
             return
         async for line in response.aiter_lines():
-            if line.startswith("event:"):
+            if line.startswith("id:"):
+                leg.ids.append(int(line[3:]))
+            elif line.startswith("event:"):
                 event = line[6:]
             elif line.startswith("data:"):
                 if line[5:].strip() == "[DONE]":
                     leg.done = True
                 else:
                     leg.events.append((event, json.loads(line[5:])))
+                    if len(leg.events) == stop_after:
+                        return
 
 
 async def setup(api: Api, count: int) -> tuple[str, list[str]]:
@@ -214,7 +242,7 @@ async def _run(api: Api, assistant_id: str, out: Outcome) -> None:
     body = {"assistant_id": assistant_id}
     if out.plan.streamed:
         before = await _newest_run(api, thread)
-        leg = await api.stream(f"{thread}/runs", body)
+        leg = await api.stream(f"{thread}/runs", body, out.plan.cut_after)
         out.legs.append(leg)
         # A stream broken before its first event still made the run, most likely: a
         # client finds it among the thread's runs and polls it.

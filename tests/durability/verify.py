@@ -31,6 +31,7 @@ class Counts:
     streams: int = 0
     streams_coherent: int = 0
     streams_restarted: int = 0  # saw a cut-off reply given up and the turn asked again
+    streams_resumed: int = 0  # cut by their client and followed again on another replica
     stream_errors: list[str] = field(default_factory=list)
 
     @property
@@ -56,7 +57,8 @@ class Counts:
             f" {self.steps_missing} missing, {self.steps_left_open} left in progress,"
             f" {self.steps_abandoned} abandoned attempts",
             f"SSE legs coherent     {self.streams_coherent}/{self.streams}"
-            f" ({self.streams_restarted} saw a cut-off reply given up and asked again)",
+            f" ({self.streams_restarted} saw a cut-off reply given up and asked again;"
+            f" {self.streams_resumed} hung up and resumed on the other replica)",
         ]
 
     def problems(self, limit: int = 10) -> list[str]:
@@ -170,6 +172,9 @@ def _check_leg(out: Outcome, leg: Leg, counts: Counts, reply_id: str | None) -> 
 
 
 def _leg_problem(leg: Leg, counts: Counts) -> str:
+    counts.streams_resumed += leg.resumed
+    if leg.ids and leg.ids != list(range(leg.ids[0], leg.ids[0] + len(leg.events))):
+        return f"event ids not one after another: {leg.ids}"
     names = [name for name, _ in leg.events]
     finals = [i for i, name in enumerate(names) if name in FINAL]
     if len(finals) != 1 or finals[0] != len(names) - 1 or not leg.done:
