@@ -103,7 +103,7 @@ def _transport(
     if not settings.redis_url:
         bus = MemoryEventBus(settings.event_retention_s, settings.event_log_max_bytes)
         return MemoryRunQueue(EMBEDDED_LEASE_S), MemoryCancelSignals(), bus, None
-    client = connect(settings.redis_url)
+    client = connect(settings.redis_url, max(settings.sse_heartbeat_s, settings.run_lease_s / 2))
     prefix = settings.redis_prefix
     return (
         RedisRunQueue(client, prefix, settings.run_lease_s),
