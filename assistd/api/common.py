@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from assistd.core.objects import PageRequest
 from assistd.core.validation import JSON_DEPTH_MAX, check_json_depth
-from assistd.errors import InvalidRequest, UnsupportedMediaType, echo
+from assistd.errors import InvalidRequest, Unauthorized, UnsupportedMediaType, echo
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -136,3 +136,14 @@ async def url_without_nul(request: Request) -> None:
             raise InvalidRequest(f"'{name}' must not contain NUL characters (%00).", name)
     if "\x00" in request.scope["path"]:
         raise InvalidRequest("The URL must not contain NUL characters (%00).", "url")
+
+
+def bearer_token(request: Request) -> str | None:
+    """The key from `Authorization: Bearer <key>`; None when no key was sent."""
+    header = request.headers.get("authorization", "").strip()
+    scheme, _, token = header.partition(" ")
+    if header and scheme.lower() != "bearer":
+        # Name a scheme word like "Basic", never what may be the key itself.
+        named = f", not '{scheme} ...'" if scheme.isalpha() and len(scheme) <= 16 else ""
+        raise Unauthorized(f"The Authorization header must be 'Bearer <API key>'{named}.")
+    return token.strip() or None

@@ -22,7 +22,7 @@ from assistd.core.objects import (
     StoredFile,
     Thread,
 )
-from assistd.errors import InvalidRequest, NotFound, echo
+from assistd.errors import ActiveRun, InvalidRequest, NotFound, echo
 from assistd.settings import Settings
 from assistd.store.base import Store, WorkspaceUnit
 from assistd.tools.registry import known_types
@@ -70,12 +70,8 @@ class MessageSpec:
     metadata: Any = None
 
 
-def busy_thread(thread_id: str, run: Run) -> InvalidRequest:
-    return InvalidRequest(
-        f"Thread '{thread_id}' already has an active run ('{run.id}', {run.status}). "
-        "Wait for it to finish or cancel it first.",
-        "thread_id",
-    )
+def busy_thread(thread_id: str, run: Run, adding: str = "run") -> ActiveRun:
+    return ActiveRun(thread_id, run.id, run.status, adding)
 
 
 async def _require_files(unit: WorkspaceUnit, file_ids: list[str], field_name: str) -> None:
@@ -282,7 +278,7 @@ class Service:
             await self._thread(unit, thread_id)
             active = await unit.runs.active(thread_id)
             if active is not None:
-                raise busy_thread(thread_id, active)
+                raise busy_thread(thread_id, active, "message")
             await _require_files(unit, message.file_ids, "file_ids")
             await unit.messages.insert_many([message])
         return message

@@ -1,0 +1,103 @@
+"""Domain objects -> OpenAI Assistants v2 wire objects (spec sections 7.1-7.5).
+
+Timestamps are Unix seconds (the domain keeps milliseconds). Every field of a schema is
+sent, null or `[]`/`{}` when empty: the SDK parses without validation, so a missing
+field fails later in user code. `tool_resources` is never null (clients call
+`.model_dump()` on it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from assistd.core.objects import Assistant, Message, Page, StoredFile, Thread
+
+T = TypeVar("T")
+Wire = dict[str, Any]
+
+
+def seconds(ms: int | None) -> int | None:
+    return None if ms is None else ms // 1000
+
+
+def tool_resources(file_ids: list[str]) -> Wire:
+    """Code interpreter files are the object's files; vector stores do not exist yet."""
+    return {"code_interpreter": {"file_ids": list(file_ids)}} if file_ids else {}
+
+
+def assistant(a: Assistant) -> Wire:
+    return {
+        "id": a.id,
+        "object": "assistant",
+        "created_at": seconds(a.created_at),
+        "name": a.name,
+        "description": a.description,
+        "model": a.model,
+        "instructions": a.instructions,
+        "tools": a.tools,
+        "tool_resources": tool_resources(a.file_ids),
+        "metadata": a.metadata,
+        "temperature": a.sampling.temperature,
+        "top_p": a.sampling.top_p,
+        "response_format": "auto",
+    }
+
+
+def thread(t: Thread) -> Wire:
+    return {
+        "id": t.id,
+        "object": "thread",
+        "created_at": seconds(t.created_at),
+        "metadata": t.metadata,
+        "tool_resources": {},
+    }
+
+
+def message(m: Message) -> Wire:
+    return {
+        "id": m.id,
+        "object": "thread.message",
+        "created_at": seconds(m.created_at),
+        "thread_id": m.thread_id,
+        "status": m.status,
+        "incomplete_details": None,
+        "completed_at": seconds(m.completed_at),
+        "incomplete_at": None,
+        "role": m.role,
+        "content": m.content,
+        "assistant_id": m.assistant_id,
+        "run_id": m.run_id,
+        "attachments": [{"file_id": f, "tools": []} for f in m.file_ids],
+        "metadata": m.metadata,
+    }
+
+
+def file(f: StoredFile) -> Wire:
+    return {
+        "id": f.id,
+        "object": "file",
+        "bytes": f.bytes,
+        "created_at": seconds(f.created_at),
+        "expires_at": None,
+        "filename": f.filename,
+        "purpose": f.purpose,
+        "status": "processed",
+        "status_details": None,
+    }
+
+
+def deleted(object_id: str, kind: str) -> Wire:
+    """`kind` is the whole object name: `assistant.deleted`, ..., and `file` for files."""
+    return {"id": object_id, "object": kind, "deleted": True}
+
+
+def page(items: Page[T], render: Callable[[T], Wire]) -> Wire:
+    """A cursor list; `first_id`/`last_id` are null when it is empty."""
+    return {
+        "object": "list",
+        "data": [render(item) for item in items.items],
+        "first_id": items.first_id,
+        "last_id": items.last_id,
+        "has_more": items.has_more,
+    }
