@@ -6,6 +6,8 @@ from assistd.api.openai import assistants, files, protocol, threads
 from assistd.api.openapi import BodyModels, Surface
 
 PREFIX = "/v1"
+# A router with `POST /threads/runs` (create and run) goes before threads.router, so that
+# path is not taken for modifying a thread called "runs".
 ROUTERS = (assistants.router, threads.router, files.router)
 
 _UPLOAD = {
