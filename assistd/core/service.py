@@ -404,7 +404,7 @@ class Service:
 
     async def delete_message(self, ws: str, thread_id: str, message_id: str) -> None:
         async with self.store.workspace(ws, write=True) as unit:
-            if not await unit.messages.delete(thread_id, message_id):
+            if not await unit.messages.delete(message_id, thread_id):
                 await self._thread(unit, thread_id)
                 raise NotFound.of("message", message_id)
 
