@@ -17,11 +17,13 @@ from starlette.types import ASGIApp, Scope
 from assistd.api import links
 from assistd.api.admin import openapi as admin_api
 from assistd.api.common import url_without_nul
+from assistd.api.dashscope import errors as dashscope_errors
 from assistd.api.dashscope import openapi as dashscope_api
-from assistd.api.dashscope.errors import error_response
 from assistd.api.draining import on_stop_signal
 from assistd.api.internal_errors import InternalErrors
 from assistd.api.limits import BodySizeLimit
+from assistd.api.openai import errors as openai_errors
+from assistd.api.openai import openapi as openai_api
 from assistd.api.openapi import install_api_docs
 from assistd.api.request_log import RequestLog
 from assistd.api.sse import StreamGate
@@ -40,12 +42,33 @@ from assistd.tools.plugins.source import check_declared
 
 log = logging.getLogger("assistd")
 DASHSCOPE_PREFIX = dashscope_api.PREFIX
+OPENAI_PREFIX = openai_api.PREFIX
 ADMIN_PREFIX = admin_api.PREFIX
-SURFACES = (dashscope_api.SURFACE, admin_api.SURFACE)
+SURFACES = (dashscope_api.SURFACE, openai_api.SURFACE, admin_api.SURFACE)
+UPLOAD_PATHS = frozenset({f"{DASHSCOPE_PREFIX}/files", f"{OPENAI_PREFIX}/files"})
+ErrorResponder = Callable[[Request, AssistdError], Response]
 
 
-def _http_error(exc: StarletteHTTPException) -> AssistdError:
+def _is_openai(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
+
+
+def error_response(request: Request, error: AssistdError) -> Response:
+    """Each surface answers errors in its own envelope: OpenAI's under /v1, DashScope's
+    flat one elsewhere (the DashScope and admin APIs, and paths of no surface)."""
+    respond: ErrorResponder = (
+        openai_errors.error_response
+        if _is_openai(request.scope)
+        else dashscope_errors.error_response
+    )
+    return respond(request, error)
+
+
+def _http_error(exc: StarletteHTTPException, scope: Scope) -> AssistdError:
     if exc.status_code == 404:
+        if _is_openai(scope):
+            return NotFound(f"No such endpoint: {scope['method']} {scope['path']}.")
         return NotFound("No such endpoint. DashScope calls live under /api/v1.")
     if exc.status_code == 405:
         return MethodNotAllowed("This endpoint does not accept that HTTP method.")
@@ -61,7 +84,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http(request: Request, exc: StarletteHTTPException) -> Response:
-        return error_response(request, _http_error(exc))
+        return error_response(request, _http_error(exc, request.scope))
 
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> Response:
@@ -92,7 +115,7 @@ def _internal_error(request: Request) -> Response:
 
 def _limit_for(settings: Settings) -> Callable[[Scope], int]:
     def limit_for(scope: Scope) -> int:
-        if scope["path"].rstrip("/") == f"{DASHSCOPE_PREFIX}/files":
+        if scope["path"].rstrip("/") in UPLOAD_PATHS:
             return settings.max_file_bytes + 1024 * 1024  # one file plus multipart framing
         return settings.max_request_bytes
 

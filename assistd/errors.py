@@ -30,6 +30,21 @@ class InvalidRequest(AssistdError):
         self.field = field
 
 
+class ActiveRun(InvalidRequest):
+    """The thread has a run that is not finished, so a message cannot be added or another
+    run started. Each surface words it its own way (clients match OpenAI's texts)."""
+
+    def __init__(self, thread_id: str, run_id: str, status: str, adding: str) -> None:
+        super().__init__(
+            f"Thread '{thread_id}' already has an active run ('{run_id}', {status}). "
+            "Wait for it to finish or cancel it first.",
+            "thread_id",
+        )
+        self.thread_id = thread_id
+        self.run_id = run_id
+        self.adding = adding  # "message" or "run"
+
+
 class Unauthorized(AssistdError):
     status = 401
 

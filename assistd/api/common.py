@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import orjson
 from fastapi import Request
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from assistd.core.objects import PageRequest
 from assistd.core.validation import JSON_DEPTH_MAX, check_json_depth
-from assistd.errors import InvalidRequest, UnsupportedMediaType, echo
+from assistd.errors import InvalidRequest, Unauthorized, UnsupportedMediaType, echo
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -136,3 +137,21 @@ async def url_without_nul(request: Request) -> None:
             raise InvalidRequest(f"'{name}' must not contain NUL characters (%00).", name)
     if "\x00" in request.scope["path"]:
         raise InvalidRequest("The URL must not contain NUL characters (%00).", "url")
+
+
+def bearer_token(request: Request) -> str | None:
+    """The key from `Authorization: Bearer <key>`; None when no key was sent."""
+    header = request.headers.get("authorization", "").strip()
+    scheme, _, token = header.partition(" ")
+    if header and scheme.lower() != "bearer":
+        # Name a scheme word like "Basic", never what may be the key itself.
+        named = f", not '{scheme} ...'" if scheme.isalpha() and len(scheme) <= 16 else ""
+        raise Unauthorized(f"The Authorization header must be 'Bearer <API key>'{named}.")
+    return token.strip() or None
+
+
+def download_headers(filename: str) -> dict[str, str]:
+    """An ASCII fallback name plus the exact UTF-8 name (RFC 6266), safe for any filename."""
+    plain = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    disposition = f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return {"Content-Disposition": disposition}

@@ -60,6 +60,7 @@ class Surface:
     routers: Sequence[APIRouter]
     bodies: BodyModels = field(default_factory=dict)
     tags: Sequence[str] = ()  # the order the docs page shows the resources in
+    error_schema: Mapping[str, Any] = field(default_factory=lambda: ERROR)  # its envelope
 
 
 def surface_document(surface: Surface) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def surface_document(surface: Surface) -> dict[str, Any]:
     )
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    _describe_operations(document, schemas, surface.prefix)
+    _describe_operations(document, schemas, surface)
     for (method, path), body in surface.bodies.items():
         operation = document["paths"][surface.prefix + path][method.lower()]
         if isinstance(body, dict):
@@ -88,19 +89,21 @@ def surface_document(surface: Surface) -> dict[str, Any]:
     return document
 
 
-def _describe_operations(document: dict[str, Any], schemas: dict[str, Any], prefix: str) -> None:
+def _describe_operations(
+    document: dict[str, Any], schemas: dict[str, Any], surface: Surface
+) -> None:
     """Groups operations by resource, and states the error envelope every call may answer
     with instead of FastAPI's 422 (a bad parameter is a 400 in that envelope here)."""
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
-    schemas["Error"] = ERROR
+    schemas["Error"] = dict(surface.error_schema)
     error = {
         "description": "An error: 4xx for the caller's mistakes",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
     for path, operations in document["paths"].items():
         for operation in operations.values():
-            operation["tags"] = [_resource(path.removeprefix(prefix))]
+            operation["tags"] = [_resource(path.removeprefix(surface.prefix))]
             operation["responses"].pop("422", None)
             operation["responses"]["default"] = error
 

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from assistd.api.common import bearer_token
 from assistd.core.objects import Principal
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
-from assistd.errors import Unauthorized
 from assistd.logs import bind
 
 WORKSPACE_HEADER = "x-dashscope-workspace"
-
-
-def bearer_token(request: Request) -> str | None:
-    """The key from `Authorization: Bearer <key>`; None when no key was sent."""
-    header = request.headers.get("authorization", "").strip()
-    scheme, _, token = header.partition(" ")
-    if header and scheme.lower() != "bearer":
-        # Name a scheme word like "Basic", never what may be the key itself.
-        named = f", not '{scheme} ...'" if scheme.isalpha() and len(scheme) <= 16 else ""
-        raise Unauthorized(f"The Authorization header must be 'Bearer <API key>'{named}.")
-    return token.strip() or None
 
 
 async def principal(request: Request) -> Principal:
