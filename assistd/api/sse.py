@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 import orjson
 from fastapi import Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Send
 
 from assistd.core import runs as rs
 from assistd.core.events import (
@@ -195,9 +196,30 @@ async def run_frames(
             yield data
 
 
+class SseResponse(StreamingResponse):
+    """Ends the body in the same socket write as the leg's last frames, where the plain
+    StreamingResponse spends a write of its own on the end of the chunked body."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        held = b""  # a leg's last frames: its generator ends right after them
+        async for chunk in self.body_iterator:
+            assert isinstance(chunk, bytes)
+            if held:
+                await send({"type": "http.response.body", "body": held, "more_body": True})
+            if chunk.endswith(DONE):  # DONE ends every leg
+                held = chunk
+            else:
+                held = b""
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": held, "more_body": False})
+
+
 def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(frames, media_type="text/event-stream;charset=UTF-8", headers=headers)
+    return SseResponse(frames, media_type="text/event-stream;charset=UTF-8", headers=headers)
 
 
 def wants_event_ids(request: Request) -> bool:
