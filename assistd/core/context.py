@@ -116,9 +116,12 @@ async def build_context(
     context_window: int,
     reserve_for_output: int,
     unavailable: list[str] | None = None,
+    steps: list[RunStep] | None = None,
 ) -> ModelContext:
-    """`unavailable`: tool types the run asks for that this server cannot run."""
-    steps = await unit.steps.all_of(run.id)
+    """`unavailable`: tool types the run asks for that this server cannot run; `steps`:
+    the run's steps, when the caller has just read them."""
+    if steps is None:
+        steps = await unit.steps.all_of(run.id)
     created = [
         s.step_details.message_id
         for s in steps

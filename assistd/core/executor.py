@@ -150,7 +150,8 @@ class Executor:
         context = await self._tool_context(job, run)
         if taken_over and await self._resume(job, run, context):
             return
-        rounds, previous = await self._tool_history(job, run)
+        rounds, previous, history = await self._tool_history(job, run)
+        steps: list[RunStep] | None = history
         must_answer = retried_empty = False
         unavailable: list[str] = []  # asked-for tools this server cannot run: the model is told
         while True:
@@ -163,8 +164,9 @@ class Executor:
             turn.reset()
             turn.offered, turn.unavailable = offer.tools, unavailable
             answer = self._model_turn(
-                job, run, resolved, definitions, turn, unavailable, nonempty=retried_empty
+                job, run, resolved, definitions, turn, unavailable, retried_empty, steps
             )
+            steps = None  # read again for later turns: this one writes steps
             await self._cancellable(run, answer)
             if turn.message is None and not turn.calls and definitions:
                 # Neither a reply nor a usable call (e.g. a tool call cut off by the token
@@ -210,16 +212,16 @@ class Executor:
             return True
         return False
 
-    async def _tool_history(self, job: RunJob, run: Run) -> tuple[int, dict[CallKey, str | None]]:
+    async def _tool_history(
+        self, job: RunJob, run: Run
+    ) -> tuple[int, dict[CallKey, str | None], list[RunStep]]:
         """Tool-call rounds the run already had (it may be resuming after tool outputs),
-        and what the calls of the last one returned."""
+        what the calls of the last one returned, and the steps they were read from
+        (which the first model turn's context reuses: nothing is written in between)."""
         async with self.store.workspace(job.workspace_id) as unit:
-            rounds = [
-                s.step_details
-                for s in await unit.steps.all_of(run.id)
-                if isinstance(s.step_details, ToolCallsDetails)
-            ]
-        return len(rounds), round_outputs(rounds[-1].tool_calls if rounds else [])
+            steps = await unit.steps.all_of(run.id)
+        rounds = [s.step_details for s in steps if isinstance(s.step_details, ToolCallsDetails)]
+        return len(rounds), round_outputs(rounds[-1].tool_calls if rounds else []), steps
 
     async def _tool_context(self, job: RunJob, run: Run) -> ToolContext:
         files = RunFiles(self.objects, job.workspace_id, self.links)
@@ -261,10 +263,13 @@ class Executor:
         turn: Turn,
         unavailable: list[str],
         nonempty: bool = False,
+        steps: list[RunStep] | None = None,
     ) -> None:
+        """`steps`: the run's steps as stored now, when the caller has just read them."""
         reserve = run.sampling.max_tokens or min(1024, resolved.context_window // 4)
+        window = resolved.context_window
         async with self.store.workspace(job.workspace_id) as unit:
-            context = await build_context(unit, run, resolved.context_window, reserve, unavailable)
+            context = await build_context(unit, run, window, reserve, unavailable, steps)
         request = ModelRequest(
             model=resolved.upstream_model,
             messages=context.messages,
@@ -403,6 +408,13 @@ class Executor:
         live: list[RunStep | Message],
     ) -> bool:
         async with self.journal.entry(job.workspace_id) as entry:
+            # The run as this worker holds it is almost always the run as stored: the
+            # compare-and-set tries that first and reads the run only when it fails.
+            target = _ending(run.status, status)
+            if rs.can_transition(run.status, target) and await entry.stop(
+                run, target, error, step_error=error, live=live
+            ):
+                return True
             current = await entry.unit.runs.get(run.thread_id, run.id)
             if current is None:
                 # Deleted with its thread: streams still reading it are told it ended.
@@ -411,10 +423,10 @@ class Executor:
                 return True
             if rs.is_terminal(current.status):
                 return True  # already ended (e.g. expired while the last turn ran)
-            if current.status == rs.RunStatus.CANCELLING and status == rs.RunStatus.COMPLETED:
-                status = rs.RunStatus.CANCELLED
             run.status = current.status
-            return await entry.stop(run, status, error, step_error=error, live=live)
+            return await entry.stop(
+                run, _ending(current.status, status), error, step_error=error, live=live
+            )
 
     async def _end(
         self, job: RunJob, run: Run, turn: Turn | None, status: rs.RunStatus, error: JsonDict | None
@@ -425,6 +437,14 @@ class Executor:
             await self._finish(job, run, status, error, live)
         except Exception:
             log.exception("could not record the end of run %s", run.id)
+
+
+def _ending(current: str, status: rs.RunStatus) -> rs.RunStatus:
+    """How a run in `current` ends when the executor ends it `status`: a run being
+    cancelled ends cancelled, even when its last turn completed."""
+    if current == rs.RunStatus.CANCELLING and status == rs.RunStatus.COMPLETED:
+        return rs.RunStatus.CANCELLED
+    return status
 
 
 def _fill_reply(run: Run, turn: Turn, message: Message, step: RunStep, made: Made) -> None:
