@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import BinaryExpression, Boolean, Column, ColumnElement, Row, Table, select
+from sqlalchemy import (
+    BinaryExpression,
+    Boolean,
+    Column,
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators
@@ -119,8 +130,28 @@ async def fetch_page(
     order = [c.desc() if walk_descending else c.asc() for c in [*leading, table.c.seq]]
     query = select(*(columns or [table])).where(*conditions)
     rows = (await conn.execute(query.order_by(*order).limit(page.limit + 1))).all()
-    has_more = len(rows) > page.limit
-    rows = list(rows[: page.limit])
-    if backwards:
-        rows.reverse()
-    return Page(items=[to_object(row) for row in rows], has_more=has_more)
+    return page_of(rows, page.limit, to_object, backwards)
+
+
+def page_of(
+    rows: Sequence[Row[Any]], limit: int, to_object: Callable[[Row[Any]], T], flip: bool = False
+) -> Page[T]:
+    """The page of `limit` items in `rows` (fetched `limit + 1`, the extra one telling
+    whether there are more), flipped when they were walked backwards."""
+    items = list(rows[:limit])
+    if flip:
+        items.reverse()
+    return Page(items=[to_object(row) for row in items], has_more=len(rows) > limit)
+
+
+@lru_cache(maxsize=512)
+def first_page_by(table: Table, keys: tuple[str, ...], descending: bool, limit: int) -> Select[Any]:
+    """`fetch_page`'s statement for a first page (no cursor) of the rows whose `keys`
+    columns equal the parameters `k_<key>` (and workspace_id `k_ws`), built once: a run
+    reads its thread's first page for the model's context, and building the statement
+    costs more than running it."""
+    scope = [table.c.workspace_id == bindparam("k_ws")]
+    scope += [table.c[k] == bindparam(f"k_{k}") for k in keys]
+    conditions, leading = _index_led(table, scope)
+    order = [c.desc() if descending else c.asc() for c in [*leading, table.c.seq]]
+    return select(table).where(*conditions).order_by(*order).limit(limit + 1)

@@ -38,7 +38,7 @@ from assistd.core.objects import (
     Thread,
 )
 from assistd.store import rows, schema
-from assistd.store.paging import fetch_page
+from assistd.store.paging import fetch_page, first_page_by, page_of
 
 # Statuses of a run that is not finished (core.runs.ACTIVE, as plain strings for SQL).
 ACTIVE_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
@@ -261,6 +261,10 @@ class SqlMessageRepo(_Scoped):
     async def page(
         self, thread_id: str, page: PageRequest, run_id: str | None = None
     ) -> Page[Message]:
+        if run_id is None and page.after is None and page.before is None:
+            query = first_page_by(self.t, ("thread_id",), page.order == "desc", page.limit)
+            found = (await self.conn.execute(query, self.keys(thread_id=thread_id))).all()
+            return page_of(found, page.limit, rows.message)
         scope = self.scope(self.t, thread_id=thread_id)
         if run_id is not None:
             scope.append(self.t.c.run_id == run_id)
