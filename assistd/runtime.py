@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from assistd.core.executor import Executor
 from assistd.core.file_links import FileLinks, file_links
 from assistd.core.journal import Journal
+from assistd.core.knowledge import KnowledgeService
 from assistd.core.objects import JsonDict
 from assistd.core.plugins import PluginService
 from assistd.core.run_service import RunService
@@ -21,6 +22,7 @@ from assistd.core.tenancy import Tenancy
 from assistd.core.worker import WorkerPool
 from assistd.models.registry import ModelRegistry
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
+from assistd.retrieval.registry import EmbedderRegistry
 from assistd.secrets import SecretBox, server_secret
 from assistd.settings import Settings
 from assistd.store.factory import open_store
@@ -43,6 +45,7 @@ class Runtime:
     plugins: PluginService
     runs: RunService
     workers: WorkerPool
+    knowledge: KnowledgeService  # vector stores: ingestion and search (no routes yet)
 
     async def start_workers(self) -> None:
         """Loads the model routes, then recovers the runs left behind and starts the
@@ -54,6 +57,7 @@ class Runtime:
         """Stops the workers and releases everything, the store last."""
         try:
             await self.workers.stop()
+            await self.knowledge.close()
             await self.tools.close()
             await self.plugin_source.close()
         finally:
@@ -83,7 +87,9 @@ def build_runtime(
     runs = RunService(service, journal, queue, cancels)
     executor = Executor(service, journal, models, tools, cancels, settings, links)
     workers = WorkerPool(store, queue, executor, runs, settings.run_workers)
+    # Parsing and chunking share the tools' worker processes (started on first use).
+    knowledge = KnowledgeService(store, EmbedderRegistry.from_settings(settings), tools.compute)
     return Runtime(
         settings, store, bus, models, tools, source, links, Tenancy(store), service, plugins,
-        runs, workers,
+        runs, workers, knowledge,
     )  # fmt: skip

@@ -25,6 +25,10 @@ class ParseFailed(Exception):
         super().__init__(message)
         self.code = code
 
+    def __reduce__(self) -> tuple[type[ParseFailed], tuple[str, str]]:
+        # Raised in a worker process, it crosses back pickled: keep both arguments.
+        return (type(self), (self.code, str(self)))
+
 
 @dataclass(frozen=True, slots=True)
 class Page:

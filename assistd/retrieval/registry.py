@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from assistd.errors import InvalidRequest
 from assistd.retrieval.embedder import Embedder, HttpEmbedder, MiniLMEmbedder
+
+if TYPE_CHECKING:
+    from assistd.settings import Settings
 
 DEFAULT_EMBEDDER = MiniLMEmbedder.name
 
@@ -30,6 +34,21 @@ class EmbedderRegistry:
         self._specs = dict(endpoints or {})
         self._made: dict[str, Embedder] = {}
         self.default = default
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmbedderRegistry:
+        endpoints = {
+            name: EndpointSpec(
+                base_url=str(spec.base_url),
+                model=spec.model or name,
+                dimension=int(spec.dimension or 0),
+                api_key=spec.key(),
+                batch=spec.batch,
+                timeout_s=spec.timeout_s,
+            )
+            for name, spec in settings.embedders.items()
+        }
+        return cls(endpoints, settings.default_embedder)
 
     def names(self) -> list[str]:
         return [DEFAULT_EMBEDDER, *self._specs]
