@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Row, delete, func, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from assistd.core.objects import (
     KnowledgeChunk,
@@ -394,6 +394,7 @@ class SqlKnowledgeRepo(_Scoped):
                 f"ORDER BY embedding::vector({n}) <=> CAST(:q AS vector({n})) LIMIT :k"
             )
             params["q"] = _vector_literal(vector)
+            await self._hnsw_scan_filtered(limit)
         else:
             statement = text(
                 "SELECT seq, sim FROM (SELECT seq, (SELECT sum(a::float8 * b) FROM "
@@ -402,7 +403,22 @@ class SqlKnowledgeRepo(_Scoped):
                 f"AND cardinality(embedding) = {n}) scored ORDER BY sim DESC, seq LIMIT :k"
             )
             params["q"] = [float(x) for x in vector]
-        return [(int(r[0]), float(r[1])) for r in await self.conn.execute(statement, params)]
+        found = [(int(r[0]), float(r[1])) for r in await self.conn.execute(statement, params)]
+        found.sort(key=lambda hit: (-hit[1], hit[0]))  # relaxed_order scans may come unsorted
+        return found
+
+    async def _hnsw_scan_filtered(self, limit: int) -> None:
+        """An HNSW scan filters by workspace and store after it finds its ef_search
+        nearest: a small store among large ones would get too few. pgvector 0.8's
+        iterative scan goes on until the filtered rows are enough (this transaction only);
+        an older pgvector keeps its plain scan, with a wider ef_search."""
+        ef = max(40, min(1000, 2 * limit))
+        await self.conn.execute(text(f"SET LOCAL hnsw.ef_search = {ef}"))
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        except DBAPIError:
+            pass
 
     async def chunk_rows(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The chunks of these seqs (of this workspace), with their file's name and attributes."""
