@@ -135,7 +135,7 @@ class KnowledgeService:
             return await self._finish(ws, file, [], ("file_not_found", "the file was deleted"))
         try:
             chunks = await self._chunks(meta.filename, content, file)
-            vectors = await self.embedders.get(vs.embedder).embed([c.text for c in chunks])
+            vectors = await self._embed(vs, [c.text for c in chunks])
         except ParseFailed as exc:
             return await self._finish(ws, file, [], (exc.code, str(exc)))
         except (EmbeddingFailed, InvalidRequest) as exc:
@@ -148,6 +148,15 @@ class KnowledgeService:
             for i, c in enumerate(chunks)
         ]
         return await self._finish(ws, file, stored, None)
+
+    async def _embed(self, vs: VectorStore, texts: list[str]) -> Any:
+        vectors = await self.embedders.get(vs.embedder).embed(texts)
+        if vectors.shape[1] != vs.dimension:  # the endpoint's configuration changed since
+            raise EmbeddingFailed(
+                f"'{vs.embedder}' now gives vectors of {vectors.shape[1]} dimensions; this "
+                f"vector store holds {vs.dimension}"
+            )
+        return vectors
 
     async def _chunks(self, filename: str, content: bytes, file: VectorStoreFile) -> list[Chunk]:
         args = (filename, content, file.max_chunk_tokens, file.chunk_overlap_tokens)

@@ -111,3 +111,28 @@ def test_default_embedder_must_be_one_the_server_has(tmp_path: Path) -> None:
         Settings(data_dir=tmp_path, default_embedder="e5")
     with pytest.raises(ValidationError, match="needs base_url and dimension"):
         Settings(data_dir=tmp_path, embedders={"x": {"base_url": "http://127.0.0.1:1/v1"}})
+
+
+async def test_an_endpoint_whose_dimension_changed_fails_the_file(
+    settings: Settings, sqlite_store: SqlStore, endpoint: FakeEmbeddings
+) -> None:
+    knowledge = KnowledgeService(sqlite_store, EmbedderRegistry.from_settings(settings))
+    ws = await new_workspace(sqlite_store)
+    file_id = await upload(sqlite_store, ws, "a.txt", b"some text")
+    vs = await knowledge.create_store(ws, file_ids=[file_id], embedder="remote")
+    await knowledge.close()
+    endpoint.dimension = 32  # reconfigured: same name, other model
+    changed = settings.model_copy(
+        update={
+            "embedders": {
+                "remote": settings.embedders["remote"].model_copy(update={"dimension": 32})
+            }
+        }
+    )
+    knowledge = KnowledgeService(sqlite_store, EmbedderRegistry.from_settings(changed))
+    done = await knowledge.ingest(ws, vs.id, file_id)
+    await knowledge.close()
+    assert done is not None and done.last_error is not None
+    assert (
+        done.last_error["code"] == "embedding_failed" and "holds 48" in done.last_error["message"]
+    )
