@@ -53,19 +53,7 @@ def _unit(n: int) -> np.ndarray[Any, Any]:
 
 
 @asynccontextmanager
-async def _store(backend: str, workdir: Path) -> AsyncIterator[SqlStore]:
-    url = ""
-    if backend == "postgres":
-        from tests.support.postgres import fresh_vector_database
-
-        with fresh_vector_database(workdir) as pg:
-            store = open_store(Settings(data_dir=workdir, database_url=pg))
-            await store.migrate()
-            try:
-                yield store
-            finally:
-                await store.close()
-        return
+async def _store(url: str, workdir: Path) -> AsyncIterator[SqlStore]:
     store = open_store(Settings(data_dir=workdir, database_url=url))
     await store.migrate()
     try:
@@ -119,8 +107,10 @@ class _FixedEmbedder:
         return np.repeat(self.vector, len(texts), axis=0)
 
 
-async def latency(backend: str, chunks: int, queries: int, workdir: Path) -> dict[str, Any]:
-    async with _store(backend, workdir) as store:
+async def latency(
+    backend: str, url: str, chunks: int, queries: int, workdir: Path
+) -> dict[str, Any]:
+    async with _store(url, workdir) as store:
         registry = EmbedderRegistry()
         fixed = _FixedEmbedder()
         registry._made[registry.default] = fixed  # the bench supplies query vectors
@@ -152,7 +142,7 @@ async def latency(backend: str, chunks: int, queries: int, workdir: Path) -> dic
 
 async def ingestion(workdir: Path) -> dict[str, Any]:
     docs = sorted((ROOT / "docs").glob("*.md"))
-    async with _store("sqlite", workdir) as store:
+    async with _store("", workdir) as store:
         knowledge = KnowledgeService(store, EmbedderRegistry())
         ws = Workspace(new_id("ws"), new_id("w"), now_ms())
         async with store.admin(write=True) as admin:
