@@ -20,7 +20,7 @@ import datetime as dt
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,8 @@ def _text() -> str:
 
 def _unit(n: int) -> np.ndarray[Any, Any]:
     v = RNG.standard_normal((n, 384)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    unit: np.ndarray[Any, Any] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return unit
 
 
 @asynccontextmanager
@@ -185,9 +186,14 @@ def main() -> None:
         for backend in args.backends.split(","):
             work = Path(tmp) / backend
             work.mkdir()
-            results["latency"].append(
-                asyncio.run(latency(backend, args.chunks, args.queries, work))
-            )
+            with ExitStack() as stack:
+                url = ""
+                if backend == "postgres":  # made outside the event loop: it runs its own
+                    from tests.support.postgres import fresh_vector_database
+
+                    url = stack.enter_context(fresh_vector_database(work))
+                figures = latency(backend, url, args.chunks, args.queries, work)
+                results["latency"].append(asyncio.run(figures))
         if not args.skip_ingestion:
             work = Path(tmp) / "ingest"
             work.mkdir()
