@@ -31,6 +31,7 @@ from assistd.core.objects import (
     ToolCallsDetails,
 )
 from assistd.core.run_files import RunFiles, input_file_ids
+from assistd.core.sandbox_paths import file_path_annotations
 from assistd.core.service import Service
 from assistd.core.tool_round import Made, RunCancelled, ToolRound, image_links, made_for_reply
 from assistd.core.turn import CallKey, Turn, mark_repeats, new_step, round_outputs, step_usage
@@ -312,11 +313,23 @@ class Executor:
             links = image_links(self.links, job.workspace_id, made.image_file_ids)
             await self._on_text(job, run, turn, ("\n\n" if turn.text else "") + links)
         _fill_reply(run, turn, message, step, made)
+        if made.file_ids:
+            await self._annotate(job, message, made.file_ids)
         message.status, step.status = status, "completed"
         message.completed_at = step.completed_at = now_ms()
         async with self.journal.entry(job.workspace_id) as entry:
             await entry.save_message(run, message)
             await entry.save_step(run, step)
+
+    async def _annotate(self, job: RunJob, message: Message, file_ids: list[str]) -> None:
+        """Each sandbox path the reply names of a file the tools wrote: a `file_path`
+        annotation of its text."""
+        async with self.store.workspace(job.workspace_id) as unit:
+            stored = [await unit.files.get(file_id) for file_id in file_ids]
+        names = {f.filename: f.id for f in stored if f is not None}
+        for part in message.content:
+            if part.get("type") == "text":
+                part["text"]["annotations"] = file_path_annotations(part["text"]["value"], names)
 
     async def _made(self, job: RunJob, run: Run, message_step_id: str) -> Made:
         if not _runs_tools(run):
