@@ -29,3 +29,13 @@ if [ "$extra" = dev ] && [ ! -d .venv/dashscope-1.20/dashscope ]; then
   .venv/bin/pip install --quiet --no-deps --target .venv/dashscope-1.20 dashscope==1.20.14 \
     || echo "install.sh: could not install dashscope 1.20.14; its test will be skipped" >&2
 fi
+# The openai SDK's last 1.x and a 2.x, beside the venv's 3.x, for the tests that run the
+# /v1 calls on every supported major version (same PYTHONPATH arrangement; `distro` is a
+# dependency of theirs that 3.x dropped). Offline, those tests skip.
+for openai_version in 1.109.1 2.54.0; do
+  if [ "$extra" = dev ] && [ ! -d ".venv/openai-$openai_version/openai" ]; then
+    .venv/bin/pip install --quiet --no-deps --target ".venv/openai-$openai_version" \
+      "openai==$openai_version" "distro>=1.7" \
+      || echo "install.sh: could not install openai $openai_version; its test will be skipped" >&2
+  fi
+done

@@ -368,6 +368,14 @@ class Service:
                 await self._thread(unit, thread_id)  # an empty page or a missing thread?
             return found
 
+    async def thread_files(
+        self, ws: str, thread_id: str, page: PageRequest
+    ) -> tuple[list[str], Page[Message]]:
+        """The thread's own files and a page of its messages, in one transaction."""
+        async with self.store.workspace(ws) as unit:
+            thread = await self._thread(unit, thread_id)
+            return thread.file_ids, await unit.messages.page(thread_id, page)
+
     async def update_message(
         self, ws: str, thread_id: str, message_id: str, metadata: Metadata | None
     ) -> Message:

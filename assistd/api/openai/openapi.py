@@ -6,7 +6,8 @@ from assistd.api.openai import assistants, files, protocol, runs, threads
 from assistd.api.openapi import BodyModels, Surface
 
 PREFIX = "/v1"
-# runs before threads: `POST /threads/runs` is not an update of a thread called "runs"
+# runs.router has `POST /threads/runs` (create and run): it goes before threads.router, so
+# that path is not taken for modifying a thread called "runs".
 ROUTERS = (assistants.router, runs.router, threads.router, files.router)
 
 _UPLOAD = {

@@ -91,16 +91,16 @@ def _content(m: Message) -> list[JsonDict]:
 
 
 def file(f: StoredFile) -> Wire:
+    """Files never expire and never fail here: `expires_at` and `status_details` are
+    left out (OpenAI's schema has them as a number and a string, never null)."""
     return {
         "id": f.id,
         "object": "file",
         "bytes": f.bytes,
         "created_at": seconds(f.created_at),
-        "expires_at": None,
         "filename": f.filename,
         "purpose": f.purpose,
         "status": "processed",
-        "status_details": None,
     }
 
 

@@ -238,3 +238,21 @@ def test_bad_thread_bodies(raw: httpx.Client) -> None:
         "/threads", json={"tool_resources": {"file_search": {"vector_store_ids": ["vs_x"]}}}
     )
     assert answer.status_code == 400 and "vs_x" in answer.json()["error"]["message"]
+
+
+def test_thread_files_reach_the_code_interpreter(
+    client: openai.OpenAI, server: RunningServer, workspace: tuple[str, str], fake_model: FakeModel
+) -> None:
+    """A thread's tool_resources.code_interpreter.file_ids are in /mnt/data for its runs."""
+    file_id = client.files.create(file=("facts.txt", b"forty-two"), purpose="assistants").id
+    read = "print(open('/mnt/data/facts.txt').read())"
+    model = fake_model.new_model(ToolCalls([("code_interpreter", {"code": read})]), Reply("Done."))
+    assistant = client.beta.assistants.create(model=model, tools=[{"type": "code_interpreter"}])
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "Read my file."}],
+        tool_resources={"code_interpreter": {"file_ids": [file_id]}},
+    )
+    run_id = start_run(server, workspace[1], thread.id, assistant.id)
+    assert settle(server, workspace[1], thread.id, run_id)["status"] == "completed"
+    told = [m for m in fake_model.requests(model)[-1]["messages"] if m.get("role") == "tool"]
+    assert told and "forty-two" in str(told[0]["content"]), told
