@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +16,7 @@ import openai
 from openai import AssistantEventHandler
 from typing_extensions import override
 
-from tests.api.openai.conftest import openai_url
+from tests.api.openai.conftest import openai_url, sdk
 from tests.api.openai.run_helpers import (
     WEATHER,
     chat,
@@ -25,8 +27,9 @@ from tests.api.openai.run_helpers import (
     sse_events,
     wait_status,
 )
+from tests.conftest import make_workspace
 from tests.support.fake_model import Fail, FakeModel, Gate, Reply, ToolCalls
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, run_server
 
 
 class Recorder(AssistantEventHandler):
@@ -252,3 +255,37 @@ def test_async_client_streams_and_polls(
 
     waiting, done = asyncio.run(flow())
     assert waiting.status == "requires_action" and done.status == "completed"
+
+
+def test_heartbeats_keep_a_quiet_stream_open(tmp_path: Path, fake_model: FakeModel) -> None:
+    """`: keep-alive` comments while the model says nothing: the SDK skips them (no `id:`
+    line came before, so no empty event is dispatched)."""
+    env = {"ASSISTD_OPENAI_BASE_URL": fake_model.base_url, "ASSISTD_SSE_HEARTBEAT_S": "0.2"}
+    with run_server(tmp_path / "data", **env) as own:
+        with httpx.Client(base_url=own.base_url, headers={
+                "Authorization": f"Bearer {own.admin_key}"}) as admin:  # fmt: skip
+            key = make_workspace(admin, "beat")[1]
+        with sdk(own, key) as client:
+            gates = [Gate("after a pause"), Gate("after another pause")]
+            c = chat(client, fake_model, *gates)
+            opener = threading.Timer(1.0, gates[0].open)
+            opener.start()
+            try:
+                body = raw_stream_at(own, key, c)
+            finally:
+                opener.cancel()
+                gates[0].open()
+            assert body.count(b": keep-alive\n\n") >= 2
+            assert sse_events(body)[-1] == ("done", "[DONE]")
+            threading.Timer(1.0, gates[1].open).start()
+            stream = client.beta.threads.runs.create(
+                thread_id=c.thread_id, assistant_id=c.assistant_id, stream=True
+            )
+            events = [event.event for event in stream]
+            assert events[-1] == "thread.run.completed"
+
+
+def raw_stream_at(server: RunningServer, key: str, c: Any) -> bytes:
+    with httpx.Client(base_url=openai_url(server), timeout=30,
+                      headers={"Authorization": f"Bearer {key}"}) as raw:  # fmt: skip
+        return raw_stream(raw, f"/threads/{c.thread_id}/runs", {"assistant_id": c.assistant_id})

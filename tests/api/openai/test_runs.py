@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from tests.api.openai.run_helpers import TIME, WEATHER, chat, settle
-from tests.support.fake_model import FakeModel, Reply, ToolCalls
+from tests.support.fake_model import FakeModel, Gate, Reply, ToolCalls
 from tests.support.server import RunningServer
 
 
@@ -274,3 +274,43 @@ def test_active_run_conflicts_use_openai_texts(
     cancelled = runs.cancel(run_id=run.id, thread_id=c.thread_id)
     assert cancelled.status == "cancelled" and cancelled.cancelled_at is not None
     assert settle(client, c.thread_id, run.id).status == "cancelled"
+
+
+def test_thread_from_dashscope_runs_on_v1(
+    client: openai.OpenAI, fake_model: FakeModel, server: RunningServer
+) -> None:
+    model = fake_model.new_model(Reply("Continued here."))
+    assistant = client.beta.assistants.create(model=model)
+    headers = {"Authorization": f"Bearer {client.api_key}"}
+    with httpx.Client(base_url=server.dashscope_url, headers=headers, timeout=30) as ds:
+        made = ds.post("/threads", json={"messages": [{"role": "user", "content": "Begun there."}]})
+        thread_id = made.json()["id"]
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=thread_id, assistant_id=assistant.id
+        )
+        assert run.status == "completed"
+        assert fake_model.requests(model)[-1]["messages"][-1] == {
+            "role": "user", "content": "Begun there."
+        }  # fmt: skip
+        seen = ds.get(f"/threads/{thread_id}/runs/{run.id}").json()
+        assert seen["status"] == "completed" and seen["created_at"] // 1000 == run.created_at
+        texts = [m["content"][0]["text"]["value"] for m in ds.get(
+            f"/threads/{thread_id}/messages").json()["data"]]  # fmt: skip
+    assert texts == ["Continued here.", "Begun there."]
+
+
+def test_poll_hint_while_a_run_is_going(
+    client: openai.OpenAI, fake_model: FakeModel, raw: httpx.Client
+) -> None:
+    gate = Gate("done")
+    c = chat(client, fake_model, gate)
+    try:
+        made = raw.post(f"/threads/{c.thread_id}/runs", json={"assistant_id": c.assistant_id})
+        assert made.status_code == 200 and made.json()["status"] == "queued"
+        assert int(made.headers["openai-poll-after-ms"]) > 0
+    finally:
+        gate.open()
+    run_id = made.json()["id"]
+    settle(client, c.thread_id, run_id)
+    ended = raw.get(f"/threads/{c.thread_id}/runs/{run_id}")
+    assert ended.json()["status"] == "completed" and "openai-poll-after-ms" not in ended.headers
