@@ -30,6 +30,7 @@ class Reply:
 class ToolCalls:
     calls: list[tuple[str, dict[str, Any]]]  # (function name, arguments)
     text: str = ""  # optional text before the calls
+    finish: str = "tool_calls"  # the finish_reason; "length" as if a token cap cut them off
 
 
 @dataclass
@@ -144,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         pace = 1.0 / turn.tokens_per_s if isinstance(turn, Reply) and turn.tokens_per_s else 0.0
         if isinstance(turn, Reply) and turn.first_delay_s:
             time.sleep(turn.first_delay_s)
-        finish = "tool_calls" if isinstance(turn, ToolCalls) else turn.finish
+        finish = turn.finish
         try:
             self._event(model, {"role": "assistant", "content": ""}, None)
             for delta in deltas:

@@ -314,3 +314,16 @@ def test_poll_hint_while_a_run_is_going(
     settle(client, c.thread_id, run_id)
     ended = raw.get(f"/threads/{c.thread_id}/runs/{run_id}")
     assert ended.json()["status"] == "completed" and "openai-poll-after-ms" not in ended.headers
+
+
+def test_a_call_cut_by_the_token_cap_ends_the_run_incomplete(
+    client: openai.OpenAI, fake_model: FakeModel
+) -> None:
+    cut = ToolCalls([("get_weather", {"city": "Par"})], finish="length")
+    c = chat(client, fake_model, cut, tools=[WEATHER])
+    run = c.poll(max_completion_tokens=256)
+    assert run.status == "incomplete" and run.required_action is None
+    assert run.incomplete_details.reason == "max_completion_tokens"  # type: ignore[union-attr]
+    (step,) = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=c.thread_id).data
+    assert step.type == "tool_calls" and step.status == "cancelled"
+    assert step.cancelled_at is not None
