@@ -59,7 +59,8 @@ def _function_name(tool: Mapping[str, Any]) -> str | None:
 def model_tool_choice(choice: ToolChoice, names: dict[str, str]) -> str | JsonDict | None:
     """The tool choice in the chat-completions vocabulary every model backend takes, over
     the functions offered this turn (`names`: function name -> tool type). A named
-    built-in is forced through the function it is offered as. None: the model's own."""
+    built-in is forced through the function it is offered as; one not offered (it
+    cannot run here) forces nothing. None: the model's own."""
     if choice.mode == "auto":
         return None
     if choice.mode in ("none", "required"):
@@ -67,7 +68,7 @@ def model_tool_choice(choice: ToolChoice, names: dict[str, str]) -> str | JsonDi
     for name, kind in names.items():
         if kind == choice.tool_type and (choice.name is None or name == choice.name):
             return {"type": "function", "function": {"name": name}}
-    return "required"
+    return None
 
 
 def chat_response_format(value: JsonDict | None) -> JsonDict | None:

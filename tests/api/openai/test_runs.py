@@ -327,3 +327,48 @@ def test_a_call_cut_by_the_token_cap_ends_the_run_incomplete(
     (step,) = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=c.thread_id).data
     assert step.type == "tool_calls" and step.status == "cancelled"
     assert step.cancelled_at is not None
+
+
+def test_max_prompt_tokens_keeps_the_prompt_within_the_cap(
+    client: openai.OpenAI, fake_model: FakeModel
+) -> None:
+    c = chat(client, fake_model, Reply("short"), question="old " * 300)
+    for text in ("older " * 300, "newest question"):
+        client.beta.threads.messages.create(thread_id=c.thread_id, role="user", content=text)
+    run = c.poll(max_prompt_tokens=256)
+    assert run.status == "completed" and run.max_prompt_tokens == 256
+    sent = fake_model.requests(c.model)[-1]["messages"]
+    assert sent[1:] == [{"role": "user", "content": "newest question"}]
+
+
+def test_create_and_run_takes_code_interpreter_files(
+    client: openai.OpenAI, fake_model: FakeModel, raw: httpx.Client
+) -> None:
+    assistant = client.beta.assistants.create(model=fake_model.new_model(Reply("ok")))
+    file = client.files.create(file=("data.csv", b"a,b\n1,2\n"), purpose="assistants")
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "Read it."}]},
+        tool_resources={"code_interpreter": {"file_ids": [file.id]}},
+    )
+    assert run.status == "completed"
+    thread = client.beta.threads.retrieve(run.thread_id)
+    assert thread.tool_resources.code_interpreter.file_ids == [file.id]  # type: ignore[union-attr]
+    bad = raw.post("/threads/runs", json={
+        "assistant_id": assistant.id, "thread": {"messages": [{"role": "user", "content": "x"}]},
+        "tool_resources": {"code_interpreter": {"file_ids": ["file_none"]}}})  # fmt: skip
+    assert bad.status_code == 400, bad.text
+    assert "file_none" in bad.json()["error"]["message"]
+
+
+def test_additional_messages_are_checked(
+    client: openai.OpenAI, fake_model: FakeModel, raw: httpx.Client
+) -> None:
+    c = chat(client, fake_model)
+    bad = raw.post(f"/threads/{c.thread_id}/runs", json={
+        "assistant_id": c.assistant_id,
+        "additional_messages": [{"role": "user", "content": ""}]})  # fmt: skip
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "additional_messages[0].content"
+    assert client.beta.threads.runs.list(thread_id=c.thread_id).data == []
+    assert len(client.beta.threads.messages.list(thread_id=c.thread_id).data) == 1
