@@ -289,3 +289,19 @@ def raw_stream_at(server: RunningServer, key: str, c: Any) -> bytes:
     with httpx.Client(base_url=openai_url(server), timeout=30,
                       headers={"Authorization": f"Bearer {key}"}) as raw:  # fmt: skip
         return raw_stream(raw, f"/threads/{c.thread_id}/runs", {"assistant_id": c.assistant_id})
+
+
+def test_incomplete_run_stream(
+    client: openai.OpenAI, fake_model: FakeModel, raw: httpx.Client
+) -> None:
+    c = chat(client, fake_model, Reply("cut off here", finish="length"))
+    body = {"assistant_id": c.assistant_id, "max_completion_tokens": 256}
+    events = sse_events(raw_stream(raw, f"/threads/{c.thread_id}/runs", body))
+    assert names(events)[-4:] == [
+        "thread.message.incomplete", "thread.run.step.completed", "thread.run.incomplete", "done",
+    ]  # fmt: skip
+    (run,) = data_of(events, "thread.run.incomplete")
+    assert run["status"] == "incomplete"
+    assert run["incomplete_details"] == {"reason": "max_completion_tokens"}
+    (message,) = data_of(events, "thread.message.incomplete")
+    assert message["content"][0]["text"]["value"] == "cut off here"
