@@ -135,7 +135,10 @@ def _expose(app: FastAPI, runtime: Runtime) -> None:
     state.file_links, state.runs, state.tools = runtime.file_links, runtime.runs, runtime.tools
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
+    """`workers`: whether this process also executes runs (and sweeps expired ones);
+    `assistd serve --no-worker` runs the API alone, next to `assistd worker` processes."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings, app.state.declared_documents)
@@ -145,7 +148,8 @@ def create_app(settings: Settings) -> FastAPI:
             if announcement:
                 print(announcement, flush=True)
             _expose(app, runtime)
-            await runtime.start_workers()
+            if workers:
+                await runtime.start_workers()
             streams: StreamGate = app.state.streams
             undo_signal = on_stop_signal(lambda: streams.close(runtime.bus))
             app.state.ready = True

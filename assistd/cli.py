@@ -156,30 +156,74 @@ def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None) ->
     help="What the log prints: debug, info (default), warning or error.  "
     "[env var: ASSISTD_LOG_LEVEL]",
 )  # fmt: skip
+@click.option(
+    "--no-worker", is_flag=True,
+    help="Serve the API only and execute no runs (distributed shape: `assistd worker` "
+    "processes execute them).",
+)  # fmt: skip
 @_options
 @click.pass_context
-def serve(ctx: click.Context, /, **_: Any) -> None:
-    """Start the server (migrations are applied at start). One server per data dir (or
-    PostgreSQL database): a second one refuses to start."""
+def serve(ctx: click.Context, /, no_worker: bool, **_: Any) -> None:
+    """Start the server (migrations are applied at start). Embedded shape (no redis_url):
+    one server per data dir or PostgreSQL database, a second one refuses to start.
+    Distributed shape (PostgreSQL and redis_url): any number of servers."""
     import uvicorn
 
     from assistd import startup
     from assistd.api.server_options import uvicorn_options
     from assistd.app import create_app
+    from assistd.runtime import check_shape
 
     settings = _settings(ctx)
     setup_logging(settings.log_level, settings.log_format)
     with _startup_errors():
+        check_shape(settings)
+        if no_worker and not settings.redis_url:
+            raise StartupError(_EMBEDDED_ONLY.format(what="serve --no-worker"))
         # Listen first, so a taken port fails before the store is locked or migrated.
         listener = startup.listen(settings.host, settings.port)
         config = uvicorn.Config(
-            create_app(settings),
+            create_app(settings, workers=not no_worker),
             log_level=settings.log_level,
             log_config=None,  # uvicorn's loggers print through ours (assistd.logs)
             access_log=False,  # our request lines replace it
             **uvicorn_options(settings),
         )
         startup.serve(settings, uvicorn.Server(config), listener)
+
+
+_EMBEDDED_ONLY = (
+    "assistd {what} is for the distributed shape, which needs PostgreSQL (database_url) and "
+    "redis_url (ASSISTD_REDIS_URL); without redis_url, `assistd serve` executes the runs itself"
+)
+
+
+@main.command()
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=None,
+    help="Runs executing at once in this process (default: the run_workers setting).",
+)  # fmt: skip
+@click.option(
+    "--log-level", type=click.Choice(LEVELS, case_sensitive=False), default=None,
+    help="What the log prints: debug, info (default), warning or error.  "
+    "[env var: ASSISTD_LOG_LEVEL]",
+)  # fmt: skip
+@_options
+@click.pass_context
+def worker(ctx: click.Context, /, concurrency: int | None, **_: Any) -> None:
+    """Execute runs (distributed shape: PostgreSQL and redis_url), next to any number of
+    `assistd serve --no-worker` and other workers. SIGTERM or Ctrl-C stops it: the runs it
+    holds are left as they are and another worker takes them over."""
+    from assistd.runtime import check_shape
+    from assistd.worker_process import run_worker
+
+    settings = _settings(ctx)
+    setup_logging(settings.log_level, settings.log_format)
+    with _startup_errors():
+        if not settings.redis_url:
+            raise StartupError(_EMBEDDED_ONLY.format(what="worker"))
+        check_shape(settings)
+        asyncio.run(run_worker(settings, concurrency))
 
 
 @main.command()

@@ -71,6 +71,13 @@ class Conflict(AssistdError):
     status = 409
 
 
+class Gone(AssistdError):
+    """The object was there but what was asked of it is no longer kept (a run's events
+    past their retention)."""
+
+    status = 410
+
+
 class RequestTimeout(AssistdError):
     """The client took too long to send its request."""
 

@@ -1,15 +1,21 @@
 """build_runtime(settings): the store, run queue, event bus, model routes and tools,
 made once from the settings, and the services over them.
 
-Today it builds the embedded shape (in-process queue, cancel signals and event log, with
-the workers in this process); `assistd serve` runs it through the app's lifespan.
-Building connects to nothing: `start` and `close` open and release.
+Two shapes, picked by the settings:
+- embedded (no `redis_url`): in-process queue, cancel signals and event log, with the
+  workers in the one `assistd serve` process, which holds the store's serving lock;
+- distributed (`redis_url`, PostgreSQL only): the queue, cancels and events on Redis, so
+  any number of `assistd serve --no-worker` and `assistd worker` processes share them.
+Building connects to nothing: `start_workers` and `close` open and release.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+
+from assistd.core.events import EventBus
 from assistd.core.executor import Executor
 from assistd.core.file_links import FileLinks, file_links
 from assistd.core.journal import Journal
@@ -19,8 +25,11 @@ from assistd.core.run_service import RunService
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
 from assistd.core.worker import WorkerPool
+from assistd.errors import StartupError
 from assistd.models.registry import ModelRegistry
+from assistd.queue.base import CancelChannel, LeasedRunQueue
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
+from assistd.queue.redis import RedisCancelChannel, RedisEventBus, RedisRunQueue, connect
 from assistd.secrets import SecretBox, server_secret
 from assistd.settings import Settings
 from assistd.store.factory import open_store
@@ -33,7 +42,7 @@ from assistd.tools.registry import ToolRegistry
 class Runtime:
     settings: Settings
     store: SqlStore
-    bus: MemoryEventBus
+    bus: EventBus
     models: ModelRegistry
     tools: ToolRegistry
     plugin_source: WorkspacePlugins
@@ -43,10 +52,17 @@ class Runtime:
     plugins: PluginService
     runs: RunService
     workers: WorkerPool
+    queue: LeasedRunQueue
+    cancels: CancelChannel
+    redis: Redis | None = None  # the distributed shape's connection pool
+
+    @property
+    def distributed(self) -> bool:
+        return self.redis is not None
 
     async def start_workers(self) -> None:
-        """Loads the model routes, then recovers the runs left behind and starts the
-        workers (the store must be migrated first)."""
+        """Loads the model routes, then (embedded shape) recovers the runs left behind
+        and starts the workers (the store must be migrated first)."""
         self.models.preload()
         await self.workers.start()
 
@@ -56,22 +72,61 @@ class Runtime:
             await self.workers.stop()
             await self.tools.close()
             await self.plugin_source.close()
+            await self.cancels.close()
+            await self.queue.close()
+            await self.bus.close()
+            if self.redis is not None:
+                await self.redis.aclose()
         finally:
             await self.store.close()
 
 
+# One process holds every run: a lease there never passes to another holder, and an event
+# loop stalled past a short lease must not hand a run it is executing to itself.
+EMBEDDED_LEASE_S = 86400.0
+
+
+def check_shape(settings: Settings) -> None:
+    """StartupError for a distributed setting the store cannot serve."""
+    if settings.redis_url and settings.uses_sqlite:
+        raise StartupError(
+            "redis_url (ASSISTD_REDIS_URL) runs assistd distributed, which needs PostgreSQL: "
+            "set database_url to a postgresql+asyncpg:// URL, or unset redis_url to run the "
+            "embedded shape on SQLite"
+        )
+
+
+def _transport(
+    settings: Settings,
+) -> tuple[LeasedRunQueue, CancelChannel, EventBus, Redis | None]:
+    if not settings.redis_url:
+        bus = MemoryEventBus(settings.event_retention_s, settings.event_log_max_bytes)
+        return MemoryRunQueue(EMBEDDED_LEASE_S), MemoryCancelSignals(), bus, None
+    client = connect(settings.redis_url)
+    prefix = settings.redis_prefix
+    return (
+        RedisRunQueue(client, prefix, settings.run_lease_s),
+        RedisCancelChannel(client, prefix),
+        RedisEventBus(client, prefix, settings.event_retention_s),
+        client,
+    )
+
+
 def build_runtime(
-    settings: Settings, declared_documents: dict[str, JsonDict] | None = None
+    settings: Settings,
+    declared_documents: dict[str, JsonDict] | None = None,
+    concurrency: int | None = None,
 ) -> Runtime:
     """`declared_documents`: the configuration's plugin documents, read and checked
-    beforehand (tools.plugins.source.check_declared)."""
+    beforehand (tools.plugins.source.check_declared). `concurrency`: runs executing at
+    once in this process (default settings.run_workers)."""
+    check_shape(settings)
     # The store first, as before (its checks of the data dir come first); it connects
     # only when used, so a failure below leaves nothing open.
     store = open_store(settings)
     box = SecretBox(server_secret(settings))
     links = file_links(settings)
-    bus = MemoryEventBus(settings.event_retention_s, settings.event_log_max_bytes)
-    queue, cancels = MemoryRunQueue(), MemoryCancelSignals()
+    queue, cancels, bus, redis = _transport(settings)
     service = Service(store, settings)
     plugins = PluginService(store, settings, box)
     source = WorkspacePlugins(plugins, settings, declared_documents)
@@ -82,8 +137,11 @@ def build_runtime(
     journal = Journal(store, bus)  # the one writer of run, step and message state
     runs = RunService(service, journal, queue, cancels)
     executor = Executor(service, journal, models, tools, cancels, settings, links)
-    workers = WorkerPool(store, queue, executor, runs, settings.run_workers)
+    # Ending in-progress runs at start is for the embedded shape's one process only.
+    workers = WorkerPool(
+        store, queue, executor, runs, concurrency or settings.run_workers, recover=redis is None
+    )
     return Runtime(
         settings, store, bus, models, tools, source, links, Tenancy(store), service, plugins,
-        runs, workers,
+        runs, workers, queue, cancels, redis,
     )  # fmt: skip

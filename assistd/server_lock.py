@@ -1,12 +1,13 @@
 """One serving process per store: a file lock in the SQLite data dir (holding the PID), or
 a PostgreSQL advisory lock held by one connection for the server's life.
 
-At start a server ends every run left `in_progress` as `server_restarted`. That is true
-only when no other live process is executing those runs, and holding this lock is what
-makes it true: a second server on the same store refuses to start instead of failing the
-first one's runs. On PostgreSQL this means one server per database until scale-out (runs
-leased to workers) lands. The CLI's admin commands (key, workspace, migrate) don't take
-the lock, so they keep working next to a running server.
+At start a server takes over every run left `in_progress`. That is sound only when no
+other live process is executing those runs, and holding this lock is what makes it true:
+a second server on the same store refuses to start instead of taking over the first
+one's runs. Only the embedded shape takes it: the distributed shape (redis_url) runs many
+processes on one PostgreSQL database, whose runs are leased to workers and taken over only
+once a lease lapses. The CLI's admin commands (key, workspace, migrate) don't take the
+lock, so they keep working next to a running server.
 """
 
 from __future__ import annotations
@@ -162,8 +163,9 @@ async def _postgres_lock(url: str) -> AsyncIterator[None]:
         if not got:
             raise StartupError(
                 f"the PostgreSQL database {redact_url(url)} is in use by another assistd "
-                f"server{await _holder(conn)}; until scale-out lands one server serves a "
-                "database: stop that server first, or point this one at another database"
+                f"server{await _holder(conn)}; without redis_url one server serves a "
+                "database: stop that server first, point this one at another database, or "
+                "run the distributed shape (redis_url) to serve it from several processes"
             )
         await conn.commit()  # the lock is the session's; it outlives the transaction
         yield

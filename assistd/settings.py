@@ -249,8 +249,10 @@ class Settings(BaseSettings):
     # What the runs' event logs may hold in memory (estimated); past it the oldest
     # finished logs are dropped before their retention ends.
     event_log_max_bytes: int = Field(default=64 * MIB, gt=0)
-    # The distributed shape (not wired yet): the run queue, events and cancels on Redis.
+    # The distributed shape (PostgreSQL only): the run queue, events and cancels on Redis,
+    # shared by every `assistd serve --no-worker` and `assistd worker` process.
     redis_url: str | None = None
+    redis_prefix: str = "assistd:"  # of every Redis key: deployments can share one Redis
     run_lease_s: float = Field(default=15.0, gt=0)  # a silent worker's runs are taken over
     # On SIGTERM open streams end at once; whatever is still open after this is cut off.
     shutdown_timeout_s: float = Field(default=10.0, gt=0)

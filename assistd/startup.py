@@ -1,6 +1,7 @@
 """What `assistd serve` does around uvicorn, in this order: listen on the port (a taken
-port fails before any state is touched), take the store's serving lock, print the banner,
-probe the model endpoints in the background, and serve."""
+port fails before any state is touched), take the store's serving lock (embedded shape
+only: the distributed shape runs many processes on one store), print the banner, probe
+the model endpoints in the background, and serve."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import asyncio
 import errno
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 import httpx2 as httpx
 import uvicorn
@@ -16,7 +18,7 @@ import uvicorn
 from assistd import __version__
 from assistd.errors import StartupError
 from assistd.models.registry import ModelRegistry
-from assistd.server_lock import server_lock
+from assistd.server_lock import postgres_session, server_lock
 from assistd.settings import ModelRoute, Settings
 from assistd.urls import redact_url
 
@@ -54,8 +56,21 @@ def serve(settings: Settings, server: uvicorn.Server, listener: socket.socket) -
         runner.run(_serve(settings, server, listener))
 
 
+@asynccontextmanager
+async def _lock_or_check(settings: Settings) -> AsyncIterator[None]:
+    """The embedded shape holds the store's serving lock; the distributed one only checks
+    that PostgreSQL answers (saying so plainly when it does not)."""
+    if not settings.redis_url:
+        async with server_lock(settings):
+            yield
+        return
+    async with postgres_session(settings.resolved_database_url, "serve"):
+        pass
+    yield
+
+
 async def _serve(settings: Settings, server: uvicorn.Server, listener: socket.socket) -> None:
-    async with server_lock(settings):
+    async with _lock_or_check(settings):
         registry = ModelRegistry(settings)
         routes = registry.routes
         print(banner(settings, listener, routes), flush=True)
@@ -105,6 +120,9 @@ def banner(settings: Settings, listener: socket.socket, routes: Mapping[str, Mod
         f"  storage: {_storage(settings)}",
         f"  listening on {base_url} (DashScope API at {base_url}/api/v1)",
     ]
+    if settings.redis_url:
+        redis = redact_url(settings.redis_url)
+        lines.append(f"  runs: distributed, queue and events on Redis at {redis}")
     lines += [f"  {_route_line(settings, name, route)}" for name, route in routes.items()]
     if "*" not in routes:
         names = "other model names" if routes else "every model name"

@@ -1,14 +1,22 @@
-"""Server-sent events: framing, heartbeats, and the end of a leg.
+"""Server-sent events: framing, heartbeats, the end of a leg, and resuming a stream.
 
-Frames are `id:<seq>`, `event:<name>`, `data:<one line of JSON>` with no space after the
-colon (the dashscope SDK needs `event:done` written exactly so). A comment line goes out
+Frames are `event:<name>` and `data:<one line of JSON>` with no space after the colon
+(the dashscope SDK needs `event:done` written exactly so). A comment line goes out
 whenever the run is quiet for `heartbeat_s`, so no client waits in silence.
+
+Resumable streams are an assistd extension the vendor SDKs never see. A client that asks
+for them (`event_ids=true` in the query or `X-Assistd-Event-Ids: true`) gets an
+`id:<seq>` line before each event, `seq` being the run's event sequence number, the same
+on every replica since the bus assigns it. Nobody else gets `id:` lines: the openai SDK
+breaks on them. A client that lost its stream follows the run again from the last `seq`
+it saw (`Last-Event-ID`, or `after=<seq>`) through `resumed_frames`, and gets the rest
+of the leg, nothing missed and nothing twice.
 
 Every leg ends: after the run's final event, or, should that event never come (the run
 deleted behind this server's back, say), at the first heartbeat that finds the run ended
 or gone, with the run as stored. A stream also ends, with an `error` frame, when the
 server shuts down, and when its reader fell so far behind that the run's events are no
-longer kept (the DashScope surface has no resume). Frames go out in chunks of at most
+longer kept. Frames go out in chunks of at most
 about CHUNK_BYTES, so a reader that does not read holds little of the server's memory.
 """
 
@@ -19,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import orjson
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from assistd.core import runs as rs
@@ -32,6 +41,7 @@ from assistd.core.events import (
 )
 from assistd.core.ids import now_ms
 from assistd.core.objects import Run
+from assistd.errors import Gone, InvalidRequest, echo
 
 log = logging.getLogger("assistd.sse")
 
@@ -52,6 +62,12 @@ FELL_BEHIND = StreamError(
 )
 RUN_GONE = StreamError("NotFound", "The run no longer exists; its thread was deleted.")
 
+EVENT_IDS_PARAM = "event_ids"
+EVENT_IDS_HEADER = "x-assistd-event-ids"
+AFTER_PARAM = "after"
+LAST_EVENT_ID = "last-event-id"
+_YES, _NO = ("true", "1"), ("false", "0")
+
 # Turns an event into its wire name and JSON object, or None to skip it on this surface.
 Renderer = Callable[[RunEvent], tuple[str, object] | None]
 # The run as stored now, or None if it no longer exists.
@@ -64,9 +80,10 @@ def frame(name: str, data: object, seq: int | None = None) -> bytes:
 
 
 def spaced_frame(name: str, data: object, seq: int | None = None) -> bytes:
-    """`event: <name>` / `data: <json>`, as OpenAI writes them. Never an `id:` line: the
-    openai SDK never resets the last event id, so one would break it."""
-    return f"event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+    """`event: <name>` / `data: <json>`, as OpenAI writes them; `id:` only when asked for
+    (the openai SDK never resets the last event id, so one would break it)."""
+    head = f"id: {seq}\n" if seq is not None else ""
+    return f"{head}event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
 
 
 @dataclass(slots=True, frozen=True)
@@ -102,6 +119,7 @@ class StreamSource:
     stored_run: StoredRun
     gate: StreamGate
     heartbeat_s: float
+    event_ids: bool = False  # write `id:<seq>` before each event (asked for, see above)
     framing: Framing = DASHSCOPE
 
 
@@ -142,7 +160,8 @@ class _Leg:
                 self.last_run = event.data
             rendered = self.src.render(event)
             if rendered is not None:
-                chunk += self.src.framing.frame(rendered[0], rendered[1], event.seq)
+                seq = event.seq if self.src.event_ids else None
+                chunk += self.src.framing.frame(*rendered, seq)
             if event.name in FINAL_EVENTS:
                 self.over = True
                 return bytes(chunk + self.src.framing.done)
@@ -203,3 +222,82 @@ async def run_frames(
 def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(frames, media_type="text/event-stream;charset=UTF-8", headers=headers)
+
+
+def wants_event_ids(request: Request) -> bool:
+    """Whether the client asked for `id:<seq>` lines, by query parameter or header."""
+    asked = False
+    for name, value in (
+        (EVENT_IDS_PARAM, request.query_params.get(EVENT_IDS_PARAM)),
+        ("X-Assistd-Event-Ids", request.headers.get(EVENT_IDS_HEADER)),
+    ):
+        if value is None:
+            continue
+        flag = value.strip().lower()
+        if flag not in _YES + _NO:
+            raise InvalidRequest(f"'{name}' must be 'true' or 'false', not '{echo(value)}'.", name)
+        asked = asked or flag in _YES
+    return asked
+
+
+def resume_point(request: Request) -> int:
+    """The sequence number a reconnecting client saw last: `Last-Event-ID` (which a
+    browser's EventSource sends by itself, so it wins), else `after`, else 0."""
+    for name, value in (
+        ("Last-Event-ID", request.headers.get(LAST_EVENT_ID)),
+        (AFTER_PARAM, request.query_params.get(AFTER_PARAM)),
+    ):
+        if value is None:
+            continue
+        text = value.strip()
+        if not text.isascii() or not text.isdigit() or len(text) > 18:  # int() caps digits
+            raise InvalidRequest(
+                f"'{name}' must be an event sequence number (0 or more), not '{echo(value)}'.",
+                name,
+            )
+        return int(text)
+    return 0
+
+
+def events_gone(run_id: str) -> Gone:
+    return Gone(
+        f"The events of run '{echo(run_id)}' are no longer kept, so its stream cannot be "
+        "resumed; retrieve the run and its messages instead."
+    )
+
+
+async def resumed_frames(source: StreamSource, after_seq: int) -> AsyncIterator[bytes]:
+    """The rest of the leg a client was reading when it saw event `after_seq`, up to and
+    including the event that ends that leg. Checked before any byte goes out: a run whose
+    events are no longer kept (or kept only from a later event) is `Gone`, and a sequence
+    number the run has not reached is an InvalidRequest."""
+    bus, run_id = source.bus, source.run_id
+    try:
+        last = await bus.last_seq(run_id)
+        if last == 0:  # every run has events from its creation on: these were dropped
+            raise EventLogGone(run_id)
+        if after_seq > last:
+            raise InvalidRequest(
+                f"Run '{echo(run_id)}' has no event {after_seq}; its latest is {last}.", "after"
+            )
+        if after_seq < last:
+            await bus.read(run_id, after_seq, 0.0, 1)  # raises if the next ones were trimmed
+        elif await _saw_leg_end(bus, run_id, after_seq):
+            return _done_only(
+                source.framing
+            )  # nothing follows yet; repeating the end would duplicate it
+    except EventLogGone:
+        raise events_gone(run_id) from None
+    return run_frames(source, after_seq)
+
+
+async def _saw_leg_end(bus: EventBus, run_id: str, seq: int) -> bool:
+    """Whether event `seq` (the run's newest) ends a leg."""
+    if seq == 0:
+        return False
+    seen = await bus.read(run_id, seq - 1, 0.0, 1)
+    return bool(seen) and seen[0].name in FINAL_EVENTS
+
+
+async def _done_only(framing: Framing) -> AsyncIterator[bytes]:
+    yield framing.done

@@ -2,7 +2,9 @@
 
 State is committed before its event is published. Token deltas are only published; the
 finished message is written once. Function tool calls stop the run in requires_action;
-built-in tools run here and the loop goes on.
+built-in tools run here and the loop goes on. A run whose worker stopped mid-way is taken
+over from what was committed: a cut-off model turn is asked again, a recorded round of
+tool calls runs only the calls that have no output yet.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from assistd.models.base import (
     Usage,
 )
 from assistd.models.registry import ModelRegistry, ResolvedModel
-from assistd.queue.base import CancelSignals, RunJob
+from assistd.queue.base import CancelChannel, RunJob
 from assistd.settings import Settings
 from assistd.store.base import Store
 from assistd.tools.base import ToolContext
@@ -62,7 +64,7 @@ class Executor:
         journal: Journal,
         models: ModelRegistry,
         tools: ToolRegistry,
-        cancels: CancelSignals,
+        cancels: CancelChannel,
         settings: Settings,
         links: FileLinks | None = None,
     ) -> None:
@@ -84,14 +86,15 @@ class Executor:
 
     async def _execute(self, job: RunJob) -> None:
         started = time.monotonic()
-        run = await self._start(job)
-        if run is None:
-            self.cancels.clear(job.run_id)  # e.g. deleted while queued, with a cancel asked
+        begun = await self._start(job)
+        if begun is None:
+            await self.cancels.forget(job.run_id)  # e.g. deleted while queued, with a cancel asked
             return
+        run, taken_over = begun
         turn: Turn | None = None
         try:
             turn = Turn()
-            await self._loop(job, run, turn)
+            await self._loop(job, run, turn, taken_over)
         except RunCancelled:
             await self._end(job, run, turn, rs.RunStatus.CANCELLED, None)
         except ModelError as exc:
@@ -109,7 +112,7 @@ class Executor:
             }
             await self._end(job, run, turn, rs.RunStatus.FAILED, error)
         finally:
-            self.cancels.clear(run.id)
+            await self.cancels.forget(run.id)
             self._log_end(run, time.monotonic() - started)
 
     def _log_end(self, run: Run, seconds: float) -> None:
@@ -129,19 +132,33 @@ class Executor:
             extra={"fields": fields},
         )  # fmt: skip
 
-    async def _start(self, job: RunJob) -> Run | None:
+    async def _start(self, job: RunJob) -> tuple[Run, bool] | None:
+        """The run moved from queued to in_progress, or (True) taken over as it is: the
+        queue hands a run still in progress (or cancelling) only when the worker that
+        held it stopped (its lease lapsed, or the server restarted), so it is this
+        worker's now. Its cut-off model turn is discarded in the same transaction."""
         async with self.journal.entry(job.workspace_id) as entry:
             run = await entry.unit.runs.get(job.thread_id, job.run_id)
-            if run is None or run.status != rs.RunStatus.QUEUED:
-                return None  # cancelled, expired or deleted while queued
+            if run is None:
+                return None  # deleted while queued
+            if run.status in (rs.RunStatus.IN_PROGRESS, rs.RunStatus.CANCELLING):
+                await entry.discard_cut_turn(run)
+                log.info("run %s: taken over %s, from what it committed", run.id, run.status)
+                return run, True
+            if run.status != rs.RunStatus.QUEUED:
+                return None  # cancelled or expired while queued
             if not await entry.move(run, rs.RunStatus.IN_PROGRESS):
                 return None  # cancelled just now, by another mover
-        return run
+        return run, False
 
-    async def _loop(self, job: RunJob, run: Run, turn: Turn) -> None:
+    async def _loop(self, job: RunJob, run: Run, turn: Turn, taken_over: bool) -> None:
+        if run.status == rs.RunStatus.CANCELLING:
+            raise RunCancelled  # a cancel asked of the worker that stopped
         resolved = self.models.resolve(run.model)
         await self.tools.load(str(tool.get("type")) for tool in run.tools)
         context = await self._tool_context(job, run)
+        if taken_over and await self._resume(job, run, context):
+            return
         rounds, previous = await self._tool_history(job, run)
         must_answer = retried_empty = False
         unavailable: list[str] = []  # asked-for tools this server cannot run: the model is told
@@ -164,7 +181,7 @@ class Executor:
             )  # fmt: skip
             await self._cancellable(run, answer)
             if turn.finish == "length" and ro.capped_turn(run):
-                await self._close_message(job, run, turn, "incomplete")
+                await self._close_turn(job, run, turn, [], "incomplete")
                 await self._incomplete(job, run, "max_completion_tokens", turn)
                 return
             if turn.message is None and not turn.calls and definitions:
@@ -180,18 +197,36 @@ class Executor:
                     raise ModelError("empty_reply", "The model returned no text, twice.")
                 retried_empty = True
                 continue
-            await self._close_message(job, run, turn)
+            calls = [] if spent else turn.finished_calls()
+            must_answer = mark_repeats(calls, previous)  # not run again; answer instead
+            await self._close_turn(job, run, turn, calls)
             if not turn.calls:
                 await self._complete(job, run)
                 return
             if spent:
                 raise ModelError("max_tool_rounds", _still_calling(rounds, self.settings))
             rounds += 1
-            calls = turn.finished_calls()
-            must_answer = mark_repeats(calls, previous)  # not run again; answer instead
             if await self._tool_round(job, run, turn, offer.tools, calls, context):
                 return  # waiting for the client's tool outputs
             previous = round_outputs(calls)
+
+    async def _resume(self, job: RunJob, run: Run, context: ToolContext) -> bool:
+        """Picks up a taken-over run (its cut-off turn already discarded) where its last
+        commit left it: a recorded round of tool calls runs the calls that have no output
+        yet; a reply already written ends the run. True when the run stopped here
+        (completed, or waiting for function outputs); False: the loop asks the model."""
+        async with self.store.workspace(job.workspace_id) as unit:
+            steps = await unit.steps.all_of(run.id)
+        for step in steps:
+            if step.status == "in_progress" and isinstance(step.step_details, ToolCallsDetails):
+                offer = await self.tools.offer(run.tools, context)
+                await self._cancellable(run, self.rounds.run(job, run, step, offer.tools, context))
+                return await self.rounds.close(job, run, step, step.usage)
+        last = steps[-1] if steps else None
+        if last is not None and isinstance(last.step_details, MessageCreationDetails):
+            await self._complete(job, run)  # the last reply was written; the run was not ended
+            return True
+        return False
 
     async def _tool_history(self, job: RunJob, run: Run) -> tuple[int, dict[CallKey, str | None]]:
         """Tool-call rounds the run already had (it may be resuming after tool outputs),
@@ -218,9 +253,12 @@ class Executor:
         """Runs a model turn or a round of tool calls, abandoning it (and every call in
         it) as soon as a cancel is requested."""
         task = asyncio.ensure_future(work)
-        waiter = asyncio.ensure_future(self.cancels.wait(run.id))
+        waiter = asyncio.ensure_future(self.cancels.cancelled(run.id))
         try:
             done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the worker let go of the run: so does its work
+            task.cancel()
+            raise
         finally:
             waiter.cancel()
         if task in done:
@@ -299,14 +337,33 @@ class Executor:
             await entry.open_message(run, message)
         turn.message, turn.message_step = message, step
 
-    async def _close_message(
-        self, job: RunJob, run: Run, turn: Turn, status: str = "completed"
+    async def _close_turn(
+        self, job: RunJob, run: Run, turn: Turn, calls: list[ToolCall], status: str = "completed"
     ) -> None:
-        """Writes the turn's reply, once: complete, or cut off by a token cap (its step
-        still completes: the reply is all there will be)."""
+        """Writes the turn's reply, once: complete, or (`status` "incomplete") cut off by a
+        token cap, its step still completed, the reply being all there will be. Records
+        the calls of its tool step in the same transaction: a worker taking the run over
+        finds the whole turn or none of it. Calls that are all the client's, with no
+        reply, are not recorded here (a takeover asks the model again; nothing was run)."""
         message, step = turn.message, turn.message_step
-        if message is None or step is None or message.status != "in_progress":
+        reply = (message, step) if message and step and message.status == "in_progress" else None
+        tools = turn.tool_step if calls and (reply or not _clients_only(calls)) else None
+        if reply:
+            await self._complete_reply(job, run, turn, *reply, status)
+        elif tools is None:
             return
+        if tools is not None:
+            tools.step_details = ToolCallsDetails(calls)
+        async with self.journal.entry(job.workspace_id) as entry:
+            if reply:
+                await entry.save_message(run, reply[0])
+                await entry.save_step(run, reply[1])
+            if tools is not None:
+                await entry.save_step(run, tools, announce=False)
+
+    async def _complete_reply(
+        self, job: RunJob, run: Run, turn: Turn, message: Message, step: RunStep, status: str
+    ) -> None:
         made = await self._made(job, run, step.id)
         if made.image_file_ids and self.links is not None:
             # The dashscope SDK drops image_file parts: the text links each image too.
@@ -317,9 +374,6 @@ class Executor:
             await self._annotate(job, message, made.file_ids)
         message.status, step.status = status, "completed"
         message.completed_at = step.completed_at = now_ms()
-        async with self.journal.entry(job.workspace_id) as entry:
-            await entry.save_message(run, message)
-            await entry.save_step(run, step)
 
     async def _annotate(self, job: RunJob, message: Message, file_ids: list[str]) -> None:
         """Each sandbox path the reply names of a file the tools wrote: a `file_path`
@@ -361,7 +415,7 @@ class Executor:
         assert turn.tool_step is not None
         step = turn.tool_step
         step.step_details = ToolCallsDetails(calls)  # a cancelled round still shows its calls
-        await self._cancellable(run, self.rounds.run(run.id, step, calls, offered, context))
+        await self._cancellable(run, self.rounds.run(job, run, step, offered, context))
         _add_usage(run, turn.usage)
         return await self.rounds.close(job, run, step, step_usage(turn.usage))
 
@@ -459,6 +513,11 @@ def _still_calling(rounds: int, settings: Settings) -> str:
             "a run allows (max_tool_rounds)."
         )
     return "The model called tools again when it was asked to answer without them."
+
+
+def _clients_only(calls: list[ToolCall]) -> bool:
+    """Whether the server runs none of the calls (each is the client's, or has an output)."""
+    return all(call.type == "function" or call.output is not None for call in calls)
 
 
 def _runs_tools(run: Run) -> bool:

@@ -18,7 +18,14 @@ from typing import Any
 from assistd.core import runs as rs
 from assistd.core.events import EventBus, run_event_name
 from assistd.core.ids import now_ms
-from assistd.core.objects import JsonDict, Message, MessageCreationDetails, Run, RunStep
+from assistd.core.objects import (
+    JsonDict,
+    Message,
+    MessageCreationDetails,
+    Run,
+    RunStep,
+    ToolCallsDetails,
+)
 from assistd.store.base import Store, WorkspaceUnit
 
 _STEP_STAMPS = {"cancelled": "cancelled_at", "expired": "expired_at", "failed": "failed_at"}
@@ -139,6 +146,41 @@ class Entry:
                 step.last_error = last_error or step.last_error
             setattr(step, _STEP_STAMPS.get(step.status, "failed_at"), now)
             await self.save_step(run, step)
+
+    async def discard_cut_turn(self, run: Run) -> None:
+        """Takes back the model turn that a worker which stopped (a crash, a kill) left
+        half-done, so that the worker taking the run over asks the model again: its reply
+        step and message (whose text was only ever published as deltas, never written)
+        and a tool-call step whose calls were never recorded are deleted.
+
+        Deleted rather than rewritten under the same ids: readers of the run's stream
+        already saw part of that reply as deltas of its message id, and a second text
+        under that id would read as doubled text. They are told the partial message
+        ended (`thread.message.incomplete`, its step `cancelled`) before the new turn
+        opens a message of its own, which is the order both SDKs need (one message
+        finished before the next is created); the thread keeps exactly one reply.
+        A tool-call step with recorded calls stays: its finished calls are not run again.
+        """
+        now = now_ms()
+        for step in await self.unit.steps.all_of(run.id):
+            details = step.step_details
+            if step.status != "in_progress" or (
+                isinstance(details, ToolCallsDetails) and details.tool_calls
+            ):
+                continue
+            if isinstance(details, MessageCreationDetails):
+                await self._discard_message(run, details.message_id)
+            await self.unit.steps.delete(step.id)
+            step.status, step.cancelled_at = "cancelled", now
+            self.emit(run.id, "thread.run.step.cancelled", step)
+
+    async def _discard_message(self, run: Run, message_id: str) -> None:
+        message = (await self.unit.messages.get_many([message_id])).get(message_id)
+        if message is None:
+            return
+        await self.unit.messages.delete(message_id)
+        message.status = "incomplete"
+        self.emit(run.id, "thread.message.incomplete", message)
 
     async def _close_message(
         self, run: Run, message_id: str, newer: Mapping[str, RunStep | Message]

@@ -31,7 +31,7 @@ from assistd.core.service import MessageSpec, Service, add_messages, busy_thread
 from assistd.core.tool_outputs import ToolOutput as ToolOutput  # the surfaces' import
 from assistd.core.tool_outputs import fill_outputs, match_outputs
 from assistd.errors import Conflict, NotFound
-from assistd.queue.base import CancelSignals, RunJob, RunQueue
+from assistd.queue.base import CancelChannel, LeasedRunQueue, RunJob
 from assistd.store.base import WorkspaceUnit
 
 log = logging.getLogger("assistd.runs")
@@ -57,7 +57,7 @@ class RunSpec:
 
 class RunService:
     def __init__(
-        self, objects: Service, journal: Journal, queue: RunQueue, cancels: CancelSignals
+        self, objects: Service, journal: Journal, queue: LeasedRunQueue, cancels: CancelChannel
     ) -> None:
         self.objects = objects
         self.store = objects.store
@@ -217,14 +217,14 @@ class RunService:
             return
         if active.status != rs.RunStatus.REQUIRES_ACTION:
             # A worker holds it, or may have taken it just now: it ends the run itself.
-            self.cancels.request(active.id)
+            await self.cancels.cancel(active.id)
         if active.status in (rs.RunStatus.QUEUED, rs.RunStatus.REQUIRES_ACTION):
             # No worker holds it: its end is announced here (the row is gone).
             rs.transition(active, rs.RunStatus.CANCELLED, now_ms())
             await self.journal.publish(active.id, run_event_name(active), replace(active))
             _log_ended(ws, active, "its thread was deleted")
 
-    # ---- cancel, expire, abandon: each reads the run and moves it by compare-and-set;
+    # ---- cancel, expire: each reads the run and moves it by compare-and-set;
     # ---- when another mover came first, it reads the run again and decides afresh.
 
     async def cancel_run(self, ws: str, thread_id: str, run_id: str) -> Run:
@@ -243,7 +243,7 @@ class RunService:
             if moved:
                 break
         if running:
-            self.cancels.request(run_id)
+            await self.cancels.cancel(run_id)
         else:
             _log_ended(ws, run, "cancelled before a worker ran it")
         return run
@@ -266,25 +266,6 @@ class RunService:
     async def expire_overdue(self) -> None:
         for ws, thread_id, run_id in await self.store.runs_expiring(now_ms()):
             await self._expire(RunJob(ws, thread_id, run_id))
-
-    async def abandon(self, job: RunJob) -> None:
-        """Ends a run whose worker stopped with the server."""
-        error = {
-            "code": "server_restarted",
-            "message": "The server restarted while this run was in progress; create a new run.",
-        }
-        while True:
-            async with self.journal.entry(job.workspace_id) as entry:
-                run = await entry.unit.runs.get(job.thread_id, job.run_id)
-                if run is None or rs.is_terminal(run.status):
-                    return
-                if run.status == rs.RunStatus.CANCELLING:
-                    moved = await entry.stop(run, rs.RunStatus.CANCELLED)
-                else:
-                    moved = await entry.stop(run, rs.RunStatus.FAILED, error)
-            if moved:
-                _log_ended(job.workspace_id, run, "the server stopped while it ran")
-                return
 
     # ---- tool outputs -------------------------------------------------------------------
 

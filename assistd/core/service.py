@@ -79,6 +79,9 @@ class MessageSpec:
     images: bool = False  # whether content may hold image parts (OpenAI's surface)
 
 
+VECTOR_STORES_FIELD = "tool_resources.file_search.vector_store_ids"
+
+
 def check_vector_store_ids(value: Any, field_name: str) -> None:
     """Vector stores come with the knowledge feature: until then none exists, so naming
     one is naming one that does not exist."""
@@ -150,7 +153,7 @@ class Service:
             sampling=v.check_sampling(spec.sampling),
             response_format=v.check_response_format(spec.response_format),
         )
-        check_vector_store_ids(spec.vector_store_ids, "tool_resources.file_search.vector_store_ids")
+        check_vector_store_ids(spec.vector_store_ids, VECTOR_STORES_FIELD)
         async with self.store.workspace(ws, write=True) as unit:
             assistant.tools = await self.checked_tools(unit, spec.tools)
             await _require_files(unit, assistant.file_ids, "file_ids")
@@ -260,8 +263,14 @@ class Service:
     # ---- threads ----------------------------------------------------------------------
 
     async def create_thread(
-        self, ws: str, messages: list[MessageSpec], metadata: Any, file_ids: Any = None
+        self,
+        ws: str,
+        messages: list[MessageSpec],
+        metadata: Any,
+        file_ids: Any = None,
+        vector_store_ids: Any = None,
     ) -> Thread:
+        check_vector_store_ids(vector_store_ids, VECTOR_STORES_FIELD)
         thread, built = self.new_thread(messages, metadata, file_ids=file_ids)
         async with self.store.workspace(ws, write=True) as unit:
             await self.insert_thread(unit, thread, built, [files_field(m) for m in messages])
@@ -318,9 +327,15 @@ class Service:
             return await self._thread(unit, thread_id)
 
     async def update_thread(
-        self, ws: str, thread_id: str, metadata: Metadata | None, file_ids: Any = None
+        self,
+        ws: str,
+        thread_id: str,
+        metadata: Metadata | None,
+        file_ids: Any = None,
+        vector_store_ids: Any = None,
     ) -> Thread:
         """Changes what is given: `metadata`, and the code interpreter's `file_ids`."""
+        check_vector_store_ids(vector_store_ids, VECTOR_STORES_FIELD)
         checked = v.check_metadata(metadata) if metadata is not None else None
         files_field = "tool_resources.code_interpreter.file_ids"
         files = v.check_file_ids(file_ids, files_field, v.ASSISTANT_FILES_MAX)
@@ -389,7 +404,7 @@ class Service:
 
     async def delete_message(self, ws: str, thread_id: str, message_id: str) -> None:
         async with self.store.workspace(ws, write=True) as unit:
-            if not await unit.messages.delete(thread_id, message_id):
+            if not await unit.messages.delete(message_id, thread_id):
                 await self._thread(unit, thread_id)
                 raise NotFound.of("message", message_id)
 

@@ -98,7 +98,15 @@ class Tenancy:
     async def ensure_default_workspace(self) -> Workspace:
         async with self.store.admin() as unit:
             found = await unit.get_workspace(DEFAULT_WORKSPACE)
-        return found or await self.create_workspace(DEFAULT_WORKSPACE)
+        if found is not None:
+            return found
+        try:
+            return await self.create_workspace(DEFAULT_WORKSPACE)
+        except Conflict:  # another process starting at the same moment made it
+            async with self.store.admin() as unit:
+                made = await unit.get_workspace(DEFAULT_WORKSPACE)
+            assert made is not None
+            return made
 
     async def find_workspace(self, id_or_name: str) -> Workspace:
         check_label(id_or_name, "workspace")

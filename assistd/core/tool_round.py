@@ -1,7 +1,8 @@
 """One round of tool calls. The server-run calls run at the same time, each under its time
 limit (the registry's); a client function call only has its arguments checked, so the
-client never sees a call the model has to correct. What a call made (images, files) is
-kept with the call in its step, where the run's next reply finds it.
+client never sees a call the model has to correct. Each call's output, with what it made
+(images, files), is committed with its step as soon as the call ends, where the run's next
+reply (or a worker that takes the run over) finds it.
 """
 
 from __future__ import annotations
@@ -60,29 +61,35 @@ class ToolRound:
 
     async def run(
         self,
-        run_id: str,
+        job: RunJob,
+        run: Run,
         step: RunStep,
-        calls: list[ToolCall],
         offered: dict[str, OfferedTool],
         context: ToolContext,
     ) -> None:
-        """Answers every call it can. Cancelling this cancels every call still running."""
+        """Answers every call of the step that has no output yet (a round taken over from
+        a stopped worker skips those it finished). Cancelling this cancels every call
+        still running."""
+        assert isinstance(step.step_details, ToolCallsDetails)
+        saving = asyncio.Lock()
         async with asyncio.TaskGroup() as group:
-            for index, call in enumerate(calls):
-                group.create_task(self._call(run_id, step, index, call, offered, context))
+            for index, call in enumerate(step.step_details.tool_calls):
+                group.create_task(self._call(job, run, step, index, call, offered, context, saving))
 
     async def _call(
         self,
-        run_id: str,
+        job: RunJob,
+        run: Run,
         step: RunStep,
         index: int,
         call: ToolCall,
         offered: dict[str, OfferedTool],
         context: ToolContext,
+        saving: asyncio.Lock,
     ) -> None:
         tool = offered.get(call.name)
         if tool is None or call.output is not None:
-            return  # not offered (told so already), or answered (a repeated call)
+            return  # not offered (told so already), or answered (a repeat, or before a takeover)
         if call.type == "function":
             _, call.output = parse_arguments(call.arguments, tool.parameters)
             return
@@ -91,9 +98,14 @@ class ToolRound:
         call.display = result.display
         call.image_file_ids = list(result.image_file_ids)
         call.file_ids = list(result.file_ids)
-        await self.journal.publish(
-            run_id, "thread.run.step.delta", StepDelta(step.id, [output_fragment(index, call)])
-        )
+        # Committed as soon as the call ends, with what it made, so that a worker taking
+        # the run over does not run it again. One save at a time: each writes the whole
+        # step, so a later save always holds every output an earlier one held.
+        async with saving, self.journal.entry(job.workspace_id) as entry:
+            await entry.save_step(run, step, announce=False)
+            entry.emit(
+                run.id, "thread.run.step.delta", StepDelta(step.id, [output_fragment(index, call)])
+            )
 
     async def close(self, job: RunJob, run: Run, step: RunStep, usage: JsonDict | None) -> bool:
         """Completes the step, or leaves it waiting for the client's outputs of its function

@@ -198,7 +198,47 @@ def check_tools(value: Any, plugin_ids: Iterable[str], field: str = "tools") -> 
             )
         if tool["type"] == "function":
             _check_function_tool(tool, where)
-    return [dict(tool) for tool in value]
+    return [_file_search_tool(t, f"{field}[{i}]") if t["type"] == "file_search" else dict(t)
+            for i, t in enumerate(value)]  # fmt: skip
+
+
+FILE_SEARCH_RANKERS = ("auto", "default_2024_08_21")
+
+
+def _given(options: Mapping[str, Any]) -> JsonDict:
+    """The keys that have a value: null is "not given"."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _file_search_tool(tool: Mapping[str, Any], where: str) -> JsonDict:
+    """OpenAI's overrides of a file_search tool, checked; a ranking without a
+    `score_threshold` gets 0, the default OpenAI states (and shows back)."""
+    options = tool.get("file_search")
+    if options is None:
+        return {k: v for k, v in tool.items() if k != "file_search"}
+    where = f"{where}.file_search"
+    options = _given(_object(options, where))
+    count = options.get("max_num_results")
+    if count is not None and (type(count) is not int or not 1 <= count <= 50):
+        raise InvalidRequest(f"'{where}.max_num_results' must be an integer from 1 to 50.", where)
+    ranking = options.get("ranking_options")
+    if ranking is not None:
+        ranking = _given(_object(ranking, f"{where}.ranking_options"))
+        ranker = ranking.get("ranker")
+        if ranker is not None and ranker not in FILE_SEARCH_RANKERS:
+            raise InvalidRequest(
+                f"'{where}.ranking_options.ranker' must be one of "
+                f"{', '.join(FILE_SEARCH_RANKERS)}.",
+                where,
+            )
+        threshold = ranking.setdefault("score_threshold", 0.0)
+        if type(threshold) not in (int, float) or not 0 <= threshold <= 1:
+            raise InvalidRequest(
+                f"'{where}.ranking_options.score_threshold' must be a number from 0 to 1.",
+                where,
+            )
+        options["ranking_options"] = ranking
+    return {**tool, "file_search": options}
 
 
 def check_sampling(params: SamplingParams) -> SamplingParams:

@@ -261,10 +261,6 @@ class SqlMessageRepo(_Scoped):
             scope.append(self.t.c.run_id == run_id)
         return await fetch_page(self.conn, self.t, scope, page, rows.message)
 
-    async def delete(self, thread_id: str, message_id: str) -> bool:
-        scope = self.scope(self.t, thread_id=thread_id, id=message_id)
-        return bool((await self.conn.execute(delete(self.t).where(*scope))).rowcount)
-
     async def set_metadata(self, message_id: str, metadata: Metadata) -> None:
         await self.conn.execute(
             update(self.t).where(*self.scope(self.t, id=message_id)).values(metadata=metadata)
@@ -280,6 +276,12 @@ class SqlMessageRepo(_Scoped):
             select_in(self.t, "id"), {**self.keys(), "k_in": list(message_ids)}
         )
         return {row.id: rows.message(row) for row in found}
+
+    async def delete(self, message_id: str, thread_id: str | None = None) -> bool:
+        scope = self.scope(self.t, id=message_id)
+        if thread_id is not None:
+            scope.append(self.t.c.thread_id == thread_id)
+        return bool((await self.conn.execute(delete(self.t).where(*scope))).rowcount)
 
 
 class SqlFileRepo(_Scoped):
@@ -396,6 +398,9 @@ class SqlStepRepo(_Scoped):
 
     async def replace(self, step: RunStep) -> None:
         await self._update(self.t, rows.step_values(step), id=step.id)
+
+    async def delete(self, step_id: str) -> None:
+        await self.conn.execute(delete(self.t).where(*self.scope(self.t, id=step_id)))
 
     async def all_of(self, run_id: str) -> list[RunStep]:
         query = in_order(select_by(self.t, ("run_id",)))

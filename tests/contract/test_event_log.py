@@ -127,6 +127,45 @@ async def test_followers_miss_nothing_and_see_nothing_twice(transport: Transport
     assert await second == list(range(51, 203))
 
 
+async def test_a_reader_resuming_after_a_legs_end_gets_the_next_leg_only(
+    transport: Transport,
+) -> None:
+    writer, reader = transport.buses(2)
+    await writer.publish("run_1", "thread.run.in_progress", None)
+    ended = await writer.publish("run_1", "thread.run.requires_action", None)
+    # Nothing follows the end of the leg yet: the resumed reader waits, then gets nothing.
+    assert await reader.read("run_1", ended.seq, timeout_s=0.2) == []
+    waiting = asyncio.create_task(reader.read("run_1", ended.seq, timeout_s=30))
+    await asyncio.sleep(0.05)
+    for name in ("thread.run.queued", "thread.run.in_progress", "thread.run.completed"):
+        await writer.publish("run_1", name, None)
+    got = await asyncio.wait_for(waiting, 5)
+    rest = got + await reader.read("run_1", got[-1].seq, timeout_s=1)
+    assert [(e.seq, e.name) for e in rest] == [
+        (3, "thread.run.queued"), (4, "thread.run.in_progress"), (5, "thread.run.completed")
+    ]  # fmt: skip
+
+
+async def test_publishers_on_two_connections_share_one_sequence(transport: Transport) -> None:
+    """A replica cancelling and the worker streaming write the same run's log: every event
+    gets its own number, the one every reader sees (what a resuming client sends back)."""
+    first, second, reader = transport.buses(3)
+
+    async def publish(bus: Any, who: str) -> list[tuple[int, str]]:
+        published = []
+        for index in range(50):
+            event = await bus.publish(
+                "run_1", "thread.message.delta", MessageDelta(who, str(index))
+            )
+            published.append((event.seq, f"{who}{index}"))
+        return published
+
+    mine, theirs = await asyncio.gather(publish(first, "a"), publish(second, "b"))
+    read = await reader.read("run_1", 0, timeout_s=1, limit=200)
+    assert [e.seq for e in read] == list(range(1, 101))
+    assert sorted(mine + theirs) == [(e.seq, e.data.message_id + e.data.text) for e in read]
+
+
 async def test_a_waiting_read_returns_when_nothing_comes(transport: Transport) -> None:
     (bus,) = transport.buses(1)
     await bus.publish("run_1", "thread.run.in_progress", None)
@@ -158,6 +197,7 @@ async def test_a_log_expires_after_its_run_ends_and_not_before(transport: Transp
     await asyncio.sleep(1.5)
     with pytest.raises(EventLogGone):
         await bus.read("run_done", 0, timeout_s=1)
+    assert await bus.last_seq("run_done") == 0  # how a resuming stream knows it is gone
     assert len(await bus.read("run_on", 0, timeout_s=1)) == 2
 
 

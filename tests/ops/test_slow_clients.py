@@ -178,7 +178,7 @@ def test_a_reader_far_behind_gets_its_stream_in_bounded_chunks(
     # A chunk stops growing at its cap: what comes before its last frame is small (that
     # frame may be large, e.g. the whole message once completed).
     for chunk in chunks:
-        before_last = chunk[: chunk.rstrip(b"\n").rfind(b"\n\nid:") + 2]
+        before_last = chunk[: chunk.rstrip(b"\n").rfind(b"\n\nevent:") + 2]
         assert len(before_last) <= 64 * 1024, len(before_last)
 
 

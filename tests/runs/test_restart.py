@@ -1,5 +1,5 @@
 """A server that stops while runs are going leaves none of them stuck: on the next start a
-run that was in progress ends `failed` with a `last_error`, a queued run is run, and a run
+run that was in progress is taken over and completes, a queued run is run, and a run
 waiting for tool outputs still takes them."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dashscope import Assistants, Runs, Threads
+from dashscope import Assistants, Messages, Runs, Threads
 
 from tests.runs.conftest import sdk_at, workspace_key
 from tests.runs.helpers import WEATHER, ok, settle, wait_done, wait_for
@@ -22,7 +22,7 @@ def test_runs_survive_a_restart(
     data_dir: Path = tmp_path_factory.mktemp("restart")
     # One worker, so that a second run stays queued behind the hanging one.
     env = {"ASSISTD_OPENAI_BASE_URL": fake_model.base_url, "ASSISTD_RUN_WORKERS": "1"}
-    hanging = fake_model.new_model(Hang(120))
+    hanging = fake_model.new_model(Hang(120), Reply("taken over"))
     quick = fake_model.new_model(Reply("after the restart"))
     tool = fake_model.new_model(ToolCalls([("get_weather", {"city": "Riga"})]), Reply("Windy."))
 
@@ -47,8 +47,10 @@ def test_runs_survive_a_restart(
 
     with run_server(data_dir, database, **env) as second, sdk_at(second, key):
         stopped = wait_done(busy_thread.id, busy.id)
-        assert stopped.status == "failed", as_json(stopped)
-        assert stopped.last_error["code"] and stopped.last_error["message"]
+        assert stopped.status == "completed", as_json(stopped)
+        replies = ok(Messages.list(busy_thread.id)).data
+        assert [m.role for m in replies] == ["assistant", "user"]
+        assert replies[0].content[0].text.value == "taken over"
         resumed = wait_done(queued_thread.id, queued.id)
         assert resumed.status == "completed", as_json(resumed)
         still = ok(Runs.retrieve(waiting.id, thread_id=waiting_thread.id))

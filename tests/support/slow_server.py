@@ -1,5 +1,6 @@
 """A slow HTTP provider: `GET /slow?seconds=S&id=X` answers after S seconds with JSON
-`{"id", "started", "ended"}` (monotonic seconds of this process). It records how many
+`{"id", "started", "ended"}` (monotonic seconds of this process); with `hold=1` instead of
+`seconds` it answers once the test calls `release()`. It records how many
 requests were in flight at once, and which ones the client gave up on (closed the
 connection before the answer), so tests can see calls overlap and calls abandoned
 without measuring speed."""
@@ -58,11 +59,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
         seconds = float(query.get("seconds", ["1"])[0])
+        held = "hold" in query
         request_id = query.get("id", ["?"])[0]
         log = self.server.log
         log.enter(request_id)
         started = time.monotonic()
-        while time.monotonic() - started < seconds:
+        while not self.server.released.is_set() if held else time.monotonic() - started < seconds:
             if _client_gone(self.connection):
                 log.leave(request_id, answered=False)
                 return
@@ -80,15 +82,24 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     log: SlowLog
+    released: threading.Event
 
 
 @dataclass
 class SlowServer:
     base_url: str
     log: SlowLog
+    released: threading.Event
 
     def url(self, request_id: str, seconds: float) -> str:
         return f"{self.base_url}/slow?seconds={seconds:g}&id={request_id}"
+
+    def held_url(self, request_id: str) -> str:
+        """A request that is answered only once `release` is called."""
+        return f"{self.base_url}/slow?hold=1&id={request_id}"
+
+    def release(self) -> None:
+        self.released.set()
 
     def wait_started(self, count: int, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s
@@ -107,10 +118,13 @@ class SlowServer:
 def slow_server() -> Iterator[SlowServer]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.log = SlowLog()
+    server.released = threading.Event()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield SlowServer(f"http://127.0.0.1:{server.server_address[1]}", server.log)
+        yield SlowServer(
+            f"http://127.0.0.1:{server.server_address[1]}", server.log, server.released
+        )
     finally:
         server.shutdown()
         server.server_close()

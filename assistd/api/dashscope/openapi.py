@@ -49,7 +49,8 @@ SURFACE = Surface(
         "takes `Authorization: Bearer <key>`; `X-DashScope-WorkSpace` (optional) names the "
         "workspace. Errors are `{request_id, code, message}` with the real HTTP status. "
         "Lists take `limit`, `order`, `after` and `before`; `GET /files` takes `page_no` "
-        "and `page_size`. A run created with `stream: true` answers with server-sent events. "
+        "and `page_size`. A run created with `stream: true` answers with server-sent events; "
+        "`GET .../runs/{run_id}/events` (an assistd extension) resumes such a stream. "
         "`/plugins` is an assistd extension: a workspace's custom tools (OpenAPI documents "
         'and MCP servers), named by assistants as `{"type": "<plugin_id>"}`.'
     ),

@@ -18,7 +18,9 @@ from assistd.errors import InvalidRequest, UnsupportedMediaType, echo
 router = APIRouter()
 Ws = Depends(workspace_id)
 Svc = Depends(service)
-PURPOSES = ("assistants", "vision", "batch", "fine-tune", "user_data", "evals")
+# OpenAI's upload purposes but `evals`, which is for its Evals API (not here) and which
+# its own file schema has no value for.
+PURPOSES = ("assistants", "vision", "batch", "fine-tune", "user_data")
 LIST_LIMIT = 10_000
 
 

@@ -50,10 +50,6 @@ class ToolResources(_Body):
         return search.vector_store_ids if search else None
 
 
-def _resources(given: ToolResources | None) -> ToolResources:
-    return given if given is not None else ToolResources()
-
-
 class AssistantBody(_Body):
     model: str | None = None
     name: str | None = None
@@ -72,7 +68,7 @@ class AssistantBody(_Body):
     def spec(self) -> AssistantSpec:
         if self.model is None:
             raise InvalidRequest("'model' is required.", "model")
-        resources = _resources(self.tool_resources)
+        resources = self.tool_resources or ToolResources()
         return AssistantSpec(
             model=self.model,
             name=self.name,
@@ -87,7 +83,7 @@ class AssistantBody(_Body):
         )
 
     def patch(self) -> AssistantPatch:
-        resources = _resources(self.tool_resources)
+        resources = self.tool_resources or ToolResources()
         return AssistantPatch(
             model=self.model,
             name=self.name,

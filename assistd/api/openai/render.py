@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from assistd.core.objects import Assistant, JsonDict, Message, Page, StoredFile, Thread
 
 T = TypeVar("T")
+PURPOSES = {"fine_tune": "fine-tune"}  # the dashscope SDK's spelling -> OpenAI's
 Wire = dict[str, Any]
 
 
@@ -99,7 +100,7 @@ def file(f: StoredFile) -> Wire:
         "bytes": f.bytes,
         "created_at": seconds(f.created_at),
         "filename": f.filename,
-        "purpose": f.purpose,
+        "purpose": PURPOSES.get(f.purpose, f.purpose),
         "status": "processed",
     }
 

@@ -9,25 +9,33 @@ from assistd.api.common import json_body, parse_body
 from assistd.api.openai import render
 from assistd.api.openai.deps import run_service, service, workspace_id
 from assistd.api.openai.pages import page_request
-from assistd.api.openai.protocol import MessageBody, MetadataBody, ThreadBody, ThreadModifyBody
+from assistd.api.openai.protocol import (
+    MessageBody,
+    MetadataBody,
+    ThreadBody,
+    ThreadModifyBody,
+    ToolResources,
+)
 from assistd.api.openai.wire import respond
 from assistd.core.run_service import RunService
-from assistd.core.service import Service, check_vector_store_ids
+from assistd.core.service import Service
 from assistd.errors import InvalidRequest
 
 router = APIRouter()
 Ws = Depends(workspace_id)
 Svc = Depends(service)
-STORES = "tool_resources.file_search.vector_store_ids"
 
 
 @router.post("/threads")
 async def create(request: Request, ws: str = Ws, svc: Service = Svc) -> Response:
     body = parse_body(ThreadBody, await json_body(request))
-    resources = body.tool_resources
-    check_vector_store_ids(resources.vector_store_ids() if resources else None, STORES)
+    resources = body.tool_resources or ToolResources()
     thread = await svc.create_thread(
-        ws, body.message_specs(), body.metadata, resources.file_ids() if resources else None
+        ws,
+        body.message_specs(),
+        body.metadata,
+        resources.file_ids(),
+        resources.vector_store_ids(),
     )
     return respond(request, render.thread(thread))
 
@@ -40,10 +48,9 @@ async def retrieve(request: Request, thread_id: str, ws: str = Ws, svc: Service 
 @router.post("/threads/{thread_id}")
 async def modify(request: Request, thread_id: str, ws: str = Ws, svc: Service = Svc) -> Response:
     body = parse_body(ThreadModifyBody, await json_body(request))
-    resources = body.tool_resources
-    check_vector_store_ids(resources.vector_store_ids() if resources else None, STORES)
+    resources = body.tool_resources or ToolResources()
     thread = await svc.update_thread(
-        ws, thread_id, body.metadata, resources.file_ids() if resources else None
+        ws, thread_id, body.metadata, resources.file_ids(), resources.vector_store_ids()
     )
     return respond(request, render.thread(thread))
 

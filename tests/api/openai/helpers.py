@@ -4,9 +4,11 @@ built elsewhere) over plain HTTP, for the tests that need a run on a thread."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.server import RunningServer
 
@@ -36,3 +38,16 @@ def settle(server: RunningServer, key: str, thread_id: str, run_id: str) -> dict
                 return run
             assert time.monotonic() < deadline, f"run stayed {run['status']}"
             time.sleep(0.05)
+
+
+OPENAPI_DOCUMENT = "openai-assistants-openapi.json"
+
+
+def openapi_document_path() -> Path:
+    """OpenAI's published OpenAPI document (the excerpt kept beside the wire spec, in a
+    `shared/spec` directory above this checkout); skips the test where it is absent."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "spec" / OPENAPI_DOCUMENT
+        if candidate.is_file():
+            return candidate
+    pytest.skip(f"{OPENAPI_DOCUMENT} is not beside this checkout")

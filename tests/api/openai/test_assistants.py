@@ -157,6 +157,37 @@ def test_list_pages_every_way(client: openai.OpenAI) -> None:
             "vector stores",
         ),
         ({"tool_resources": {"code_interpreter": {"file_ids": "f"}}}, "tool_resources", "list"),
+        (
+            {"tools": [{"type": "file_search", "file_search": {"max_num_results": 51}}]},
+            "tools[0].file_search",
+            "1 to 50",
+        ),
+        (
+            {"tools": [{"type": "file_search", "file_search": {"ranking_options": []}}]},
+            "tools[0].file_search.ranking_options",
+            "object",
+        ),
+        (
+            {
+                "tools": [
+                    {"type": "file_search", "file_search": {"ranking_options": {"ranker": "x"}}}
+                ]
+            },
+            "tools[0].file_search",
+            "default_2024_08_21",
+        ),
+        (
+            {
+                "tools": [
+                    {
+                        "type": "file_search",
+                        "file_search": {"ranking_options": {"score_threshold": 2}},
+                    }
+                ]
+            },
+            "tools[0].file_search",
+            "0 to 1",
+        ),
     ],
 )
 def test_bad_bodies_are_400_naming_the_field(
@@ -186,3 +217,24 @@ def test_nested_nulls_are_not_given(raw: httpx.Client) -> None:
     assert made["tool_resources"] == {} and made["response_format"] == "auto"
     update = raw.post(f"/assistants/{made['id']}", json={"tool_resources": None, "model": None})
     assert update.status_code == 200 and update.json()["model"] == "m"
+
+
+def test_file_search_overrides_are_kept_with_their_defaults(client: openai.OpenAI) -> None:
+    made = client.beta.assistants.create(
+        model="m",
+        tools=[
+            {"type": "file_search"},
+            {"type": "file_search", "file_search": {"max_num_results": 5}},
+            {"type": "file_search", "file_search": {"ranking_options": {"ranker": "auto"}}},
+            {"type": "file_search", "file_search": {"max_num_results": None}},
+        ],
+    )
+    assert [t.model_dump(exclude_none=True) for t in made.tools] == [
+        {"type": "file_search"},
+        {"type": "file_search", "file_search": {"max_num_results": 5}},
+        {
+            "type": "file_search",
+            "file_search": {"ranking_options": {"ranker": "auto", "score_threshold": 0.0}},
+        },
+        {"type": "file_search", "file_search": {}},
+    ]

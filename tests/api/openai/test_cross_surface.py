@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dashscope
+import httpx
 import openai
 import pytest
 from dashscope import Assistants, Messages, Threads
@@ -107,3 +108,18 @@ def test_v1_objects_on_dashscope(
     ok(Threads.delete(thread.id, api_key=key))
     with pytest.raises(openai.NotFoundError):
         client.beta.threads.retrieve(thread.id)
+
+
+def test_dashscope_purpose_spelling_on_v1(
+    client: openai.OpenAI, server: RunningServer, workspace: tuple[str, str]
+) -> None:
+    headers = {"Authorization": f"Bearer {workspace[1]}"}
+    uploaded = httpx.post(
+        f"{server.dashscope_url}/files",
+        headers=headers,
+        data={"purpose": "fine_tune"},
+        files={"files": ("train.jsonl", b"{}\n")},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    file_id = uploaded.json()["data"]["uploaded_files"][0]["file_id"]
+    assert client.files.retrieve(file_id).purpose == "fine-tune"

@@ -55,6 +55,7 @@ def test_list_defaults_purpose_and_cursors(client: openai.OpenAI) -> None:
     [
         ({}, {"file": ("a.txt", b"x")}, "purpose", "required"),
         ({"purpose": "fun"}, {"file": ("a.txt", b"x")}, "purpose", "fun"),
+        ({"purpose": "evals"}, {"file": ("a.txt", b"x")}, "purpose", "evals"),
         ({"purpose": "assistants"}, {"other": ("a.txt", b"x")}, "file", "'file'"),
         ({"purpose": "assistants", "file": "not a file"}, None, "file", "filename"),
     ],

@@ -6,36 +6,24 @@ from __future__ import annotations
 
 import copy
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.api.openai.helpers import settle, start_run
+from tests.api.openai.helpers import openapi_document_path, settle, start_run
 from tests.support.fake_model import FakeModel, Reply
 from tests.support.server import RunningServer
 
-DOCUMENT = "openai-assistants-openapi.json"
 URN = "urn:openai-openapi"
-
-
-def _spec_path() -> Path:
-    """The spec's directory beside the repository (a checkout's `../shared/spec`)."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "spec" / DOCUMENT
-        if candidate.is_file():
-            return candidate
-    pytest.skip(f"{DOCUMENT} is not beside this checkout")
 
 
 @cache
 def _document() -> dict[str, Any]:
-    document: dict[str, Any] = orjson.loads(_spec_path().read_bytes())
+    document: dict[str, Any] = orjson.loads(openapi_document_path().read_bytes())
     schemas = document["components"]["schemas"]
     for name, schema in schemas.items():
         if name.startswith("List") and name.endswith("Response"):

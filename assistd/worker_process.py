@@ -1,0 +1,47 @@
+"""`assistd worker`: the distributed shape's run executor, with no HTTP API.
+
+It migrates the store (safe next to other processes starting: migrations take a
+PostgreSQL advisory lock), then claims runs off the Redis queue until SIGTERM or SIGINT.
+Stopping lets go of the runs held without ending them: their leases lapse and another
+worker takes them over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from assistd.core.plugin_rules import check_declared_ids
+from assistd.runtime import build_runtime
+from assistd.server_lock import postgres_session
+from assistd.settings import Settings
+from assistd.tools.plugins.source import check_declared
+
+log = logging.getLogger("assistd.worker")
+
+
+async def run_worker(settings: Settings, concurrency: int | None = None) -> None:
+    check_declared_ids(settings.plugins)
+    documents = check_declared(settings)
+    async with postgres_session(settings.resolved_database_url, "worker"):
+        pass  # says plainly when PostgreSQL is out of reach
+    runtime = build_runtime(settings, documents, concurrency)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        await runtime.store.migrate()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await runtime.start_workers()
+        log.info(
+            "assistd worker ready: %d runs at once, lease %g s",
+            runtime.workers.concurrency, settings.run_lease_s,
+        )  # fmt: skip
+        print("assistd worker ready", flush=True)
+        await stop.wait()
+        log.info("assistd worker stopping: runs held are left for other workers")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await runtime.close()
