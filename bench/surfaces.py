@@ -4,9 +4,11 @@
     python -m bench.surfaces [--quick] [--backends sqlite,postgres]
 
 For each backend, one server routed to the fake model (its own process, answering at
-once): streamed runs created and read to the end, then runs created and polled (GET
-after GET, no pause), alternating the surface run by run (the order turning each time)
-so both see the same machine. Server CPU is read per block of runs of one surface.
+once): streamed runs created and read to the end, then runs created and polled every
+POLL_S, alternating the surface run by run (the order turning each time) so both see
+the same machine. (Polling with no pause measures the poll rate instead: /v1's GET is
+the cheaper, so it polls more often and slows the run it waits for.) Server CPU is read
+per block of streamed runs of one surface, and per block of GETs of one run.
 The figure of merit is the ratio /v1 : /api/v1 of each (issue 10 asks for <= 1.05).
 
 Writes bench/results/surfaces-<timestamp>.json and prints a table.
@@ -42,6 +44,8 @@ from bench.runs import Target, routed_server
 SURFACES = {"dashscope": "/api/v1", "openai": "/v1"}
 FINAL = (b"thread.run.completed", b"thread.run.failed", b"thread.run.cancelled")
 TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
+POLL_S = 0.005
+GETS = 500
 
 
 def _field(frame: bytes, name: bytes) -> bytes:
@@ -79,6 +83,7 @@ async def polled_run(client: httpx.AsyncClient, prefix: str, thread_id: str, run
     created = await post_json(client, f"{prefix}/threads/{thread_id}/runs", run)
     status, path = created["status"], f"{prefix}/threads/{thread_id}/runs/{created['id']}"
     while status not in TERMINAL:
+        await asyncio.sleep(POLL_S)
         status = orjson.loads((await client.get(path)).content)["status"]
     result.end, result.final = time.perf_counter(), status
     if status != "completed":
@@ -117,6 +122,24 @@ async def _cpu_per_run(t: Target, n: int, blocks: int) -> dict[str, float]:
     return {name: round(cpu * 1000 / (n * blocks), 3) for name, cpu in spent.items()}
 
 
+async def _cpu_per_get(t: Target, blocks: int) -> dict[str, float]:
+    """Server CPU µs per GET of a finished run, over alternating blocks of GETS."""
+    spent = {name: 0.0 for name in SURFACES}
+    async with assistd_client(t.server.base_url, t.key) as client:
+        (thread,) = await make_threads(client, 1)
+        done = await polled_run(client, "/api/v1", thread, {"assistant_id": t.assistant_id})
+        assert done.ok, done.error
+        run_id = (await client.get(f"/api/v1/threads/{thread}/runs")).json()["data"][0]["id"]
+        for b in range(blocks):
+            for name in SURFACES if b % 2 == 0 else list(SURFACES)[::-1]:
+                path = f"{SURFACES[name]}/threads/{thread}/runs/{run_id}"
+                before = cpu_seconds([t.proc])
+                for _ in range(GETS):
+                    await client.get(path)
+                spent[name] += cpu_seconds([t.proc]) - before
+    return {name: round(cpu * 1e6 / (GETS * blocks), 1) for name, cpu in spent.items()}
+
+
 def _compare(done: dict[str, list[Timed]], warmup: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, runs in done.items():
@@ -136,7 +159,12 @@ async def bench_backend(t: Target, n: int, warmup: int) -> dict[str, Any]:
     polled = _compare(await _alternating(t, n + warmup, polled=True), warmup)
     cpu = await _cpu_per_run(t, max(n // 4, 10), 4)
     cpu["ratio"] = round(cpu["openai"] / cpu["dashscope"], 3)
-    return {"streamed": streamed, "polled": polled, "server_cpu_ms_per_streamed_run": cpu}
+    gets = await _cpu_per_get(t, 4)
+    gets["ratio"] = round(gets["openai"] / gets["dashscope"], 3)
+    return {
+        "streamed": streamed, "polled": polled, "server_cpu_ms_per_streamed_run": cpu,
+        "server_cpu_us_per_get": gets,
+    }  # fmt: skip
 
 
 def table(results: dict[str, Any]) -> str:
@@ -148,11 +176,13 @@ def table(results: dict[str, Any]) -> str:
                 f"{backend:9} {what + ' run (ms)':22} {row['dashscope']['p50_ms']:12.2f} "
                 f"{row['openai']['p50_ms']:9.2f} {row['ratio_p50']:6.3f}"
             )
-        cpu = found["server_cpu_ms_per_streamed_run"]
-        lines.append(
-            f"{backend:9} {'server CPU/run (ms)':22} {cpu['dashscope']:12.2f} "
-            f"{cpu['openai']:9.2f} {cpu['ratio']:6.3f}"
-        )
+        for label, key in (("server CPU/run (ms)", "server_cpu_ms_per_streamed_run"),
+                           ("server CPU/GET (us)", "server_cpu_us_per_get")):  # fmt: skip
+            cpu = found[key]
+            lines.append(
+                f"{backend:9} {label:22} {cpu['dashscope']:12.2f} "
+                f"{cpu['openai']:9.2f} {cpu['ratio']:6.3f}"
+            )
     return "\n".join(lines)
 
 
