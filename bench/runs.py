@@ -2,6 +2,11 @@
 straight to the model in the same run.
 
     python -m bench.runs [--quick] [--backends sqlite,postgres] [--no-local]
+    python -m bench.runs --shape distributed [--quick]
+
+The embedded shape (default) benchmarks one `assistd serve` per backend. The distributed
+shape benchmarks PostgreSQL + Redis with one `assistd serve --no-worker` and one
+`assistd worker`, processes of their own; server CPU is theirs together.
 
 1. overhead: a streamed run's create -> `thread.run.completed`, minus a streamed call of
    the fake model (answering at once) made directly with the openai SDK, same messages;
@@ -30,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +69,9 @@ from bench.runload import (
     stream_run,
 )
 from bench.runs_report import best, median, table
+from tests.durability.cluster import cluster, forget_keys, missing_commands, redis_problem
 from tests.support.postgres import fresh_database
+from tests.support.redis import REDIS_URL
 from tests.support.server import RunningServer, run_server
 
 RESULTS = ROOT / "bench" / "results"
@@ -113,14 +120,20 @@ SECOND_BACKEND = {"overhead_n": 100, "polled_n": 30, "throughput_runs": 400}
 @dataclass
 class Target:
     server: RunningServer
-    proc: psutil.Process
+    proc: psutil.Process  # the process serving the API
     model_url: str
     model_pid: int
     assistant_id: str = ""
+    workers: list[psutil.Process] = field(default_factory=list)  # distributed: `assistd worker`
 
     @property
     def key(self) -> str:
         return self.server.admin_key
+
+    @property
+    def procs(self) -> list[psutil.Process]:
+        """Every process of assistd: its CPU is the server CPU of a figure."""
+        return [self.proc, *self.workers]
 
 
 def _rss_mib(proc: psutil.Process) -> float:
@@ -191,7 +204,7 @@ async def relay(t: Target, plan: Plan) -> dict[str, Any]:
         run = {"assistant_id": t.assistant_id, "model": model}
         await stream_run(client, threads[-1], run)  # warm-up
         a_rates, d_rates = [], []
-        cpu0 = cpu_seconds([t.proc])
+        cpu0 = cpu_seconds(t.procs)
         for thread in threads[:-1]:
             a = await stream_run(client, thread, run)
             d = await direct_raw(http, model)
@@ -199,7 +212,7 @@ async def relay(t: Target, plan: Plan) -> dict[str, Any]:
                 raise RuntimeError(f"relay run failed: {a.error or d.error}")
             a_rates.append(a.rate())
             d_rates.append(d.rate())
-        cpu = cpu_seconds([t.proc]) - cpu0
+        cpu = cpu_seconds(t.procs) - cpu0
     a_rate, d_rate = sorted(a_rates)[len(a_rates) // 2], sorted(d_rates)[len(d_rates) // 2]
     return {
         "words": plan.relay_words,
@@ -242,19 +255,12 @@ async def throughput(t: Target, plan: Plan, streamed: bool) -> dict[str, Any]:
                 return await stream_run(client, threads[i], run)
             return await polled_run(client, threads[i], run, plan.poll_interval_s)
 
-        procs = [t.proc]
         pg = postgres_processes() if t.server.database_url else []
         me, model = psutil.Process(), psutil.Process(t.model_pid)
-        cpu0 = [cpu_seconds(procs), cpu_seconds(pg), cpu_seconds([me]), cpu_seconds([model])]
+        groups = [t.procs, pg, [me], [model], [t.proc]]
+        cpu0 = [cpu_seconds(g) for g in groups]
         done, seconds = await _pool(n, c, one)
-        cpu = [
-            a - b
-            for a, b in zip(
-                [cpu_seconds(procs), cpu_seconds(pg), cpu_seconds([me]), cpu_seconds([model])],
-                cpu0,
-                strict=True,
-            )
-        ]
+        cpu = [cpu_seconds(g) - c0 for g, c0 in zip(groups, cpu0, strict=True)]
     ok = [r for r in done if r.ok]
     found = {
         "mode": "streamed: create with stream=True, read to thread.run.completed"
@@ -275,6 +281,9 @@ async def throughput(t: Target, plan: Plan, streamed: bool) -> dict[str, Any]:
     }
     if pg:
         found["postgres_cpu_ms_per_run"] = round(cpu[1] * 1000 / n, 2)
+    if t.workers:  # the server CPU above is the API's and the worker's together
+        found["api_cpu_ms_per_run"] = round(cpu[4] * 1000 / n, 2)
+        found["worker_cpu_ms_per_run"] = round((cpu[0] - cpu[4]) * 1000 / n, 2)
     return found
 
 
@@ -309,10 +318,10 @@ async def many_streams(t: Target, plan: Plan) -> dict[str, Any]:
         probe = Probe(t.server.base_url, t.key, get_path)
         stop, peak = asyncio.Event(), [_rss_mib(t.proc)]
         sampler = asyncio.create_task(_sample_rss(t.proc, peak, stop))
-        cpu0, start = cpu_seconds([t.proc]), time.perf_counter()
+        cpu0, start = cpu_seconds(t.procs), time.perf_counter()
         run = {"assistant_id": t.assistant_id, "model": model}
         runs = await asyncio.gather(*(stream_run(client, th, run) for th in threads))
-        seconds, cpu = time.perf_counter() - start, cpu_seconds([t.proc]) - cpu0
+        seconds, cpu = time.perf_counter() - start, cpu_seconds(t.procs) - cpu0
         loaded = probe.finish()
         stop.set()
         await sampler
@@ -446,6 +455,33 @@ def routed_server(backend: str, workdir: Path, model_url: str, model_pid: int) -
         yield Target(server, proc, model_url, model_pid)
 
 
+@contextmanager
+def distributed_server(workdir: Path, model_url: str, model_pid: int) -> Iterator[Target]:
+    """PostgreSQL + Redis (keys under a fresh prefix, deleted afterwards), one API
+    replica and one worker."""
+    prefix = f"assistd-bench:{os.urandom(4).hex()}:"
+    with ExitStack() as stack:
+        url = stack.enter_context(fresh_database(workdir / "pg"))
+        stack.callback(forget_keys, REDIS_URL, prefix)
+        found = stack.enter_context(
+            cluster(workdir / "distributed", url, REDIS_URL, model_url, replicas=1, workers=1,
+                    worker_concurrency=RUN_WORKERS, ASSISTD_REDIS_PREFIX=prefix,
+                    ASSISTD_RUN_WORKERS=str(RUN_WORKERS))
+        )  # fmt: skip
+        api, worker = found.processes[0], found.workers[0]
+        assert api.popen is not None and worker.popen is not None
+        server = RunningServer(
+            found.replicas[0], found.admin_key, workdir / "distributed", url, {}, api.popen.pid
+        )
+        procs = [psutil.Process(api.popen.pid), psutil.Process(worker.popen.pid)]
+        yield Target(server, procs[0], model_url, model_pid, workers=procs[1:])
+
+
+def distributed_unavailable() -> str | None:
+    """Why the distributed shape cannot be measured here, or None."""
+    return missing_commands() or redis_problem(REDIS_URL)
+
+
 async def bench_backend(backend: str, t: Target, plan: Plan, full: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"rss_idle_mib": _rss_mib(t.proc)}  # no run yet, no local model
     async with assistd_client(t.server.base_url, t.key) as client:
@@ -463,10 +499,24 @@ async def bench_backend(backend: str, t: Target, plan: Plan, full: bool) -> dict
         print(f"  {backend:8} {name:20} {time.perf_counter() - started:5.1f} s", flush=True)
     await asyncio.sleep(2)
     out["rss_after_mib"] = _rss_mib(t.proc)
+    if t.workers:
+        out["worker_rss_after_mib"] = _rss_mib(t.workers[0])
     return out
 
 
+def run_distributed(plan: Plan, results: dict[str, Any]) -> None:
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="assistd-bench-")))
+        model_url, model_pid = stack.enter_context(fake_model_process())
+        target = stack.enter_context(distributed_server(tmp, model_url, model_pid))
+        found = asyncio.run(bench_backend("distributed", target, plan, full=True))
+        results["backends"]["distributed"] = found
+
+
 def run_all(args: argparse.Namespace, plan: Plan, results: dict[str, Any]) -> None:
+    if args.shape == "distributed":
+        run_distributed(plan, results)
+        return
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     with tempfile.TemporaryDirectory(prefix="assistd-bench-") as tmp, fake_model_process() as fm:
         for i, backend in enumerate(backends):
@@ -486,7 +536,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer runs, shorter streams")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--no-local", action="store_true", help="skip the local model")
+    parser.add_argument(
+        "--shape", choices=["embedded", "distributed"], default="embedded",
+        help="embedded: one `assistd serve` per backend; distributed: PostgreSQL + Redis, "
+        "one `assistd serve --no-worker` and one `assistd worker`",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.shape == "distributed" and (why := distributed_unavailable()):
+        print(f"runs benchmark, distributed shape: skipped, {why}", flush=True)
+        return 0
     plan = QUICK if args.quick else Plan()
     started = dt.datetime.now(dt.UTC)
     results: dict[str, Any] = {
@@ -499,10 +557,11 @@ def main(argv: list[str] | None = None) -> int:
         "model calls), bench.probe (GETs over http.client, own process); fake model "
         "in its own process (bench.fake_server)",
         "machine": machine(),
+        "shape": args.shape,
         "server_env": {"ASSISTD_RUN_WORKERS": RUN_WORKERS},
         "backends": {},
     }
-    print(f"assistd runs benchmark: {plan}", flush=True)
+    print(f"assistd runs benchmark ({args.shape} shape): {plan}", flush=True)
     run_all(args, plan, results)
     results["machine"]["load_avg_after"] = machine()["load_avg"]
     results["wall_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)

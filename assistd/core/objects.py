@@ -295,3 +295,59 @@ class Page(Generic[T]):
     @property
     def last_id(self) -> str | None:
         return getattr(self.items[-1], "id", None) if self.items else None
+
+
+# Knowledge: vector stores (knowledge bases), the files in them, and what a search finds.
+
+
+@dataclass(slots=True)
+class VectorStore:
+    id: str
+    created_at: int
+    name: str | None
+    embedder: str  # the embedding model's name, recorded so every query uses the same one
+    dimension: int
+    max_chunk_tokens: int = 800
+    chunk_overlap_tokens: int = 400
+    metadata: Metadata = field(default_factory=dict)
+    expires_after: JsonDict | None = None  # {"anchor": "last_active_at", "days": N}
+    expires_at: int | None = None
+    last_active_at: int | None = None
+
+
+@dataclass(slots=True)
+class VectorStoreFile:
+    id: str  # the file's id: a file is in a vector store at most once
+    vector_store_id: str
+    created_at: int
+    status: str = "in_progress"  # in_progress | completed | failed | cancelled
+    last_error: JsonDict | None = None  # {"code": ..., "message": ...} when failed
+    usage_bytes: int = 0
+    chunk_count: int = 0
+    attributes: Metadata = field(default_factory=dict)
+    max_chunk_tokens: int = 800
+    chunk_overlap_tokens: int = 400
+
+
+@dataclass(slots=True)
+class KnowledgeChunk:
+    """One chunk of a file, as stored: its text, where it came from, and its vector."""
+
+    file_id: str
+    position: int
+    text: str
+    tokens: int
+    page: int | None
+    embedding: list[float]
+
+
+@dataclass(slots=True)
+class SearchHit:
+    vector_store_id: str
+    file_id: str
+    filename: str
+    position: int
+    page: int | None
+    text: str
+    score: float  # in [0, 1], higher first; follows the final order
+    attributes: Metadata = field(default_factory=dict)

@@ -5,9 +5,12 @@ One client per route, shared by every run on it (connection pooling, no per-run 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 import orjson
@@ -34,13 +37,23 @@ class OpenAICompatBackend:
         extra_body: dict[str, Any] | None = None,
     ) -> None:
         self.client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key or "none", timeout=timeout_s, max_retries=max_retries
+            base_url=base_url,
+            api_key=api_key or "none",
+            timeout=timeout_s,
+            max_retries=max_retries,
+            # The SDK's aiohttp transport (same client, retries, timeouts and errors):
+            # its C parser reads a streamed reply at a third of the CPU of httpx2's
+            # (0.8 vs 1.25 ms a call, 4 vs 12 us a chunk).
+            http_client=openai.DefaultAioHttpClient(),
         )
         self.extra_body = extra_body or {}
         self.base_url = base_url
         url = httpx2.URL(base_url)
         # Literal secrets to strip from what the upstream says, wherever they show up.
         self._secrets = (api_key, url.password)
+
+    async def close(self) -> None:
+        await self.client.close()
 
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -85,12 +98,18 @@ class OpenAICompatBackend:
             response = await self.client.post(
                 "/chat/completions", body=self._body(request), cast_to=httpx2.Response, stream=True
             )
+            blocks = response.aiter_bytes()
+            ended = False
             try:
-                async for data in sse_data(response):
+                async for data in sse_data(blocks):
                     for part in chunks_of(data):
                         yield part
+                ended = True
             finally:
-                await response.aclose()
+                if ended:
+                    _close_later(response, blocks)
+                else:
+                    await response.aclose()
         except openai.APIStatusError as exc:
             words = _STATUS_WORDS.get(exc.status_code) or (
                 "failed" if exc.status_code >= 500 else "rejected the request"
@@ -98,8 +117,11 @@ class OpenAICompatBackend:
             message = f"The model endpoint {words}: HTTP {exc.status_code}"
             raise ModelError("model_error", message, self._detail(exc)) from exc
         except openai.APITimeoutError as exc:
-            message = "The model endpoint did not answer in time"
-            raise ModelError("model_timeout", message, self._detail(exc)) from exc
+            if not _refused(exc):
+                message = "The model endpoint did not answer in time"
+                raise ModelError("model_timeout", message, self._detail(exc)) from exc
+            message = "The model endpoint could not be reached"
+            raise ModelError("model_unreachable", message, self._detail(exc)) from exc
         except openai.APIConnectionError as exc:
             message = "The model endpoint could not be reached"
             raise ModelError("model_unreachable", message, self._detail(exc)) from exc
@@ -124,11 +146,46 @@ class OpenAICompatBackend:
         return redact(" ".join(text.split()), *self._secrets)
 
 
-async def sse_data(response: Any) -> AsyncIterator[Any]:
+def _refused(exc: BaseException) -> bool:
+    """Whether a "timeout" was a failed connect: the aiohttp transport reports every
+    connection error as a connect timeout."""
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(
+            cause, aiohttp.ConnectionTimeoutError
+        ):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+# The rest of a reply after `[DONE]` (the chunked body's end) is read off the run's path,
+# for at most this long: a response closed before its end takes its connection with it,
+# and every run would then open a new one.
+_DRAIN_S = 5.0
+_draining: set[asyncio.Task[None]] = set()
+
+
+def _close_later(response: httpx2.Response, blocks: AsyncIterator[bytes]) -> None:
+    task = asyncio.get_running_loop().create_task(_drain(response, blocks))
+    _draining.add(task)
+    task.add_done_callback(_draining.discard)
+
+
+async def _drain(response: httpx2.Response, blocks: AsyncIterator[bytes]) -> None:
+    # The reply was complete: a failure here only means the connection is not kept.
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(_DRAIN_S):
+            async for _ in blocks:
+                pass
+    await response.aclose()
+
+
+async def sse_data(blocks: AsyncIterator[bytes]) -> AsyncIterator[Any]:
     """The parsed JSON of each server-sent event's data, up to `[DONE]`."""
     buffer = b""
     data: list[bytes] = []
-    async for block in response.aiter_bytes():
+    async for block in blocks:
         buffer += block
         *lines, buffer = buffer.split(b"\n")
         for line in lines:

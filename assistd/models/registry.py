@@ -47,6 +47,15 @@ class ModelRegistry:
             seconds = time.monotonic() - started
             log.info("%d model routes ready in %.2f s", len(self.routes), seconds)
 
+    async def close(self) -> None:
+        """Releases the backends' connections (an HTTP client's pool is a session that
+        must be closed, not left to the garbage collector)."""
+        backends, self._backends = list(self._backends.values()), {}
+        for backend in backends:
+            close = getattr(backend, "close", None)
+            if close is not None:
+                await close()
+
     def local_model_missing(self) -> list[str]:
         """What the local model lacks, when some model name goes to it (see
         `missing_parts`); empty when nothing does, or when it lacks nothing."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import sys
 import time
@@ -30,12 +29,14 @@ class MemoryRunQueue:
         self.lease_s = lease_s
         self._ready: deque[tuple[str, RunJob]] = deque()
         self._held: dict[str, _Held] = {}  # by token, oldest lease first
-        self._changed = asyncio.Event()
+        # Claimers waiting for a job, oldest first. A new job wakes one of them, not all:
+        # with hundreds of idle workers, waking all for each run cost milliseconds.
+        self._waiters: dict[asyncio.Future[None], None] = {}
         self._tokens = itertools.count(1)
 
     async def enqueue(self, job: RunJob) -> None:
         self._ready.append((str(next(self._tokens)), job))
-        self._wake()
+        self._wake_one()
 
     async def claim(self, consumer: str, timeout_s: float | None = None) -> Lease | None:
         end = None if timeout_s is None else time.monotonic() + timeout_s
@@ -46,10 +47,25 @@ class MemoryRunQueue:
                 if now >= end:
                     return None
                 waits.append(end - now)
-            changed = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), max(min(waits), 0.001) if waits else None)
+            await self._wait(max(min(waits), 0.001) if waits else None)
+        if self._ready:  # more jobs than woken claimers (e.g. one was cancelled): pass it on
+            self._wake_one()
         return lease
+
+    async def _wait(self, timeout_s: float | None) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[waiter] = None
+        try:
+            async with asyncio.timeout(timeout_s):
+                await waiter
+        except TimeoutError:
+            pass
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._wake_one()  # woken for a job, but stopped: another claimer takes it
+            raise
+        finally:
+            self._waiters.pop(waiter, None)
 
     def _lease_next(self, consumer: str) -> Lease | None:
         now = time.monotonic()
@@ -86,12 +102,17 @@ class MemoryRunQueue:
         await self.ack(lease)
         return lease.job
 
-    def _wake(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = next(iter(self._waiters))
+            del self._waiters[waiter]
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def close(self) -> None:
-        self._wake()
+        while self._waiters:
+            self._wake_one()
 
 
 class MemoryCancelSignals:
@@ -226,8 +247,11 @@ class MemoryEventBus:
         if log is None:
             raise EventLogGone(run_id)
         if log.last_seq <= after_seq:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the wait as a task
+            # of its own, a task and two more loop passes for every wake of a stream.
             try:
-                await asyncio.wait_for(log.changed.wait(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await log.changed.wait()
             except TimeoutError:
                 return []
             if self._logs.get(run_id) is not log:

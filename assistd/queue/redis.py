@@ -48,8 +48,14 @@ return seq
 """
 
 
-def connect(url: str) -> Redis:
-    return Redis.from_url(url, decode_responses=True)
+def connect(url: str, longest_block_s: float = 15.0) -> Redis:
+    """`longest_block_s`: the longest blocking read made on the connections (a stream's
+    XREAD waits up to sse_heartbeat_s, a claim's XREADGROUP lease_s / 2). redis-py's
+    default read timeout (5 s) is shorter: its TimeoutError cut every stream whose run
+    waited 5 s for a new worker. A read silent for longer than the longest block plus a
+    margin still fails, so a dead connection is not waited on for ever."""
+    timeout = longest_block_s + 10.0
+    return Redis.from_url(url, decode_responses=True, socket_timeout=timeout)
 
 
 class RedisRunQueue:

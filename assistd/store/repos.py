@@ -19,6 +19,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     select,
     update,
 )
@@ -140,7 +141,11 @@ class SqlAssistantRepo(_Scoped):
         row = await self._first(self.t, id=assistant_id)
         if row is None:
             return None
-        return rows.assistant(row, (await self._file_ids([assistant_id]))[assistant_id])
+        # One assistant's files by equality: an IN list is rendered anew on every execution
+        # (see _active_run), and every run reads its assistant.
+        query = in_order(select_by(self.f, ("assistant_id",)))
+        found = await self.conn.execute(query, self.keys(assistant_id=assistant_id))
+        return rows.assistant(row, [r.file_id for r in found])
 
     async def page(self, page: PageRequest) -> Page[Any]:
         found = await fetch_page(self.conn, self.t, self.scope(self.t), page, lambda r: r)
@@ -343,6 +348,10 @@ class SqlFileRepo(_Scoped):
         result = await self.conn.execute(delete(self.t).where(*self.scope(self.t, id=file_id)))
         links = schema.assistant_files
         await self.conn.execute(delete(links).where(*self.scope(links, file_id=file_id)))
+        if result.rowcount:  # out of every vector store too, with its chunks and vectors
+            from assistd.store.knowledge import SqlKnowledgeRepo
+
+            await SqlKnowledgeRepo(self.conn, self.ws).forget_file(file_id)
         return bool(result.rowcount)
 
 
@@ -377,7 +386,13 @@ class SqlRunRepo(_Scoped):
 @cache
 def _active_run() -> Select[Any]:
     t = schema.runs
-    query = select_by(t, ("thread_id",)).where(t.c.status.in_(ACTIVE_STATUSES))
+    # The statuses written into the SQL itself: a list of bound values is an "expanding"
+    # parameter, which SQLAlchemy renders anew on every execution (a third of this query's
+    # cost, on every run created).
+    statuses: list[ColumnElement[Any]] = [
+        literal_column(f"'{status}'") for status in ACTIVE_STATUSES
+    ]
+    query = select_by(t, ("thread_id",)).where(t.c.status.in_(statuses))
     return query.order_by(t.c.seq.desc()).limit(1)
 
 

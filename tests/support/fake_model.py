@@ -4,6 +4,10 @@ The only stand-in the tests use. Each model name has its own queue of scripted t
 a test that uses a fresh model name (see `FakeModel.new_model`) controls exactly what the
 model answers, and can read back every request the server sent it. With no script left,
 the model answers "echo: <the last user message>".
+
+A model name may instead have a responder (`FakeModel.respond`): a function of the request
+that picks the turn, so a request sent again (a run taken over after its worker died)
+gets the same answer as the first time.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,6 +35,7 @@ class Reply:
 class ToolCalls:
     calls: list[tuple[str, dict[str, Any]]]  # (function name, arguments)
     text: str = ""  # optional text before the calls
+    ids: tuple[str, ...] = ()  # the calls' ids; random ones when left out
     finish: str = "tool_calls"  # the finish_reason; "length" as if a token cap cut them off
 
 
@@ -58,12 +64,14 @@ class Gate:
 
 
 Turn = Reply | ToolCalls | Fail | Hang | Gate
+Responder = Callable[[dict[str, Any]], Turn]  # the request's JSON body -> the answer
 
 
 @dataclass
 class _State:
     scripts: dict[str, deque[Turn]] = field(default_factory=lambda: defaultdict(deque))
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    responders: dict[str, Responder] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -96,8 +104,12 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             state.requests[model].append(body)
+            responder = state.responders.get(model)
             script = state.scripts[model]
-            turn = script.popleft() if script else Reply(f"echo: {_last_user_text(body)}")
+            if responder is not None:
+                turn = responder(body)
+            else:
+                turn = script.popleft() if script else Reply(f"echo: {_last_user_text(body)}")
         self._answer(model, body, turn)
 
     def _answer(self, model: str, body: dict[str, Any], turn: Turn) -> None:
@@ -125,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         for index, (name, arguments) in enumerate(turn.calls):
             text = json.dumps(arguments)
             half = len(text) // 2
-            call_id = f"call_{secrets.token_hex(6)}"
+            call_id = turn.ids[index] if index < len(turn.ids) else f"call_{secrets.token_hex(6)}"
             first = {
                 "index": index,
                 "id": call_id,
@@ -225,6 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # many runs (several server processes) connect at once
     state: _State
 
 
@@ -256,6 +269,11 @@ class FakeModel:
     def script(self, model: str, *turns: Turn) -> None:
         with self._server.state.lock:
             self._server.state.scripts[model].extend(turns)
+
+    def respond(self, model: str, responder: Responder) -> None:
+        """Answers every request for `model` with `responder(request body)`."""
+        with self._server.state.lock:
+            self._server.state.responders[model] = responder
 
     def requests(self, model: str) -> list[dict[str, Any]]:
         with self._server.state.lock:

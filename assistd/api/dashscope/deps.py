@@ -32,6 +32,10 @@ async def service(request: Request) -> Service:
     return svc
 
 
-def run_service(request: Request) -> RunService:
+async def run_service(request: Request) -> RunService:
+    return runs_of(request)  # async, as `service` is
+
+
+def runs_of(request: Request) -> RunService:
     runs: RunService = request.app.state.runs
     return runs

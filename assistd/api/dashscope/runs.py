@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from assistd.api.common import json_body, json_response, page_request, parse_body
 from assistd.api.dashscope import render
-from assistd.api.dashscope.deps import run_service, workspace_id
+from assistd.api.dashscope.deps import run_service, runs_of, workspace_id
 from assistd.api.dashscope.protocol import MetadataBody, RunBody, ThreadRunBody, ToolOutputsBody
 from assistd.api.sse import (
     AFTER_PARAM,
@@ -32,7 +32,7 @@ Runs = Depends(run_service)
 
 
 def _source(request: Request, ws: str, thread_id: str, run_id: str, ids: bool) -> StreamSource:
-    runs = run_service(request)
+    runs = runs_of(request)
 
     async def stored_run() -> Run | None:
         return await runs.stored_run(ws, thread_id, run_id)
