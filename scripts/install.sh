@@ -5,6 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extra="${1:-}"
 python="${PYTHON:-python3}"
+
+# install_beside DIR REQUIREMENTS: `pip install --no-deps --target DIR`, redone when the
+# pinned list changes (the code in DIR borrows the venv's packages for its dependencies).
+install_beside() {
+  local stamp
+  stamp="$1/.installed-$(sha1sum <"$2" | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    rm -rf "$1"
+    .venv/bin/pip install --quiet --no-deps --target "$1" -r "$2"
+    touch "$stamp"
+  fi
+}
+
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
   .venv/bin/pip install --quiet --upgrade pip
@@ -28,4 +41,10 @@ fi
 if [ "$extra" = dev ] && [ ! -d .venv/dashscope-1.20/dashscope ]; then
   .venv/bin/pip install --quiet --no-deps --target .venv/dashscope-1.20 dashscope==1.20.14 \
     || echo "install.sh: could not install dashscope 1.20.14; its test will be skipped" >&2
+fi
+if [ "$extra" = dev ]; then
+  # The openai SDK's 1.x and 2.x (the venv has 3.x): the OpenAI-surface tests run on each
+  # (ASSISTD_TEST_OPENAI_SDK, tests/support/openai_sdk.py).
+  install_beside .venv/openai-1 requirements/openai-1.txt
+  install_beside .venv/openai-2 requirements/openai-2.txt
 fi
