@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import orjson
 from fastapi import Request
@@ -147,3 +148,10 @@ def bearer_token(request: Request) -> str | None:
         named = f", not '{scheme} ...'" if scheme.isalpha() and len(scheme) <= 16 else ""
         raise Unauthorized(f"The Authorization header must be 'Bearer <API key>'{named}.")
     return token.strip() or None
+
+
+def download_headers(filename: str) -> dict[str, str]:
+    """An ASCII fallback name plus the exact UTF-8 name (RFC 6266), safe for any filename."""
+    plain = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    disposition = f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return {"Content-Disposition": disposition}

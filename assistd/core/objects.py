@@ -56,6 +56,15 @@ class SamplingParams:
 
 
 @dataclass(slots=True)
+class Attachment:
+    """A file given with a message, and the tools it is for (`code_interpreter`,
+    `file_search`); a DashScope message's files have no tools named."""
+
+    file_id: str
+    tools: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Assistant:
     id: str
     created_at: int
@@ -67,6 +76,9 @@ class Assistant:
     file_ids: list[str] = field(default_factory=list)
     metadata: Metadata = field(default_factory=dict)
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    # How answers are to be formatted: None for the model's default ("auto"), else
+    # {"type": "text" | "json_object"} or {"type": "json_schema", "json_schema": {...}}.
+    response_format: JsonDict | None = None
 
 
 @dataclass(slots=True)
@@ -81,6 +93,7 @@ class Thread:
     id: str
     created_at: int
     metadata: Metadata = field(default_factory=dict)
+    file_ids: list[str] = field(default_factory=list)  # the code interpreter's, for its runs
 
 
 @dataclass(slots=True)
@@ -96,6 +109,8 @@ class Message:
     run_id: str | None = None
     status: str = "completed"
     completed_at: int | None = None
+    # The files with the tools each is for; `file_ids` holds the same files.
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -35,7 +35,10 @@ class RunFiles:
 
 
 async def input_file_ids(service: Service, workspace_id: str, run: Run) -> tuple[str, ...]:
-    """The assistant's files, then those of the thread's recent messages, each once."""
-    page = await service.list_messages(workspace_id, run.thread_id, PageRequest(limit=100))
+    """The assistant's files, the thread's (its tool_resources), then those of the
+    thread's recent messages, each once."""
+    thread_files, page = await service.thread_files(
+        workspace_id, run.thread_id, PageRequest(limit=100)
+    )
     from_messages = [f for m in reversed(page.items) for f in m.file_ids]
-    return tuple(dict.fromkeys([*run.file_ids, *from_messages]))
+    return tuple(dict.fromkeys([*run.file_ids, *thread_files, *from_messages]))

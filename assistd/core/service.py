@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -11,6 +12,7 @@ from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import (
     Assistant,
     AssistantFile,
+    Attachment,
     JsonDict,
     Message,
     MessageFile,
@@ -38,6 +40,8 @@ class AssistantSpec:
     file_ids: Any = None
     metadata: Any = None
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    response_format: Any = None  # None or "auto": the model's default
+    vector_store_ids: Any = None
 
 
 @dataclass(slots=True)
@@ -52,6 +56,8 @@ class AssistantPatch:
     file_ids: Any = None
     metadata: Any = None
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    response_format: Any = None  # "auto" resets it
+    vector_store_ids: Any = None
 
 
 @dataclass(slots=True)
@@ -68,10 +74,37 @@ class MessageSpec:
     role: Any = "user"
     file_ids: Any = None
     metadata: Any = None
+    # Given instead of file_ids: the files and the tools each is for.
+    attachments: list[Attachment] | None = None
+    images: bool = False  # whether content may hold image parts (OpenAI's surface)
+
+
+def check_vector_store_ids(value: Any, field_name: str) -> None:
+    """Vector stores come with the knowledge feature: until then none exists, so naming
+    one is naming one that does not exist."""
+    if value:
+        shown = ", ".join(echo(str(i)) for i in value) if isinstance(value, list) else echo(value)
+        raise InvalidRequest(
+            f"'{field_name}' names vector stores that do not exist: {shown} (this server "
+            "has no vector stores yet).",
+            field_name,
+        )
 
 
 def busy_thread(thread_id: str, run: Run, adding: str = "run") -> ActiveRun:
     return ActiveRun(thread_id, run.id, run.status, adding)
+
+
+def files_field(spec: MessageSpec) -> str:
+    return "file_ids" if spec.attachments is None else "attachments"
+
+
+async def _require_message_files(unit: WorkspaceUnit, message: Message, files_at: str) -> None:
+    """The message's files exist: those attached (`files_at` names the field, as
+    `messages[0].attachments`) and those its image parts show."""
+    await _require_files(unit, message.file_ids, files_at)
+    content_at = files_at.rsplit(".", 1)[0] + ".content" if "." in files_at else "content"
+    await _require_files(unit, v.content_file_ids(message.content), content_at)
 
 
 async def _require_files(unit: WorkspaceUnit, file_ids: list[str], field_name: str) -> None:
@@ -115,7 +148,9 @@ class Service:
             file_ids=v.check_file_ids(spec.file_ids, "file_ids", v.ASSISTANT_FILES_MAX),
             metadata=v.check_metadata(spec.metadata),
             sampling=v.check_sampling(spec.sampling),
+            response_format=v.check_response_format(spec.response_format),
         )
+        check_vector_store_ids(spec.vector_store_ids, "tool_resources.file_search.vector_store_ids")
         async with self.store.workspace(ws, write=True) as unit:
             assistant.tools = await self.checked_tools(unit, spec.tools)
             await _require_files(unit, assistant.file_ids, "file_ids")
@@ -163,6 +198,11 @@ class Service:
             )
         if patch.metadata is not None:
             changes["metadata"] = v.check_metadata(patch.metadata)
+        if patch.response_format is not None:
+            changes["response_format"] = v.check_response_format(patch.response_format)
+        check_vector_store_ids(
+            patch.vector_store_ids, "tool_resources.file_search.vector_store_ids"
+        )
         async with self.store.workspace(ws, write=True) as unit:
             current = await self._assistant(unit, assistant_id)
             if patch.tools is not None:
@@ -219,24 +259,33 @@ class Service:
 
     # ---- threads ----------------------------------------------------------------------
 
-    async def create_thread(self, ws: str, messages: list[MessageSpec], metadata: Any) -> Thread:
-        thread, built = self.new_thread(messages, metadata)
+    async def create_thread(
+        self, ws: str, messages: list[MessageSpec], metadata: Any, file_ids: Any = None
+    ) -> Thread:
+        thread, built = self.new_thread(messages, metadata, file_ids=file_ids)
         async with self.store.workspace(ws, write=True) as unit:
-            await self.insert_thread(unit, thread, built)
+            await self.insert_thread(unit, thread, built, [files_field(m) for m in messages])
         return thread
 
     def new_thread(
-        self, messages: list[MessageSpec], metadata: Any, where: str = ""
+        self, messages: list[MessageSpec], metadata: Any, where: str = "", file_ids: Any = None
     ) -> tuple[Thread, list[Message]]:
         """A checked thread and its messages, not yet stored. `where` prefixes the
-        field names in errors (`thread.` inside `POST /threads/runs`)."""
+        field names in errors (`thread.` inside `POST /threads/runs`); `file_ids` are
+        the code interpreter's files for the thread's runs."""
         if len(messages) > v.THREAD_MESSAGES_MAX:
             raise InvalidRequest(
                 f"'{where}messages' has {len(messages)} items; at most {v.THREAD_MESSAGES_MAX}.",
                 f"{where}messages",
             )
         metadata = v.check_metadata(metadata, f"{where}metadata")
-        thread = Thread(id=new_id("thread"), created_at=now_ms(), metadata=metadata)
+        files_field = f"{where}tool_resources.code_interpreter.file_ids"
+        thread = Thread(
+            id=new_id("thread"),
+            created_at=now_ms(),
+            metadata=metadata,
+            file_ids=v.check_file_ids(file_ids, files_field, v.ASSISTANT_FILES_MAX),
+        )
         built = [
             _build_message(thread.id, spec, f"{where}messages[{i}]", thread.created_at)
             for i, spec in enumerate(messages)
@@ -244,10 +293,17 @@ class Service:
         return thread, built
 
     async def insert_thread(
-        self, unit: WorkspaceUnit, thread: Thread, messages: list[Message]
+        self,
+        unit: WorkspaceUnit,
+        thread: Thread,
+        messages: list[Message],
+        files_fields: list[str] | None = None,
     ) -> None:
+        """`files_fields` names, for errors, where each message named its files."""
+        await _require_files(unit, thread.file_ids, "tool_resources.code_interpreter.file_ids")
         for i, message in enumerate(messages):
-            await _require_files(unit, message.file_ids, f"messages[{i}].file_ids")
+            named = files_fields[i] if files_fields else "file_ids"
+            await _require_message_files(unit, message, f"messages[{i}].{named}")
         await unit.threads.insert(thread)
         await unit.messages.insert_many(messages)
 
@@ -261,13 +317,22 @@ class Service:
         async with self.store.workspace(ws) as unit:
             return await self._thread(unit, thread_id)
 
-    async def update_thread(self, ws: str, thread_id: str, metadata: Metadata | None) -> Thread:
+    async def update_thread(
+        self, ws: str, thread_id: str, metadata: Metadata | None, file_ids: Any = None
+    ) -> Thread:
+        """Changes what is given: `metadata`, and the code interpreter's `file_ids`."""
         checked = v.check_metadata(metadata) if metadata is not None else None
+        files_field = "tool_resources.code_interpreter.file_ids"
+        files = v.check_file_ids(file_ids, files_field, v.ASSISTANT_FILES_MAX)
         async with self.store.workspace(ws, write=True) as unit:
             thread = await self._thread(unit, thread_id)
             if checked is not None:
                 thread.metadata = checked
-                await unit.threads.set_metadata(thread_id, checked)
+            if file_ids is not None:
+                await _require_files(unit, files, files_field)
+                thread.file_ids = files
+            if checked is not None or file_ids is not None:
+                await unit.threads.replace(thread)
         return thread
 
     # ---- messages ---------------------------------------------------------------------
@@ -279,7 +344,7 @@ class Service:
             active = await unit.runs.active(thread_id)
             if active is not None:
                 raise busy_thread(thread_id, active, "message")
-            await _require_files(unit, message.file_ids, "file_ids")
+            await _require_message_files(unit, message, files_field(spec))
             await unit.messages.insert_many([message])
         return message
 
@@ -294,12 +359,22 @@ class Service:
         async with self.store.workspace(ws) as unit:
             return await self._message(unit, thread_id, message_id)
 
-    async def list_messages(self, ws: str, thread_id: str, page: PageRequest) -> Page[Message]:
+    async def list_messages(
+        self, ws: str, thread_id: str, page: PageRequest, run_id: str | None = None
+    ) -> Page[Message]:
         async with self.store.workspace(ws) as unit:
-            found = await unit.messages.page(thread_id, page)
+            found = await unit.messages.page(thread_id, page, run_id)
             if not found.items:
                 await self._thread(unit, thread_id)  # an empty page or a missing thread?
             return found
+
+    async def thread_files(
+        self, ws: str, thread_id: str, page: PageRequest
+    ) -> tuple[list[str], Page[Message]]:
+        """The thread's own files and a page of its messages, in one transaction."""
+        async with self.store.workspace(ws) as unit:
+            thread = await self._thread(unit, thread_id)
+            return thread.file_ids, await unit.messages.page(thread_id, page)
 
     async def update_message(
         self, ws: str, thread_id: str, message_id: str, metadata: Metadata | None
@@ -311,6 +386,12 @@ class Service:
                 message.metadata = checked
                 await unit.messages.set_metadata(message_id, checked)
         return message
+
+    async def delete_message(self, ws: str, thread_id: str, message_id: str) -> None:
+        async with self.store.workspace(ws, write=True) as unit:
+            if not await unit.messages.delete(thread_id, message_id):
+                await self._thread(unit, thread_id)
+                raise NotFound.of("message", message_id)
 
     async def list_message_files(
         self, ws: str, thread_id: str, message_id: str, page: PageRequest
@@ -377,9 +458,11 @@ class Service:
             raise NotFound.of("file", file_id)
         return found, content
 
-    async def list_files(self, ws: str, page: PageRequest) -> Page[StoredFile]:
+    async def list_files(
+        self, ws: str, page: PageRequest, purpose: str | None = None
+    ) -> Page[StoredFile]:
         async with self.store.workspace(ws) as unit:
-            return await unit.files.page(page)
+            return await unit.files.page(page, purpose)
 
     async def list_files_by_number(
         self, ws: str, page_no: int, page_size: int
@@ -417,17 +500,34 @@ def _build_message(
     def name(field_name: str) -> str:
         return f"{where}.{field_name}" if where else field_name
 
+    content = (v.message_content if spec.images else v.text_content)(spec.content, name("content"))
+    attachments = _attachments(spec, name)
     return Message(
         id=new_id("msg"),
         thread_id=thread_id,
         created_at=created_at,
         role=v.check_role(spec.role, name("role")),
-        content=v.text_content(spec.content, name("content")),
-        file_ids=v.check_file_ids(spec.file_ids, name("file_ids"), v.MESSAGE_FILES_MAX),
+        content=content,
+        file_ids=[a.file_id for a in attachments],
         metadata=v.check_metadata(spec.metadata, name("metadata")),
         status="completed",
         completed_at=created_at,
+        attachments=attachments,
     )
+
+
+def _attachments(spec: MessageSpec, name: Callable[[str], str]) -> list[Attachment]:
+    """The message's files, each once (the tools of repeats merged)."""
+    if spec.attachments is None:
+        file_ids = v.check_file_ids(spec.file_ids, name("file_ids"), v.MESSAGE_FILES_MAX)
+        return [Attachment(f) for f in file_ids]
+    field_name = name("attachments")
+    v.check_file_ids([a.file_id for a in spec.attachments], field_name, v.MESSAGE_FILES_MAX)
+    merged: dict[str, list[str]] = {}
+    for i, a in enumerate(spec.attachments):
+        tools = v.check_attachment_tools(a.tools, f"{field_name}[{i}].tools")
+        merged[a.file_id] = list(dict.fromkeys([*merged.get(a.file_id, []), *tools]))
+    return [Attachment(f, tools) for f, tools in merged.items()]
 
 
 def _message_files(message: Message) -> list[MessageFile]:

@@ -84,7 +84,7 @@ def new_step(run: Run, details: StepDetails) -> RunStep:
 
 
 def step_usage(usage: Usage | None) -> JsonDict | None:
-    """All five counters: the dashscope SDK reads each one of a step's usage."""
+    """The step's token counts (each surface's renderer adds its own names)."""
     if usage is None:
         return None
     total = usage.prompt_tokens + usage.completion_tokens
@@ -92,8 +92,6 @@ def step_usage(usage: Usage | None) -> JsonDict | None:
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": total,
-        "input_tokens": usage.prompt_tokens,
-        "output_tokens": usage.completion_tokens,
     }
 
 

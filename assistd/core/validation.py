@@ -273,3 +273,124 @@ def file_too_large(filename: str, size: int, limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"File '{echo(filename)}' is {size} bytes; this server accepts files up to {limit} bytes."
     )
+
+
+ATTACHMENT_TOOLS = ("code_interpreter", "file_search")
+IMAGE_DETAILS = ("auto", "low", "high")
+URL_MAX = 8192
+RESPONSE_FORMAT_TYPES = ("text", "json_object", "json_schema")
+
+
+def message_content(value: Any, field: str = "content") -> list[JsonDict]:
+    """Message content that may hold images too: a string, or an array of text,
+    `image_file` and `image_url` parts (OpenAI's request shapes), stored in the
+    response shapes (`text` as `{"value", "annotations"}`)."""
+    if isinstance(value, str):
+        return text_content(value, field)
+    if not isinstance(value, list) or not value:
+        raise InvalidRequest(
+            f"'{field}' must be a non-empty string or an array of content parts.", field
+        )
+    parts = [_content_part(part, f"{field}[{i}]") for i, part in enumerate(value)]
+    total = sum(len(p["text"]["value"]) for p in parts if p["type"] == "text")
+    if total > MESSAGE_MAX:
+        raise InvalidRequest(
+            f"'{field}' is too long: {total} characters, at most {MESSAGE_MAX}.", field
+        )
+    if total == 0 and all(p["type"] == "text" for p in parts):
+        raise InvalidRequest(f"'{field}' must not be empty.", field)
+    return parts
+
+
+def _content_part(part: Any, field: str) -> JsonDict:
+    kind = part.get("type") if isinstance(part, Mapping) else None
+    if kind == "text" or isinstance(part, str):
+        return {"type": "text", "text": {"value": _text_of_part(part, field), "annotations": []}}
+    if kind == "image_file":
+        image = _object(part.get("image_file"), f"{field}.image_file")
+        file_id = image.get("file_id")
+        if not isinstance(file_id, str) or not file_id:
+            raise InvalidRequest(f"'{field}.image_file.file_id' must be a file id.", field)
+        check_id(file_id, f"{field}.image_file.file_id")
+        detail = _detail(image.get("detail"), f"{field}.image_file.detail")
+        return {"type": "image_file", "image_file": {"file_id": file_id, "detail": detail}}
+    if kind == "image_url":
+        image = _object(part.get("image_url"), f"{field}.image_url")
+        url = image.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
+            raise InvalidRequest(
+                f"'{field}.image_url.url' must be an http(s) or data: URL.", f"{field}.image_url"
+            )
+        check_length(url, f"{field}.image_url.url", URL_MAX)
+        detail = _detail(image.get("detail"), f"{field}.image_url.detail")
+        return {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+    raise InvalidRequest(
+        f"'{field}.type' must be 'text', 'image_file' or 'image_url', not '{echo(kind)}'.", field
+    )
+
+
+def _object(value: Any, field: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidRequest(f"'{field}' must be an object.", field)
+    return value
+
+
+def _detail(value: Any, field: str) -> str:
+    if value is None:
+        return "auto"
+    if value not in IMAGE_DETAILS:
+        raise InvalidRequest(f"'{field}' must be 'auto', 'low' or 'high'.", field)
+    return str(value)
+
+
+def content_file_ids(content: list[JsonDict]) -> list[str]:
+    """The files that image parts name (they must exist)."""
+    return [p["image_file"]["file_id"] for p in content if p["type"] == "image_file"]
+
+
+def check_attachment_tools(value: Any, field: str) -> list[str]:
+    """The tools an attachment is for: each `code_interpreter` or `file_search`."""
+    tools = list(dict.fromkeys(value or []))
+    for tool in tools:
+        if tool not in ATTACHMENT_TOOLS:
+            raise InvalidRequest(
+                f"'{field}' names the tool '{echo(tool)}'; an attachment is for "
+                "'code_interpreter' or 'file_search'.",
+                field,
+            )
+    return tools
+
+
+def check_response_format(value: Any, field: str = "response_format") -> JsonDict | None:
+    """ "auto" (None: the model's default), {"type": "text" | "json_object"}, or
+    {"type": "json_schema", "json_schema": {"name", "schema"?, "description"?, "strict"?}}."""
+    if value is None or value == "auto":
+        return None
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    if kind not in RESPONSE_FORMAT_TYPES:
+        raise InvalidRequest(
+            f"'{field}' must be \"auto\" or an object whose 'type' is 'text', 'json_object' "
+            "or 'json_schema'.",
+            field,
+        )
+    if kind != "json_schema":
+        return {"type": kind}
+    spec = _object(value.get("json_schema"), f"{field}.json_schema")
+    name = spec.get("name")
+    if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+        raise InvalidRequest(
+            f"'{field}.json_schema.name' must be 1-64 letters, digits, '_' or '-'.", field
+        )
+    schema = spec.get("schema")
+    if schema is not None and not isinstance(schema, Mapping):
+        raise InvalidRequest(f"'{field}.json_schema.schema' must be a JSON schema object.", field)
+    strict = spec.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise InvalidRequest(f"'{field}.json_schema.strict' must be a boolean.", field)
+    description = spec.get("description")
+    if description is not None and not isinstance(description, str):
+        raise InvalidRequest(f"'{field}.json_schema.description' must be a string.", field)
+    kept = {
+        k: spec[k] for k in ("name", "description", "schema", "strict") if spec.get(k) is not None
+    }
+    return {"type": "json_schema", "json_schema": kept}

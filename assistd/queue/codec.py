@@ -11,6 +11,7 @@ import orjson
 
 from assistd.core.events import MessageDelta, StepDelta, StreamError, ToolCallFragment
 from assistd.core.objects import (
+    Attachment,
     Message,
     MessageCreationDetails,
     RequiredAction,
@@ -63,7 +64,8 @@ def _decode_data(kind: str, d: Any) -> Any:
         case "thread":
             return Thread(**d)
         case "message":
-            return Message(**d)
+            attachments = [Attachment(**a) for a in d.pop("attachments", [])]
+            return Message(**d, attachments=attachments)
         case "message_delta":
             return MessageDelta(**d)
         case "error":

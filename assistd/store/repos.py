@@ -208,7 +208,7 @@ class SqlThreadRepo(_Scoped):
     t = schema.threads
 
     async def insert(self, thread: Thread) -> None:
-        values = {"id": thread.id, "created_at": thread.created_at, "metadata": thread.metadata}
+        values = {"id": thread.id, "created_at": thread.created_at, **rows.thread_values(thread)}
         await self._insert(self.t, values)
 
     async def get(self, thread_id: str) -> Thread | None:
@@ -223,6 +223,9 @@ class SqlThreadRepo(_Scoped):
         await self.conn.execute(
             update(self.t).where(*self.scope(self.t, id=thread_id)).values(metadata=metadata)
         )
+
+    async def replace(self, thread: Thread) -> None:
+        await self._update(self.t, rows.thread_values(thread), id=thread.id)
 
     async def delete(self, thread_id: str) -> bool:
         result = await self.conn.execute(delete(self.t).where(*self.scope(self.t, id=thread_id)))
@@ -250,9 +253,17 @@ class SqlMessageRepo(_Scoped):
         row = await self._first(self.t, thread_id=thread_id, id=message_id)
         return rows.message(row) if row is not None else None
 
-    async def page(self, thread_id: str, page: PageRequest) -> Page[Message]:
+    async def page(
+        self, thread_id: str, page: PageRequest, run_id: str | None = None
+    ) -> Page[Message]:
         scope = self.scope(self.t, thread_id=thread_id)
+        if run_id is not None:
+            scope.append(self.t.c.run_id == run_id)
         return await fetch_page(self.conn, self.t, scope, page, rows.message)
+
+    async def delete(self, thread_id: str, message_id: str) -> bool:
+        scope = self.scope(self.t, thread_id=thread_id, id=message_id)
+        return bool((await self.conn.execute(delete(self.t).where(*scope))).rowcount)
 
     async def set_metadata(self, message_id: str, metadata: Metadata) -> None:
         await self.conn.execute(
@@ -305,9 +316,10 @@ class SqlFileRepo(_Scoped):
         data = (await self.conn.execute(query)).scalar_one_or_none()
         return bytes(data) if data is not None else None
 
-    async def page(self, page: PageRequest) -> Page[StoredFile]:
+    async def page(self, page: PageRequest, purpose: str | None = None) -> Page[StoredFile]:
+        scope = self.scope(self.t) if purpose is None else self.scope(self.t, purpose=purpose)
         return await fetch_page(
-            self.conn, self.t, self.scope(self.t), page, rows.stored_file, columns=self.meta_columns
+            self.conn, self.t, scope, page, rows.stored_file, columns=self.meta_columns
         )
 
     async def window(self, offset: int, limit: int) -> list[StoredFile]:

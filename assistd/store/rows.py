@@ -10,6 +10,7 @@ from assistd.core.objects import (
     ApiKey,
     Assistant,
     AssistantFile,
+    Attachment,
     Message,
     Plugin,
     PluginAuth,
@@ -63,6 +64,7 @@ def assistant(row: Row[Any], file_ids: list[str]) -> Assistant:
         file_ids=file_ids,
         metadata=row.metadata,
         sampling=_sampling(row),
+        response_format=row.response_format,
     )
 
 
@@ -75,6 +77,7 @@ def assistant_values(a: Assistant) -> dict[str, Any]:
         "tools": a.tools,
         "metadata": a.metadata,
         **sampling_values(a.sampling),
+        "response_format": a.response_format,
     }
 
 
@@ -83,7 +86,26 @@ def assistant_file(row: Row[Any]) -> AssistantFile:
 
 
 def thread(row: Row[Any]) -> Thread:
-    return Thread(id=row.id, created_at=row.created_at, metadata=row.metadata)
+    return Thread(
+        id=row.id, created_at=row.created_at, metadata=row.metadata, file_ids=row.file_ids or []
+    )
+
+
+def thread_values(t: Thread) -> dict[str, Any]:
+    return {"metadata": t.metadata, "file_ids": t.file_ids or None}
+
+
+def attachments(value: Any, file_ids: list[str]) -> list[Attachment]:
+    if value is None:
+        return [Attachment(file_id) for file_id in file_ids]
+    return [Attachment(a["file_id"], list(a["tools"])) for a in value]
+
+
+def attachments_json(m: Message) -> list[dict[str, Any]] | None:
+    """Null while no attachment names a tool: then `file_ids` says it all."""
+    if not any(a.tools for a in m.attachments):
+        return None
+    return [{"file_id": a.file_id, "tools": a.tools} for a in m.attachments]
 
 
 def message(row: Row[Any]) -> Message:
@@ -99,6 +121,7 @@ def message(row: Row[Any]) -> Message:
         run_id=row.run_id,
         status=row.status,
         completed_at=row.completed_at,
+        attachments=attachments(row.attachments, row.file_ids),
     )
 
 
@@ -115,6 +138,7 @@ def message_values(m: Message) -> dict[str, Any]:
         "run_id": m.run_id,
         "status": m.status,
         "completed_at": m.completed_at,
+        "attachments": attachments_json(m),
     }
 
 

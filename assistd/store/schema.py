@@ -82,6 +82,7 @@ assistants = Table(
     Column("tools", JSON, nullable=False),
     Column("metadata", JSON, nullable=False),
     *_sampling(),
+    Column("response_format", JSON, nullable=True),
     Index("ix_assistants_ws_seq", "workspace_id", "seq"),
 )
 
@@ -105,6 +106,7 @@ threads = Table(
     Column("workspace_id", String(64), nullable=False, index=True),
     Column("created_at", BigInteger, nullable=False),
     Column("metadata", JSON, nullable=False),
+    Column("file_ids", JSON, nullable=True),  # null: none
 )
 
 messages = Table(
@@ -123,6 +125,8 @@ messages = Table(
     Column("run_id", String(64), nullable=True),
     Column("status", String(16), nullable=False),
     Column("completed_at", BigInteger, nullable=True),
+    # [{"file_id", "tools": [type]}]; null: the files of file_ids, for no tool in particular
+    Column("attachments", JSON, nullable=True),
     Index("ix_messages_thread_seq", "thread_id", "seq"),
 )
 

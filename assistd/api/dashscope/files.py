@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from assistd.api.common import check_content_encoding, json_response
+from assistd.api.common import check_content_encoding, download_headers, json_response
 from assistd.api.dashscope import render
 from assistd.api.dashscope.deps import service, workspace_id
 from assistd.core.service import Service, Upload
@@ -80,13 +78,6 @@ async def content(file_id: str, ws: str = Ws, svc: Service = Svc) -> Response:
     return Response(
         data, media_type="application/octet-stream", headers=download_headers(stored.filename)
     )
-
-
-def download_headers(filename: str) -> dict[str, str]:
-    """An ASCII fallback name plus the exact UTF-8 name (RFC 6266), safe for any filename."""
-    plain = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
-    disposition = f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
-    return {"Content-Disposition": disposition}
 
 
 @router.delete("/files/{file_id}")

@@ -215,6 +215,18 @@ def _step_details(details: StepDetails) -> Wire:
     return {"type": "tool_calls", "tool_calls": [_tool_call(c) for c in details.tool_calls]}
 
 
+def _step_usage(usage: Wire | None) -> Wire | None:
+    """All five counters: the dashscope SDK reads each one of a step's usage, its own
+    `input_tokens` and `output_tokens` too."""
+    if usage is None:
+        return None
+    return {
+        **usage,
+        "input_tokens": usage.get("prompt_tokens", 0),
+        "output_tokens": usage.get("completion_tokens", 0),
+    }
+
+
 def step(st: RunStep) -> Wire:
     return {
         "id": st.id,
@@ -227,7 +239,7 @@ def step(st: RunStep) -> Wire:
         "status": st.status,
         "step_details": _step_details(st.step_details),
         "last_error": st.last_error,
-        "usage": st.usage,
+        "usage": _step_usage(st.usage),
         "cancelled_at": st.cancelled_at,
         "completed_at": st.completed_at,
         "expired_at": st.expired_at,

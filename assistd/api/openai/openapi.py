@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-from assistd.api.openai import assistants, protocol
+from assistd.api.openai import assistants, files, protocol, threads
 from assistd.api.openapi import BodyModels, Surface
 
 PREFIX = "/v1"
-ROUTERS = (assistants.router,)
+ROUTERS = (assistants.router, threads.router, files.router)
+
+_UPLOAD = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "purpose"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "purpose": {"type": "string", "enum": list(files.PURPOSES)},
+                },
+            }
+        }
+    }
+}
 
 BODIES: BodyModels = {
     ("POST", "/assistants"): protocol.AssistantBody,
     ("POST", "/assistants/{assistant_id}"): protocol.AssistantBody,
+    ("POST", "/threads"): protocol.ThreadBody,
+    ("POST", "/threads/{thread_id}"): protocol.ThreadModifyBody,
+    ("POST", "/threads/{thread_id}/messages"): protocol.MessageBody,
+    ("POST", "/threads/{thread_id}/messages/{message_id}"): protocol.MetadataBody,
+    ("POST", "/files"): _UPLOAD,
 }
 
 ERROR = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from assistd.core.objects import Assistant, Message, Page, StoredFile, Thread
+from assistd.core.objects import Assistant, JsonDict, Message, Page, StoredFile, Thread
 
 T = TypeVar("T")
 Wire = dict[str, Any]
@@ -21,9 +21,16 @@ def seconds(ms: int | None) -> int | None:
     return None if ms is None else ms // 1000
 
 
-def tool_resources(file_ids: list[str]) -> Wire:
-    """Code interpreter files are the object's files; vector stores do not exist yet."""
-    return {"code_interpreter": {"file_ids": list(file_ids)}} if file_ids else {}
+def tool_resources(file_ids: list[str], tools: list[JsonDict] | None = None) -> Wire:
+    """The code interpreter's files are the object's files; there are no vector stores
+    yet. A tool an assistant has shows its entry, empty or not, as OpenAI's do."""
+    types = {t.get("type") for t in tools or []}
+    resources: Wire = {}
+    if file_ids or "code_interpreter" in types:
+        resources["code_interpreter"] = {"file_ids": list(file_ids)}
+    if "file_search" in types:
+        resources["file_search"] = {"vector_store_ids": []}
+    return resources
 
 
 def assistant(a: Assistant) -> Wire:
@@ -36,11 +43,11 @@ def assistant(a: Assistant) -> Wire:
         "model": a.model,
         "instructions": a.instructions,
         "tools": a.tools,
-        "tool_resources": tool_resources(a.file_ids),
+        "tool_resources": tool_resources(a.file_ids, a.tools),
         "metadata": a.metadata,
         "temperature": a.sampling.temperature,
         "top_p": a.sampling.top_p,
-        "response_format": "auto",
+        "response_format": a.response_format if a.response_format is not None else "auto",
     }
 
 
@@ -50,7 +57,7 @@ def thread(t: Thread) -> Wire:
         "object": "thread",
         "created_at": seconds(t.created_at),
         "metadata": t.metadata,
-        "tool_resources": {},
+        "tool_resources": tool_resources(t.file_ids),
     }
 
 
@@ -68,7 +75,9 @@ def message(m: Message) -> Wire:
         "content": m.content,
         "assistant_id": m.assistant_id,
         "run_id": m.run_id,
-        "attachments": [{"file_id": f, "tools": []} for f in m.file_ids],
+        "attachments": [
+            {"file_id": a.file_id, "tools": [{"type": t} for t in a.tools]} for a in m.attachments
+        ],
         "metadata": m.metadata,
     }
 
