@@ -63,6 +63,24 @@ def frame(name: str, data: object, seq: int | None = None) -> bytes:
     return f"{head}event:{name}\ndata:".encode() + orjson.dumps(data) + b"\n\n"
 
 
+def spaced_frame(name: str, data: object, seq: int | None = None) -> bytes:
+    """`event: <name>` / `data: <json>`, as OpenAI writes them. Never an `id:` line: the
+    openai SDK never resets the last event id, so one would break it."""
+    return f"event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+
+
+@dataclass(slots=True, frozen=True)
+class Framing:
+    """How one surface writes its frames and the end of a leg."""
+
+    frame: Callable[[str, object, int | None], bytes]
+    done: bytes
+
+
+DASHSCOPE = Framing(frame, DONE)
+OPENAI = Framing(spaced_frame, b"event: done\ndata: [DONE]\n\n")
+
+
 class StreamGate:
     """Open while the server serves streams; closed once it starts shutting down."""
 
@@ -84,6 +102,7 @@ class StreamSource:
     stored_run: StoredRun
     gate: StreamGate
     heartbeat_s: float
+    framing: Framing = DASHSCOPE
 
 
 class _Leg:
@@ -123,10 +142,10 @@ class _Leg:
                 self.last_run = event.data
             rendered = self.src.render(event)
             if rendered is not None:
-                chunk += frame(rendered[0], rendered[1], event.seq)
+                chunk += self.src.framing.frame(rendered[0], rendered[1], event.seq)
             if event.name in FINAL_EVENTS:
                 self.over = True
-                return bytes(chunk + DONE)
+                return bytes(chunk + self.src.framing.done)
         return bytes(chunk)
 
     async def _quiet(self) -> bytes:
@@ -156,13 +175,16 @@ class _Leg:
         if run is None:
             return self._end_with_error(RUN_GONE)
         self.over = True
-        rendered = self.src.render(RunEvent(seq=0, name=run_event_name(run), data=run))
-        return (frame(*rendered) if rendered is not None else b"") + DONE
+        return self._last(RunEvent(seq=0, name=run_event_name(run), data=run))
 
     def _end_with_error(self, error: StreamError) -> bytes:
         self.over = True
-        rendered = self.src.render(RunEvent(seq=0, name="error", data=error))
-        return (frame(*rendered) if rendered is not None else b"") + DONE
+        return self._last(RunEvent(seq=0, name="error", data=error))
+
+    def _last(self, event: RunEvent) -> bytes:
+        rendered = self.src.render(event)
+        framing = self.src.framing
+        return (framing.frame(*rendered, None) if rendered is not None else b"") + framing.done
 
 
 async def run_frames(

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from assistd.core import run_options as ro
 from assistd.core import runs as rs
 from assistd.core.context import build_context
 from assistd.core.events import MessageDelta, run_event_name
@@ -34,7 +35,14 @@ from assistd.core.service import Service
 from assistd.core.tool_round import Made, RunCancelled, ToolRound, image_links, made_for_reply
 from assistd.core.turn import CallKey, Turn, mark_repeats, new_step, round_outputs, step_usage
 from assistd.logs import log_context
-from assistd.models.base import ModelError, ModelRequest, TextDelta, ToolCallDelta, Usage
+from assistd.models.base import (
+    Finish,
+    ModelError,
+    ModelRequest,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from assistd.models.registry import ModelRegistry, ResolvedModel
 from assistd.queue.base import CancelSignals, RunJob
 from assistd.settings import Settings
@@ -140,15 +148,24 @@ class Executor:
             # Once the tool rounds are spent (or the model repeated its last round) it is
             # offered no tools at all, so it has to answer.
             spent = must_answer or rounds >= self.settings.max_tool_rounds
-            offer = await self.tools.offer([] if spent else run.tools, context)
+            if (reason := ro.cap_reached(run)) is not None:
+                await self._incomplete(job, run, reason)
+                return
+            offered = [] if spent or run.options.tool_choice.mode == "none" else run.tools
+            offer = await self.tools.offer(offered, context)
             unavailable += [kind for kind in offer.unavailable if kind not in unavailable]
             definitions = offer.definitions
             turn.reset()
             turn.offered, turn.unavailable = offer.tools, unavailable
             answer = self._model_turn(
-                job, run, resolved, definitions, turn, unavailable, nonempty=retried_empty
-            )
+                job, run, resolved, definitions, turn, unavailable, nonempty=retried_empty,
+                forced=rounds == 0,
+            )  # fmt: skip
             await self._cancellable(run, answer)
+            if turn.finish == "length" and ro.capped_turn(run):
+                await self._close_message(job, run, turn, "incomplete")
+                await self._incomplete(job, run, "max_completion_tokens", turn)
+                return
             if turn.message is None and not turn.calls and definitions:
                 # Neither a reply nor a usable call (e.g. a tool call cut off by the token
                 # cap): ask once more with no tools, so the run ends with an answer.
@@ -223,10 +240,17 @@ class Executor:
         turn: Turn,
         unavailable: list[str],
         nonempty: bool = False,
+        forced: bool = True,
     ) -> None:
-        reserve = run.sampling.max_tokens or min(1024, resolved.context_window // 4)
+        """`forced`: the run's tool choice applies (its first turn; after a round of
+        calls the model answers as it chooses, or it would call tools for ever)."""
+        max_tokens = ro.turn_max_tokens(run, run.sampling.max_tokens or resolved.max_output_tokens)
+        reserve = max_tokens or min(1024, resolved.context_window // 4)
+        window = ro.turn_window(run, resolved.context_window, reserve)
         async with self.store.workspace(job.workspace_id) as unit:
-            context = await build_context(unit, run, resolved.context_window, reserve, unavailable)
+            context = await build_context(
+                unit, run, window, reserve, unavailable, run.options.last_messages
+            )
         request = ModelRequest(
             model=resolved.upstream_model,
             messages=context.messages,
@@ -234,8 +258,9 @@ class Executor:
             temperature=run.sampling.temperature,
             top_p=run.sampling.top_p,
             top_k=run.sampling.top_k,
-            max_tokens=run.sampling.max_tokens or resolved.max_output_tokens,
+            max_tokens=max_tokens,
             nonempty=nonempty,
+            **ro.turn_shape(run, turn.offered, forced),
         )
         async for chunk in resolved.backend.stream(request):
             if isinstance(chunk, TextDelta):
@@ -244,6 +269,8 @@ class Executor:
                 await self.rounds.on_delta(job, run, turn, chunk)
             elif isinstance(chunk, Usage):
                 turn.usage = chunk
+            elif isinstance(chunk, Finish):
+                turn.finish = chunk.reason
 
     async def _on_text(self, job: RunJob, run: Run, turn: Turn, text: str) -> None:
         turn.text.append(text)
@@ -271,8 +298,11 @@ class Executor:
             await entry.open_message(run, message)
         turn.message, turn.message_step = message, step
 
-    async def _close_message(self, job: RunJob, run: Run, turn: Turn) -> None:
-        """Writes the turn's reply, once, complete."""
+    async def _close_message(
+        self, job: RunJob, run: Run, turn: Turn, status: str = "completed"
+    ) -> None:
+        """Writes the turn's reply, once: complete, or cut off by a token cap (its step
+        still completes: the reply is all there will be)."""
         message, step = turn.message, turn.message_step
         if message is None or step is None or message.status != "in_progress":
             return
@@ -282,7 +312,7 @@ class Executor:
             links = image_links(self.links, job.workspace_id, made.image_file_ids)
             await self._on_text(job, run, turn, ("\n\n" if turn.text else "") + links)
         _fill_reply(run, turn, message, step, made)
-        message.status, step.status = "completed", "completed"
+        message.status, step.status = status, "completed"
         message.completed_at = step.completed_at = now_ms()
         async with self.journal.entry(job.workspace_id) as entry:
             await entry.save_message(run, message)
@@ -327,6 +357,15 @@ class Executor:
     async def _complete(self, job: RunJob, run: Run) -> None:
         await self._finish(job, run, rs.RunStatus.COMPLETED, None)
 
+    async def _incomplete(
+        self, job: RunJob, run: Run, reason: str, turn: Turn | None = None
+    ) -> None:
+        """Ends the run `incomplete`: a token cap of the run was reached."""
+        if turn is not None:
+            _add_usage(run, turn.usage if turn.calls else None)  # a reply's counted already
+        run.incomplete_reason = reason
+        await self._finish(job, run, rs.RunStatus.INCOMPLETE, None)
+
     async def _finish(
         self,
         job: RunJob,
@@ -357,7 +396,7 @@ class Executor:
                 return True
             if rs.is_terminal(current.status):
                 return True  # already ended (e.g. expired while the last turn ran)
-            if current.status == rs.RunStatus.CANCELLING and status == rs.RunStatus.COMPLETED:
+            if current.status == rs.RunStatus.CANCELLING and status in _ENDS_WELL:
                 status = rs.RunStatus.CANCELLED
             run.status = current.status
             return await entry.stop(run, status, error, step_error=error, live=live)
@@ -371,6 +410,10 @@ class Executor:
             await self._finish(job, run, status, error, live)
         except Exception:
             log.exception("could not record the end of run %s", run.id)
+
+
+# A run told to cancel that ends this way on its own ends cancelled instead.
+_ENDS_WELL = (rs.RunStatus.COMPLETED, rs.RunStatus.INCOMPLETE)
 
 
 def _fill_reply(run: Run, turn: Turn, message: Message, step: RunStep, made: Made) -> None:

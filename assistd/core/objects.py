@@ -132,6 +132,32 @@ class StoredFile:
 
 
 @dataclass(slots=True)
+class ToolChoice:
+    """Which tools the model may call: `auto` (its choice), `none` (no tool at all),
+    `required` (at least one), or `tool` (the one tool of type `tool_type`, and for a
+    function the one called `name`)."""
+
+    mode: Literal["auto", "none", "required", "tool"] = "auto"
+    tool_type: str | None = None
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class RunOptions:
+    """How a run's model turns are shaped, beyond sampling. Every default is "as the
+    model does it unasked", so a run created without them behaves as before."""
+
+    tool_choice: ToolChoice = field(default_factory=ToolChoice)
+    # None: the model's own ("auto"); else {"type": "text" | "json_object"} or
+    # {"type": "json_schema", "json_schema": {"name", "schema"?, "strict"?, ...}}.
+    response_format: JsonDict | None = None
+    parallel_tool_calls: bool = True
+    max_prompt_tokens: int | None = None  # over the whole run; reached: it ends incomplete
+    max_completion_tokens: int | None = None  # likewise
+    last_messages: int | None = None  # only the thread's newest N messages; None: all that fit
+
+
+@dataclass(slots=True)
 class Run:
     id: str
     thread_id: str
@@ -152,6 +178,9 @@ class Run:
     completed_at: int | None = None
     usage: JsonDict | None = None
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    options: RunOptions = field(default_factory=RunOptions)
+    # Why a run ended `incomplete`: "max_completion_tokens" or "max_prompt_tokens".
+    incomplete_reason: str | None = None
 
 
 @dataclass(slots=True)

@@ -172,6 +172,8 @@ runs = Table(
     Column("completed_at", BigInteger, nullable=True),
     Column("usage", JSON, nullable=True),
     *_sampling(),
+    Column("options", JSON, nullable=True),  # null: every option at its default
+    Column("incomplete_reason", String(32), nullable=True),
     Index("ix_runs_thread_seq", "thread_id", "seq"),
     Index("ix_runs_status", "status", "expires_at"),
 )

@@ -23,6 +23,7 @@ class Reply:
     text: str
     tokens_per_s: float | None = None  # pace the deltas; None = as fast as possible
     first_delay_s: float = 0.0
+    finish: str = "stop"  # the finish_reason; "length" as if a token cap cut it off
 
 
 @dataclass
@@ -143,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
         pace = 1.0 / turn.tokens_per_s if isinstance(turn, Reply) and turn.tokens_per_s else 0.0
         if isinstance(turn, Reply) and turn.first_delay_s:
             time.sleep(turn.first_delay_s)
-        finish = "tool_calls" if isinstance(turn, ToolCalls) else "stop"
+        finish = "tool_calls" if isinstance(turn, ToolCalls) else turn.finish
         try:
             self._event(model, {"role": "assistant", "content": ""}, None)
             for delta in deltas:
