@@ -18,6 +18,18 @@ install_beside() {
   fi
 }
 
+# install_venv DIR REQUIREMENTS: a venv of its own holding exactly the pinned list.
+install_venv() {
+  local stamp
+  stamp="$1/.installed-$(sha1sum <"$2" | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    rm -rf "$1"
+    "$python" -m venv "$1"
+    "$1/bin/pip" install --quiet --no-deps -r "$2"
+    touch "$stamp"
+  fi
+}
+
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
   .venv/bin/pip install --quiet --upgrade pip
@@ -47,4 +59,6 @@ if [ "$extra" = dev ]; then
   # (ASSISTD_TEST_OPENAI_SDK, tests/support/openai_sdk.py).
   install_beside .venv/openai-1 requirements/openai-1.txt
   install_beside .venv/openai-2 requirements/openai-2.txt
+  # Agency Swarm with its own openai 1.x, for the test that runs its example on assistd.
+  install_venv .venv/agency-swarm requirements/agency-swarm.txt
 fi
