@@ -19,6 +19,7 @@ from assistd.core.events import EventBus
 from assistd.core.executor import Executor
 from assistd.core.file_links import FileLinks, file_links
 from assistd.core.journal import Journal
+from assistd.core.knowledge import KnowledgeService
 from assistd.core.objects import JsonDict
 from assistd.core.plugins import PluginService
 from assistd.core.run_service import RunService
@@ -30,6 +31,7 @@ from assistd.models.registry import ModelRegistry
 from assistd.queue.base import CancelChannel, LeasedRunQueue
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
 from assistd.queue.redis import RedisCancelChannel, RedisEventBus, RedisRunQueue, connect
+from assistd.retrieval.registry import EmbedderRegistry
 from assistd.secrets import SecretBox, server_secret
 from assistd.settings import Settings
 from assistd.store.factory import open_store
@@ -54,6 +56,7 @@ class Runtime:
     workers: WorkerPool
     queue: LeasedRunQueue
     cancels: CancelChannel
+    knowledge: KnowledgeService  # vector stores: ingestion and search (no routes yet)
     redis: Redis | None = None  # the distributed shape's connection pool
 
     @property
@@ -70,6 +73,7 @@ class Runtime:
         """Stops the workers and releases everything, the store last."""
         try:
             await self.workers.stop()
+            await self.knowledge.close()
             await self.tools.close()
             await self.models.close()
             await self.plugin_source.close()
@@ -142,7 +146,9 @@ def build_runtime(
     workers = WorkerPool(
         store, queue, executor, runs, concurrency or settings.run_workers, recover=redis is None
     )
+    # Parsing and chunking share the tools' worker processes (started on first use).
+    knowledge = KnowledgeService(store, EmbedderRegistry.from_settings(settings), tools.compute)
     return Runtime(
         settings, store, bus, models, tools, source, links, Tenancy(store), service, plugins,
-        runs, workers, queue, cancels, redis,
+        runs, workers, queue, cancels, knowledge, redis,
     )  # fmt: skip

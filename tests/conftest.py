@@ -14,11 +14,19 @@ import dashscope
 import httpx
 import pytest
 
+from tests.support import openai_sdk
 from tests.support.fake_model import FakeModel
 from tests.support.postgres import fresh_database
 from tests.support.server import RunningServer, run_server
 
 BACKENDS = ["sqlite", "postgres"]
+# Before any conftest.py below this one imports openai: the SDK major version this run tests.
+OPENAI_SDK_MAJOR = openai_sdk.select_from_env()
+
+
+def pytest_report_header() -> str:
+    where = "the venv" if OPENAI_SDK_MAJOR == openai_sdk.DEFAULT_MAJOR else openai_sdk.ENV
+    return f"openai SDK: {OPENAI_SDK_MAJOR}.x (from {where})"
 
 
 @pytest.fixture(scope="session")

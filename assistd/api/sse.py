@@ -80,6 +80,25 @@ def frame(name: str, data: object, seq: int | None = None) -> bytes:
     return f"{head}event:{name}\ndata:".encode() + orjson.dumps(data) + b"\n\n"
 
 
+def spaced_frame(name: str, data: object, seq: int | None = None) -> bytes:
+    """`event: <name>` / `data: <json>`, as OpenAI writes them; `id:` only when asked for
+    (the openai SDK never resets the last event id, so one would break it)."""
+    head = f"id: {seq}\n" if seq is not None else ""
+    return f"{head}event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+
+
+@dataclass(slots=True, frozen=True)
+class Framing:
+    """How one surface writes its frames and the end of a leg."""
+
+    frame: Callable[[str, object, int | None], bytes]
+    done: bytes
+
+
+DASHSCOPE = Framing(frame, DONE)
+OPENAI = Framing(spaced_frame, b"event: done\ndata: [DONE]\n\n")
+
+
 class StreamGate:
     """Open while the server serves streams; closed once it starts shutting down."""
 
@@ -102,6 +121,7 @@ class StreamSource:
     gate: StreamGate
     heartbeat_s: float
     event_ids: bool = False  # write `id:<seq>` before each event (asked for, see above)
+    framing: Framing = DASHSCOPE
 
 
 class _Leg:
@@ -141,10 +161,11 @@ class _Leg:
                 self.last_run = event.data
             rendered = self.src.render(event)
             if rendered is not None:
-                chunk += frame(*rendered, event.seq if self.src.event_ids else None)
+                seq = event.seq if self.src.event_ids else None
+                chunk += self.src.framing.frame(*rendered, seq)
             if event.name in FINAL_EVENTS:
                 self.over = True
-                return bytes(chunk + DONE)
+                return bytes(chunk + self.src.framing.done)
         return bytes(chunk)
 
     async def _quiet(self) -> bytes:
@@ -174,13 +195,16 @@ class _Leg:
         if run is None:
             return self._end_with_error(RUN_GONE)
         self.over = True
-        rendered = self.src.render(RunEvent(seq=0, name=run_event_name(run), data=run))
-        return (frame(*rendered) if rendered is not None else b"") + DONE
+        return self._last(RunEvent(seq=0, name=run_event_name(run), data=run))
 
     def _end_with_error(self, error: StreamError) -> bytes:
         self.over = True
-        rendered = self.src.render(RunEvent(seq=0, name="error", data=error))
-        return (frame(*rendered) if rendered is not None else b"") + DONE
+        return self._last(RunEvent(seq=0, name="error", data=error))
+
+    def _last(self, event: RunEvent) -> bytes:
+        rendered = self.src.render(event)
+        framing = self.src.framing
+        return (framing.frame(*rendered, None) if rendered is not None else b"") + framing.done
 
 
 async def run_frames(
@@ -196,6 +220,9 @@ async def run_frames(
             yield data
 
 
+_DONES = (DASHSCOPE.done, OPENAI.done)
+
+
 class SseResponse(StreamingResponse):
     """Ends the body in the same socket write as the leg's last frames, where the plain
     StreamingResponse spends a write of its own on the end of the chunked body."""
@@ -209,7 +236,7 @@ class SseResponse(StreamingResponse):
             assert isinstance(chunk, bytes)
             if held:
                 await send({"type": "http.response.body", "body": held, "more_body": True})
-            if chunk.endswith(DONE):  # DONE ends every leg
+            if chunk.endswith(_DONES):  # a done frame ends every leg
                 held = chunk
             else:
                 held = b""
@@ -281,7 +308,9 @@ async def resumed_frames(source: StreamSource, after_seq: int) -> AsyncIterator[
         if after_seq < last:
             await bus.read(run_id, after_seq, 0.0, 1)  # raises if the next ones were trimmed
         elif await _saw_leg_end(bus, run_id, after_seq):
-            return _done_only()  # nothing follows yet; repeating the end would duplicate it
+            return _done_only(
+                source.framing
+            )  # nothing follows yet; repeating the end would duplicate it
     except EventLogGone:
         raise events_gone(run_id) from None
     return run_frames(source, after_seq)
@@ -295,5 +324,5 @@ async def _saw_leg_end(bus: EventBus, run_id: str, seq: int) -> bool:
     return bool(seen) and seen[0].name in FINAL_EVENTS
 
 
-async def _done_only() -> AsyncIterator[bytes]:
-    yield DONE
+async def _done_only(framing: Framing) -> AsyncIterator[bytes]:
+    yield framing.done

@@ -69,10 +69,11 @@ def _tool_turns(calls: list[ToolCall]) -> list[JsonDict]:
 
 
 async def _thread_history(
-    unit: WorkspaceUnit, run: Run, budget: int
+    unit: WorkspaceUnit, run: Run, budget: int, last_messages: int | None = None
 ) -> tuple[list[JsonDict], bool]:
-    """The newest thread messages that fit in `budget` tokens, oldest first, and whether
-    older ones were left out. The newest message is always kept."""
+    """The newest thread messages that fit in `budget` tokens (and, given, the newest
+    `last_messages` of them), oldest first, and whether older ones were left out. The
+    newest message is always kept."""
     kept: list[JsonDict] = []
     used = 0
     cursor: str | None = None
@@ -85,7 +86,7 @@ async def _thread_history(
                 continue
             text = message_text(message)
             used += estimate_tokens(text)
-            if kept and used > budget:
+            if kept and (used > budget or len(kept) == last_messages):
                 kept.reverse()
                 return kept, True
             kept.append({"role": message.role, "content": text})
@@ -116,10 +117,12 @@ async def build_context(
     context_window: int,
     reserve_for_output: int,
     unavailable: list[str] | None = None,
+    last_messages: int | None = None,
     steps: list[RunStep] | None = None,
 ) -> ModelContext:
-    """`unavailable`: tool types the run asks for that this server cannot run; `steps`:
-    the run's steps, when the caller has just read them."""
+    """`unavailable`: tool types the run asks for that this server cannot run;
+    `last_messages`: at most this many of the thread's newest messages; `steps`: the
+    run's steps, when the caller has just read them."""
     if steps is None:
         steps = await unit.steps.all_of(run.id)
     created = [
@@ -132,5 +135,5 @@ async def build_context(
     system = [{"role": "system", "content": instructions}] if instructions else []
     fixed = sum(estimate_tokens(json.dumps(m, ensure_ascii=False)) for m in system + run_turns)
     budget = max(context_window - reserve_for_output - fixed, 0)
-    history, truncated = await _thread_history(unit, run, budget)
+    history, truncated = await _thread_history(unit, run, budget, last_messages)
     return ModelContext(messages=system + history + run_turns, truncated=truncated)

@@ -33,6 +33,7 @@ class ToolCallFragment:
     arguments: str = ""  # this piece of the arguments
     output: str | None = None  # at the end
     display: str | None = None  # at the end, as ToolCall.display
+    image_file_ids: list[str] = field(default_factory=list)  # at the end: images it made
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,7 +60,7 @@ class RunEvent:
 FINAL_EVENTS = frozenset(
     {
         "thread.run.requires_action", "thread.run.completed", "thread.run.failed",
-        "thread.run.cancelled", "thread.run.expired",
+        "thread.run.cancelled", "thread.run.expired", "thread.run.incomplete",
     }
 )  # fmt: skip
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from assistd.core import run_options as ro
 from assistd.core import runs as rs
 from assistd.core.context import build_context
 from assistd.core.events import MessageDelta, run_event_name
@@ -32,11 +33,19 @@ from assistd.core.objects import (
     ToolCallsDetails,
 )
 from assistd.core.run_files import RunFiles, input_file_ids
+from assistd.core.sandbox_paths import file_path_annotations
 from assistd.core.service import Service
 from assistd.core.tool_round import Made, RunCancelled, ToolRound, image_links, made_for_reply
 from assistd.core.turn import CallKey, Turn, mark_repeats, new_step, round_outputs, step_usage
 from assistd.logs import log_context
-from assistd.models.base import ModelError, ModelRequest, TextDelta, ToolCallDelta, Usage
+from assistd.models.base import (
+    Finish,
+    ModelError,
+    ModelRequest,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from assistd.models.registry import ModelRegistry, ResolvedModel
 from assistd.queue.base import CancelChannel, RunJob
 from assistd.settings import Settings
@@ -158,16 +167,25 @@ class Executor:
             # Once the tool rounds are spent (or the model repeated its last round) it is
             # offered no tools at all, so it has to answer.
             spent = must_answer or rounds >= self.settings.max_tool_rounds
-            offer = await self.tools.offer([] if spent else run.tools, context)
+            if (reason := ro.cap_reached(run)) is not None:
+                await self._incomplete(job, run, reason)
+                return
+            offered = [] if spent or run.options.tool_choice.mode == "none" else run.tools
+            offer = await self.tools.offer(offered, context)
             unavailable += [kind for kind in offer.unavailable if kind not in unavailable]
             definitions = offer.definitions
             turn.reset()
             turn.offered, turn.unavailable = offer.tools, unavailable
             answer = self._model_turn(
-                job, run, resolved, definitions, turn, unavailable, retried_empty, steps
-            )
+                job, run, resolved, definitions, turn, unavailable, nonempty=retried_empty,
+                forced=rounds == 0, steps=steps,
+            )  # fmt: skip
             steps = None  # read again for later turns: this one writes steps
             await self._cancellable(run, answer)
+            if turn.finish == "length" and ro.capped_turn(run):
+                await self._close_turn(job, run, turn, [], "incomplete")
+                await self._incomplete(job, run, "max_completion_tokens", turn)
+                return
             if turn.message is None and not turn.calls and definitions:
                 # Neither a reply nor a usable call (e.g. a tool call cut off by the token
                 # cap): ask once more with no tools, so the run ends with an answer.
@@ -263,13 +281,19 @@ class Executor:
         turn: Turn,
         unavailable: list[str],
         nonempty: bool = False,
+        forced: bool = True,
         steps: list[RunStep] | None = None,
     ) -> None:
-        """`steps`: the run's steps as stored now, when the caller has just read them."""
-        reserve = run.sampling.max_tokens or min(1024, resolved.context_window // 4)
-        window = resolved.context_window
+        """`forced`: the run's tool choice applies (its first turn; after a round of
+        calls the model answers as it chooses, or it would call tools for ever).
+        `steps`: the run's steps as stored now, when the caller has just read them."""
+        max_tokens = ro.turn_max_tokens(run, run.sampling.max_tokens or resolved.max_output_tokens)
+        reserve = max_tokens or min(1024, resolved.context_window // 4)
+        window = ro.turn_window(run, resolved.context_window, reserve)
         async with self.store.workspace(job.workspace_id) as unit:
-            context = await build_context(unit, run, window, reserve, unavailable, steps)
+            context = await build_context(
+                unit, run, window, reserve, unavailable, run.options.last_messages, steps
+            )
         request = ModelRequest(
             model=resolved.upstream_model,
             messages=context.messages,
@@ -277,8 +301,9 @@ class Executor:
             temperature=run.sampling.temperature,
             top_p=run.sampling.top_p,
             top_k=run.sampling.top_k,
-            max_tokens=run.sampling.max_tokens or resolved.max_output_tokens,
+            max_tokens=max_tokens,
             nonempty=nonempty,
+            **ro.turn_shape(run, turn.offered, forced),
         )
         async for chunk in resolved.backend.stream(request):
             if isinstance(chunk, TextDelta):
@@ -287,6 +312,8 @@ class Executor:
                 await self.rounds.on_delta(job, run, turn, chunk)
             elif isinstance(chunk, Usage):
                 turn.usage = chunk
+            elif isinstance(chunk, Finish):
+                turn.finish = chunk.reason
 
     async def _on_text(self, job: RunJob, run: Run, turn: Turn, text: str) -> None:
         turn.text.append(text)
@@ -314,16 +341,19 @@ class Executor:
             await entry.open_message(run, message)
         turn.message, turn.message_step = message, step
 
-    async def _close_turn(self, job: RunJob, run: Run, turn: Turn, calls: list[ToolCall]) -> None:
-        """Writes the turn's reply, once, complete, and records the calls of its tool step
-        in the same transaction: a worker taking the run over finds the whole turn or
-        none of it. Calls that are all the client's, with no reply, are not recorded
-        here (a takeover asks the model again; nothing was run)."""
+    async def _close_turn(
+        self, job: RunJob, run: Run, turn: Turn, calls: list[ToolCall], status: str = "completed"
+    ) -> None:
+        """Writes the turn's reply, once: complete, or (`status` "incomplete") cut off by a
+        token cap, its step still completed, the reply being all there will be. Records
+        the calls of its tool step in the same transaction: a worker taking the run over
+        finds the whole turn or none of it. Calls that are all the client's, with no
+        reply, are not recorded here (a takeover asks the model again; nothing was run)."""
         message, step = turn.message, turn.message_step
         reply = (message, step) if message and step and message.status == "in_progress" else None
         tools = turn.tool_step if calls and (reply or not _clients_only(calls)) else None
         if reply:
-            await self._complete_reply(job, run, turn, *reply)
+            await self._complete_reply(job, run, turn, *reply, status)
         elif tools is None:
             return
         if tools is not None:
@@ -336,7 +366,7 @@ class Executor:
                 await entry.save_step(run, tools, announce=False)
 
     async def _complete_reply(
-        self, job: RunJob, run: Run, turn: Turn, message: Message, step: RunStep
+        self, job: RunJob, run: Run, turn: Turn, message: Message, step: RunStep, status: str
     ) -> None:
         made = await self._made(job, run, step.id)
         if made.image_file_ids and self.links is not None:
@@ -344,8 +374,20 @@ class Executor:
             links = image_links(self.links, job.workspace_id, made.image_file_ids)
             await self._on_text(job, run, turn, ("\n\n" if turn.text else "") + links)
         _fill_reply(run, turn, message, step, made)
-        message.status, step.status = "completed", "completed"
+        if made.file_ids:
+            await self._annotate(job, message, made.file_ids)
+        message.status, step.status = status, "completed"
         message.completed_at = step.completed_at = now_ms()
+
+    async def _annotate(self, job: RunJob, message: Message, file_ids: list[str]) -> None:
+        """Each sandbox path the reply names of a file the tools wrote: a `file_path`
+        annotation of its text."""
+        async with self.store.workspace(job.workspace_id) as unit:
+            stored = [await unit.files.get(file_id) for file_id in file_ids]
+        names = {f.filename: f.id for f in stored if f is not None}
+        for part in message.content:
+            if part.get("type") == "text":
+                part["text"]["annotations"] = file_path_annotations(part["text"]["value"], names)
 
     async def _made(self, job: RunJob, run: Run, message_step_id: str) -> Made:
         if not _runs_tools(run):
@@ -385,6 +427,15 @@ class Executor:
 
     async def _complete(self, job: RunJob, run: Run) -> None:
         await self._finish(job, run, rs.RunStatus.COMPLETED, None)
+
+    async def _incomplete(
+        self, job: RunJob, run: Run, reason: str, turn: Turn | None = None
+    ) -> None:
+        """Ends the run `incomplete`: a token cap of the run was reached."""
+        if turn is not None:
+            _add_usage(run, turn.usage if turn.calls else None)  # a reply's counted already
+        run.incomplete_reason = reason
+        await self._finish(job, run, rs.RunStatus.INCOMPLETE, None)
 
     async def _finish(
         self,
@@ -440,11 +491,15 @@ class Executor:
 
 
 def _ending(current: str, status: rs.RunStatus) -> rs.RunStatus:
-    """How a run in `current` ends when the executor ends it `status`: a run being
-    cancelled ends cancelled, even when its last turn completed."""
-    if current == rs.RunStatus.CANCELLING and status == rs.RunStatus.COMPLETED:
+    """How a run in `current` ends when the executor ends it `status`: a run told to
+    cancel that ends this way on its own ends cancelled instead."""
+    if current == rs.RunStatus.CANCELLING and status in _ENDS_WELL:
         return rs.RunStatus.CANCELLED
     return status
+
+
+# A run told to cancel that ends this way on its own ends cancelled instead.
+_ENDS_WELL = (rs.RunStatus.COMPLETED, rs.RunStatus.INCOMPLETE)
 
 
 def _fill_reply(run: Run, turn: Turn, message: Message, step: RunStep, made: Made) -> None:

@@ -29,6 +29,9 @@ from assistd.core.objects import (
 from assistd.store.base import Store, WorkspaceUnit
 
 _STEP_STAMPS = {"cancelled": "cancelled_at", "expired": "expired_at", "failed": "failed_at"}
+# How an open tool step ends with its run, where steps have no status of the run's name:
+# a call a token cap cut off (the run `incomplete`) ends cancelled.
+_STEP_ENDS = {"incomplete": "cancelled"}
 
 
 class Entry:
@@ -139,7 +142,8 @@ class Entry:
                 await self._close_message(run, details.message_id, newer)
                 step.status = "expired" if status == "expired" else "cancelled"
             else:
-                step.status, step.last_error = status, last_error or step.last_error
+                step.status = _STEP_ENDS.get(status, status)
+                step.last_error = last_error or step.last_error
             setattr(step, _STEP_STAMPS.get(step.status, "failed_at"), now)
             await self.save_step(run, step)
 

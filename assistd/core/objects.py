@@ -132,6 +132,32 @@ class StoredFile:
 
 
 @dataclass(slots=True)
+class ToolChoice:
+    """Which tools the model may call: `auto` (its choice), `none` (no tool at all),
+    `required` (at least one), or `tool` (the one tool of type `tool_type`, and for a
+    function the one called `name`)."""
+
+    mode: Literal["auto", "none", "required", "tool"] = "auto"
+    tool_type: str | None = None
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class RunOptions:
+    """How a run's model turns are shaped, beyond sampling. Every default is "as the
+    model does it unasked", so a run created without them behaves as before."""
+
+    tool_choice: ToolChoice = field(default_factory=ToolChoice)
+    # None: the model's own ("auto"); else {"type": "text" | "json_object"} or
+    # {"type": "json_schema", "json_schema": {"name", "schema"?, "strict"?, ...}}.
+    response_format: JsonDict | None = None
+    parallel_tool_calls: bool = True
+    max_prompt_tokens: int | None = None  # over the whole run; reached: it ends incomplete
+    max_completion_tokens: int | None = None  # likewise
+    last_messages: int | None = None  # only the thread's newest N messages; None: all that fit
+
+
+@dataclass(slots=True)
 class Run:
     id: str
     thread_id: str
@@ -152,6 +178,9 @@ class Run:
     completed_at: int | None = None
     usage: JsonDict | None = None
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    options: RunOptions = field(default_factory=RunOptions)
+    # Why a run ended `incomplete`: "max_completion_tokens" or "max_prompt_tokens".
+    incomplete_reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -266,3 +295,59 @@ class Page(Generic[T]):
     @property
     def last_id(self) -> str | None:
         return getattr(self.items[-1], "id", None) if self.items else None
+
+
+# Knowledge: vector stores (knowledge bases), the files in them, and what a search finds.
+
+
+@dataclass(slots=True)
+class VectorStore:
+    id: str
+    created_at: int
+    name: str | None
+    embedder: str  # the embedding model's name, recorded so every query uses the same one
+    dimension: int
+    max_chunk_tokens: int = 800
+    chunk_overlap_tokens: int = 400
+    metadata: Metadata = field(default_factory=dict)
+    expires_after: JsonDict | None = None  # {"anchor": "last_active_at", "days": N}
+    expires_at: int | None = None
+    last_active_at: int | None = None
+
+
+@dataclass(slots=True)
+class VectorStoreFile:
+    id: str  # the file's id: a file is in a vector store at most once
+    vector_store_id: str
+    created_at: int
+    status: str = "in_progress"  # in_progress | completed | failed | cancelled
+    last_error: JsonDict | None = None  # {"code": ..., "message": ...} when failed
+    usage_bytes: int = 0
+    chunk_count: int = 0
+    attributes: Metadata = field(default_factory=dict)
+    max_chunk_tokens: int = 800
+    chunk_overlap_tokens: int = 400
+
+
+@dataclass(slots=True)
+class KnowledgeChunk:
+    """One chunk of a file, as stored: its text, where it came from, and its vector."""
+
+    file_id: str
+    position: int
+    text: str
+    tokens: int
+    page: int | None
+    embedding: list[float]
+
+
+@dataclass(slots=True)
+class SearchHit:
+    vector_store_id: str
+    file_id: str
+    filename: str
+    position: int
+    page: int | None
+    text: str
+    score: float  # in [0, 1], higher first; follows the final order
+    attributes: Metadata = field(default_factory=dict)

@@ -10,20 +10,24 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from assistd.core import run_options as ro
 from assistd.core import runs as rs
 from assistd.core import validation as v
 from assistd.core.events import EventBus, run_event_name
 from assistd.core.ids import new_id, now_ms
 from assistd.core.journal import Journal
 from assistd.core.objects import (
+    Assistant,
+    JsonDict,
     Page,
     PageRequest,
     Run,
+    RunOptions,
     RunStep,
     SamplingParams,
     Thread,
 )
-from assistd.core.service import MessageSpec, Service, busy_thread
+from assistd.core.service import MessageSpec, Service, add_messages, busy_thread
 from assistd.core.tool_outputs import ToolOutput as ToolOutput  # the surfaces' import
 from assistd.core.tool_outputs import fill_outputs, match_outputs
 from assistd.errors import Conflict, NotFound
@@ -31,6 +35,7 @@ from assistd.queue.base import CancelChannel, LeasedRunQueue, RunJob
 from assistd.store.base import WorkspaceUnit
 
 log = logging.getLogger("assistd.runs")
+_ADDED = "additional_messages"
 
 
 @dataclass(slots=True)
@@ -42,6 +47,12 @@ class RunSpec:
     tools: Any = None
     metadata: Any = None
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    options: RunOptions = field(default_factory=RunOptions)
+    # None: the assistant's; "auto" or an object (as `check_response_format` takes):
+    # this run's, which `_checked` turns into the checked object (None for "auto").
+    response_format: Any = None
+    given_format: bool = False  # set by `_checked`: the run gave its own format
+    additional_messages: list[MessageSpec] = field(default_factory=list)
 
 
 class RunService:
@@ -65,6 +76,9 @@ class RunService:
             spec,
             metadata=v.check_metadata(spec.metadata),
             sampling=v.check_sampling(spec.sampling),
+            options=ro.check_run_options(spec.options),
+            response_format=v.check_response_format(spec.response_format),
+            given_format=spec.response_format is not None,
         )
 
     async def _new_run(self, unit: WorkspaceUnit, thread_id: str, spec: RunSpec) -> Run:
@@ -84,6 +98,8 @@ class RunService:
                 if instructions
                 else spec.additional_instructions
             )
+        tools = spec.tools or assistant.tools
+        ro.check_tool_choice(spec.options.tool_choice, tools)
         return Run(
             id=new_id("run"),
             thread_id=thread_id,
@@ -92,7 +108,7 @@ class RunService:
             status=rs.RunStatus.QUEUED.value,
             model=spec.model or assistant.model,
             instructions=instructions,
-            tools=spec.tools or assistant.tools,
+            tools=tools,
             file_ids=assistant.file_ids,
             metadata=spec.metadata,
             sampling=SamplingParams(
@@ -103,6 +119,7 @@ class RunService:
                     for name in ("temperature", "top_p", "top_k", "max_tokens")
                 }
             ),
+            options=replace(spec.options, response_format=_response_format(spec, assistant)),
         )
 
     async def create_run(self, ws: str, thread_id: str, spec: RunSpec) -> Run:
@@ -114,16 +131,23 @@ class RunService:
             if active is not None:
                 raise busy_thread(thread_id, active)
             run = await self._new_run(entry.unit, thread_id, checked)
+            await add_messages(entry.unit, thread_id, checked.additional_messages, _ADDED)
             await entry.open_run(run)
         await self._start(ws, run)
         return run
 
     async def create_thread_and_run(
-        self, ws: str, messages: list[MessageSpec], metadata: Any, spec: RunSpec
+        self,
+        ws: str,
+        messages: list[MessageSpec],
+        metadata: Any,
+        spec: RunSpec,
+        file_ids: Any = None,
     ) -> tuple[Thread, Run]:
-        """One transaction: a request that fails leaves no thread behind."""
+        """One transaction: a request that fails leaves no thread behind. `file_ids`:
+        the code interpreter's files of the new thread."""
         checked = self._checked(spec)
-        thread, built = self.objects.new_thread(messages, metadata, "thread.")
+        thread, built = self.objects.new_thread(messages, metadata, "thread.", file_ids)
         async with self.journal.entry(ws) as entry:
             run = await self._new_run(entry.unit, thread.id, checked)
             await self.objects.insert_thread(entry.unit, thread, built)
@@ -277,6 +301,12 @@ def _log_ended(workspace: str, run: Run, why: str) -> None:
         "run %s: %s, model %s, ended outside a worker: %s", run.id, run.status, run.model, why,
         extra={"fields": fields, "run_id": run.id, "workspace": workspace},
     )  # fmt: skip
+
+
+def _response_format(spec: RunSpec, assistant: Assistant) -> JsonDict | None:
+    """The run's own format when it gave one (checked: "auto" is None by then), else
+    the assistant's."""
+    return spec.response_format if spec.given_format else assistant.response_format
 
 
 def _check_run_text(spec: RunSpec) -> None:

@@ -1,8 +1,9 @@
 """Run statuses and the only code that changes them.
 
 Every change of a run's status goes through `transition`, which refuses any move the
-table does not allow and stamps the matching timestamp. Only statuses the dashscope SDK
-knows are used, so `Runs.wait` always ends (spec section 6.5).
+table does not allow and stamps the matching timestamp. `incomplete` (a token cap of the
+run was reached) is OpenAI's; the DashScope surface, whose SDK does not know it, shows
+such a run as completed, so its `Runs.wait` always ends (spec section 6.5).
 """
 
 from __future__ import annotations
@@ -22,16 +23,18 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     COMPLETED = "completed"
     EXPIRED = "expired"
+    INCOMPLETE = "incomplete"
 
 
 S = RunStatus
-TERMINAL = frozenset({S.CANCELLED, S.FAILED, S.COMPLETED, S.EXPIRED})
+TERMINAL = frozenset({S.CANCELLED, S.FAILED, S.COMPLETED, S.EXPIRED, S.INCOMPLETE})
 ACTIVE = frozenset({S.QUEUED, S.IN_PROGRESS, S.REQUIRES_ACTION, S.CANCELLING})
 
 ALLOWED: dict[RunStatus, frozenset[RunStatus]] = {
     S.QUEUED: frozenset({S.IN_PROGRESS, S.CANCELLING, S.CANCELLED, S.FAILED, S.EXPIRED}),
     S.IN_PROGRESS: frozenset(
-        {S.REQUIRES_ACTION, S.COMPLETED, S.FAILED, S.CANCELLING, S.CANCELLED, S.EXPIRED}
+        {S.REQUIRES_ACTION, S.COMPLETED, S.INCOMPLETE, S.FAILED, S.CANCELLING, S.CANCELLED}
+        | {S.EXPIRED}
     ),
     # Tool outputs arrived: the run goes back to the queue to continue.
     S.REQUIRES_ACTION: frozenset({S.QUEUED, S.CANCELLING, S.CANCELLED, S.FAILED, S.EXPIRED}),
@@ -40,6 +43,7 @@ ALLOWED: dict[RunStatus, frozenset[RunStatus]] = {
     S.FAILED: frozenset(),
     S.COMPLETED: frozenset(),
     S.EXPIRED: frozenset(),
+    S.INCOMPLETE: frozenset(),
 }
 
 _STAMPS = {

@@ -567,3 +567,16 @@ def _page_of_ids(items: list[MessageFile], page: PageRequest) -> Page[MessageFil
     if page.before and not page.after:
         return Page(window[-page.limit :], len(window) > page.limit)
     return Page(window[: page.limit], len(window) > page.limit)
+
+
+async def add_messages(
+    unit: WorkspaceUnit, thread_id: str, specs: list[MessageSpec], where: str
+) -> list[Message]:
+    """Messages added to a thread with a run (a run's `additional_messages`); `where`
+    names their field in errors."""
+    now = now_ms()
+    built = [_build_message(thread_id, m, f"{where}[{i}]", now) for i, m in enumerate(specs)]
+    for i, (message, spec) in enumerate(zip(built, specs, strict=True)):
+        await _require_message_files(unit, message, f"{where}[{i}].{files_field(spec)}")
+    await unit.messages.insert_many(built)
+    return built

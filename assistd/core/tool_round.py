@@ -47,6 +47,8 @@ class ToolRound:
         self.settings = settings
 
     async def on_delta(self, job: RunJob, run: Run, turn: Turn, delta: ToolCallDelta) -> None:
+        if not run.options.parallel_tool_calls and turn.calls and delta.index not in turn.calls:
+            return  # one call a turn: a model that made more is not followed
         if turn.tool_step is None:
             step = new_step(run, ToolCallsDetails())
             async with self.journal.entry(job.workspace_id) as entry:
@@ -140,7 +142,7 @@ def output_fragment(index: int, call: ToolCall) -> ToolCallFragment:
     client adding up the pieces' arguments gets the whole of them)."""
     return ToolCallFragment(
         index=index, id=call.id, type=call.type, name=call.name, stage="output",
-        output=call.output, display=call.display,
+        output=call.output, display=call.display, image_file_ids=list(call.image_file_ids),
     )  # fmt: skip
 
 

@@ -32,6 +32,7 @@ class Turn:
     tool_step: RunStep | None = None
     calls: dict[int, _PartialCall] = field(default_factory=dict)
     usage: Usage | None = None
+    finish: str | None = None  # why the model's reply ended ("length": a token cap)
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]

@@ -28,6 +28,13 @@ class ModelRequest:
     max_tokens: int | None = None
     # A JSON schema the answer must follow (decoded under a grammar where supported).
     response_schema: JsonDict | None = None
+    # Chat-completions `tool_choice` ("none", "required", {"type": "function", ...});
+    # None: the model's own choice.
+    tool_choice: str | JsonDict | None = None
+    parallel_tool_calls: bool | None = None  # None: the model's default
+    # Chat-completions `response_format` ({"type": "json_object"} or a json_schema one)
+    # the client asked for; `response_schema` (the server's own) wins over it.
+    response_format: JsonDict | None = None
     # Asked again after a blank answer: a backend that can keep the reply from ending
     # before its first token does so (the local model); the others are simply asked again.
     nonempty: bool = False
@@ -54,7 +61,14 @@ class Usage:
     completion_tokens: int
 
 
-ModelChunk = TextDelta | ToolCallDelta | Usage
+@dataclass(slots=True, frozen=True)
+class Finish:
+    """Why the reply ended: "stop", "tool_calls", "length" (the token cap), ..."""
+
+    reason: str
+
+
+ModelChunk = TextDelta | ToolCallDelta | Usage | Finish
 
 
 class ModelError(Exception):
@@ -108,4 +122,6 @@ def chunks_of(data: Any) -> list[ModelChunk]:
                     function.get("arguments") or "",
                 )
             )
+        if choice.get("finish_reason"):
+            parts.append(Finish(str(choice["finish_reason"])))
     return parts

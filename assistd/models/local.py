@@ -133,6 +133,8 @@ class LocalBackend:
                 "type": "json_schema",
                 "json_schema": {"schema": request.response_schema},
             }
+        elif request.response_format is not None:
+            body["response_format"] = request.response_format
         return body
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:

@@ -64,6 +64,12 @@ class OpenAICompatBackend:
         }
         if request.tools:
             args["tools"] = request.tools
+            if request.tool_choice is not None:
+                args["tool_choice"] = request.tool_choice
+            if request.parallel_tool_calls is not None:
+                args["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.response_format is not None:
+            args["response_format"] = request.response_format
         if request.response_schema is not None:
             args["response_format"] = {
                 "type": "json_schema",

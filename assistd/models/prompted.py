@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from assistd.models.base import (
+    Finish,
     JsonDict,
     ModelBackend,
     ModelChunk,
@@ -218,7 +219,7 @@ class PromptedToolCalls:
                 text = streamer.feed(chunk.text)
                 if text:
                     yield TextDelta(text)
-            elif isinstance(chunk, Usage):
+            elif isinstance(chunk, (Usage, Finish)):
                 yield chunk
         call = _tool_call(streamer.buffer)
         if call is not None:

@@ -16,11 +16,13 @@ from assistd.core.objects import (
     MessageCreationDetails,
     RequiredAction,
     Run,
+    RunOptions,
     RunStep,
     SamplingParams,
     Thread,
     ToolCall,
     ToolCallsDetails,
+    ToolChoice,
 )
 
 VERSION = 1
@@ -88,6 +90,9 @@ def _run(d: dict[str, Any]) -> Run:
     if action is not None:
         action = RequiredAction(_tool_calls(action["tool_calls"]), action["type"])
     sampling = SamplingParams(**d.pop("sampling"))
+    options = dict(d.pop("options"))
+    choice = ToolChoice(**options.pop("tool_choice"))
+    d["options"] = RunOptions(tool_choice=choice, **options)
     return Run(**d, required_action=action, sampling=sampling)
 
 

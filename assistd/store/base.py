@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from assistd.core.objects import (
     ApiKey,
     Assistant,
     AssistantFile,
+    KnowledgeChunk,
     Message,
     Metadata,
     Page,
@@ -24,6 +25,8 @@ from assistd.core.objects import (
     RunStep,
     StoredFile,
     Thread,
+    VectorStore,
+    VectorStoreFile,
     Workspace,
 )
 
@@ -129,6 +132,47 @@ class PluginRepo(Protocol):
         ...
 
 
+class KnowledgeRepo(Protocol):
+    """Vector stores, their files and chunks. A chunk's keyword entry and vector go with it."""
+
+    async def insert_store(self, vs: VectorStore) -> None: ...
+    async def get_store(self, vector_store_id: str) -> VectorStore | None: ...
+    async def page_stores(self, page: PageRequest) -> Page[VectorStore]: ...
+    async def replace_store(self, vs: VectorStore) -> None: ...
+    async def existing_stores(self, ids: Sequence[str]) -> set[str]: ...
+    async def delete_store(self, vector_store_id: str) -> bool:
+        """Delete the store with its files' entries, chunks and vectors."""
+        ...
+
+    async def add_file(self, file: VectorStoreFile) -> None:
+        """Conflict when the file is already in the store."""
+        ...
+
+    async def get_file(self, vector_store_id: str, file_id: str) -> VectorStoreFile | None: ...
+    async def page_files(
+        self, vector_store_id: str, page: PageRequest, status: str | None = None
+    ) -> Page[VectorStoreFile]: ...
+    async def all_files(self, vector_store_id: str) -> list[VectorStoreFile]: ...
+    async def replace_file(self, file: VectorStoreFile) -> None: ...
+    async def file_counts(self, vector_store_id: str) -> tuple[dict[str, int], int]: ...
+    async def remove_file(self, vector_store_id: str, file_id: str) -> bool: ...
+    async def forget_file(self, file_id: str) -> None: ...
+    async def replace_chunks(
+        self, vector_store_id: str, file_id: str, chunks: Sequence[KnowledgeChunk]
+    ) -> None: ...
+    async def chunks_of(
+        self, vector_store_id: str, file_id: str
+    ) -> list[tuple[int, int | None, str]]: ...
+    async def count_chunks(self, vector_store_id: str | None = None) -> int: ...
+    async def keyword_search(
+        self, vector_store_ids: Sequence[str], query: str, limit: int
+    ) -> list[tuple[int, float]]: ...
+    async def dense_search(
+        self, vector_store_ids: Sequence[str], vector: Sequence[float], limit: int
+    ) -> list[tuple[int, float]]: ...
+    async def chunk_rows(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]: ...
+
+
 class WorkspaceUnit(Protocol):
     """One transaction, scoped to one workspace. Commits on clean exit, rolls back on error."""
 
@@ -140,6 +184,7 @@ class WorkspaceUnit(Protocol):
     runs: RunRepo
     steps: StepRepo
     plugins: PluginRepo
+    knowledge: KnowledgeRepo
 
 
 class AdminUnit(Protocol):

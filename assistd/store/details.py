@@ -8,14 +8,17 @@ object per call, told apart by its top-level `arguments`.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from assistd.core.objects import (
     MessageCreationDetails,
     RequiredAction,
+    RunOptions,
     StepDetails,
     ToolCall,
     ToolCallsDetails,
+    ToolChoice,
 )
 
 Json = dict[str, Any]
@@ -96,3 +99,18 @@ def required_action(data: Json | None) -> RequiredAction | None:
     else:  # the wire shape rows held before
         calls = (data.get("submit_tool_outputs") or {}).get("tool_calls") or []
     return RequiredAction(tool_calls=[tool_call(c) for c in calls])
+
+
+def run_options_json(options: RunOptions) -> Json | None:
+    """None when every option is at its default (most runs), so old and new rows agree."""
+    if options == RunOptions():
+        return None
+    return asdict(options)
+
+
+def run_options(data: Json | None) -> RunOptions:
+    if not data:
+        return RunOptions()
+    fields = dict(data)
+    choice = ToolChoice(**(fields.pop("tool_choice", None) or {}))
+    return RunOptions(tool_choice=choice, **fields)

@@ -352,6 +352,10 @@ class SqlFileRepo(_Scoped):
         result = await self.conn.execute(delete(self.t).where(*self.scope(self.t, id=file_id)))
         links = schema.assistant_files
         await self.conn.execute(delete(links).where(*self.scope(links, file_id=file_id)))
+        if result.rowcount:  # out of every vector store too, with its chunks and vectors
+            from assistd.store.knowledge import SqlKnowledgeRepo
+
+            await SqlKnowledgeRepo(self.conn, self.ws).forget_file(file_id)
         return bool(result.rowcount)
 
 

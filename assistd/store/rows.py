@@ -157,7 +157,7 @@ def stored_file(row: Row[Any]) -> StoredFile:
 _RUN_FIELDS = (
     "id", "thread_id", "assistant_id", "created_at", "status", "model", "instructions",
     "tools", "file_ids", "metadata", "required_action", "last_error", "started_at",
-    "expires_at", "cancelled_at", "failed_at", "completed_at", "usage",
+    "expires_at", "cancelled_at", "failed_at", "completed_at", "usage", "incomplete_reason",
 )  # fmt: skip
 
 _STEP_FIELDS = (
@@ -171,12 +171,14 @@ def run(row: Row[Any]) -> Run:
     m = row._mapping
     values = {name: m[name] for name in _RUN_FIELDS}
     values["required_action"] = details.required_action(values["required_action"])
+    values["options"] = details.run_options(m["options"])
     return Run(**values, sampling=_sampling(row))
 
 
 def run_values(r: Run) -> dict[str, Any]:
     values = {name: getattr(r, name) for name in _RUN_FIELDS}
     values["required_action"] = details.required_action_json(r.required_action)
+    values["options"] = details.run_options_json(r.options)
     return {**values, **sampling_values(r.sampling)}
 
 

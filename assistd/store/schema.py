@@ -172,6 +172,8 @@ runs = Table(
     Column("completed_at", BigInteger, nullable=True),
     Column("usage", JSON, nullable=True),
     *_sampling(),
+    Column("options", JSON, nullable=True),  # null: every option at its default
+    Column("incomplete_reason", String(32), nullable=True),
     Index("ix_runs_thread_seq", "thread_id", "seq"),
     Index("ix_runs_status", "status", "expires_at"),
 )
@@ -219,4 +221,62 @@ plugins = Table(
     Column("sealed", Text, nullable=True),  # encrypted credentials (assistd.secrets)
     Index("ux_plugins_ws_id", "workspace_id", "id", unique=True),
     Index("ix_plugins_ws_seq", "workspace_id", "seq"),
+)
+
+# Knowledge. A chunk's vector and keyword index live beside these, in per-dialect structures
+# the knowledge repository manages by SQL (assistd/store/knowledge.py): on SQLite an FTS5
+# table and one sqlite-vec table per dimension, keyed by the chunk's seq; on PostgreSQL a
+# tsvector column and a pgvector (or real[]) column of `chunks` itself.
+
+vector_stores = Table(
+    "vector_stores",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("workspace_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("name", Text, nullable=True),
+    Column("embedder", String(128), nullable=False),
+    Column("dimension", Integer, nullable=False),
+    Column("max_chunk_tokens", Integer, nullable=False),
+    Column("chunk_overlap_tokens", Integer, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("expires_after", JSON, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("last_active_at", BigInteger, nullable=True),
+    Index("ix_vector_stores_ws_seq", "workspace_id", "seq"),
+)
+
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False),  # the file's id
+    Column("workspace_id", String(64), nullable=False),
+    Column("vector_store_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("last_error", JSON, nullable=True),
+    Column("usage_bytes", BigInteger, nullable=False),
+    Column("chunk_count", Integer, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("max_chunk_tokens", Integer, nullable=False),
+    Column("chunk_overlap_tokens", Integer, nullable=False),
+    Index("ux_vector_store_files_ws_vs_id", "workspace_id", "vector_store_id", "id", unique=True),
+    Index("ix_vector_store_files_ws_vs_seq", "workspace_id", "vector_store_id", "seq"),
+    Index("ix_vector_store_files_ws_id", "workspace_id", "id"),
+)
+
+chunks = Table(
+    "chunks",
+    metadata,
+    _seq(),
+    Column("workspace_id", String(64), nullable=False),
+    Column("vector_store_id", String(64), nullable=False),
+    Column("file_id", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("page", Integer, nullable=True),
+    Column("tokens", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_chunks_ws_vs_file", "workspace_id", "vector_store_id", "file_id", "position"),
 )

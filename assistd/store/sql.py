@@ -17,12 +17,14 @@ from assistd.store import rows, schema
 from assistd.store.base import (
     AssistantRepo,
     FileRepo,
+    KnowledgeRepo,
     MessageRepo,
     PluginRepo,
     RunRepo,
     StepRepo,
     ThreadRepo,
 )
+from assistd.store.knowledge import SqlKnowledgeRepo
 from assistd.store.migrations import upgrade
 from assistd.store.plugins import SqlPluginRepo
 from assistd.store.repos import (
@@ -45,6 +47,7 @@ class SqlWorkspaceUnit:
         self.runs: RunRepo = SqlRunRepo(conn, workspace_id)
         self.steps: StepRepo = SqlStepRepo(conn, workspace_id)
         self.plugins: PluginRepo = SqlPluginRepo(conn, workspace_id)
+        self.knowledge: KnowledgeRepo = SqlKnowledgeRepo(conn, workspace_id)
 
 
 class SqlAdminUnit:
@@ -130,6 +133,7 @@ class SqlAdminUnit:
         return counts
 
     async def delete_workspace(self, workspace_id: str) -> None:
+        await SqlKnowledgeRepo(self.conn, workspace_id).purge_workspace()  # chunks' indexes
         # Every table whose rows belong to a workspace carries workspace_id.
         for table in reversed(schema.metadata.sorted_tables):
             if "workspace_id" in table.c:

@@ -58,7 +58,19 @@ def _open_db(path: str) -> Any:
         "foreign_keys=ON", "cache_size=-16000",
     ):  # fmt: skip
         db.execute(f"PRAGMA {pragma}")
+    _load_vec(db)
     return db
+
+
+def _load_vec(db: Any) -> None:
+    """sqlite-vec, for the knowledge tables' vector search (sqlean can load extensions)."""
+    import sqlite_vec
+
+    db.enable_load_extension(True)
+    try:
+        db.load_extension(sqlite_vec.loadable_path())
+    finally:
+        db.enable_load_extension(False)
 
 
 def _connector(path: str) -> Any:

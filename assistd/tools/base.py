@@ -75,6 +75,12 @@ class ToolContext:
         return self.http
 
 
+# How a reply names a file the code interpreter wrote: its path in the sandbox's working
+# directory, as OpenAI's code interpreter names them (the reply's text gets a
+# `file_path` annotation for each).
+SANDBOX_FILES_URL = "sandbox:/mnt/data/"
+
+
 @dataclass(slots=True, frozen=True)
 class ToolResult:
     output: str  # what the model reads next

@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from assistd.settings import (
+    EmbedderSettings,
     GitHubSettings,
     ImageSettings,
     ModelRoute,
@@ -34,6 +35,7 @@ SECTIONS: list[tuple[type[BaseModel], str]] = [
     (SearchSettings, "search.{}"),
     (ImageSettings, "image.{}"),
     (GitHubSettings, "github.{}"),
+    (EmbedderSettings, "embedders.<name>.{}"),
 ]
 
 

@@ -28,6 +28,7 @@ class Reply:
     text: str
     tokens_per_s: float | None = None  # pace the deltas; None = as fast as possible
     first_delay_s: float = 0.0
+    finish: str = "stop"  # the finish_reason; "length" as if a token cap cut it off
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ToolCalls:
     calls: list[tuple[str, dict[str, Any]]]  # (function name, arguments)
     text: str = ""  # optional text before the calls
     ids: tuple[str, ...] = ()  # the calls' ids; random ones when left out
+    finish: str = "tool_calls"  # the finish_reason; "length" as if a token cap cut them off
 
 
 @dataclass
@@ -155,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
         pace = 1.0 / turn.tokens_per_s if isinstance(turn, Reply) and turn.tokens_per_s else 0.0
         if isinstance(turn, Reply) and turn.first_delay_s:
             time.sleep(turn.first_delay_s)
-        finish = "tool_calls" if isinstance(turn, ToolCalls) else "stop"
+        finish = turn.finish
         try:
             self._event(model, {"role": "assistant", "content": ""}, None)
             for delta in deltas:

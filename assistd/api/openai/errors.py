@@ -65,10 +65,10 @@ def error_body(error: AssistdError) -> dict[str, object]:
 
 
 def error_response(request: Request, error: AssistdError) -> Response:
-    response = respond(request, error_body(error), status=error.status)
+    # OpenAI answered a conflict of state (cancelling an ended run, outputs for a run that
+    # stopped waiting) with 400; a 409 the SDK would resend twice.
+    status = 400 if isinstance(error, Conflict) else error.status
+    response = respond(request, error_body(error), status=status)
     if isinstance(error, ServiceUnavailable):
         response.headers["Retry-After"] = str(error.retry_after_s)
-    if error.status == 409:
-        # The SDK retries a 409 twice by default; a conflict of state does not pass.
-        response.headers["x-should-retry"] = "false"
     return response

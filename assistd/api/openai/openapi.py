@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from assistd.api.openai import assistants, files, protocol, threads
+from assistd.api.openai import assistants, files, protocol, runs, threads
 from assistd.api.openapi import BodyModels, Surface
 
 PREFIX = "/v1"
-# A router with `POST /threads/runs` (create and run) goes before threads.router, so that
-# path is not taken for modifying a thread called "runs".
-ROUTERS = (assistants.router, threads.router, files.router)
+# runs.router has `POST /threads/runs` (create and run): it goes before threads.router, so
+# that path is not taken for modifying a thread called "runs".
+ROUTERS = (assistants.router, runs.router, threads.router, files.router)
 
 _UPLOAD = {
     "content": {
@@ -33,6 +33,10 @@ BODIES: BodyModels = {
     ("POST", "/threads/{thread_id}/messages"): protocol.MessageBody,
     ("POST", "/threads/{thread_id}/messages/{message_id}"): protocol.MetadataBody,
     ("POST", "/files"): _UPLOAD,
+    ("POST", "/threads/runs"): protocol.ThreadRunBody,
+    ("POST", "/threads/{thread_id}/runs"): protocol.RunBody,
+    ("POST", "/threads/{thread_id}/runs/{run_id}"): protocol.MetadataBody,
+    ("POST", "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"): protocol.ToolOutputsBody,
 }
 
 ERROR = {

@@ -73,7 +73,7 @@ def message(m: Message) -> Wire:
         "completed_at": seconds(m.completed_at),
         "incomplete_at": None,
         "role": m.role,
-        "content": m.content,
+        "content": _content(m),
         "assistant_id": m.assistant_id,
         "run_id": m.run_id,
         "attachments": [
@@ -81,6 +81,14 @@ def message(m: Message) -> Wire:
         ],
         "metadata": m.metadata,
     }
+
+
+def _content(m: Message) -> list[JsonDict]:
+    """A run's reply streams its text as part 0, so its text comes first here too (the
+    SDK's stream handler reads the finished message's part at the index it streamed)."""
+    if m.run_id is None:
+        return m.content
+    return sorted(m.content, key=lambda part: part.get("type") != "text")
 
 
 def file(f: StoredFile) -> Wire:

@@ -16,7 +16,7 @@ from assistd.sandbox.bwrap import Limits
 from assistd.sandbox.kernel import Execution, SandboxError
 from assistd.sandbox.pool import KernelPool, _Slot
 from assistd.settings import Settings
-from assistd.tools.base import JsonDict, ToolContext, ToolResult
+from assistd.tools.base import SANDBOX_FILES_URL, JsonDict, ToolContext, ToolResult
 
 FILE_OP_TIMEOUT_S = 20.0
 MAX_OUTPUT_FILES = 20
@@ -165,7 +165,8 @@ class CodeInterpreter:
                 "it will be restarted on the next call, and its variables and files are lost."
             )
         if written:
-            parts.append("Files saved for the user: " + ", ".join(f"{n} ({f})" for n, f in written))
+            saved = ", ".join(f"{SANDBOX_FILES_URL}{n} ({f})" for n, f in written)
+            parts.append(f"Files saved for the user (link them by these paths): {saved}")
         if images:
             parts.append(f"{images} image(s) shown to the user.")
         return "\n\n".join(parts) or "The code ran and printed nothing."

@@ -1,0 +1,313 @@
+"""Knowledge bases (vector stores): their files' ingestion, and hybrid search over them.
+
+Ingestion of a file: parse and chunk (CPU-bound: a worker process when a pool is given,
+else a thread), embed (the embedder's own thread or HTTP calls), then one transaction
+writes the chunks with their vectors and keyword entries and marks the file `completed`.
+A file whose parse fails is `failed` with `last_error` naming why; it fails alone. A file
+cancelled (or removed) meanwhile keeps nothing of the work. The routers of both surfaces
+call this; queue integration (ingestion as queued jobs) is still to come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from assistd.core.ids import new_id, now_ms
+from assistd.core.objects import KnowledgeChunk, SearchHit, VectorStore, VectorStoreFile
+from assistd.errors import InvalidRequest, NotFound
+from assistd.retrieval import filters as attribute_filters
+from assistd.retrieval.chunking import Chunk, ChunkingStrategy
+from assistd.retrieval.embedder import EmbeddingFailed
+from assistd.retrieval.fusion import fuse
+from assistd.retrieval.parsers import ParseFailed
+from assistd.retrieval.pipeline import parse_and_chunk
+from assistd.retrieval.registry import EmbedderRegistry
+from assistd.store.base import KnowledgeRepo, Store
+from assistd.tools.offload import ComputePool
+
+log = logging.getLogger("assistd.knowledge")
+Mode = str  # "hybrid" | "dense" | "keyword"
+MAX_RESULTS = 50
+
+
+class KnowledgeService:
+    def __init__(
+        self, store: Store, embedders: EmbedderRegistry, compute: ComputePool | None = None
+    ) -> None:
+        self.store = store
+        self.embedders = embedders
+        self.compute = compute
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # Vector stores and their files.
+
+    async def create_store(
+        self, ws: str, *, name: str | None = None, file_ids: Sequence[str] = (),
+        strategy: ChunkingStrategy | None = None, embedder: str | None = None,
+        metadata: dict[str, Any] | None = None, expires_after: dict[str, Any] | None = None,
+    ) -> VectorStore:  # fmt: skip
+        model = self.embedders.get(embedder)
+        strategy = strategy or ChunkingStrategy()
+        vs = VectorStore(
+            id=new_id("vs"), created_at=now_ms() // 1000, name=name, embedder=model.name,
+            dimension=model.dimension, max_chunk_tokens=strategy.max_tokens,
+            chunk_overlap_tokens=strategy.overlap_tokens, metadata=dict(metadata or {}),
+            expires_after=expires_after, last_active_at=now_ms() // 1000,
+        )  # fmt: skip
+        async with self.store.workspace(ws, write=True) as unit:
+            await _require_files(unit.files.existing_ids, file_ids)
+            await unit.knowledge.insert_store(vs)
+            for file_id in dict.fromkeys(file_ids):
+                await unit.knowledge.add_file(_new_file(vs, file_id, strategy, None))
+        return vs
+
+    async def add_file(
+        self, ws: str, vector_store_id: str, file_id: str, *,
+        strategy: ChunkingStrategy | None = None, attributes: dict[str, Any] | None = None,
+    ) -> VectorStoreFile:  # fmt: skip
+        """The file's entry, `in_progress`; ingest() (or start()) does the work."""
+        async with self.store.workspace(ws, write=True) as unit:
+            vs = await _require_store(unit.knowledge, vector_store_id)
+            await _require_files(unit.files.existing_ids, [file_id])
+            file = _new_file(vs, file_id, strategy, attributes)
+            await unit.knowledge.add_file(file)
+        return file
+
+    async def reingest(
+        self, ws: str, vector_store_id: str, file_id: str, strategy: ChunkingStrategy | None = None
+    ) -> VectorStoreFile:
+        """Back to `in_progress` (with a new strategy, if given); ingest() replaces the
+        file's chunks whole when it completes."""
+        async with self.store.workspace(ws, write=True) as unit:
+            file = await unit.knowledge.get_file(vector_store_id, file_id)
+            if file is None:
+                raise NotFound(f"No file '{file_id}' in vector store '{vector_store_id}'.")
+            if strategy is not None:
+                file.max_chunk_tokens = strategy.max_tokens
+                file.chunk_overlap_tokens = strategy.overlap_tokens
+            file.status, file.last_error = "in_progress", None
+            await unit.knowledge.replace_file(file)
+        return file
+
+    async def remove_file(self, ws: str, vector_store_id: str, file_id: str) -> None:
+        async with self.store.workspace(ws, write=True) as unit:
+            await _require_store(unit.knowledge, vector_store_id)
+            if not await unit.knowledge.remove_file(vector_store_id, file_id):
+                raise NotFound(f"No file '{file_id}' in vector store '{vector_store_id}'.")
+
+    async def delete_store(self, ws: str, vector_store_id: str) -> None:
+        async with self.store.workspace(ws, write=True) as unit:
+            if not await unit.knowledge.delete_store(vector_store_id):
+                raise NotFound(f"No vector store found with id '{vector_store_id}'.")
+
+    def start(self, ws: str, vector_store_id: str, file_id: str) -> None:
+        """Ingests in the background (until ingestion runs on the job queue)."""
+        task = asyncio.create_task(self.ingest(ws, vector_store_id, file_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def cancel_file(self, ws: str, vector_store_id: str, file_id: str) -> VectorStoreFile:
+        async with self.store.workspace(ws, write=True) as unit:
+            file = await unit.knowledge.get_file(vector_store_id, file_id)
+            if file is None:
+                raise NotFound(f"No file '{file_id}' in vector store '{vector_store_id}'.")
+            if file.status == "in_progress":
+                file.status = "cancelled"
+                await unit.knowledge.replace_file(file)
+        return file
+
+    # Ingestion.
+
+    async def ingest(self, ws: str, vector_store_id: str, file_id: str) -> VectorStoreFile | None:
+        """Parses, chunks, embeds and indexes one file; returns its entry as it ends (None
+        when it was removed meanwhile). Never raises for a bad file: that file fails."""
+        async with self.store.workspace(ws) as unit:
+            vs = await unit.knowledge.get_store(vector_store_id)
+            file = await unit.knowledge.get_file(vector_store_id, file_id)
+            meta = await unit.files.get(file_id)
+            content = await unit.files.content(file_id)
+        if vs is None or file is None or file.status != "in_progress":
+            return file
+        if meta is None or content is None:
+            return await self._finish(ws, file, [], ("file_not_found", "the file was deleted"))
+        try:
+            chunks = await self._chunks(meta.filename, content, file)
+            vectors = await self._embed(vs, [c.text for c in chunks])
+        except ParseFailed as exc:
+            return await self._finish(ws, file, [], (exc.code, str(exc)))
+        except (EmbeddingFailed, InvalidRequest) as exc:
+            return await self._finish(ws, file, [], ("embedding_failed", str(exc)))
+        except Exception as exc:  # a bug or a crash in a parser: this file fails, no other
+            log.exception("ingesting %s failed", file_id)
+            return await self._finish(ws, file, [], ("server_error", f"ingestion failed: {exc}"))
+        stored = [
+            KnowledgeChunk(file_id, c.position, c.text, c.tokens, c.page, vectors[i].tolist())
+            for i, c in enumerate(chunks)
+        ]
+        return await self._finish(ws, file, stored, None)
+
+    async def _embed(self, vs: VectorStore, texts: list[str]) -> Any:
+        vectors = await self.embedders.get(vs.embedder).embed(texts)
+        if vectors.shape[1] != vs.dimension:  # the endpoint's configuration changed since
+            raise EmbeddingFailed(
+                f"'{vs.embedder}' now gives vectors of {vectors.shape[1]} dimensions; this "
+                f"vector store holds {vs.dimension}"
+            )
+        return vectors
+
+    async def _chunks(self, filename: str, content: bytes, file: VectorStoreFile) -> list[Chunk]:
+        args = (filename, content, file.max_chunk_tokens, file.chunk_overlap_tokens)
+        if self.compute is not None:
+            return await self.compute.call(parse_and_chunk, *args)
+        return await asyncio.to_thread(parse_and_chunk, *args)
+
+    async def _finish(
+        self, ws: str, file: VectorStoreFile, chunks: list[KnowledgeChunk],
+        error: tuple[str, str] | None,
+    ) -> VectorStoreFile | None:  # fmt: skip
+        async with self.store.workspace(ws, write=True) as unit:
+            now = await unit.knowledge.get_file(file.vector_store_id, file.id)
+            if now is None or now.status != "in_progress":  # cancelled or removed meanwhile
+                return now
+            # Chunks of an earlier ingestion of the file go either way.
+            await unit.knowledge.replace_chunks(file.vector_store_id, file.id, chunks)
+            if error is not None:
+                now.status, now.last_error = "failed", {"code": error[0], "message": error[1]}
+                now.chunk_count = now.usage_bytes = 0
+            else:
+                now.status, now.last_error, now.chunk_count = "completed", None, len(chunks)
+                now.usage_bytes = sum(len(c.text.encode()) + 4 * len(c.embedding) for c in chunks)
+            await unit.knowledge.replace_file(now)
+            return now
+
+    # Search.
+
+    async def search(
+        self, ws: str, vector_store_ids: Sequence[str], query: str | Sequence[str], *,
+        max_results: int = 10, score_threshold: float = 0.0,
+        filters: dict[str, Any] | None = None, mode: Mode = "hybrid",
+    ) -> list[SearchHit]:  # fmt: skip
+        queries = [query] if isinstance(query, str) else list(query)
+        _check_search(queries, max_results, score_threshold, filters, mode)
+        stores = await self._stores(ws, vector_store_ids)
+        vectors = await self._query_vectors(stores, queries) if mode != "keyword" else {}
+        depth = max(4 * max_results, 40) * (4 if filters else 1)
+        async with self.store.workspace(ws) as unit:
+            rankings = await self._rankings(unit.knowledge, stores, queries, vectors, depth, mode)
+            if filters is not None:
+                allowed = await _passing(unit.knowledge, stores, rankings, filters)
+                rankings = [[s for s in r if s in allowed] for r in rankings]
+            fused = [(s, score) for s, score in fuse(rankings) if score >= score_threshold]
+            fused = fused[:max_results]
+            rows = await unit.knowledge.chunk_rows([s for s, _ in fused])
+        return [_hit(rows[s], score) for s, score in fused if s in rows]
+
+    async def _stores(self, ws: str, ids: Sequence[str]) -> list[VectorStore]:
+        if not ids:
+            raise InvalidRequest("Name at least one vector store to search.", "vector_store_ids")
+        async with self.store.workspace(ws) as unit:
+            return [await _require_store(unit.knowledge, i) for i in dict.fromkeys(ids)]
+
+    async def _query_vectors(self, stores: list[VectorStore], queries: list[str]) -> dict[str, Any]:
+        """Each query embedded once per embedder the stores use."""
+        vectors: dict[str, Any] = {}
+        for name in {vs.embedder for vs in stores}:
+            embedder = self.embedders.get(name)
+            # E5-style models embed a query differently from a passage.
+            embed = getattr(embedder, "embed_queries", None) or embedder.embed
+            vectors[name] = await embed(queries)
+        return vectors
+
+    async def _rankings(
+        self, repo: KnowledgeRepo, stores: list[VectorStore], queries: list[str],
+        vectors: dict[str, Any], depth: int, mode: Mode,
+    ) -> list[list[int]]:  # fmt: skip
+        ids = [vs.id for vs in stores]
+        rankings: list[list[int]] = []
+        for i, text in enumerate(queries):
+            if mode != "keyword":
+                dense: list[tuple[int, float]] = []
+                for name, matrix in vectors.items():
+                    group = [vs.id for vs in stores if vs.embedder == name]
+                    dense.extend(await repo.dense_search(group, matrix[i].tolist(), depth))
+                dense.sort(key=lambda hit: -hit[1])
+                rankings.append([seq for seq, _ in dense[:depth]])
+            if mode != "dense":
+                rankings.append([seq for seq, _ in await repo.keyword_search(ids, text, depth)])
+        return rankings
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.embedders.close()
+
+
+def _new_file(
+    vs: VectorStore, file_id: str, strategy: ChunkingStrategy | None,
+    attributes: dict[str, Any] | None,
+) -> VectorStoreFile:  # fmt: skip
+    strategy = strategy or ChunkingStrategy(vs.max_chunk_tokens, vs.chunk_overlap_tokens)
+    return VectorStoreFile(
+        id=file_id, vector_store_id=vs.id, created_at=now_ms() // 1000,
+        attributes=dict(attributes or {}), max_chunk_tokens=strategy.max_tokens,
+        chunk_overlap_tokens=strategy.overlap_tokens,
+    )  # fmt: skip
+
+
+async def _require_store(repo: KnowledgeRepo, vector_store_id: str) -> VectorStore:
+    vs = await repo.get_store(vector_store_id)
+    if vs is None:
+        raise NotFound(f"No vector store found with id '{vector_store_id}'.")
+    return vs
+
+
+async def _require_files(existing: Any, file_ids: Sequence[str]) -> None:
+    found = await existing(list(file_ids)) if file_ids else set()
+    missing = [f for f in file_ids if f not in found]
+    if missing:
+        raise InvalidRequest(f"No file found with id '{missing[0]}'.", "file_ids")
+
+
+def _check_search(
+    queries: list[str], max_results: int, threshold: float, filters: Any, mode: Mode
+) -> None:
+    if not queries or not all(isinstance(q, str) and q.strip() for q in queries):
+        raise InvalidRequest("query must be a non-empty string or list of strings.", "query")
+    if not 1 <= max_results <= MAX_RESULTS:
+        raise InvalidRequest(
+            f"max_num_results must be between 1 and {MAX_RESULTS}.", "max_num_results"
+        )
+    if not 0.0 <= threshold <= 1.0:
+        raise InvalidRequest(
+            "score_threshold must be between 0 and 1.", "ranking_options.score_threshold"
+        )
+    if mode not in ("hybrid", "dense", "keyword"):
+        raise InvalidRequest("mode must be hybrid, dense or keyword.", "mode")
+    if filters is not None:
+        attribute_filters.check(filters)
+
+
+async def _passing(
+    repo: KnowledgeRepo, stores: list[VectorStore], rankings: list[list[int]],
+    filters: dict[str, Any],
+) -> set[int]:  # fmt: skip
+    """The ranked chunks whose file's attributes pass the filters."""
+    passing: set[tuple[str, str]] = set()
+    for vs in stores:
+        for file in await repo.all_files(vs.id):
+            if attribute_filters.matches(filters, file.attributes):
+                passing.add((vs.id, file.id))
+    rows = await repo.chunk_rows(list({s for r in rankings for s in r}))
+    return {s for s, row in rows.items() if (row["vector_store_id"], row["file_id"]) in passing}
+
+
+def _hit(row: dict[str, Any], score: float) -> SearchHit:
+    return SearchHit(
+        vector_store_id=row["vector_store_id"], file_id=row["file_id"],
+        filename=row["filename"] or row["file_id"], position=row["position"], page=row["page"],
+        text=row["text"], score=score, attributes=dict(row["attributes"] or {}),
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Knowledge retrieval: parse files, chunk them, embed the chunks, search them (dense + keyword)."""

@@ -1,0 +1,319 @@
+"""Chunks with their keyword entries and vectors, per dialect; and the searches over them.
+
+SQLite: a contentless FTS5 table and sqlite-vec tables (one per dimension) keyed by the
+chunk's seq, written and deleted with the chunk's row. PostgreSQL: `tsv` and `embedding`
+columns of the chunk's own row (pgvector with an HNSW index per dimension when the server
+has it, else real[] searched exactly). Every statement is scoped to the workspace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.exc import DBAPIError
+
+from assistd.core.objects import KnowledgeChunk
+from assistd.store import schema
+from assistd.store.keywords import fts5_query, index_terms, query_terms, tsquery
+from assistd.store.repos import _Scoped
+
+_pg_embedding_type: dict[str, str] = {}  # per database URL: "vector" or "real[]"
+
+
+def _vec_table(dimension: int) -> str:
+    return f"vec_chunks_{int(dimension)}"
+
+
+def _vector_literal(vector: Sequence[float]) -> str:
+    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+
+
+class SqlChunkIndex(_Scoped):
+    s = schema.vector_stores
+    c = schema.chunks
+    f = schema.vector_store_files
+
+    @property
+    def _pg(self) -> bool:
+        return bool(self.conn.sync_connection.dialect.name == "postgresql")  # type: ignore[union-attr]
+
+    async def _own_stores(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        query = select(self.s.c.id).where(*self.scope(self.s), self.s.c.id.in_(list(ids)))
+        return set((await self.conn.execute(query)).scalars())
+
+    # Chunks.
+
+    async def replace_chunks(
+        self, vector_store_id: str, file_id: str, chunks: Sequence[KnowledgeChunk]
+    ) -> None:
+        """The file's chunks in the store become exactly `chunks` (old ones and their
+        index entries go)."""
+        await self._drop_chunks(vector_store_id, file_id)
+        if not chunks:
+            return
+        if self._pg:
+            await self._insert_pg(vector_store_id, chunks)
+        else:
+            await self._insert_sqlite(vector_store_id, chunks)
+
+    async def chunks_of(
+        self, vector_store_id: str, file_id: str
+    ) -> list[tuple[int, int | None, str]]:
+        """(position, page, text) of the file's chunks, in order."""
+        c = self.c
+        query = (
+            select(c.c.position, c.c.page, c.c.text)
+            .where(*self.scope(c, vector_store_id=vector_store_id, file_id=file_id))
+            .order_by(c.c.position)
+        )
+        return [(r[0], r[1], r[2]) for r in await self.conn.execute(query)]
+
+    async def count_chunks(self, vector_store_id: str | None = None) -> int:
+        scope = (
+            self.scope(self.c)
+            if vector_store_id is None
+            else self.scope(self.c, vector_store_id=vector_store_id)
+        )
+        return int((await self.conn.execute(select(func.count()).where(*scope))).scalar_one())
+
+    async def _insert_sqlite(self, vector_store_id: str, chunks: Sequence[KnowledgeChunk]) -> None:
+        dimension = len(chunks[0].embedding)
+        await self._ensure_vector_index(dimension)
+        vec = _vec_table(dimension)
+        for chunk in chunks:
+            result = await self.conn.execute(
+                insert(self.c), self._chunk_row(vector_store_id, chunk)
+            )
+            seq = result.inserted_primary_key[0]  # type: ignore[index]
+            await self.conn.execute(
+                text("INSERT INTO chunks_fts(rowid, terms) VALUES (:seq, :terms)"),
+                {"seq": seq, "terms": index_terms(chunk.text)},
+            )
+            blob = np.asarray(chunk.embedding, dtype=np.float32).tobytes()
+            await self.conn.execute(
+                text(
+                    f"INSERT INTO {vec}(chunk_id, vector_store_id, embedding) VALUES (:s, :v, :e)"
+                ),
+                {"s": seq, "v": vector_store_id, "e": blob},
+            )
+
+    async def _insert_pg(self, vector_store_id: str, chunks: Sequence[KnowledgeChunk]) -> None:
+        kind = await self._pg_embedding()
+        cast = "CAST(:embedding AS vector)" if kind == "vector" else "CAST(:embedding AS real[])"
+        statement = text(
+            "INSERT INTO chunks (workspace_id, vector_store_id, file_id, position, page, tokens,"
+            " text, tsv, embedding) VALUES (:workspace_id, :vector_store_id, :file_id, :position,"
+            f" :page, :tokens, :text, to_tsvector('english', :terms), {cast})"
+        )
+        rows = []
+        for chunk in chunks:
+            row = self._chunk_row(vector_store_id, chunk)
+            row["terms"] = index_terms(chunk.text)
+            row["embedding"] = (
+                _vector_literal(chunk.embedding) if kind == "vector"
+                else [float(x) for x in chunk.embedding]
+            )  # fmt: skip
+            rows.append(row)
+        await self.conn.execute(statement, rows)
+
+    def _chunk_row(self, vector_store_id: str, chunk: KnowledgeChunk) -> dict[str, Any]:
+        return {
+            "workspace_id": self.ws, "vector_store_id": vector_store_id, "file_id": chunk.file_id,
+            "position": chunk.position, "page": chunk.page, "tokens": chunk.tokens,
+            "text": chunk.text.replace("\x00", ""),
+        }  # fmt: skip
+
+    async def _drop_chunks(self, vector_store_id: str, file_id: str | None) -> None:
+        keys = {"vector_store_id": vector_store_id} if file_id is None else {
+            "vector_store_id": vector_store_id, "file_id": file_id}  # fmt: skip
+        scope = self.scope(self.c, **keys)
+        if not self._pg:
+            params = {"ws": self.ws, "vs": vector_store_id, "file": file_id}
+            where = "workspace_id = :ws AND vector_store_id = :vs" + (
+                "" if file_id is None else " AND file_id = :file"
+            )
+            chunk_seqs = f"SELECT seq FROM chunks WHERE {where}"
+            await self.conn.execute(
+                text(f"DELETE FROM chunks_fts WHERE rowid IN ({chunk_seqs})"), params
+            )
+            for vec in await self._vec_tables():
+                await self.conn.execute(
+                    text(f"DELETE FROM {vec} WHERE chunk_id IN ({chunk_seqs})"),
+                    params,
+                )
+        await self.conn.execute(delete(self.c).where(*scope))
+
+    async def _vec_tables(self) -> list[str]:
+        found = await self.conn.execute(
+            text(
+                "SELECT name FROM sqlite_master WHERE name LIKE 'vec_chunks_%' "
+                "AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+            )
+        )
+        return [r[0] for r in found]
+
+    async def _ensure_vector_index(self, dimension: int) -> None:
+        """The dimension's vector table (SQLite) or HNSW index (PostgreSQL with pgvector)."""
+        n = int(dimension)
+        if not self._pg:
+            await self.conn.execute(
+                text(
+                    f"CREATE VIRTUAL TABLE IF NOT EXISTS {_vec_table(n)} USING vec0("
+                    f"chunk_id integer primary key, vector_store_id text partition key, "
+                    f"embedding float[{n}] distance_metric=cosine)"
+                )
+            )
+        elif await self._pg_embedding() == "vector":
+            await self.conn.execute(
+                text(
+                    f"CREATE INDEX IF NOT EXISTS ix_chunks_hnsw_{n} ON chunks USING hnsw "
+                    f"((embedding::vector({n})) vector_cosine_ops) "
+                    f"WHERE vector_dims(embedding) = {n}"
+                )
+            )
+
+    async def _pg_embedding(self) -> str:
+        engine_key = str(self.conn.sync_connection.engine.url)  # type: ignore[union-attr]
+        if engine_key not in _pg_embedding_type:
+            found = await self.conn.execute(
+                text(
+                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'"
+                )
+            )
+            _pg_embedding_type[engine_key] = (
+                "vector" if found.scalar_one() == "vector" else "real[]"
+            )
+        return _pg_embedding_type[engine_key]
+
+    # Search: each returns (chunk seq, raw score), best first.
+
+    async def keyword_search(
+        self, vector_store_ids: Sequence[str], query: str, limit: int
+    ) -> list[tuple[int, float]]:
+        terms = query_terms(query)
+        if not terms or not vector_store_ids:
+            return []
+        ids = list(vector_store_ids)
+        if self._pg:
+            statement = text(
+                "SELECT seq, ts_rank_cd(tsv, q) AS rank FROM chunks, "
+                "to_tsquery('english', :q) AS q WHERE workspace_id = :ws "
+                "AND vector_store_id = ANY(:ids) AND tsv @@ q ORDER BY rank DESC, seq LIMIT :k"
+            )
+            params: dict[str, Any] = {"q": tsquery(terms), "ws": self.ws, "ids": ids, "k": limit}
+        else:
+            marks = ", ".join(f":id{i}" for i in range(len(ids)))
+            statement = text(
+                "SELECT c.seq, -bm25(chunks_fts) AS rank FROM chunks_fts JOIN chunks c "
+                "ON c.seq = chunks_fts.rowid WHERE chunks_fts MATCH :q AND c.workspace_id = :ws "
+                f"AND c.vector_store_id IN ({marks}) ORDER BY bm25(chunks_fts), c.seq LIMIT :k"
+            )
+            params = {"q": fts5_query(terms), "ws": self.ws, "k": limit,
+                      **{f"id{i}": v for i, v in enumerate(ids)}}  # fmt: skip
+        return [(int(r[0]), float(r[1])) for r in await self.conn.execute(statement, params)]
+
+    async def dense_search(
+        self, vector_store_ids: Sequence[str], vector: Sequence[float], limit: int
+    ) -> list[tuple[int, float]]:
+        """Nearest chunks by cosine similarity (returned as the score)."""
+        ids = list(await self._own_stores(vector_store_ids))
+        if not ids:
+            return []
+        if self._pg:
+            return await self._dense_pg(ids, vector, limit)
+        return await self._dense_sqlite(ids, vector, limit)
+
+    async def _dense_sqlite(
+        self, ids: list[str], vector: Sequence[float], limit: int
+    ) -> list[tuple[int, float]]:
+        vec = _vec_table(len(vector))
+        if vec not in await self._vec_tables():
+            return []
+        blob = np.asarray(vector, dtype=np.float32).tobytes()
+        statement = text(
+            f"SELECT v.chunk_id, v.distance FROM {vec} v JOIN chunks c ON c.seq = v.chunk_id "
+            "WHERE v.embedding MATCH :q AND k = :k AND v.vector_store_id = :vs "
+            "AND c.workspace_id = :ws"
+        )
+        found: list[tuple[int, float]] = []
+        for vs in ids:  # sqlite-vec filters a KNN query by one partition key value
+            params = {"q": blob, "k": limit, "vs": vs, "ws": self.ws}
+            found.extend(
+                (int(r[0]), 1.0 - float(r[1])) for r in await self.conn.execute(statement, params)
+            )
+        found.sort(key=lambda hit: (-hit[1], hit[0]))
+        return found[:limit]
+
+    async def _dense_pg(
+        self, ids: list[str], vector: Sequence[float], limit: int
+    ) -> list[tuple[int, float]]:
+        n = len(vector)
+        params = {"ws": self.ws, "ids": ids, "k": limit}
+        if await self._pg_embedding() == "vector":
+            statement = text(
+                f"SELECT seq, 1 - (embedding::vector({n}) <=> CAST(:q AS vector({n}))) AS sim "
+                f"FROM chunks WHERE vector_dims(embedding) = {n} AND workspace_id = :ws "
+                f"AND vector_store_id = ANY(:ids) "
+                f"ORDER BY embedding::vector({n}) <=> CAST(:q AS vector({n})) LIMIT :k"
+            )
+            params["q"] = _vector_literal(vector)
+            await self._hnsw_scan_filtered(limit)
+        else:
+            statement = text(
+                "SELECT seq, sim FROM (SELECT seq, (SELECT sum(a::float8 * b) FROM "
+                "unnest(embedding, CAST(:q AS real[])) AS t(a, b)) AS sim FROM chunks "
+                "WHERE workspace_id = :ws AND vector_store_id = ANY(:ids) "
+                f"AND cardinality(embedding) = {n}) scored ORDER BY sim DESC, seq LIMIT :k"
+            )
+            params["q"] = [float(x) for x in vector]
+        found = [(int(r[0]), float(r[1])) for r in await self.conn.execute(statement, params)]
+        found.sort(key=lambda hit: (-hit[1], hit[0]))  # relaxed_order scans may come unsorted
+        return found
+
+    async def _hnsw_scan_filtered(self, limit: int) -> None:
+        """An HNSW scan filters by workspace and store after it finds its ef_search
+        nearest: a small store among large ones would get too few. pgvector 0.8's
+        iterative scan goes on until the filtered rows are enough (this transaction only);
+        an older pgvector keeps its plain scan, with a wider ef_search."""
+        ef = max(40, min(1000, 2 * limit))
+        await self.conn.execute(text(f"SET LOCAL hnsw.ef_search = {ef}"))
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        except DBAPIError:
+            pass
+
+    async def chunk_rows(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The chunks of these seqs (of this workspace), with their file's name and attributes."""
+        if not seqs:
+            return {}
+        c, f, files = self.c, self.f, schema.files
+        query = (
+            select(
+                c.c.seq,
+                c.c.vector_store_id,
+                c.c.file_id,
+                c.c.position,
+                c.c.page,
+                c.c.text,
+                files.c.filename,
+                f.c.attributes,
+            )
+            .join(
+                f,
+                (f.c.workspace_id == c.c.workspace_id)
+                & (f.c.vector_store_id == c.c.vector_store_id)
+                & (f.c.id == c.c.file_id),
+            )
+            .outerjoin(
+                files, (files.c.workspace_id == c.c.workspace_id) & (files.c.id == c.c.file_id)
+            )
+            .where(*self.scope(c), c.c.seq.in_(list(seqs)))
+        )
+        return {int(r.seq): dict(r._mapping) for r in await self.conn.execute(query)}

@@ -1,0 +1,216 @@
+"""Knowledge core, in process (the search route does not exist yet):
+
+- query latency at N chunks on SQLite (and PostgreSQL with --backends): the store's dense
+  search, its keyword search, and the whole hybrid search with a precomputed query vector
+  (fusion and the hits' rows included), p50/p95 over repeated random queries;
+- ingestion throughput: chunks/s of parse + chunk + embed + index of the docs/ pages,
+  beside the bare MiniLM forward pass over the same chunk texts (the goal is >= 0.9x).
+
+Synthetic chunks (random unit vectors, words drawn from a Zipf-like vocabulary) fill the
+store for the latency figures: embedding 100,000 real chunks would take an hour here.
+
+    python -m bench.knowledge [--chunks 20000] [--queries 200] [--backends sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistd.core.ids import new_id, now_ms
+from assistd.core.knowledge import KnowledgeService
+from assistd.core.objects import KnowledgeChunk, StoredFile, Workspace
+from assistd.retrieval.embedder import MiniLMEmbedder
+from assistd.retrieval.pipeline import parse_and_chunk
+from assistd.retrieval.registry import EmbedderRegistry
+from assistd.settings import Settings
+from assistd.store.factory import open_store
+from assistd.store.sql import SqlStore
+from bench.harness import ROOT, machine, percentile, save_results
+
+FILE_CHUNKS = 500
+RNG = np.random.default_rng(7)
+VOCAB = [f"w{i}" for i in range(20000)]
+
+
+def _text() -> str:
+    ranks = np.minimum(RNG.zipf(1.2, 120), len(VOCAB)) - 1
+    return " ".join(VOCAB[r] for r in ranks)
+
+
+def _unit(n: int) -> np.ndarray[Any, Any]:
+    v = RNG.standard_normal((n, 384)).astype(np.float32)
+    unit: np.ndarray[Any, Any] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return unit
+
+
+@asynccontextmanager
+async def _store(url: str, workdir: Path) -> AsyncIterator[SqlStore]:
+    store = open_store(Settings(data_dir=workdir, database_url=url))
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def _fill(knowledge: KnowledgeService, ws: str, chunks: int) -> str:
+    vs = await knowledge.create_store(ws, name="bench")
+    for start in range(0, chunks, FILE_CHUNKS):
+        n = min(FILE_CHUNKS, chunks - start)
+        file_id = new_id("file")
+        vectors = _unit(n)
+        rows = [
+            KnowledgeChunk(file_id, i, _text(), 120, None, vectors[i].tolist()) for i in range(n)
+        ]
+        async with knowledge.store.workspace(ws, write=True) as unit:
+            await unit.files.insert(
+                StoredFile(file_id, now_ms() // 1000, f"{file_id}.txt", 1, "assistants"), b"x"
+            )
+            await unit.knowledge.add_file(_file(vs.id, file_id))
+            await unit.knowledge.replace_chunks(vs.id, file_id, rows)
+    return vs.id
+
+
+def _file(vs_id: str, file_id: str) -> Any:
+    from assistd.core.objects import VectorStoreFile
+
+    return VectorStoreFile(file_id, vs_id, now_ms() // 1000, status="completed")
+
+
+def _ms(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(int(s * 1e9) for s in samples)
+    return {
+        "p50_ms": round(percentile(ordered, 0.5) / 1e6, 2),
+        "p95_ms": round(percentile(ordered, 0.95) / 1e6, 2),
+    }
+
+
+class _FixedEmbedder:
+    """The query's vector is given: the latency figure is the store's and the fusion's."""
+
+    name = "all-MiniLM-L6-v2"
+    dimension = 384
+
+    def __init__(self) -> None:
+        self.vector = _unit(1)
+
+    async def embed(self, texts: Any) -> Any:
+        return np.repeat(self.vector, len(texts), axis=0)
+
+
+async def latency(
+    backend: str, url: str, chunks: int, queries: int, workdir: Path
+) -> dict[str, Any]:
+    async with _store(url, workdir) as store:
+        registry = EmbedderRegistry()
+        fixed = _FixedEmbedder()
+        registry._made[registry.default] = fixed  # the bench supplies query vectors
+        knowledge = KnowledgeService(store, registry)
+        ws = Workspace(new_id("ws"), new_id("w"), now_ms())
+        async with store.admin(write=True) as admin:
+            await admin.insert_workspace(ws)
+        t0 = time.perf_counter()
+        vs_id = await _fill(knowledge, ws.id, chunks)
+        fill_s = time.perf_counter() - t0
+        dense, keyword, hybrid = [], [], []
+        for _ in range(queries):
+            q = _unit(1)[0]
+            fixed.vector = q[None, :]
+            words = " ".join(VOCAB[int(r)] for r in RNG.integers(0, 2000, 4))
+            async with store.workspace(ws.id) as unit:
+                t = time.perf_counter()
+                await unit.knowledge.dense_search([vs_id], q.tolist(), 40)
+                dense.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                await unit.knowledge.keyword_search([vs_id], words, 40)
+                keyword.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            await knowledge.search(ws.id, [vs_id], words, max_results=10)
+            hybrid.append(time.perf_counter() - t)
+        return {"backend": backend, "chunks": chunks, "fill_s": round(fill_s, 1),
+                "dense": _ms(dense), "keyword": _ms(keyword), "hybrid": _ms(hybrid)}  # fmt: skip
+
+
+async def ingestion(workdir: Path) -> dict[str, Any]:
+    docs = sorted((ROOT / "docs").glob("*.md"))
+    async with _store("", workdir) as store:
+        knowledge = KnowledgeService(store, EmbedderRegistry())
+        ws = Workspace(new_id("ws"), new_id("w"), now_ms())
+        async with store.admin(write=True) as admin:
+            await admin.insert_workspace(ws)
+        ids = []
+        async with store.workspace(ws.id, write=True) as unit:
+            for path in docs:
+                content = path.read_bytes()
+                file = StoredFile(
+                    new_id("file"), now_ms() // 1000, path.name, len(content), "assistants"
+                )
+                await unit.files.insert(file, content)
+                ids.append(file.id)
+        vs = await knowledge.create_store(ws.id, file_ids=ids)
+        await knowledge.embedders.get().embed(["warm up"])  # load the weights outside the timing
+        t = time.perf_counter()
+        done = [await knowledge.ingest(ws.id, vs.id, f) for f in ids]
+        ingest_s = time.perf_counter() - t
+    count = sum(f.chunk_count for f in done if f is not None)
+    texts = [c.text for p in docs for c in parse_and_chunk(p.name, p.read_bytes(), 800, 400)]
+    t = time.perf_counter()
+    MiniLMEmbedder().embed_sync(texts)
+    bare_s = time.perf_counter() - t
+    return {"files": len(docs), "chunks": count, "ingest_chunks_per_s": round(count / ingest_s, 2),
+            "bare_forward_chunks_per_s": round(len(texts) / bare_s, 2),
+            "ratio": round((count / ingest_s) / (len(texts) / bare_s), 3)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chunks", type=int, default=20000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--backends", default="sqlite")
+    parser.add_argument("--skip-ingestion", action="store_true")
+    args = parser.parse_args()
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    results: dict[str, Any] = {"machine": machine(), "latency": [], "ingestion": None}
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in args.backends.split(","):
+            work = Path(tmp) / backend
+            work.mkdir()
+            with ExitStack() as stack:
+                url = ""
+                if backend == "postgres":  # made outside the event loop: it runs its own
+                    from tests.support.postgres import fresh_vector_database
+
+                    url = stack.enter_context(fresh_vector_database(work))
+                figures = latency(backend, url, args.chunks, args.queries, work)
+                results["latency"].append(asyncio.run(figures))
+        if not args.skip_ingestion:
+            work = Path(tmp) / "ingest"
+            work.mkdir()
+            results["ingestion"] = asyncio.run(ingestion(work))
+    results["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    lines = ["backend   chunks  dense p50/p95  keyword p50/p95  hybrid p50/p95 (ms)"]
+    for r in results["latency"]:
+        cells = [f"{r[k]['p50_ms']}/{r[k]['p95_ms']}" for k in ("dense", "keyword", "hybrid")]
+        lines.append(f"{r['backend']:<9} {r['chunks']:>6}  " + "  ".join(f"{c:<14}" for c in cells))
+    if results["ingestion"]:
+        i = results["ingestion"]
+        lines.append(
+            f"ingestion: {i['chunks']} chunks, {i['ingest_chunks_per_s']} chunks/s; bare "
+            f"forward {i['bare_forward_chunks_per_s']} chunks/s; ratio {i['ratio']}"
+        )
+    save_results("knowledge", started, results, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Knowledge tests run on SQLite (FTS5 + sqlite-vec), on the machine's PostgreSQL (whatever
+it has: pgvector, or the exact real[] search without it), and on a PostgreSQL with pgvector
+(an embedded one when the machine's lacks it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from assistd.core.ids import new_id, now_ms
+from assistd.core.knowledge import KnowledgeService
+from assistd.core.objects import Workspace
+from assistd.retrieval.registry import EmbedderRegistry
+from assistd.settings import Settings
+from assistd.store.factory import open_store
+from assistd.store.sql import SqlStore
+from tests.support.postgres import fresh_vector_database
+
+BACKENDS = ["sqlite", "postgres", "pgvector"]
+
+
+@pytest.fixture(scope="session")
+def pgvector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    try:
+        with fresh_vector_database(tmp_path_factory.mktemp("pgv")) as url:
+            yield url
+    except (OSError, RuntimeError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL with pgvector available: {exc}")
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    url = ""
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("postgres_url"))
+    elif request.param == "pgvector":
+        url = str(request.getfixturevalue("pgvector_url"))
+    return Settings(data_dir=tmp_path, database_url=url)
+
+
+@pytest_asyncio.fixture
+async def store(settings: Settings) -> AsyncIterator[SqlStore]:
+    opened = open_store(settings)
+    try:
+        await opened.migrate()
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture(scope="session")
+def embedders() -> EmbedderRegistry:
+    return EmbedderRegistry()
+
+
+@pytest_asyncio.fixture
+async def knowledge(store: SqlStore, embedders: EmbedderRegistry) -> KnowledgeService:
+    return KnowledgeService(store, embedders)
+
+
+async def new_workspace(store: SqlStore) -> str:
+    workspace = Workspace(new_id("ws"), new_id("w"), now_ms())
+    async with store.admin(write=True) as admin:
+        await admin.insert_workspace(workspace)
+    return workspace.id
