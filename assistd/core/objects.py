@@ -137,6 +137,7 @@ class Run:
     completed_at: int | None = None
     usage: JsonDict | None = None
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    leg: int = 1  # the times it was queued (internal: see store/schema.py); never rendered
 
 
 @dataclass(slots=True)
