@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
 from collections.abc import Awaitable
@@ -57,6 +58,13 @@ log = logging.getLogger("assistd.executor")
 T = TypeVar("T")
 
 
+class _Skip(enum.Enum):
+    """Why a job runs nothing: its run ended (or is gone), or it is not this job's to run."""
+
+    ENDED = "ended"
+    NOT_MINE = "not_mine"
+
+
 class Executor:
     def __init__(
         self,
@@ -87,8 +95,9 @@ class Executor:
     async def _execute(self, job: RunJob) -> None:
         started = time.monotonic()
         begun = await self._start(job)
-        if begun is None:
-            await self.cancels.forget(job.run_id)  # e.g. deleted while queued, with a cancel asked
+        if not isinstance(begun, tuple):
+            if begun is _Skip.ENDED:  # e.g. deleted while queued, with a cancel asked
+                await self.cancels.forget(job.run_id)
             return
         run, taken_over = begun
         turn: Turn | None = None
@@ -112,8 +121,14 @@ class Executor:
             }
             await self._end(job, run, turn, rs.RunStatus.FAILED, error)
         finally:
-            await self.cancels.forget(run.id)
             self._log_end(run, time.monotonic() - started)
+        # Only here, with the run ended, is its cancel request done with. A worker let go
+        # of mid-run (CancelledError above) keeps it for the worker that takes the run
+        # over; a leg waiting for tool outputs keeps it too, as the next leg's may be
+        # asked already (a cancel never stands against a run waiting for outputs: it
+        # ends such a run at once).
+        if rs.is_terminal(run.status):
+            await self.cancels.forget(run.id)
 
     def _log_end(self, run: Run, seconds: float) -> None:
         """One line per run (per leg, when it stops for tool outputs)."""
@@ -132,23 +147,30 @@ class Executor:
             extra={"fields": fields},
         )  # fmt: skip
 
-    async def _start(self, job: RunJob) -> tuple[Run, bool] | None:
+    async def _start(self, job: RunJob) -> tuple[Run, bool] | _Skip:
         """The run moved from queued to in_progress, or (True) taken over as it is: the
-        queue hands a run still in progress (or cancelling) only when the worker that
-        held it stopped (its lease lapsed, or the server restarted), so it is this
-        worker's now. Its cut-off model turn is discarded in the same transaction."""
+        queue hands a job of the run's current leg whose run is still in progress (or
+        cancelling) only when the worker that held it stopped (its lease lapsed, or the
+        server restarted), so it is this worker's now. Its cut-off model turn is
+        discarded in the same transaction. A job of an earlier leg is stale: the run was
+        queued again since, and its own job (maybe held by a live worker) runs it."""
         async with self.journal.entry(job.workspace_id) as entry:
             run = await entry.unit.runs.get(job.thread_id, job.run_id)
             if run is None:
-                return None  # deleted while queued
+                return _Skip.ENDED  # deleted while queued
+            if job.leg is not None and job.leg != run.leg:
+                log.info("run %s: a stale job of leg %d let go (the run is on leg %d)",
+                         run.id, job.leg, run.leg)  # fmt: skip
+                return _Skip.NOT_MINE
             if run.status in (rs.RunStatus.IN_PROGRESS, rs.RunStatus.CANCELLING):
                 await entry.discard_cut_turn(run)
                 log.info("run %s: taken over %s, from what it committed", run.id, run.status)
                 return run, True
             if run.status != rs.RunStatus.QUEUED:
-                return None  # cancelled or expired while queued
+                # ended while queued (cancelled, expired), or waiting for tool outputs
+                return _Skip.ENDED if rs.is_terminal(run.status) else _Skip.NOT_MINE
             if not await entry.move(run, rs.RunStatus.IN_PROGRESS):
-                return None  # cancelled just now, by another mover
+                return _Skip.ENDED  # cancelled just now, by another mover
         return run, False
 
     async def _loop(self, job: RunJob, run: Run, turn: Turn, taken_over: bool) -> None:
@@ -473,7 +495,9 @@ class Executor:
                 entry.emit(run.id, run_event_name(run), run)
                 return True
             if rs.is_terminal(current.status):
-                return True  # already ended (e.g. expired while the last turn ran)
+                # Already ended (e.g. expired while the last turn ran): as it ended.
+                run.status = current.status
+                return True
             run.status = current.status
             return await entry.stop(
                 run, _ending(current.status, status), error, step_error=error, live=live

@@ -181,6 +181,7 @@ class Run:
     options: RunOptions = field(default_factory=RunOptions)
     # Why a run ended `incomplete`: "max_completion_tokens" or "max_prompt_tokens".
     incomplete_reason: str | None = None
+    leg: int = 1  # the times it was queued (internal: see store/schema.py); never rendered
 
 
 @dataclass(slots=True)

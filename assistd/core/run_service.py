@@ -156,7 +156,7 @@ class RunService:
         return thread, run
 
     async def _start(self, ws: str, run: Run) -> None:
-        await self.queue.enqueue(RunJob(ws, run.thread_id, run.id))
+        await self.queue.enqueue(RunJob(ws, run.thread_id, run.id, run.leg))
 
     # ---- read ---------------------------------------------------------------------------
 
@@ -286,11 +286,14 @@ class RunService:
             fill_outputs(step, matched)
             step.status, step.completed_at = "completed", now_ms()
             await entry.save_step(run, step)
-            if not await entry.move(run, rs.RunStatus.QUEUED, expires_at=None):
+            # A new leg: the job of the last one may still come back (its worker died
+            # before acking it); it carries the old leg, so no worker runs it.
+            queued = await entry.move(run, rs.RunStatus.QUEUED, expires_at=None, leg=run.leg + 1)
+            if not queued:
                 # e.g. the expiry sweep or a cancel came first; the step is rolled back
                 raise Conflict(f"Run '{run_id}' stopped waiting for tool outputs meanwhile.")
             start = await self.bus.last_seq(run_id)  # this leg's events follow the commit
-        await self.queue.enqueue(RunJob(ws, thread_id, run_id))
+        await self.queue.enqueue(RunJob(ws, thread_id, run_id, run.leg))
         return run, start
 
 

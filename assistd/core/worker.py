@@ -3,10 +3,13 @@ executes them while heartbeating the lease, and acks each once its run needs no 
 
 Also the housekeeping that keeps every run moving: every second, runs whose wait for tool
 outputs ran out are expired (in every worker process: the journal's compare-and-set lets
-only one of them move a run). In the embedded shape, `recover` at start queues again the
-runs left queued and those a stopped server left in progress (the executor resumes them
-from what they committed); in the distributed shape nothing is done at start: a dead
-worker's lapsed leases are taken over by the queue.
+only one of them move a run); at start and every few leases, the queue forgets the idle
+consumers that stopped processes left behind.
+
+In the embedded shape, `recover` at start queues again the runs left queued and those a
+stopped server left in progress (the executor resumes them from what they committed); in
+the distributed shape nothing is done at start: a dead worker's lapsed leases are taken
+over by the queue.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from assistd.queue.base import Lease, LeasedRunQueue, RunJob
 from assistd.store.base import Store
 
 log = logging.getLogger("assistd.worker")
+PRUNE_EVERY_LEASES = 10  # how often idle queue consumers are looked for
 
 
 def process_name() -> str:
@@ -61,12 +65,18 @@ class WorkerPool:
     async def start(self) -> None:
         if self.recover:
             await self._recover()
-        self._tasks = [asyncio.create_task(self._claim()), asyncio.create_task(self._sweep())]
+        await self._prune()
+        self._tasks = [
+            asyncio.create_task(self._claim()),
+            asyncio.create_task(self._sweep()),
+            asyncio.create_task(self._prune_every(self.queue.lease_s * PRUNE_EVERY_LEASES)),
+        ]
 
     async def _recover(self) -> None:
         # Taking over every in-progress run is sound only because this process holds the
         # store's serving lock (server_lock.py): the process that ran them is gone. Each
-        # resumes from what it committed (a cancelling one ends cancelled).
+        # resumes from what it committed (a cancelling one ends cancelled). The in-process
+        # queue started empty, so these are the only jobs: they need no leg.
         queued = await self.store.runs_in(["queued"])
         stopped = await self.store.runs_in(["in_progress", "cancelling"])
         for workspace_id, thread_id, run_id in [*queued, *stopped]:
@@ -150,6 +160,20 @@ class WorkerPool:
                 await self.runs.expire_overdue()
             except Exception:
                 log.exception("the run expiry sweep failed")
+
+    async def _prune(self) -> None:
+        """Forgets the queue consumers that stopped processes left (each process start
+        names new ones); a failure is only logged: it is tried again later."""
+        try:
+            if removed := await self.queue.prune():
+                log.info("forgot %d idle run queue consumers of stopped workers", removed)
+        except Exception:
+            log.warning("forgetting idle run queue consumers failed", exc_info=True)
+
+    async def _prune_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self._prune()
 
     async def stop(self) -> None:
         """Stops claiming and lets go of the runs held: nothing is ended; in the

@@ -15,9 +15,15 @@ DEFAULT_LEASE_S = 15.0
 
 @dataclass(slots=True, frozen=True)
 class RunJob:
+    """Work on a run: its leg (`Run.leg`) is the time it was queued that this job is for.
+    A job of an earlier leg is stale (its worker died before acking it, and the run has
+    been queued again since): the executor lets it go. None: a job queued before jobs
+    carried legs, or queued again at an embedded start; its leg is not checked."""
+
     workspace_id: str
     thread_id: str
     run_id: str
+    leg: int | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -52,6 +58,12 @@ class LeasedRunQueue(Protocol):
     async def ack(self, lease: Lease) -> bool:
         """Ends the job for good; False (and nothing done) if it was not this
         consumer's any more."""
+        ...
+
+    async def prune(self) -> int:
+        """Forgets the consumers that hold no job and have been idle for many leases
+        (those of stopped processes: each process start names new ones); returns how
+        many. A consumer holding a job is never forgotten."""
         ...
 
     async def close(self) -> None: ...

@@ -94,6 +94,9 @@ class MemoryRunQueue:
         del self._held[lease.token]
         return True
 
+    async def prune(self) -> int:
+        return 0  # consumers here are only names on leases: nothing outlives its lease
+
     async def take(self) -> RunJob:
         """The worker pool's form until it moves to leases: claimed and acked at once, so
         a job is delivered at most once, as before."""

@@ -20,6 +20,7 @@ from assistd.queue.base import DEFAULT_LEASE_S, Lease, RunJob
 from assistd.queue.codec import decode_event, encode_event
 
 GROUP = "workers"
+PRUNE_IDLE_LEASES = 20  # a consumer idle this many leases, holding nothing, is forgotten
 
 # Ownership is checked and changed in one step, so a consumer whose job was taken over
 # can neither win it back by heartbeating nor ack it out from under the new holder.
@@ -35,6 +36,21 @@ if #p == 0 or p[1][2] ~= ARGV[3] then return 0 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
+"""
+# Consumers holding no job and idle past ARGV[2] ms are deleted, each checked and
+# deleted in one step: XGROUP DELCONSUMER drops a consumer's pending entries with it, and
+# a job dropped so would never be delivered again.
+_PRUNE = """
+local removed = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #consumer, 2 do f[consumer[i]] = consumer[i + 1] end
+  if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    removed = removed + 1
+  end
+end
+return removed
 """
 # An event's stream id is `<seq>-0`, seq counting from 1; a finished run's stream expires.
 _APPEND = """
@@ -64,14 +80,21 @@ class RedisRunQueue:
 
     def __init__(self, client: Redis, prefix: str, lease_s: float = DEFAULT_LEASE_S) -> None:
         self.lease_s = lease_s
+        # Far past a lease: a live process's idle slot may wait several leases between
+        # reads (its claimer serves one slot at a time), and a consumer deleted while
+        # live is made again by its next read.
+        self.idle_consumer_s = PRUNE_IDLE_LEASES * lease_s
         self._r = client
         self._stream = f"{prefix}runs"
         self._group_ready = False
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._ack = client.register_script(_ACK)
+        self._prune = client.register_script(_PRUNE)
 
     async def enqueue(self, job: RunJob) -> None:
         fields = {"v": "1", "w": job.workspace_id, "t": job.thread_id, "r": job.run_id}
+        if job.leg is not None:
+            fields["l"] = str(job.leg)
         await self._r.xadd(self._stream, cast(Any, fields))
 
     async def _ensure_group(self) -> None:
@@ -124,12 +147,19 @@ class RedisRunQueue:
     async def ack(self, lease: Lease) -> bool:
         return bool(await self._ack(keys=[self._stream], args=[GROUP, lease.token, lease.consumer]))
 
+    async def prune(self) -> int:
+        await self._ensure_group()
+        idle_ms = int(self.idle_consumer_s * 1000)
+        return int(await self._prune(keys=[self._stream], args=[GROUP, idle_ms]))
+
     async def close(self) -> None:
         return None
 
 
 def _job(fields: dict[str, str]) -> RunJob:
-    return RunJob(fields["w"], fields["t"], fields["r"])
+    # `l` (the run's leg) was added to version 1; a job queued before it has none.
+    leg = fields.get("l")
+    return RunJob(fields["w"], fields["t"], fields["r"], int(leg) if leg is not None else None)
 
 
 class RedisCancelChannel:

@@ -158,6 +158,7 @@ _RUN_FIELDS = (
     "id", "thread_id", "assistant_id", "created_at", "status", "model", "instructions",
     "tools", "file_ids", "metadata", "required_action", "last_error", "started_at",
     "expires_at", "cancelled_at", "failed_at", "completed_at", "usage", "incomplete_reason",
+    "leg",
 )  # fmt: skip
 
 _STEP_FIELDS = (

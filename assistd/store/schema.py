@@ -174,6 +174,9 @@ runs = Table(
     *_sampling(),
     Column("options", JSON, nullable=True),  # null: every option at its default
     Column("incomplete_reason", String(32), nullable=True),
+    # Which time the run was queued (1 at creation, +1 per submission of tool outputs): a
+    # job carries it, so a worker handed a job of an earlier leg lets it go.
+    Column("leg", Integer, nullable=False, server_default="1"),
     Index("ix_runs_thread_seq", "thread_id", "seq"),
     Index("ix_runs_status", "status", "expires_at"),
 )

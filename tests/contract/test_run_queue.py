@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from assistd.queue.base import RunJob
+from assistd.queue.redis import GROUP, RedisRunQueue
 from tests.contract.conftest import Transport
 
 LEASE_S = 0.6
@@ -119,3 +120,49 @@ async def test_the_embedded_take_delivers_each_job_once(transport: Transport) ->
     assert await queue.take() == _job(1)
     await asyncio.sleep(LEASE_S * 1.5)
     assert await queue.claim("worker-b", timeout_s=LEASE_S) is None
+
+
+async def test_a_job_carries_its_runs_leg(transport: Transport) -> None:
+    """The leg a job was queued for comes back with it; a job queued before jobs carried
+    legs (Redis fields without one) has none, and is run as before."""
+    (queue,) = transport.queues(1, LEASE_S)
+    await queue.enqueue(RunJob("ws_default", "thread_1", "run_1", 3))
+    await queue.enqueue(_job(2))
+    first = await queue.claim("worker-a", timeout_s=2)
+    second = await queue.claim("worker-a", timeout_s=2)
+    assert first is not None and first.job.leg == 3
+    assert second is not None and second.job == _job(2) and second.job.leg is None
+
+
+async def test_idle_consumers_holding_nothing_are_forgotten(transport: Transport) -> None:
+    """Every process start names new consumers; those of stopped processes are deleted
+    once idle for long, unless they hold a job (deleting one would lose its job)."""
+    if transport.client is None:
+        return  # in process, a consumer is only a name on a lease
+    client = transport.client
+    (queue,) = transport.queues(1, lease_s=30)
+    assert isinstance(queue, RedisRunQueue)
+    queue.idle_consumer_s = 0.5
+
+    async def worked(consumer: str, job: RunJob) -> None:
+        """`consumer` took a job and finished it (Redis names a consumer once it is
+        delivered something)."""
+        await queue.enqueue(job)
+        lease = await queue.claim(consumer, timeout_s=1)
+        assert lease is not None and await queue.ack(lease)
+
+    await worked("gone-idle", _job(1))
+    await queue.enqueue(_job(2))
+    held = await queue.claim("gone-holding", timeout_s=1)
+    assert held is not None
+    await asyncio.sleep(0.8)
+    await worked("live", _job(3))
+
+    assert await queue.prune() == 1
+    stream = f"{transport.prefix}runs"
+    names = {c["name"] for c in await client.xinfo_consumers(stream, GROUP)}
+    assert names == {"gone-holding", "live"}
+    assert await queue.ack(held)  # its job was kept: acked by it, never lost
+    await asyncio.sleep(0.6)
+    assert await queue.prune() == 2
+    assert await client.xinfo_consumers(stream, GROUP) == []

@@ -19,12 +19,13 @@ import pytest_asyncio
 
 from assistd.core.events import MessageDelta, RunEvent
 from assistd.core.objects import Message, PageRequest, RunStep
-from assistd.core.run_service import RunSpec
+from assistd.core.run_service import RunSpec, ToolOutput
 from assistd.core.service import AssistantSpec, MessageSpec
 from assistd.queue.base import RunJob
 from assistd.runtime import Runtime, build_runtime
 from assistd.settings import Settings
-from tests.support.fake_model import FakeModel, Reply
+from tests.runs.helpers import WEATHER
+from tests.support.fake_model import FakeModel, Gate, Reply, ToolCalls
 
 LONG = " ".join(f"word{i}" for i in range(200))
 
@@ -70,17 +71,21 @@ async def _events(runtime: Runtime, run_id: str) -> list[RunEvent]:
 
 async def _stop_worker_mid_reply(runtime: Runtime, job: RunJob) -> None:
     """Runs the job until part of the reply went out as deltas, then stops its worker."""
+    holder = await _mid_reply(runtime, job)
+    holder.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await holder
+
+
+async def _mid_reply(runtime: Runtime, job: RunJob) -> asyncio.Task[None]:
+    """A worker executing the job, once part of its reply went out as deltas."""
     holder = asyncio.create_task(runtime.workers.executor.execute(job))
     for _ in range(500):
         deltas = [e for e in await _events(runtime, job.run_id) if e.name.endswith("delta")]
         if len(deltas) >= 3:
-            break
+            return holder
         await asyncio.sleep(0.02)
-    else:
-        pytest.fail("the reply never started")
-    holder.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await holder
+    pytest.fail("the reply never started")
 
 
 async def _stored(runtime: Runtime, job: RunJob) -> tuple[str, list[Message], list[RunStep]]:
@@ -153,3 +158,98 @@ async def test_a_run_taken_over_while_cancelling_ends_cancelled(
     assert [m.role for m in messages] == ["user"]  # the cut-off reply is not left behind
     assert steps == []
     assert len(fake_model.requests(started.model)) == 1  # the model was not asked again
+
+
+async def _cancel_stands(runtime: Runtime, run_id: str) -> bool:
+    """Whether a cancel of the run is requested and not yet forgotten."""
+    try:
+        await asyncio.wait_for(runtime.cancels.cancelled(run_id), 0.5)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def test_a_cancel_asked_as_its_worker_lets_go_stands_for_the_next_one(
+    runtime: Runtime, fake_model: FakeModel
+) -> None:
+    """A worker let go of a run (its lease lost, or stopping) leaves the run's cancel
+    request alone: only the worker that ends the run is done with it."""
+    started = await _start(runtime, fake_model, Reply(LONG, tokens_per_s=20))
+    job = started.job
+    holder = await _mid_reply(runtime, job)
+    cancelled = await runtime.runs.cancel_run(job.workspace_id, job.thread_id, job.run_id)
+    # The worker loses its lease that same moment: it lets go before it acts on the cancel.
+    holder.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await holder
+    assert cancelled.status == "cancelling"
+    assert await _cancel_stands(runtime, job.run_id)
+
+    await runtime.workers.executor.execute(job)  # the takeover
+
+    status, messages, _ = await _stored(runtime, job)
+    assert status == "cancelled" and [m.role for m in messages] == ["user"]
+    assert not await _cancel_stands(runtime, job.run_id)  # the run ended: forgotten
+
+
+async def _queued_job(runtime: Runtime) -> RunJob:
+    """The job the run service queued last (no worker is started to take it)."""
+    lease = await runtime.queue.claim("test", timeout_s=1)
+    assert lease is not None
+    return lease.job
+
+
+async def _asked(fake_model: FakeModel, model: str, count: int) -> None:
+    for _ in range(1500):
+        if len(fake_model.requests(model)) >= count:
+            return
+        await asyncio.sleep(0.02)
+    pytest.fail(f"the model was never asked {count} times")
+
+
+async def test_a_stale_job_of_an_earlier_leg_is_let_go(
+    runtime: Runtime, fake_model: FakeModel
+) -> None:
+    """The worker of a run's first leg died after the run came to wait for tool outputs,
+    before acking its job. The outputs came, and a live worker runs the second leg; the
+    first job, its lease lapsed, reaches another worker, which must let it go rather
+    than take over the run the live worker holds."""
+    answer = Gate("Sunny in Oslo.", timeout_s=60)
+    model = fake_model.new_model(ToolCalls([("get_weather", {"city": "Oslo"})]), answer)
+    workspace = await runtime.tenancy.create_workspace(f"legs-{model}")
+    ws = workspace.id
+    spec = AssistantSpec(model=model, tools=[WEATHER])
+    assistant = await runtime.service.create_assistant(ws, spec)
+    thread, run = await runtime.runs.create_thread_and_run(
+        ws, [MessageSpec("Weather in Oslo?")], None, RunSpec(assistant.id)
+    )
+    first = await _queued_job(runtime)
+    await runtime.workers.executor.execute(first)  # its worker dies before acking
+    waiting = await runtime.runs.get_run(ws, thread.id, run.id)
+    assert waiting.status == "requires_action" and waiting.required_action is not None
+    [call] = waiting.required_action.tool_calls
+    await runtime.runs.submit_tool_outputs(ws, thread.id, run.id, [ToolOutput("sunny", call.id)])
+    second = await _queued_job(runtime)
+    live = asyncio.create_task(runtime.workers.executor.execute(second))
+    try:
+        await _asked(fake_model, model, 2)  # the live worker waits for the model's answer
+        await asyncio.wait_for(runtime.workers.executor.execute(first), 30)  # the stale job
+        assert len(fake_model.requests(model)) == 2  # not asked again by the stale job
+        status, _, steps = await _stored(runtime, second)
+        assert status == "in_progress" and [s.type for s in steps] == ["tool_calls"]
+    finally:
+        answer.open()
+    await asyncio.wait_for(live, 30)
+
+    status, messages, steps = await _stored(runtime, second)
+    assert status == "completed"
+    assert [(m.role, m.status) for m in messages] == [
+        ("user", "completed"),
+        ("assistant", "completed"),
+    ]
+    assert messages[1].content[0]["text"]["value"] == "Sunny in Oslo."
+    assert [(s.type, s.status) for s in steps] == [
+        ("tool_calls", "completed"),
+        ("message_creation", "completed"),
+    ]
+    assert len(fake_model.requests(model)) == 2
