@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from assistd.core.events import FINAL_EVENTS, EventLogGone, RunEvent
 from assistd.queue.base import DEFAULT_LEASE_S, Lease, RunJob
@@ -258,7 +258,7 @@ class RedisEventBus:
         self._prefix = prefix
         self._retention_s = max(1, round(retention_s))
         self._max_events = max_events
-        self._append = client.register_script(_APPEND)
+        self._appends = _Batched(client, _APPEND)
         self._follows: dict[str, _Follow] = {}  # by stream key
         self._added = asyncio.Event()  # a follow was added (the reader may be asleep)
         self._reader: asyncio.Task[None] | None = None
@@ -276,7 +276,7 @@ class RedisEventBus:
         args: list[str | int | bytes] = [
             self._max_events, encode_event(name, data), final, self._retention_s
         ]  # fmt: skip
-        seq = await self._append(keys=[self._key(run_id)], args=args)
+        seq = await self._appends.add(self._key(run_id), args)
         return RunEvent(seq=int(seq), name=name, data=data)
 
     async def last_seq(self, run_id: str) -> int:
@@ -397,8 +397,75 @@ class RedisEventBus:
                 await task
         self._reader = None
         self._follows.clear()
+        await self._appends.close()
         with contextlib.suppress(Exception):
             await self._r.delete(self._wake_key)
+
+
+class _Batched:
+    """Calls of one Lua script, those made in the same pass of the event loop sent
+    together in one pipeline: the runs a worker executes publish at once, and each
+    command sent alone is a write (a system call) and a round trip of its own."""
+
+    def __init__(self, client: Redis, script: str) -> None:
+        self._r = client
+        self._script = client.register_script(script)
+        self._pending: list[tuple[str, list[Any], asyncio.Future[Any]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def add(self, key: str, args: list[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush_soon)
+        self._pending.append((key, args, future))
+        return await future
+
+    def _flush_soon(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.create_task(self._flush(batch))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self, batch: list[tuple[str, list[Any], asyncio.Future[Any]]]) -> None:
+        try:
+            if len(batch) == 1:
+                key, args, _ = batch[0]
+                results: list[Any] = [await self._script(keys=[key], args=args)]
+            else:
+                results = await self._send(batch)
+        except BaseException as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def _send(self, batch: list[tuple[str, list[Any], asyncio.Future[Any]]]) -> list[Any]:
+        sha = self._script.sha
+        async with self._r.pipeline(transaction=False) as pipe:
+            for key, args, _ in batch:
+                pipe.evalsha(sha, 1, key, *args)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        # Redis lost its scripts (a restart): those calls did nothing; the script object
+        # loads it again. In order, so one run's events keep theirs.
+        for index, (key, args, _) in enumerate(batch):
+            if isinstance(results[index], NoScriptError):
+                results[index] = await self._script(keys=[key], args=args)
+        return results
+
+    async def close(self) -> None:
+        for task in list(self._flushes):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 def _deliver(follow: _Follow, entries: list[Any]) -> None:
