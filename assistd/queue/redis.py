@@ -238,6 +238,7 @@ class _Follow:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     readers: int = 0
     idle_since: float = 0.0
+    ended: bool = False  # a final event was read: no one waits for more of this leg
 
 
 class RedisEventBus:
@@ -290,10 +291,13 @@ class RedisEventBus:
         follow = self._follows.get(key)
         if follow is not None and follow.first - 1 <= after_seq:
             return await self._read_followed(follow, after_seq, timeout_s, limit)
-        entries = await self._r.xrange(key, min=f"{after_seq + 1}-0", count=limit)
+        async with self._r.pipeline(transaction=False) as pipe:  # one round trip
+            pipe.xrange(key, min=f"{after_seq + 1}-0", count=limit)
+            pipe.exists(key)
+            entries, exists = await pipe.execute()
         if entries:
             return _events(run_id, after_seq, entries)
-        if not await self._r.exists(key):
+        if not exists:
             raise EventLogGone(run_id)
         if timeout_s <= 0:
             return []
@@ -378,7 +382,11 @@ class RedisEventBus:
 
     def _drop_idle(self) -> None:
         cutoff = asyncio.get_running_loop().time() - FOLLOW_IDLE_S
-        idle = [k for k, f in self._follows.items() if not f.readers and f.idle_since < cutoff]
+        idle = [
+            key
+            for key, f in self._follows.items()
+            if not f.readers and (f.ended or f.idle_since < cutoff)
+        ]
         for key in idle:
             del self._follows[key]
 
@@ -481,6 +489,7 @@ def _deliver(follow: _Follow, entries: list[Any]) -> None:
         name, data = decode_event(fields["e"])
         follow.events.append(RunEvent(seq=seq, name=name, data=data))
         follow.last = seq
+        follow.ended = name in FINAL_EVENTS
     if (extra := len(follow.events) - FOLLOW_BUFFER) > 0:
         del follow.events[:extra]
         follow.first += extra
