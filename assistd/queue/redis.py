@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
 from typing import Any, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from assistd.core.events import FINAL_EVENTS, EventLogGone, RunEvent
 from assistd.queue.base import DEFAULT_LEASE_S, Lease, RunJob
@@ -21,6 +24,8 @@ from assistd.queue.codec import decode_event, encode_event
 
 GROUP = "workers"
 PRUNE_IDLE_LEASES = 20  # a consumer idle this many leases, holding nothing, is forgotten
+
+log = logging.getLogger("assistd.queue")
 
 # Ownership is checked and changed in one step, so a consumer whose job was taken over
 # can neither win it back by heartbeating nor ack it out from under the new holder.
@@ -64,14 +69,25 @@ return seq
 """
 
 
-def connect(url: str, longest_block_s: float = 15.0) -> Redis:
+def connect(url: str, longest_block_s: float = 15.0, max_connections: int = 100) -> Redis:
     """`longest_block_s`: the longest blocking read made on the connections (a stream's
     XREAD waits up to sse_heartbeat_s, a claim's XREADGROUP lease_s / 2). redis-py's
     default read timeout (5 s) is shorter: its TimeoutError cut every stream whose run
     waited 5 s for a new worker. A read silent for longer than the longest block plus a
-    margin still fails, so a dead connection is not waited on for ever."""
+    margin still fails, so a dead connection is not waited on for ever.
+
+    The pool blocks: a command finding all `max_connections` busy waits for one (up to
+    that same bound) rather than failing, so a burst of streams opening at once queues
+    for a moment instead of erroring."""
     timeout = longest_block_s + 10.0
-    return Redis.from_url(url, decode_responses=True, socket_timeout=timeout)
+    pool = BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=timeout,
+        max_connections=max_connections,
+        timeout=timeout,
+    )
+    return Redis.from_pool(pool)
 
 
 class RedisRunQueue:
@@ -87,6 +103,7 @@ class RedisRunQueue:
         self._r = client
         self._stream = f"{prefix}runs"
         self._group_ready = False
+        self._next_take_over = 0.0  # loop time of the next look for lapsed jobs
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._ack = client.register_script(_ACK)
         self._prune = client.register_script(_PRUNE)
@@ -111,7 +128,13 @@ class RedisRunQueue:
         await self._ensure_group()
         loop = asyncio.get_running_loop()
         end = None if timeout_s is None else loop.time() + timeout_s
-        while (lease := await self._take_over(consumer)) is None:
+        while True:
+            # Lapsed jobs are looked for twice a lease, not before every claim: that
+            # look is a round trip, and a busy worker claims hundreds of jobs a second.
+            if loop.time() >= self._next_take_over:
+                self._next_take_over = loop.time() + self.lease_s / 2
+                if (lease := await self._take_over(consumer)) is not None:
+                    return lease
             # Block at most half a lease, so lapsed jobs are noticed in time.
             block = self.lease_s / 2
             if end is not None:
@@ -124,7 +147,6 @@ class RedisRunQueue:
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
                     return Lease(_job(fields), entry_id, consumer)
-        return lease
 
     async def _take_over(self, consumer: str) -> Lease | None:
         idle_ms = int(self.lease_s * 1000)
@@ -226,10 +248,39 @@ class RedisCancelChannel:
         self._pubsub = self._listener = None
 
 
+# The shared reader's limits: events kept per followed run for the readers of this process,
+# how long a run no one waits on stays followed, and the longest XREAD block (a bound on
+# how late an idle follow is dropped; new follows wake the reader at once).
+FOLLOW_BUFFER = 1024
+FOLLOW_IDLE_S = 5.0
+FOLLOW_BLOCK_MS = 5000
+FOLLOW_COUNT = 256
+
+
+@dataclass(slots=True, eq=False)
+class _Follow:
+    """One run the shared reader follows: its newest events as read from Redis."""
+
+    run_id: str
+    last: int  # the newest seq read (or the seq the follow started after)
+    first: int  # the seq of events[0] (last + 1 while empty)
+    events: list[RunEvent] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    readers: int = 0
+    idle_since: float = 0.0
+    ended: bool = False  # a final event was read: no one waits for more of this leg
+
+
 class RedisEventBus:
     """core.events.EventBus on one stream per run: events as versioned JSON (codec.py),
     at most `max_events` kept a run (MAXLEN), a stream expiring `retention_s` after the
-    run's last final event. A reader behind the kept events is told the log is gone."""
+    run's last final event. A reader behind the kept events is told the log is gone.
+
+    Waiting readers cost no connection each: one task per process follows every run that
+    has (or recently had) a waiting reader with a single multi-stream XREAD BLOCK, keeps
+    each run's newest events and wakes its readers, who then read them without a round
+    trip. A run newly followed wakes that XREAD by an entry on this process's own `wake`
+    stream, so it is re-issued with the new set at once."""
 
     def __init__(
         self, client: Redis, prefix: str, retention_s: float = 600.0, max_events: int = 10_000
@@ -238,8 +289,15 @@ class RedisEventBus:
         self._prefix = prefix
         self._retention_s = max(1, round(retention_s))
         self._max_events = max_events
-        self._append = client.register_script(_APPEND)
-        self._wake = asyncio.Event()
+        self._appends = _Batched(client, _APPEND)
+        self._follows: dict[str, _Follow] = {}  # by stream key
+        self._added = asyncio.Event()  # a follow was added (the reader may be asleep)
+        self._reader: asyncio.Task[None] | None = None
+        self._reading = False  # an XREAD is in flight with the set of follows it was made with
+        self._wake_sent = False
+        self._wake_key = f"{prefix}wake:{secrets.token_hex(8)}"
+        self._wake_id = "0-0"
+        self._wakes: set[asyncio.Task[None]] = set()
 
     def _key(self, run_id: str) -> str:
         return f"{self._prefix}events:{run_id}"
@@ -249,7 +307,7 @@ class RedisEventBus:
         args: list[str | int | bytes] = [
             self._max_events, encode_event(name, data), final, self._retention_s
         ]  # fmt: skip
-        seq = await self._append(keys=[self._key(run_id)], args=args)
+        seq = await self._appends.add(self._key(run_id), args)
         return RunEvent(seq=int(seq), name=name, data=data)
 
     async def last_seq(self, run_id: str) -> int:
@@ -260,36 +318,213 @@ class RedisEventBus:
         self, run_id: str, after_seq: int, timeout_s: float, limit: int = 256
     ) -> list[RunEvent]:
         key = self._key(run_id)
-        entries = await self._r.xrange(key, min=f"{after_seq + 1}-0", count=limit)
+        follow = self._follows.get(key)
+        if follow is not None and follow.first - 1 <= after_seq:
+            return await self._read_followed(follow, after_seq, timeout_s, limit)
+        async with self._r.pipeline(transaction=False) as pipe:  # one round trip
+            pipe.xrange(key, min=f"{after_seq + 1}-0", count=limit)
+            pipe.exists(key)
+            entries, exists = await pipe.execute()
         if entries:
             return _events(run_id, after_seq, entries)
-        if not await self._r.exists(key):
+        if not exists:
             raise EventLogGone(run_id)
-        reply = await self._follow(key, after_seq, timeout_s, limit)
-        return _events(run_id, after_seq, reply[0][1]) if reply else []
+        if timeout_s <= 0:
+            return []
+        follow = self._follows.get(key)
+        if follow is None:
+            follow = self._follow(key, run_id, after_seq)
+        elif follow.first - 1 > after_seq:  # followed meanwhile, from later events: look again
+            return await self.read(run_id, after_seq, timeout_s, limit)
+        return await self._read_followed(follow, after_seq, timeout_s, limit)
 
-    async def _follow(self, key: str, after_seq: int, timeout_s: float, limit: int) -> Any:
-        """XREAD BLOCK, given up early when wake_readers is called."""
-        block = max(1, int(timeout_s * 1000))
-        reading = asyncio.ensure_future(
-            self._r.xread({key: f"{after_seq}-0"}, count=limit, block=block)
-        )
-        woken = asyncio.ensure_future(self._wake.wait())
-        await asyncio.wait({reading, woken}, return_when=asyncio.FIRST_COMPLETED)
-        woken.cancel()
-        if not reading.done():
-            reading.cancel()  # redis-py drops that connection rather than reuse it mid-reply
-            with contextlib.suppress(asyncio.CancelledError):
-                await reading
-            return None
-        return reading.result()
+    async def _read_followed(
+        self, follow: _Follow, after_seq: int, timeout_s: float, limit: int
+    ) -> list[RunEvent]:
+        if follow.last <= after_seq:
+            if timeout_s <= 0:
+                return []
+            changed = follow.changed
+            follow.readers += 1
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await changed.wait()
+            except TimeoutError:
+                return []
+            finally:
+                follow.readers -= 1
+                follow.idle_since = asyncio.get_running_loop().time()
+            if follow.last <= after_seq:  # woken by wake_readers
+                return []
+        if after_seq < follow.first - 1:  # more came than are kept here: read them from Redis
+            return await self.read(follow.run_id, after_seq, 0.0, limit)
+        start = after_seq + 1 - follow.first
+        return follow.events[start : start + limit]
+
+    def _follow(self, key: str, run_id: str, after_seq: int) -> _Follow:
+        now = asyncio.get_running_loop().time()
+        follow = _Follow(run_id, after_seq, after_seq + 1, idle_since=now)
+        self._follows[key] = follow
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_all())
+        self._added.set()
+        if self._reading and not self._wake_sent:  # the XREAD in flight lacks this run
+            self._wake_sent = True
+            task = asyncio.create_task(self._wake_reader())
+            self._wakes.add(task)
+            task.add_done_callback(self._wakes.discard)
+        return follow
+
+    async def _wake_reader(self) -> None:
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.xadd(self._wake_key, {"w": "1"}, maxlen=16, approximate=False)
+                pipe.expire(self._wake_key, 3600)
+                await pipe.execute()
+        except Exception:  # the reader's block timeout still brings the new run in
+            log.warning("waking the event reader failed", exc_info=True)
+
+    async def _read_all(self) -> None:
+        """The shared reader: one XREAD BLOCK over every followed run, for ever."""
+        while True:
+            self._drop_idle()
+            if not self._follows:
+                self._added.clear()
+                await self._added.wait()
+                continue
+            streams: dict[Any, Any] = {self._wake_key: self._wake_id}
+            for key, follow in self._follows.items():
+                streams[key] = f"{follow.last}-0"
+            self._reading, self._wake_sent = True, False
+            try:
+                reply: Any = await self._r.xread(streams, count=FOLLOW_COUNT, block=FOLLOW_BLOCK_MS)
+            except Exception:
+                log.warning("the shared event reader failed; reading again", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            finally:
+                self._reading = False
+            for key, entries in reply or []:
+                if key == self._wake_key:
+                    self._wake_id = entries[-1][0]
+                elif (followed := self._follows.get(key)) is not None:
+                    _deliver(followed, entries)
+
+    def _drop_idle(self) -> None:
+        cutoff = asyncio.get_running_loop().time() - FOLLOW_IDLE_S
+        idle = [
+            key
+            for key, f in self._follows.items()
+            if not f.readers and (f.ended or f.idle_since < cutoff)
+        ]
+        for key in idle:
+            del self._follows[key]
 
     def wake_readers(self) -> None:
-        self._wake.set()
-        self._wake = asyncio.Event()
+        for follow in self._follows.values():
+            follow.changed.set()
+            follow.changed = asyncio.Event()
 
     async def close(self) -> None:
         self.wake_readers()
+        tasks = [t for t in (self._reader, *self._wakes) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._reader = None
+        self._follows.clear()
+        await self._appends.close()
+        with contextlib.suppress(Exception):
+            await self._r.delete(self._wake_key)
+
+
+class _Batched:
+    """Calls of one Lua script, those made in the same pass of the event loop sent
+    together in one pipeline: the runs a worker executes publish at once, and each
+    command sent alone is a write (a system call) and a round trip of its own."""
+
+    def __init__(self, client: Redis, script: str) -> None:
+        self._r = client
+        self._script = client.register_script(script)
+        self._pending: list[tuple[str, list[Any], asyncio.Future[Any]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def add(self, key: str, args: list[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush_soon)
+        self._pending.append((key, args, future))
+        return await future
+
+    def _flush_soon(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.create_task(self._flush(batch))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self, batch: list[tuple[str, list[Any], asyncio.Future[Any]]]) -> None:
+        try:
+            if len(batch) == 1:
+                key, args, _ = batch[0]
+                results: list[Any] = [await self._script(keys=[key], args=args)]
+            else:
+                results = await self._send(batch)
+        except BaseException as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def _send(self, batch: list[tuple[str, list[Any], asyncio.Future[Any]]]) -> list[Any]:
+        sha = self._script.sha
+        async with self._r.pipeline(transaction=False) as pipe:
+            for key, args, _ in batch:
+                pipe.evalsha(sha, 1, key, *args)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        # Redis lost its scripts (a restart): those calls did nothing; the script object
+        # loads it again. In order, so one run's events keep theirs.
+        for index, (key, args, _) in enumerate(batch):
+            if isinstance(results[index], NoScriptError):
+                results[index] = await self._script(keys=[key], args=args)
+        return results
+
+    async def close(self) -> None:
+        for task in list(self._flushes):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _deliver(follow: _Follow, entries: list[Any]) -> None:
+    """Keeps the run's new events and wakes its readers. A gap (events trimmed before
+    they were read) restarts the kept events there: a reader behind reads Redis."""
+    for entry_id, fields in entries:
+        seq = _seq(entry_id)
+        if seq <= follow.last:
+            continue
+        if seq != follow.last + 1:
+            follow.events.clear()
+            follow.first = seq
+        name, data = decode_event(fields["e"])
+        follow.events.append(RunEvent(seq=seq, name=name, data=data))
+        follow.last = seq
+        follow.ended = name in FINAL_EVENTS
+    if (extra := len(follow.events) - FOLLOW_BUFFER) > 0:
+        del follow.events[:extra]
+        follow.first += extra
+    follow.changed.set()
+    follow.changed = asyncio.Event()
 
 
 def _seq(entry_id: str) -> int:

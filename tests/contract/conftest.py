@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from redis.asyncio import Redis
@@ -11,8 +11,8 @@ from redis.asyncio import Redis
 from assistd.core.events import EventBus
 from assistd.queue.base import CancelChannel, LeasedRunQueue
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
-from assistd.queue.redis import RedisCancelChannel, RedisEventBus, RedisRunQueue
-from tests.support.redis import fresh_prefix, redis_or_skip
+from assistd.queue.redis import RedisCancelChannel, RedisEventBus, RedisRunQueue, connect
+from tests.support.redis import REDIS_URL, fresh_prefix, redis_or_skip
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Transport:
 
     client: Redis | None
     prefix: str
+    made: list[EventBus] = field(default_factory=list)  # closed after the test
 
     def queues(self, count: int, lease_s: float) -> list[LeasedRunQueue]:
         if self.client is None:
@@ -33,9 +34,22 @@ class Transport:
     ) -> list[EventBus]:
         if self.client is None:
             return [MemoryEventBus(retention_s, max_events=max_events)] * count
-        return [
+        buses: list[EventBus] = [
             RedisEventBus(self.client, self.prefix, retention_s, max_events) for _ in range(count)
         ]
+        self.made += buses
+        return buses
+
+    def small_pool_bus(self, max_connections: int) -> tuple[EventBus, EventBus, Redis | None]:
+        """A writer, and a reader on a client of its own whose pool holds at most
+        `max_connections` (the caller closes that client)."""
+        if self.client is None:
+            bus = MemoryEventBus(600.0)
+            return bus, bus, None
+        client = connect(REDIS_URL, max_connections=max_connections)
+        writer = RedisEventBus(self.client, self.prefix)
+        self.made.append(writer)
+        return writer, RedisEventBus(client, self.prefix), client
 
     def cancel_channels(self, count: int) -> list[CancelChannel]:
         if self.client is None:
@@ -51,6 +65,9 @@ async def transport(request: pytest.FixtureRequest) -> AsyncIterator[Transport]:
     client = await redis_or_skip()
     try:
         async for prefix in fresh_prefix(client):
-            yield Transport(client, prefix)
+            made = Transport(client, prefix)
+            yield made
+            for bus in made.made:  # their shared readers hold connections
+                await bus.close()
     finally:
         await client.aclose()

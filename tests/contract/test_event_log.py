@@ -176,6 +176,73 @@ async def test_a_waiting_read_returns_when_nothing_comes(transport: Transport) -
     assert await asyncio.wait_for(waiting, 5) == []
 
 
+async def test_hundreds_of_waiting_readers_share_a_small_pool(transport: Transport) -> None:
+    """Each open stream waits in a read: 300 of them on one bus whose pool holds 10
+    connections all get their run's events (a connection per waiter would run out)."""
+    writer, bus, client = transport.small_pool_bus(10)
+    runs = [f"run_{index}" for index in range(300)]
+    try:
+        for run_id in runs:
+            await writer.publish(run_id, "thread.run.in_progress", None)
+
+        async def follow(run_id: str) -> list[tuple[int, str]]:
+            got: list[tuple[int, str]] = []
+            while len(got) < 3:
+                events = await bus.read(run_id, len(got) + 1, timeout_s=10)
+                got += [(e.seq, e.data.text) for e in events]
+            return got
+
+        readers = [asyncio.create_task(follow(run_id)) for run_id in runs]
+        await asyncio.sleep(0.2)  # every reader waiting
+        assert not any(reader.done() for reader in readers)
+        for index in range(3):
+            for run_id in runs:
+                delta = MessageDelta("msg_1", f"{run_id}:{index}")
+                await writer.publish(run_id, "thread.message.delta", delta)
+        results = await asyncio.wait_for(asyncio.gather(*readers), 30)
+        for run_id, got in zip(runs, results, strict=True):
+            assert got == [(2 + i, f"{run_id}:{i}") for i in range(3)]
+    finally:
+        await bus.close()
+        if client is not None:
+            await client.aclose()
+
+
+async def test_readers_of_many_runs_get_their_runs_events_in_order(
+    transport: Transport,
+) -> None:
+    """Many runs streaming at once, interleaved, some read by two readers each: every
+    reader gets exactly its run's events, in order, none missed or repeated."""
+    writer, reader = transport.buses(2)
+    runs = [f"run_{index}" for index in range(40)]
+    for run_id in runs:
+        await writer.publish(run_id, "thread.run.in_progress", None)
+
+    async def follow(run_id: str, after: int) -> list[tuple[int, str]]:
+        got: list[tuple[int, str]] = []
+        while True:
+            events = await reader.read(run_id, after, timeout_s=10, limit=5)
+            for event in events:
+                if event.name == "thread.run.completed":
+                    return got
+                got.append((event.seq, event.data.text))
+            after = events[-1].seq if events else after
+
+    readers = [asyncio.create_task(follow(run_id, 1)) for run_id in runs]
+    readers += [asyncio.create_task(follow(run_id, 1)) for run_id in runs[::4]]
+    for index in range(30):
+        for run_id in runs:
+            await writer.publish(
+                run_id, "thread.message.delta", MessageDelta("m", f"{run_id}:{index}")
+            )
+        await asyncio.sleep(0)
+    for run_id in runs:
+        await writer.publish(run_id, "thread.run.completed", None)
+    results = await asyncio.wait_for(asyncio.gather(*readers), 30)
+    for run_id, got in zip(runs + runs[::4], results, strict=True):
+        assert got == [(2 + i, f"{run_id}:{i}") for i in range(30)]
+
+
 async def test_a_log_keeps_its_newest_events(transport: Transport) -> None:
     writer, reader = transport.buses(2, max_events=5)
     for index in range(12):
