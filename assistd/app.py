@@ -27,6 +27,7 @@ from assistd.api.openai import openapi as openai_api
 from assistd.api.openapi import install_api_docs
 from assistd.api.request_log import RequestLog
 from assistd.api.sse import StreamGate
+from assistd.api.surface_routes import PrefixGroup
 from assistd.core.plugin_rules import check_declared_ids
 from assistd.errors import (
     AssistdError,
@@ -178,8 +179,11 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     app.state.streams = StreamGate()
     _install_error_handlers(app)
     for surface in SURFACES:
+        before = len(app.router.routes)
         for router in surface.routers:
             app.include_router(router, prefix=surface.prefix)
+        grouped = PrefixGroup(surface.prefix, app.router.routes[before:])
+        app.router.routes[before:] = [grouped]
     app.include_router(links.router)  # signed file links: no surface, no API key
     install_api_docs(app, SURFACES)
 
