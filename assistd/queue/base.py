@@ -69,18 +69,6 @@ class LeasedRunQueue(Protocol):
     async def close(self) -> None: ...
 
 
-class RunQueue(Protocol):
-    """The embedded shape's queue, as the worker pool uses it today (no leases)."""
-
-    async def enqueue(self, job: RunJob) -> None: ...
-
-    async def take(self) -> RunJob:
-        """Waits for the next job."""
-        ...
-
-    async def close(self) -> None: ...
-
-
 class CancelChannel(Protocol):
     """Tells whichever process holds a run that a client asked to cancel it. A request
     made before the holder starts waiting is not lost: it stands until `forget`."""
@@ -94,14 +82,3 @@ class CancelChannel(Protocol):
     async def forget(self, run_id: str) -> None: ...
 
     async def close(self) -> None: ...
-
-
-class CancelSignals(Protocol):
-    """The in-process form of CancelChannel that the executor and run service use."""
-
-    def request(self, run_id: str) -> None: ...
-    async def wait(self, run_id: str) -> None:
-        """Returns once a cancel of the run is requested."""
-        ...
-
-    def clear(self, run_id: str) -> None: ...
