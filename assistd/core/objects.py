@@ -79,6 +79,7 @@ class Assistant:
     # How answers are to be formatted: None for the model's default ("auto"), else
     # {"type": "text" | "json_object"} or {"type": "json_schema", "json_schema": {...}}.
     response_format: JsonDict | None = None
+    vector_store_ids: list[str] = field(default_factory=list)  # what file_search searches
 
 
 @dataclass(slots=True)
@@ -94,6 +95,7 @@ class Thread:
     created_at: int
     metadata: Metadata = field(default_factory=dict)
     file_ids: list[str] = field(default_factory=list)  # the code interpreter's, for its runs
+    vector_store_ids: list[str] = field(default_factory=list)  # file_search's, for its runs
 
 
 @dataclass(slots=True)
@@ -196,6 +198,9 @@ class ToolCall:
     display: str | None = None  # what the step shows as its output, when that differs
     image_file_ids: list[str] = field(default_factory=list)  # images the call made
     file_ids: list[str] = field(default_factory=list)  # other files the call made
+    # What the step shows of the call beyond its output (file_search: its ranking options
+    # and results, with each result's text and citation marker), kept with the step.
+    details: JsonDict | None = None
 
 
 @dataclass(slots=True)

@@ -83,6 +83,7 @@ assistants = Table(
     Column("metadata", JSON, nullable=False),
     *_sampling(),
     Column("response_format", JSON, nullable=True),
+    Column("vector_store_ids", JSON, nullable=True),  # file_search's stores; null: none
     Index("ix_assistants_ws_seq", "workspace_id", "seq"),
 )
 
@@ -107,6 +108,7 @@ threads = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("metadata", JSON, nullable=False),
     Column("file_ids", JSON, nullable=True),  # null: none
+    Column("vector_store_ids", JSON, nullable=True),  # file_search's stores; null: none
 )
 
 messages = Table(
