@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from assistd.core import citations
 from assistd.core import run_options as ro
 from assistd.core import runs as rs
 from assistd.core.context import build_context
@@ -396,20 +397,24 @@ class Executor:
             links = image_links(self.links, job.workspace_id, made.image_file_ids)
             await self._on_text(job, run, turn, ("\n\n" if turn.text else "") + links)
         _fill_reply(run, turn, message, step, made)
-        if made.file_ids:
-            await self._annotate(job, message, made.file_ids)
+        if made.file_ids or made.searches:
+            await self._annotate(job, message, made)
         message.status, step.status = status, "completed"
         message.completed_at = step.completed_at = now_ms()
 
-    async def _annotate(self, job: RunJob, message: Message, file_ids: list[str]) -> None:
+    async def _annotate(self, job: RunJob, message: Message, made: Made) -> None:
         """Each sandbox path the reply names of a file the tools wrote: a `file_path`
-        annotation of its text."""
+        annotation of its text; each citation marker of a search result it was given: a
+        `file_citation` one."""
         async with self.store.workspace(job.workspace_id) as unit:
-            stored = [await unit.files.get(file_id) for file_id in file_ids]
+            stored = [await unit.files.get(file_id) for file_id in made.file_ids]
         names = {f.filename: f.id for f in stored if f is not None}
         for part in message.content:
             if part.get("type") == "text":
-                part["text"]["annotations"] = file_path_annotations(part["text"]["value"], names)
+                value = part["text"]["value"]
+                found = file_path_annotations(value, names) if names else []
+                found += citations.file_citations(value, made.searches)
+                part["text"]["annotations"] = sorted(found, key=lambda a: a["start_index"])
 
     async def _made(self, job: RunJob, run: Run, message_step_id: str) -> Made:
         if not _runs_tools(run):
