@@ -108,7 +108,8 @@ async def _add(repo: KnowledgeRepo, vs: VectorStore, batch_id: str, entry: Batch
     existing = await repo.get_file(vs.id, entry.file_id)
     file = existing or VectorStoreFile(entry.file_id, vs.id, now_ms() // 1000)
     file.status, file.last_error, file.batch_id = "in_progress", None, batch_id
-    file.attributes = dict(entry.attributes)
+    if entry.attributes or existing is None:  # a file joining without attributes keeps its own
+        file.attributes = dict(entry.attributes)
     file.max_chunk_tokens, file.chunk_overlap_tokens = strategy.max_tokens, strategy.overlap_tokens
     if existing is None:
         await repo.add_file(file)
