@@ -15,6 +15,7 @@ from typing import Any
 
 from assistd.core import validation as v
 from assistd.core.knowledge import KnowledgeService
+from assistd.core.vector_stores import chunking
 from assistd.errors import Conflict, InvalidRequest, echo
 from assistd.retrieval.chunking import ChunkingStrategy
 from assistd.store.base import Store
@@ -156,27 +157,14 @@ def _one_inline(item: Any, where: str) -> Inline:
         raise InvalidRequest(f"'{where}' must be an object.", where)
     file_ids = v.check_file_ids(item.get("file_ids"), f"{where}.file_ids", INLINE_FILES_MAX)
     metadata = v.check_metadata(item.get("metadata"), f"{where}.metadata")
-    return file_ids, chunking_strategy(item.get("chunking_strategy"), where), metadata
+    return file_ids, _chunking(item.get("chunking_strategy"), where), metadata
 
 
-def chunking_strategy(value: Any, where: str) -> ChunkingStrategy | None:
-    """OpenAI's `{"type": "auto"}` (None: the defaults) or `{"type": "static", "static":
-    {"max_chunk_size_tokens", "chunk_overlap_tokens"}}`."""
-    at = f"{where}.chunking_strategy"
-    if value is None:
-        return None
-    if not isinstance(value, dict) or value.get("type") not in ("auto", "static"):
-        raise InvalidRequest(f"'{at}.type' must be 'auto' or 'static'.", f"{at}.type")
-    if value["type"] == "auto":
-        return None
-    static = value.get("static")
-    sizes = (static or {}).get("max_chunk_size_tokens"), (static or {}).get("chunk_overlap_tokens")
-    if not isinstance(static, dict) or not all(type(n) is int for n in sizes):
-        raise InvalidRequest(
-            f"'{at}.static' must hold integer max_chunk_size_tokens and chunk_overlap_tokens.",
-            f"{at}.static",
-        )
+def _chunking(value: Any, where: str) -> ChunkingStrategy | None:
+    """The vector-store API's `chunking_strategy`, its errors named from `where`."""
     try:
-        return ChunkingStrategy.static(*sizes)  # type: ignore[arg-type]
-    except InvalidRequest as exc:
-        raise InvalidRequest(str(exc), f"{where}.{exc.field}") from None
+        return chunking(value, f"{where}.chunking_strategy")
+    except InvalidRequest as exc:  # the static bounds' checks name the bare field
+        if exc.field and exc.field.startswith("chunking_strategy."):
+            raise InvalidRequest(str(exc), f"{where}.{exc.field}") from None
+        raise

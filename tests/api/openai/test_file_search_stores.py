@@ -177,3 +177,34 @@ def test_additional_messages_attach_to_the_threads_store(
     (reply,) = client.beta.threads.messages.list(thread_id=thread.id, run_id=run.id).data
     (citation,) = reply.content[0].text.annotations  # type: ignore[union-attr]
     assert citation.file_citation.file_id == rome  # type: ignore[union-attr]
+
+
+def test_a_store_made_through_the_vector_store_api(
+    client: openai.OpenAI, fake_model: FakeModel
+) -> None:
+    store = client.vector_stores.create(name="cities")
+    for name, text in (("paris.txt", PARIS), ("rome.txt", ROME)):
+        done = client.vector_stores.files.upload_and_poll(
+            vector_store_id=store.id, file=(name, text.encode())
+        )
+        assert done.status == "completed", done.last_error
+    model = search_then_cite(fake_model, "Eiffel Tower height", "paris.txt")
+    assistant = client.beta.assistants.create(
+        model=model,
+        tools=[SEARCH],
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+    )
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "How tall?"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    (reply,) = client.beta.threads.messages.list(thread_id=thread.id, run_id=run.id).data
+    (citation,) = reply.content[0].text.annotations  # type: ignore[union-attr]
+    file_ids = {f.id: f for f in client.vector_stores.files.list(vector_store_id=store.id)}
+    assert citation.file_citation.file_id in file_ids  # type: ignore[union-attr]
+    assert client.files.retrieve(citation.file_citation.file_id).filename == "paris.txt"  # type: ignore[union-attr]
+    # The inline helper's stores are vector stores like any other.
+    made = client.beta.assistants.create(
+        model="m", tool_resources={"file_search": {"vector_stores": [{"metadata": {"k": "v"}}]}}
+    )
+    (inline,) = _store_ids(made)
+    assert client.vector_stores.retrieve(inline).metadata == {"k": "v"}
