@@ -48,7 +48,9 @@ class Documents:
     """What a run's retrieval found, as recorded in its step, and the instructions the
     model gets with them."""
 
-    items: list[JsonDict]  # {"index", "doc_id", "doc_name", "title", "text", "score"}
+    # The chunks the model was shown, to cite: {"index", "doc_id", "doc_name", "title",
+    # "text", "score"} (none when the instructions lack the placeholder).
+    items: list[JsonDict]
     instructions: str | None
 
 
@@ -175,10 +177,15 @@ def render(items: list[JsonDict]) -> str:
     return "\n".join(f"[{i['index']}] ({i['doc_name']}) {i['text']}" for i in items)
 
 
+def placed(instructions: str | None, spec: RagSpec) -> bool:
+    """Whether the instructions hold the tool's placeholder."""
+    return bool(instructions) and spec.placeholder in str(instructions)
+
+
 def augment(instructions: str | None, spec: RagSpec, items: list[JsonDict]) -> str | None:
     """The instructions with the chunks at the placeholder. Without the placeholder
     nothing is added, as DashScope does: the search is still recorded in the step."""
-    if not instructions or spec.placeholder not in instructions:
+    if not instructions or not placed(instructions, spec):
         return instructions
     return instructions.replace(spec.placeholder, render(items))
 

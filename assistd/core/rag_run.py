@@ -57,7 +57,10 @@ class RagStage:
         else:
             step, items = await self._search(job, run, spec)
             steps.append(step)
-        return rag.Documents(items, rag.augment(run.instructions, spec, items))
+        instructions = rag.augment(run.instructions, spec, items)
+        # Only chunks the model was shown can be cited.
+        shown = items if rag.placed(run.instructions, spec) else []
+        return rag.Documents(shown, instructions)
 
     async def _search(
         self, job: RunJob, run: Run, spec: rag.RagSpec

@@ -137,11 +137,19 @@ def test_without_the_placeholder_nothing_is_injected_but_the_search_is_recorded(
     model = fake_model.new_model(Reply("Fish [1]."))
     tool = rag_tool(store_id, placeholder="${docs}")  # the instructions say ${documents}
     assistant = ok(Assistants.create(model=model, instructions=INSTRUCTIONS, tools=[tool]))
-    thread_id, run = _run(assistant.id)
+    thread = ok(Threads.create(messages=[{"role": "user", "content": "Hello there."}]))
+    ok(Messages.create(thread.id, content="Thanks.", role="assistant"))
+    ok(Messages.create(thread.id, content=QUESTION))
+    run = ok(Runs.create(thread.id, assistant_id=assistant.id))
+    run = wait_for(thread.id, run.id, "completed", "failed")
     assert run.status == "completed", as_json(run)
     assert _system(fake_model.requests(model)[0]) == INSTRUCTIONS
-    [doc] = json.loads(_rag_call(thread_id, run.id)["output"])
+    call = _rag_call(thread.id, run.id)
+    assert json.loads(call["input"])["query_word"] == QUESTION  # the newest user message
+    [doc] = json.loads(call["output"])
     assert doc["doc_name"] == "cats.txt"
+    [reply] = ok(Messages.list(thread.id, order="desc", limit=1)).data
+    assert reply.content[0].text.annotations == []  # the model was shown no chunk to cite
 
 
 def test_an_unknown_or_foreign_knowledge_base_is_refused(
@@ -162,6 +170,9 @@ def test_an_unknown_or_foreign_knowledge_base_is_refused(
     mine = ok(Assistants.create(model=model))
     updated = Assistants.update(mine.id, model=model, tools=[rag_tool("vs_nope")])
     assert_error(updated, 400, "InvalidParameter", "vs_nope")
+    thread = ok(Threads.create(messages=[{"role": "user", "content": QUESTION}]))
+    run = Runs.create(thread.id, assistant_id=mine.id, tools=[rag_tool("vs_gone")])
+    assert_error(run, 400, "InvalidParameter", "vs_gone")
 
 
 def test_a_knowledge_base_deleted_since_fails_the_run_naming_it(
