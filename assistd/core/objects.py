@@ -328,6 +328,24 @@ class VectorStoreFile:
     attributes: Metadata = field(default_factory=dict)
     max_chunk_tokens: int = 800
     chunk_overlap_tokens: int = 400
+    batch_id: str | None = None  # the file batch that added it
+
+
+@dataclass(slots=True)
+class FileBatch:
+    """Files added to a vector store together; its counts are its files' statuses."""
+
+    id: str
+    vector_store_id: str
+    created_at: int
+    cancelled: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        if self.cancelled:
+            return "cancelled"
+        return "in_progress" if self.counts.get("in_progress") else "completed"
 
 
 @dataclass(slots=True)

@@ -158,7 +158,7 @@ class VectorStores:
 
     async def get(self, ws: str, vector_store_id: str) -> StoreView:
         async with self.store.workspace(ws) as unit:
-            return await _view(unit.knowledge, await _require(unit.knowledge, vector_store_id))
+            return await _view(unit.knowledge, await require_store(unit.knowledge, vector_store_id))
 
     async def update(
         self, ws: str, vector_store_id: str, *, name: Any = UNSET, expires_after: Any = UNSET,
@@ -166,7 +166,7 @@ class VectorStores:
     ) -> StoreView:  # fmt: skip
         """Fields left UNSET stay; `expires_after: null` removes the expiry."""
         async with self.store.workspace(ws, write=True) as unit:
-            vs = await _require(unit.knowledge, vector_store_id)
+            vs = await require_store(unit.knowledge, vector_store_id)
             if name is not UNSET:
                 vs.name = v.check_length(name, "name", v.NAME_MAX)
             if expires_after is not UNSET and not is_expired(vs):
@@ -198,7 +198,7 @@ class VectorStores:
     ) -> Page[VectorStoreFile]:
         check_status_filter(status)
         async with self.store.workspace(ws) as unit:
-            await _require(unit.knowledge, vector_store_id)
+            await require_store(unit.knowledge, vector_store_id)
             return await unit.knowledge.page_files(vector_store_id, page, status)
 
     async def get_file(self, ws: str, vector_store_id: str, file_id: str) -> VectorStoreFile:
@@ -253,7 +253,7 @@ def check_status_filter(status: str | None) -> None:
         )
 
 
-async def _require(repo: KnowledgeRepo, vector_store_id: str) -> VectorStore:
+async def require_store(repo: KnowledgeRepo, vector_store_id: str) -> VectorStore:
     vs = await repo.get_store(vector_store_id)
     if vs is None:
         raise NotFound.of("vector store", vector_store_id)
@@ -261,7 +261,7 @@ async def _require(repo: KnowledgeRepo, vector_store_id: str) -> VectorStore:
 
 
 async def _require_file(repo: KnowledgeRepo, vector_store_id: str, file_id: str) -> VectorStoreFile:
-    await _require(repo, vector_store_id)
+    await require_store(repo, vector_store_id)
     file = await repo.get_file(vector_store_id, file_id)
     if file is None:
         raise NotFound(

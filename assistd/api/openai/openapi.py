@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from assistd.api.openai import (
     assistants,
+    file_batches,
     files,
     protocol,
     runs,
@@ -19,7 +20,7 @@ PREFIX = "/v1"
 # that path is not taken for modifying a thread called "runs".
 ROUTERS = (
     assistants.router, runs.router, threads.router, files.router, vector_stores.router,
-    vector_store_files.router,
+    vector_store_files.router, file_batches.router,
 )  # fmt: skip
 
 _UPLOAD = {
@@ -54,6 +55,7 @@ BODIES: BodyModels = {
     ("POST", "/vector_stores/{vector_store_id}/search"): vector_protocol.SearchBody,
     ("POST", "/vector_stores/{vector_store_id}/files"): vector_protocol.VectorStoreFileBody,
     ("POST", "/vector_stores/{vector_store_id}/files/{file_id}"): vector_protocol.AttributesBody,
+    ("POST", "/vector_stores/{vector_store_id}/file_batches"): vector_protocol.BatchBody,
 }
 
 ERROR = {

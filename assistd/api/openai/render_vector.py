@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from assistd.api.openai.render import Wire
-from assistd.core.objects import SearchHit, VectorStoreFile
+from assistd.core.objects import FileBatch, SearchHit, VectorStoreFile
 from assistd.core.vector_stores import FILE_STATUSES, StoreView
 
 
@@ -97,4 +97,15 @@ def content_page(texts: Sequence[str]) -> Wire:
         "data": [{"type": "text", "text": text} for text in texts],
         "has_more": False,
         "next_page": None,
+    }
+
+
+def file_batch(batch: FileBatch) -> Wire:
+    return {
+        "id": batch.id,
+        "object": "vector_store.files_batch",
+        "created_at": batch.created_at,
+        "vector_store_id": batch.vector_store_id,
+        "status": batch.status,
+        "file_counts": file_counts(batch.counts),
     }

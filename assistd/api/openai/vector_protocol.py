@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from assistd.core.vector_stores import UNSET, StoreSpec, chunking
+from assistd.core.file_batches import BatchEntry, entries
+from assistd.core.vector_stores import UNSET, StoreSpec, check_attributes, chunking
 from assistd.errors import InvalidRequest
 from assistd.retrieval.chunking import ChunkingStrategy
 
@@ -103,3 +104,17 @@ class BatchBody(_Body):
     files: list[VectorStoreFileBody] | None = None
     chunking_strategy: dict[str, Any] | None = None
     attributes: dict[str, Any] | None = None
+
+    def entries(self) -> list[BatchEntry]:
+        files = None
+        if self.files is not None:
+            files = [
+                BatchEntry(
+                    f.required_id(f"files[{i}].file_id"),
+                    f.strategy(f"files[{i}].chunking_strategy"),
+                    check_attributes(f.attributes, f"files[{i}].attributes"),
+                    f"files[{i}].file_id",
+                )
+                for i, f in enumerate(self.files)
+            ]
+        return entries(self.file_ids, files, chunking(self.chunking_strategy), self.attributes)
