@@ -252,3 +252,31 @@ def test_the_rag_step_streams_before_the_reply(
     completed = as_json([d for n, d in events if n == "thread.message.completed"][-1])
     [citation] = completed["content"][0]["text"]["annotations"]
     assert citation["file_citation"]["file_id"] == files["cats.txt"]
+
+
+def test_rag_on_v1_with_the_same_key(ds: str, server: RunningServer, fake_model: FakeModel) -> None:
+    """Keys work on both surfaces: an assistant made on /v1 with the rag tool answers
+    there too, its citation a `file_citation` the openai SDK reads."""
+    store_id, files = knowledge_base(server, {"cats.txt": CATS})
+    model = fake_model.new_model(Reply("Fish [1]."))
+    with sdk(server, str(dashscope.api_key)) as client:
+        assistant = client.beta.assistants.create(
+            model=model,
+            instructions=INSTRUCTIONS,
+            tools=[rag_tool(store_id)],  # type: ignore[list-item]
+        )
+        run = client.beta.threads.create_and_run_poll(
+            assistant_id=assistant.id,
+            thread={"messages": [{"role": "user", "content": QUESTION}]},
+        )
+        assert run.status == "completed", run
+        [reply] = client.beta.threads.messages.list(run.thread_id, run_id=run.id).data
+        steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc")
+    assert f"(cats.txt) {CATS}" in _system(fake_model.requests(model)[0])
+    [citation] = reply.content[0].text.annotations  # type: ignore[union-attr]
+    assert citation.type == "file_citation" and citation.text == "[1]"
+    assert citation.file_citation.file_id == files["cats.txt"]  # type: ignore[union-attr]
+    # An unknown call type parses as a CodeInterpreterToolCall, its own key kept as extra.
+    [call] = steps.data[0].step_details.tool_calls  # type: ignore[union-attr]
+    assert call.type == "rag"  # type: ignore[comparison-overlap]
+    assert json.loads(call.rag["output"])[0]["doc_id"] == files["cats.txt"]  # type: ignore[union-attr]
