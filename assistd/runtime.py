@@ -144,13 +144,13 @@ def build_runtime(
     tools.plugin_source = source
     journal = Journal(store, bus)  # the one writer of run, step and message state
     runs = RunService(service, journal, queue, cancels)
-    executor = Executor(service, journal, models, tools, cancels, settings, links)
+    # Parsing and chunking share the tools' worker processes (started on first use).
+    knowledge = KnowledgeService(store, EmbedderRegistry.from_settings(settings), tools.compute)
+    executor = Executor(service, journal, models, tools, cancels, settings, links, knowledge)
     # Ending in-progress runs at start is for the embedded shape's one process only.
     workers = WorkerPool(
         store, queue, executor, runs, concurrency or settings.run_workers, recover=redis is None
     )
-    # Parsing and chunking share the tools' worker processes (started on first use).
-    knowledge = KnowledgeService(store, EmbedderRegistry.from_settings(settings), tools.compute)
     tools.provide(FILE_SEARCH, FileSearch(store, knowledge))
     service.search_stores = SearchStores(store, knowledge)
     return Runtime(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from assistd.core import rag
 from assistd.core import validation as v
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import (
@@ -178,7 +179,9 @@ class Service:
         declared = set(self.settings.plugins)
         wanted = sorted(v.tool_types(tools) - known_types(declared))
         registered = await unit.plugins.existing_ids(wanted) if wanted else set()
-        return v.check_tools(tools, declared | registered, field_name)
+        checked = v.check_tools(tools, declared | registered, field_name)
+        await rag.check_tools(unit, checked, field_name)  # its knowledge bases exist here
+        return checked
 
     async def _assistant(self, unit: WorkspaceUnit, assistant_id: str) -> Assistant:
         assistant = await unit.assistants.get(assistant_id)

@@ -56,9 +56,9 @@ def populate(client: openai.OpenAI, label: str) -> dict[str, str]:
         metadata={"owner": label},
     )
     store = client.vector_stores.create(name=f"{label}-store", metadata={"owner": label})
-    batch = client.vector_stores.file_batches.create_and_poll(
-        store.id, file_ids=[file.id], attributes={"owner": label}, poll_interval_ms=50
-    )
+    batches = client.vector_stores.file_batches
+    made = batches.create(store.id, file_ids=[file.id], attributes={"owner": label})
+    batch = batches.poll(made.id, vector_store_id=store.id, poll_interval_ms=50)
     return {
         "asst": assistant.id, "thread": thread.id, "msg": message.id, "file": file.id,
         "vs": store.id, "vsfb": batch.id,

@@ -104,8 +104,12 @@ def test_per_file_attributes_and_a_failing_file(client: openai.OpenAI, raw: http
     )
     assert [f.id for f in failed.data] == [ids[1]]
 
-    shared = client.vector_stores.file_batches.create_and_poll(
-        vs.id, file_ids=[ids[0]], poll_interval_ms=50, attributes={"kind": "tide"}
+    again = raw.post(
+        f"/vector_stores/{vs.id}/file_batches",
+        json={"file_ids": [ids[0]], "attributes": {"kind": "tide"}},
+    )  # 1.x's create_and_poll takes no attributes
+    shared = client.vector_stores.file_batches.poll(
+        again.json()["id"], vector_store_id=vs.id, poll_interval_ms=50
     )
     assert shared.status == "completed" and shared.file_counts.total == 1  # joined, ingested again
     assert client.vector_stores.files.retrieve(ids[0], vector_store_id=vs.id).attributes == {
