@@ -18,11 +18,14 @@ from redis.asyncio import Redis
 from assistd.core.events import EventBus
 from assistd.core.executor import Executor
 from assistd.core.file_links import FileLinks, file_links
+from assistd.core.file_search import NAME as FILE_SEARCH
+from assistd.core.file_search import FileSearch
 from assistd.core.journal import Journal
 from assistd.core.knowledge import KnowledgeService
 from assistd.core.objects import JsonDict
 from assistd.core.plugins import PluginService
 from assistd.core.run_service import RunService
+from assistd.core.search_stores import SearchStores
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
 from assistd.core.worker import WorkerPool
@@ -56,7 +59,7 @@ class Runtime:
     workers: WorkerPool
     queue: LeasedRunQueue
     cancels: CancelChannel
-    knowledge: KnowledgeService  # vector stores: ingestion and search (no routes yet)
+    knowledge: KnowledgeService  # vector stores: ingestion and search
     redis: Redis | None = None  # the distributed shape's connection pool
 
     @property
@@ -141,13 +144,15 @@ def build_runtime(
     tools.plugin_source = source
     journal = Journal(store, bus)  # the one writer of run, step and message state
     runs = RunService(service, journal, queue, cancels)
-    executor = Executor(service, journal, models, tools, cancels, settings, links)
+    # Parsing and chunking share the tools' worker processes (started on first use).
+    knowledge = KnowledgeService(store, EmbedderRegistry.from_settings(settings), tools.compute)
+    executor = Executor(service, journal, models, tools, cancels, settings, links, knowledge)
     # Ending in-progress runs at start is for the embedded shape's one process only.
     workers = WorkerPool(
         store, queue, executor, runs, concurrency or settings.run_workers, recover=redis is None
     )
-    # Parsing and chunking share the tools' worker processes (started on first use).
-    knowledge = KnowledgeService(store, EmbedderRegistry.from_settings(settings), tools.compute)
+    tools.provide(FILE_SEARCH, FileSearch(store, knowledge))
+    service.search_stores = SearchStores(store, knowledge)
     return Runtime(
         settings, store, bus, models, tools, source, links, Tenancy(store), service, plugins,
         runs, workers, queue, cancels, knowledge, redis,

@@ -17,6 +17,7 @@ from assistd.core.objects import (
     ToolCall,
     ToolCallsDetails,
 )
+from assistd.core.rag import is_rag_step
 from assistd.store.base import WorkspaceUnit
 
 # A rough count: about 3 characters a token for mixed text, plus per-message framing.
@@ -48,7 +49,8 @@ def _step_turns(steps: list[RunStep], outputs_of: dict[str, Message]) -> list[Js
             message = outputs_of.get(details.message_id)
             if message is not None:
                 turns.append({"role": "assistant", "content": message_text(message)})
-        elif isinstance(details, ToolCallsDetails):
+        elif isinstance(details, ToolCallsDetails) and not is_rag_step(step):
+            # a `rag` search is in the instructions, not a call the model made
             turns.extend(_tool_turns(details.tool_calls))
     return turns
 
@@ -104,8 +106,9 @@ def unavailable_note(kinds: list[str]) -> str:
     )
 
 
-def _instructions(run: Run, unavailable: list[str]) -> str | None:
-    lines = [run.instructions] if run.instructions else []
+def _instructions(run: Run, unavailable: list[str], given: str | None) -> str | None:
+    instructions = given if given is not None else run.instructions
+    lines = [instructions] if instructions else []
     if unavailable:
         lines.append(unavailable_note(unavailable))
     return "\n\n".join(lines) or None
@@ -119,10 +122,12 @@ async def build_context(
     unavailable: list[str] | None = None,
     last_messages: int | None = None,
     steps: list[RunStep] | None = None,
+    instructions: str | None = None,
 ) -> ModelContext:
     """`unavailable`: tool types the run asks for that this server cannot run;
     `last_messages`: at most this many of the thread's newest messages; `steps`: the
-    run's steps, when the caller has just read them."""
+    run's steps, when the caller has just read them; `instructions`: the run's own, as
+    its `rag` tool filled them in (None: the run's as they are)."""
     if steps is None:
         steps = await unit.steps.all_of(run.id)
     created = [
@@ -131,8 +136,8 @@ async def build_context(
         if isinstance(s.step_details, MessageCreationDetails)
     ]
     run_turns = _step_turns(steps, await unit.messages.get_many(created))
-    instructions = _instructions(run, unavailable or [])
-    system = [{"role": "system", "content": instructions}] if instructions else []
+    system_text = _instructions(run, unavailable or [], instructions)
+    system = [{"role": "system", "content": system_text}] if system_text else []
     fixed = sum(estimate_tokens(json.dumps(m, ensure_ascii=False)) for m in system + run_turns)
     budget = max(context_window - reserve_for_output - fixed, 0)
     history, truncated = await _thread_history(unit, run, budget, last_messages)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from assistd.core.objects import Run
+from assistd.core.objects import JsonDict, Run
 
 
 @dataclass(slots=True, frozen=True)
@@ -34,6 +34,7 @@ class ToolCallFragment:
     output: str | None = None  # at the end
     display: str | None = None  # at the end, as ToolCall.display
     image_file_ids: list[str] = field(default_factory=list)  # at the end: images it made
+    details: JsonDict | None = None  # at the end, as ToolCall.details
 
 
 @dataclass(slots=True, frozen=True)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from assistd.core import citations, rag
 from assistd.core import run_options as ro
 from assistd.core import runs as rs
 from assistd.core.context import build_context
@@ -24,6 +25,7 @@ from assistd.core.events import MessageDelta, run_event_name
 from assistd.core.file_links import FileLinks
 from assistd.core.ids import new_id, now_ms
 from assistd.core.journal import Journal
+from assistd.core.knowledge import KnowledgeService
 from assistd.core.objects import (
     JsonDict,
     Message,
@@ -33,6 +35,7 @@ from assistd.core.objects import (
     ToolCall,
     ToolCallsDetails,
 )
+from assistd.core.rag_run import RagStage
 from assistd.core.run_files import RunFiles, input_file_ids
 from assistd.core.sandbox_paths import file_path_annotations
 from assistd.core.service import Service
@@ -75,6 +78,7 @@ class Executor:
         cancels: CancelChannel,
         settings: Settings,
         links: FileLinks | None = None,
+        knowledge: KnowledgeService | None = None,
     ) -> None:
         self.objects = objects
         self.links = links  # signed links of the images a reply shows
@@ -85,6 +89,7 @@ class Executor:
         self.cancels = cancels
         self.settings = settings
         self.rounds = ToolRound(self.journal, tools, settings)
+        self.rag = RagStage(journal, knowledge)  # the `rag` tool's search, before the model
 
     # ---- entry point --------------------------------------------------------------------
 
@@ -182,6 +187,7 @@ class Executor:
         if taken_over and await self._resume(job, run, context):
             return
         rounds, previous, history = await self._tool_history(job, run, taken_over)
+        documents = await self._cancellable(run, self.rag.prepare(job, run, history))
         steps: list[RunStep] | None = history
         must_answer = retried_empty = False
         unavailable: list[str] = []  # asked-for tools this server cannot run: the model is told
@@ -193,11 +199,12 @@ class Executor:
                 await self._incomplete(job, run, reason)
                 return
             offered = [] if spent or run.options.tool_choice.mode == "none" else run.tools
+            offered = rag.model_tools(offered)  # `rag` fills the prompt; the model never calls it
             offer = await self.tools.offer(offered, context)
             unavailable += [kind for kind in offer.unavailable if kind not in unavailable]
             definitions = offer.definitions
             turn.reset()
-            turn.offered, turn.unavailable = offer.tools, unavailable
+            turn.offered, turn.unavailable, turn.documents = offer.tools, unavailable, documents
             answer = self._model_turn(
                 job, run, resolved, definitions, turn, unavailable, nonempty=retried_empty,
                 forced=rounds == 0, steps=steps,
@@ -264,7 +271,11 @@ class Executor:
             return 0, {}, []
         async with self.store.workspace(job.workspace_id) as unit:
             steps = await unit.steps.all_of(run.id)
-        rounds = [s.step_details for s in steps if isinstance(s.step_details, ToolCallsDetails)]
+        rounds = [
+            s.step_details
+            for s in steps
+            if isinstance(s.step_details, ToolCallsDetails) and not rag.is_rag_step(s)
+        ]
         return len(rounds), round_outputs(rounds[-1].tool_calls if rounds else []), steps
 
     async def _tool_context(self, job: RunJob, run: Run) -> ToolContext:
@@ -318,8 +329,9 @@ class Executor:
         window = ro.turn_window(run, resolved.context_window, reserve)
         async with self.store.workspace(job.workspace_id) as unit:
             context = await build_context(
-                unit, run, window, reserve, unavailable, run.options.last_messages, steps
-            )
+                unit, run, window, reserve, unavailable, run.options.last_messages, steps,
+                instructions=turn.documents.instructions if turn.documents else None,
+            )  # fmt: skip
         request = ModelRequest(
             model=resolved.upstream_model,
             messages=context.messages,
@@ -400,20 +412,26 @@ class Executor:
             links = image_links(self.links, job.workspace_id, made.image_file_ids)
             await self._on_text(job, run, turn, ("\n\n" if turn.text else "") + links)
         _fill_reply(run, turn, message, step, made)
-        if made.file_ids:
-            await self._annotate(job, message, made.file_ids)
+        if made.file_ids or made.searches:
+            await self._annotate(job, message, made)
+        if turn.documents is not None:
+            rag.cite(message, turn.documents.items)  # the [n] markers the model wrote
         message.status, step.status = status, "completed"
         message.completed_at = step.completed_at = now_ms()
 
-    async def _annotate(self, job: RunJob, message: Message, file_ids: list[str]) -> None:
+    async def _annotate(self, job: RunJob, message: Message, made: Made) -> None:
         """Each sandbox path the reply names of a file the tools wrote: a `file_path`
-        annotation of its text."""
+        annotation of its text; each citation marker of a search result it was given: a
+        `file_citation` one."""
         async with self.store.workspace(job.workspace_id) as unit:
-            stored = [await unit.files.get(file_id) for file_id in file_ids]
+            stored = [await unit.files.get(file_id) for file_id in made.file_ids]
         names = {f.filename: f.id for f in stored if f is not None}
         for part in message.content:
             if part.get("type") == "text":
-                part["text"]["annotations"] = file_path_annotations(part["text"]["value"], names)
+                value = part["text"]["value"]
+                found = file_path_annotations(value, names) if names else []
+                found += citations.file_citations(value, made.searches)
+                part["text"]["annotations"] = sorted(found, key=lambda a: a["start_index"])
 
     async def _made(self, job: RunJob, run: Run, message_step_id: str) -> Made:
         if not _runs_tools(run):

@@ -31,6 +31,8 @@ from assistd.tools.offload import ComputePool
 log = logging.getLogger("assistd.knowledge")
 Mode = str  # "hybrid" | "dense" | "keyword"
 MAX_RESULTS = 50
+TOUCH_EVERY_S = 60
+DAY_S = 86_400
 
 
 class KnowledgeService:
@@ -57,6 +59,7 @@ class KnowledgeService:
             chunk_overlap_tokens=strategy.overlap_tokens, metadata=dict(metadata or {}),
             expires_after=expires_after, last_active_at=now_ms() // 1000,
         )  # fmt: skip
+        vs.expires_at = expiry_of(expires_after, vs.last_active_at)
         async with self.store.workspace(ws, write=True) as unit:
             await _require_files(unit.files.existing_ids, file_ids)
             await unit.knowledge.insert_store(vs)
@@ -206,10 +209,27 @@ class KnowledgeService:
         return [_hit(rows[s], score) for s, score in fused if s in rows]
 
     async def _stores(self, ws: str, ids: Sequence[str]) -> list[VectorStore]:
+        """The stores to search, each made active now (which moves its expiry on); an
+        expired one cannot be searched."""
         if not ids:
             raise InvalidRequest("Name at least one vector store to search.", "vector_store_ids")
         async with self.store.workspace(ws) as unit:
-            return [await _require_store(unit.knowledge, i) for i in dict.fromkeys(ids)]
+            stores = [await _require_store(unit.knowledge, i) for i in dict.fromkeys(ids)]
+        for vs in stores:
+            if is_expired(vs):
+                raise InvalidRequest(
+                    f"The vector store '{vs.id}' has expired and can no longer be searched.",
+                    "vector_store_id",
+                )
+        now = now_ms() // 1000
+        stale = [vs for vs in stores if now - (vs.last_active_at or 0) >= TOUCH_EVERY_S]
+        if stale:  # written at most once a minute, so searching stays a read
+            async with self.store.workspace(ws, write=True) as unit:
+                for vs in stale:
+                    vs.last_active_at = now
+                    vs.expires_at = expiry_of(vs.expires_after, now)
+                    await unit.knowledge.replace_store(vs)
+        return stores
 
     async def _query_vectors(self, stores: list[VectorStore], queries: list[str]) -> dict[str, Any]:
         """Each query embedded once per embedder the stores use."""
@@ -246,6 +266,17 @@ class KnowledgeService:
         await self.embedders.close()
 
 
+def expiry_of(expires_after: dict[str, Any] | None, last_active_at: int | None) -> int | None:
+    """When a store with this policy expires (Unix seconds); None: never."""
+    if not expires_after or last_active_at is None:
+        return None
+    return last_active_at + int(expires_after["days"]) * DAY_S
+
+
+def is_expired(vs: VectorStore) -> bool:
+    return vs.expires_at is not None and vs.expires_at <= now_ms() // 1000
+
+
 def _new_file(
     vs: VectorStore, file_id: str, strategy: ChunkingStrategy | None,
     attributes: dict[str, Any] | None,
@@ -261,7 +292,7 @@ def _new_file(
 async def _require_store(repo: KnowledgeRepo, vector_store_id: str) -> VectorStore:
     vs = await repo.get_store(vector_store_id)
     if vs is None:
-        raise NotFound(f"No vector store found with id '{vector_store_id}'.")
+        raise NotFound.of("vector store", vector_store_id)
     return vs
 
 

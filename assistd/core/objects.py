@@ -79,6 +79,7 @@ class Assistant:
     # How answers are to be formatted: None for the model's default ("auto"), else
     # {"type": "text" | "json_object"} or {"type": "json_schema", "json_schema": {...}}.
     response_format: JsonDict | None = None
+    vector_store_ids: list[str] = field(default_factory=list)  # what file_search searches
 
 
 @dataclass(slots=True)
@@ -94,6 +95,7 @@ class Thread:
     created_at: int
     metadata: Metadata = field(default_factory=dict)
     file_ids: list[str] = field(default_factory=list)  # the code interpreter's, for its runs
+    vector_store_ids: list[str] = field(default_factory=list)  # file_search's, for its runs
 
 
 @dataclass(slots=True)
@@ -196,6 +198,9 @@ class ToolCall:
     display: str | None = None  # what the step shows as its output, when that differs
     image_file_ids: list[str] = field(default_factory=list)  # images the call made
     file_ids: list[str] = field(default_factory=list)  # other files the call made
+    # What the step shows of the call beyond its output (file_search: its ranking options
+    # and results, with each result's text and citation marker), kept with the step.
+    details: JsonDict | None = None
 
 
 @dataclass(slots=True)
@@ -328,6 +333,24 @@ class VectorStoreFile:
     attributes: Metadata = field(default_factory=dict)
     max_chunk_tokens: int = 800
     chunk_overlap_tokens: int = 400
+    batch_id: str | None = None  # the file batch that added it
+
+
+@dataclass(slots=True)
+class FileBatch:
+    """Files added to a vector store together; its counts are its files' statuses."""
+
+    id: str
+    vector_store_id: str
+    created_at: int
+    cancelled: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        if self.cancelled:
+            return "cancelled"
+        return "in_progress" if self.counts.get("in_progress") else "completed"
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from assistd.core.objects import (
     SamplingParams,
     Thread,
 )
+from assistd.core.search_stores import StoresSpec
 from assistd.core.service import MessageSpec, Service, add_messages, busy_thread
 from assistd.core.tool_outputs import ToolOutput as ToolOutput  # the surfaces' import
 from assistd.core.tool_outputs import fill_outputs, match_outputs
@@ -133,7 +134,10 @@ class RunService:
             run = await self._new_run(entry.unit, thread_id, checked)
             await add_messages(entry.unit, thread_id, checked.additional_messages, _ADDED)
             await entry.open_run(run)
-        await self._start(ws, run)
+        try:  # before the run starts, so that its searches find the files
+            await self.objects.add_to_thread_store(ws, thread_id, checked.additional_messages)
+        finally:  # the run is made: it runs whatever happened to the store
+            await self._start(ws, run)
         return run
 
     async def create_thread_and_run(
@@ -143,11 +147,14 @@ class RunService:
         metadata: Any,
         spec: RunSpec,
         file_ids: Any = None,
+        stores: StoresSpec | None = None,
     ) -> tuple[Thread, Run]:
         """One transaction: a request that fails leaves no thread behind. `file_ids`:
-        the code interpreter's files of the new thread."""
+        the code interpreter's files of the new thread; `stores` its file_search stores
+        (made, when asked, before the transaction: the run must find them)."""
         checked = self._checked(spec)
         thread, built = self.objects.new_thread(messages, metadata, "thread.", file_ids)
+        await self.objects.thread_stores(ws, thread, messages, stores, "thread.")
         async with self.journal.entry(ws) as entry:
             run = await self._new_run(entry.unit, thread.id, checked)
             await self.objects.insert_thread(entry.unit, thread, built)

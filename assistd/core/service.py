@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from assistd.core import rag
 from assistd.core import validation as v
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import (
@@ -24,6 +25,7 @@ from assistd.core.objects import (
     StoredFile,
     Thread,
 )
+from assistd.core.search_stores import SearchStores, StoresSpec, attached_for_search
 from assistd.errors import ActiveRun, InvalidRequest, NotFound, echo
 from assistd.settings import Settings
 from assistd.store.base import Store, WorkspaceUnit
@@ -42,6 +44,7 @@ class AssistantSpec:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     response_format: Any = None  # None or "auto": the model's default
     vector_store_ids: Any = None
+    vector_stores: Any = None  # stores to make, as `tool_resources.file_search.vector_stores`
 
 
 @dataclass(slots=True)
@@ -79,17 +82,13 @@ class MessageSpec:
     images: bool = False  # whether content may hold image parts (OpenAI's surface)
 
 
-VECTOR_STORES_FIELD = "tool_resources.file_search.vector_store_ids"
-
-
-def check_vector_store_ids(value: Any, field_name: str) -> None:
-    """Vector stores come with the knowledge feature: until then none exists, so naming
-    one is naming one that does not exist."""
+def run_vector_store_ids(value: Any, field_name: str) -> None:
+    """A run's own `tool_resources.file_search` (`POST /threads/runs`'s top level) is not
+    kept: its stores are set on the thread or the assistant."""
     if value:
-        shown = ", ".join(echo(str(i)) for i in value) if isinstance(value, list) else echo(value)
         raise InvalidRequest(
-            f"'{field_name}' names vector stores that do not exist: {shown} (this server "
-            "has no vector stores yet).",
+            f"'{field_name}' cannot be set for one run here: give the vector stores to the "
+            "thread (thread.tool_resources) or the assistant.",
             field_name,
         )
 
@@ -123,6 +122,17 @@ class Service:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        self.search_stores: SearchStores | None = None  # set by the runtime, with knowledge
+
+    async def vector_store_ids(
+        self, ws: str, spec: StoresSpec, where: str = "", for_thread: bool = False
+    ) -> list[str] | None:
+        """file_search's stores for an assistant or thread (see core/search_stores.py)."""
+        if self.search_stores is None:  # a service without knowledge (some tools)
+            if spec.ids or spec.inline or spec.attached:
+                raise InvalidRequest("This server has no vector stores.", "tool_resources")
+            return None
+        return await self.search_stores.resolve(ws, spec, where, for_thread)
 
     # ---- assistants -------------------------------------------------------------------
 
@@ -153,7 +163,8 @@ class Service:
             sampling=v.check_sampling(spec.sampling),
             response_format=v.check_response_format(spec.response_format),
         )
-        check_vector_store_ids(spec.vector_store_ids, VECTOR_STORES_FIELD)
+        stores = StoresSpec(spec.vector_store_ids, spec.vector_stores)
+        assistant.vector_store_ids = await self.vector_store_ids(ws, stores) or []
         async with self.store.workspace(ws, write=True) as unit:
             assistant.tools = await self.checked_tools(unit, spec.tools)
             await _require_files(unit, assistant.file_ids, "file_ids")
@@ -168,7 +179,9 @@ class Service:
         declared = set(self.settings.plugins)
         wanted = sorted(v.tool_types(tools) - known_types(declared))
         registered = await unit.plugins.existing_ids(wanted) if wanted else set()
-        return v.check_tools(tools, declared | registered, field_name)
+        checked = v.check_tools(tools, declared | registered, field_name)
+        await rag.check_tools(unit, checked, field_name)  # its knowledge bases exist here
+        return checked
 
     async def _assistant(self, unit: WorkspaceUnit, assistant_id: str) -> Assistant:
         assistant = await unit.assistants.get(assistant_id)
@@ -203,9 +216,9 @@ class Service:
             changes["metadata"] = v.check_metadata(patch.metadata)
         if patch.response_format is not None:
             changes["response_format"] = v.check_response_format(patch.response_format)
-        check_vector_store_ids(
-            patch.vector_store_ids, "tool_resources.file_search.vector_store_ids"
-        )
+        stores = await self.vector_store_ids(ws, StoresSpec(patch.vector_store_ids))
+        if stores is not None:
+            changes["vector_store_ids"] = stores
         async with self.store.workspace(ws, write=True) as unit:
             current = await self._assistant(unit, assistant_id)
             if patch.tools is not None:
@@ -268,13 +281,23 @@ class Service:
         messages: list[MessageSpec],
         metadata: Any,
         file_ids: Any = None,
-        vector_store_ids: Any = None,
+        stores: StoresSpec | None = None,
     ) -> Thread:
-        check_vector_store_ids(vector_store_ids, VECTOR_STORES_FIELD)
         thread, built = self.new_thread(messages, metadata, file_ids=file_ids)
+        await self.thread_stores(ws, thread, messages, stores)
         async with self.store.workspace(ws, write=True) as unit:
             await self.insert_thread(unit, thread, built, [files_field(m) for m in messages])
         return thread
+
+    async def thread_stores(
+        self, ws: str, thread: Thread, messages: list[MessageSpec], stores: StoresSpec | None,
+        where: str = "",
+    ) -> None:  # fmt: skip
+        """Gives a new thread its file_search stores: those named or made, with the
+        files its messages attach for file_search."""
+        spec = stores or StoresSpec()
+        spec.attached = [f for m in messages for f in attached_for_search(m.attachments)]
+        thread.vector_store_ids = await self.vector_store_ids(ws, spec, where, True) or []
 
     def new_thread(
         self, messages: list[MessageSpec], metadata: Any, where: str = "", file_ids: Any = None
@@ -334,8 +357,9 @@ class Service:
         file_ids: Any = None,
         vector_store_ids: Any = None,
     ) -> Thread:
-        """Changes what is given: `metadata`, and the code interpreter's `file_ids`."""
-        check_vector_store_ids(vector_store_ids, VECTOR_STORES_FIELD)
+        """Changes what is given: `metadata`, the code interpreter's `file_ids`, the
+        file_search stores."""
+        stores = await self.vector_store_ids(ws, StoresSpec(vector_store_ids), for_thread=True)
         checked = v.check_metadata(metadata) if metadata is not None else None
         files_field = "tool_resources.code_interpreter.file_ids"
         files = v.check_file_ids(file_ids, files_field, v.ASSISTANT_FILES_MAX)
@@ -346,7 +370,9 @@ class Service:
             if file_ids is not None:
                 await _require_files(unit, files, files_field)
                 thread.file_ids = files
-            if checked is not None or file_ids is not None:
+            if stores is not None:
+                thread.vector_store_ids = stores
+            if checked is not None or file_ids is not None or stores is not None:
                 await unit.threads.replace(thread)
         return thread
 
@@ -361,7 +387,21 @@ class Service:
                 raise busy_thread(thread_id, active, "message")
             await _require_message_files(unit, message, files_field(spec))
             await unit.messages.insert_many([message])
+        await self.add_to_thread_store(ws, thread_id, [spec])
         return message
+
+    async def add_to_thread_store(self, ws: str, thread_id: str, specs: list[MessageSpec]) -> None:
+        """New messages' file_search attachments join the thread's store (made if none)."""
+        attached = [f for spec in specs for f in attached_for_search(spec.attachments)]
+        if not attached or self.search_stores is None:
+            return
+        thread = await self.get_thread(ws, thread_id)
+        ids = await self.search_stores.attach(ws, thread.vector_store_ids, attached)
+        if ids != thread.vector_store_ids:
+            async with self.store.workspace(ws, write=True) as unit:
+                current = await self._thread(unit, thread_id)
+                current.vector_store_ids = ids
+                await unit.threads.replace(current)
 
     async def _message(self, unit: WorkspaceUnit, thread_id: str, message_id: str) -> Message:
         message = await unit.messages.get(thread_id, message_id)

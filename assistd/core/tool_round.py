@@ -8,9 +8,10 @@ reply (or a worker that takes the run over) finds it.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from assistd.core import runs as rs
+from assistd.core.citations import Cited
 from assistd.core.events import StepDelta, ToolCallFragment
 from assistd.core.file_links import FileLinks
 from assistd.core.ids import now_ms
@@ -93,8 +94,9 @@ class ToolRound:
         if call.type == "function":
             _, call.output = parse_arguments(call.arguments, tool.parameters)
             return
-        result = await self.tools.run(tool, call.arguments, context)
+        result = await self.tools.run(tool, call.arguments, replace(context, call_id=call.id))
         call.output = result.output
+        call.details = result.details
         call.display = result.display
         call.image_file_ids = list(result.image_file_ids)
         call.file_ids = list(result.file_ids)
@@ -143,29 +145,36 @@ def output_fragment(index: int, call: ToolCall) -> ToolCallFragment:
     return ToolCallFragment(
         index=index, id=call.id, type=call.type, name=call.name, stage="output",
         output=call.output, display=call.display, image_file_ids=list(call.image_file_ids),
+        details=call.details,
     )  # fmt: skip
 
 
 @dataclass(slots=True)
 class Made:
-    """Images and other files the tools of a run made, for a reply to carry."""
+    """Images and other files the tools of a run made, for a reply to carry, and the
+    searches whose results it may cite."""
 
     image_file_ids: list[str]
     file_ids: list[str]
+    searches: list[Cited] = field(default_factory=list)
 
 
 def made_for_reply(steps: list[RunStep], message_step_id: str) -> Made:
     """What the calls of the run's tool steps since its previous message made: the reply of
-    `message_step_id` carries them (even when the round also waited for the client)."""
+    `message_step_id` carries them (even when the round also waited for the client).
+    Searches count from the run's start: their markers are numbered per run."""
     made = Made([], [])
     for step in steps:
         details = step.step_details
         if isinstance(details, MessageCreationDetails) and step.id != message_step_id:
-            made = Made([], [])  # an earlier reply carried what came before it
+            made = Made([], [], made.searches)  # an earlier reply carried what came before it
         elif isinstance(details, ToolCallsDetails):
             for call in details.tool_calls:
                 made.image_file_ids.extend(call.image_file_ids)
                 made.file_ids.extend(call.file_ids)
+                if call.details is not None and "turn" in call.details:
+                    turn, results = call.details["turn"], call.details.get("results") or []
+                    made.searches.append(Cited(int(turn), results))
     return made
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from assistd.core.events import ToolCallFragment
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import JsonDict, Message, Run, RunStep, StepDetails, ToolCall
+from assistd.core.rag import Documents
 from assistd.models.base import ToolCallDelta, Usage
 from assistd.tools.registry import OfferedTool
 
@@ -33,6 +34,7 @@ class Turn:
     calls: dict[int, _PartialCall] = field(default_factory=dict)
     usage: Usage | None = None
     finish: str | None = None  # why the model's reply ended ("length": a token cap)
+    documents: Documents | None = None  # what the run's `rag` tool found, for the prompt
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]

@@ -34,6 +34,7 @@ def tool_call_json(call: ToolCall) -> Json:
         "display": call.display,
         "image_file_ids": list(call.image_file_ids),
         "file_ids": list(call.file_ids),
+        **({"details": call.details} if call.details is not None else {}),
     }
 
 
@@ -48,6 +49,7 @@ def tool_call(data: Json) -> ToolCall:
             display=data.get("display"),
             image_file_ids=list(data.get("image_file_ids") or []),
             file_ids=list(data.get("file_ids") or []),
+            details=data.get("details"),
         )
     return _legacy_call(data)
 

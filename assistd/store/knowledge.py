@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select
+from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assistd.core.objects import (
+    FileBatch,
     Page,
     PageRequest,
     VectorStore,
@@ -54,6 +55,7 @@ def _file(row: Row[Any]) -> VectorStoreFile:
         status=m["status"], last_error=m["last_error"], usage_bytes=m["usage_bytes"],
         chunk_count=m["chunk_count"], attributes=dict(m["attributes"]),
         max_chunk_tokens=m["max_chunk_tokens"], chunk_overlap_tokens=m["chunk_overlap_tokens"],
+        batch_id=m["batch_id"],
     )  # fmt: skip
 
 
@@ -62,6 +64,7 @@ def _file_values(f: VectorStoreFile) -> dict[str, Any]:
         "status": f.status, "last_error": f.last_error, "usage_bytes": f.usage_bytes,
         "chunk_count": f.chunk_count, "attributes": f.attributes,
         "max_chunk_tokens": f.max_chunk_tokens, "chunk_overlap_tokens": f.chunk_overlap_tokens,
+        "batch_id": f.batch_id,
     }  # fmt: skip
 
 
@@ -98,6 +101,8 @@ class SqlKnowledgeRepo(SqlChunkIndex):
             return False
         await self._drop_chunks(vs.id, None)
         await self.conn.execute(delete(self.f).where(*self.scope(self.f, vector_store_id=vs.id)))
+        b = schema.vector_store_file_batches
+        await self.conn.execute(delete(b).where(*self.scope(b, vector_store_id=vs.id)))
         await self.conn.execute(delete(self.s).where(*self.scope(self.s, id=vs.id)))
         return True
 
@@ -119,9 +124,12 @@ class SqlKnowledgeRepo(SqlChunkIndex):
         return _file(row) if row is not None else None
 
     async def page_files(
-        self, vector_store_id: str, page: PageRequest, status: str | None = None
-    ) -> Page[VectorStoreFile]:
+        self, vector_store_id: str, page: PageRequest, status: str | None = None,
+        batch_id: str | None = None,
+    ) -> Page[VectorStoreFile]:  # fmt: skip
         scope = self.scope(self.f, vector_store_id=vector_store_id)
+        if batch_id is not None:
+            scope.append(self.f.c.batch_id == batch_id)
         if status is not None:
             scope.append(self.f.c.status == status)
         return await fetch_page(self.conn, self.f, scope, page, _file)
@@ -135,11 +143,16 @@ class SqlKnowledgeRepo(SqlChunkIndex):
             self.f, _file_values(file), vector_store_id=file.vector_store_id, id=file.id
         )
 
-    async def file_counts(self, vector_store_id: str) -> tuple[dict[str, int], int]:
-        """Files by status, and the bytes the store's completed files take."""
+    async def file_counts(
+        self, vector_store_id: str, batch_id: str | None = None
+    ) -> tuple[dict[str, int], int]:
+        """Files (of one batch, if given) by status, and the bytes the completed ones take."""
+        scope = self.scope(self.f, vector_store_id=vector_store_id)
+        if batch_id is not None:
+            scope.append(self.f.c.batch_id == batch_id)
         query = (
             select(self.f.c.status, func.count(), func.coalesce(func.sum(self.f.c.usage_bytes), 0))
-            .where(*self.scope(self.f, vector_store_id=vector_store_id))
+            .where(*scope)
             .group_by(self.f.c.status)
         )
         counts, usage = {}, 0
@@ -166,3 +179,31 @@ class SqlKnowledgeRepo(SqlChunkIndex):
             (await self.conn.execute(select(self.s.c.id).where(*self.scope(self.s)))).scalars()
         ):
             await self._drop_chunks(vs, None)
+
+    # File batches.
+
+    async def insert_batch(self, batch: FileBatch) -> None:
+        values = {"id": batch.id, "vector_store_id": batch.vector_store_id,
+                  "created_at": batch.created_at, "cancelled": batch.cancelled}  # fmt: skip
+        await self._insert(schema.vector_store_file_batches, values)
+
+    async def get_batch(self, vector_store_id: str, batch_id: str) -> FileBatch | None:
+        row = await self._first(
+            schema.vector_store_file_batches, vector_store_id=vector_store_id, id=batch_id
+        )
+        if row is None:
+            return None
+        m = row._mapping
+        counts, _ = await self.file_counts(vector_store_id, batch_id)
+        cancelled = bool(m["cancelled"])
+        return FileBatch(m["id"], m["vector_store_id"], m["created_at"], cancelled, counts)
+
+    async def cancel_batch(self, vector_store_id: str, batch_id: str) -> None:
+        """Marks the batch cancelled and its files still in progress `cancelled`."""
+        await self._update(
+            schema.vector_store_file_batches, {"cancelled": True},
+            vector_store_id=vector_store_id, id=batch_id,
+        )  # fmt: skip
+        scope = self.scope(self.f, vector_store_id=vector_store_id, batch_id=batch_id)
+        query = update(self.f).where(*scope, self.f.c.status == "in_progress")
+        await self.conn.execute(query.values(status="cancelled"))

@@ -65,6 +65,7 @@ def assistant(row: Row[Any], file_ids: list[str]) -> Assistant:
         metadata=row.metadata,
         sampling=_sampling(row),
         response_format=row.response_format,
+        vector_store_ids=row.vector_store_ids or [],
     )
 
 
@@ -78,6 +79,7 @@ def assistant_values(a: Assistant) -> dict[str, Any]:
         "metadata": a.metadata,
         **sampling_values(a.sampling),
         "response_format": a.response_format,
+        "vector_store_ids": a.vector_store_ids or None,
     }
 
 
@@ -87,12 +89,17 @@ def assistant_file(row: Row[Any]) -> AssistantFile:
 
 def thread(row: Row[Any]) -> Thread:
     return Thread(
-        id=row.id, created_at=row.created_at, metadata=row.metadata, file_ids=row.file_ids or []
-    )
+        id=row.id, created_at=row.created_at, metadata=row.metadata, file_ids=row.file_ids or [],
+        vector_store_ids=row.vector_store_ids or [],
+    )  # fmt: skip
 
 
 def thread_values(t: Thread) -> dict[str, Any]:
-    return {"metadata": t.metadata, "file_ids": t.file_ids or None}
+    return {
+        "metadata": t.metadata,
+        "file_ids": t.file_ids or None,
+        "vector_store_ids": t.vector_store_ids or None,
+    }
 
 
 def attachments(value: Any, file_ids: list[str]) -> list[Attachment]:

@@ -83,6 +83,7 @@ assistants = Table(
     Column("metadata", JSON, nullable=False),
     *_sampling(),
     Column("response_format", JSON, nullable=True),
+    Column("vector_store_ids", JSON, nullable=True),  # file_search's stores; null: none
     Index("ix_assistants_ws_seq", "workspace_id", "seq"),
 )
 
@@ -107,6 +108,7 @@ threads = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("metadata", JSON, nullable=False),
     Column("file_ids", JSON, nullable=True),  # null: none
+    Column("vector_store_ids", JSON, nullable=True),  # file_search's stores; null: none
 )
 
 messages = Table(
@@ -265,9 +267,23 @@ vector_store_files = Table(
     Column("attributes", JSON, nullable=False),
     Column("max_chunk_tokens", Integer, nullable=False),
     Column("chunk_overlap_tokens", Integer, nullable=False),
+    Column("batch_id", String(64), nullable=True),  # the batch that added it, if one did
     Index("ux_vector_store_files_ws_vs_id", "workspace_id", "vector_store_id", "id", unique=True),
     Index("ix_vector_store_files_ws_vs_seq", "workspace_id", "vector_store_id", "seq"),
     Index("ix_vector_store_files_ws_id", "workspace_id", "id"),
+    Index("ix_vector_store_files_ws_batch_seq", "workspace_id", "batch_id", "seq"),
+)
+
+vector_store_file_batches = Table(
+    "vector_store_file_batches",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("workspace_id", String(64), nullable=False),
+    Column("vector_store_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("cancelled", Boolean, nullable=False),
+    Index("ix_vector_store_file_batches_ws_vs", "workspace_id", "vector_store_id", "id"),
 )
 
 chunks = Table(

@@ -63,6 +63,7 @@ class ToolContext:
     config: JsonDict = field(default_factory=dict)  # the tool's entry on the assistant or run
     compute: Compute | None = None  # set by the tool registry for every call
     http: OutboundClient | None = None  # the guarded outbound client, set likewise
+    call_id: str = ""  # the call being run (set by the tool round for each call)
 
     def require_compute(self) -> Compute:
         if self.compute is None:
@@ -89,6 +90,9 @@ class ToolResult:
     display: str | None = None
     image_file_ids: tuple[str, ...] = ()  # images to show the user in the reply
     file_ids: tuple[str, ...] = ()  # other files to attach to the reply
+    # What the step shows of the call beyond its output (file_search's results), kept
+    # with the step so that a run taken over or read later shows them too.
+    details: JsonDict | None = None
 
 
 class Tool(Protocol):

@@ -102,6 +102,12 @@ class ToolRegistry:
         )
         self.http = OutboundClient(settings.outbound)  # connects on first use
 
+    def provide(self, kind: str, toolset: Toolset) -> None:
+        """Makes `toolset` the built-in of `kind`: for a built-in that needs the server's
+        own services (file_search searches the store), which a factory given settings
+        alone cannot build. The entry point still declares the type."""
+        self._loaded[kind] = toolset
+
     def get(self, kind: str) -> Toolset | None:
         """The built-in of `kind`, or None if there is none or it is not configured."""
         if kind not in self._loaded:

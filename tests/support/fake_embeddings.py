@@ -25,6 +25,8 @@ class FakeEmbeddings:
         self.dimension = dimension
         self.requests: list[dict[str, Any]] = []
         self.fail_with: int | None = None
+        self.gate = threading.Event()  # cleared: requests wait until it is set again
+        self.gate.set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,6 +38,7 @@ class FakeEmbeddings:
                 outer.requests.append(
                     {"path": self.path, "auth": self.headers.get("Authorization"), **body}
                 )
+                outer.gate.wait(60)
                 if outer.fail_with is not None:
                     self._send(outer.fail_with, {"error": {"message": "upstream says no"}})
                     return

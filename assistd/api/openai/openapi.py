@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from assistd.api.openai import assistants, files, protocol, runs, threads
+from assistd.api.openai import (
+    assistants,
+    file_batches,
+    files,
+    protocol,
+    runs,
+    threads,
+    vector_protocol,
+    vector_store_files,
+    vector_stores,
+)
 from assistd.api.openapi import BodyModels, Surface
 
 PREFIX = "/v1"
 # runs.router has `POST /threads/runs` (create and run): it goes before threads.router, so
 # that path is not taken for modifying a thread called "runs".
-ROUTERS = (assistants.router, runs.router, threads.router, files.router)
+ROUTERS = (
+    assistants.router, runs.router, threads.router, files.router, vector_stores.router,
+    vector_store_files.router, file_batches.router,
+)  # fmt: skip
 
 _UPLOAD = {
     "content": {
@@ -37,6 +50,12 @@ BODIES: BodyModels = {
     ("POST", "/threads/{thread_id}/runs"): protocol.RunBody,
     ("POST", "/threads/{thread_id}/runs/{run_id}"): protocol.MetadataBody,
     ("POST", "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"): protocol.ToolOutputsBody,
+    ("POST", "/vector_stores"): vector_protocol.VectorStoreBody,
+    ("POST", "/vector_stores/{vector_store_id}"): vector_protocol.VectorStoreModifyBody,
+    ("POST", "/vector_stores/{vector_store_id}/search"): vector_protocol.SearchBody,
+    ("POST", "/vector_stores/{vector_store_id}/files"): vector_protocol.VectorStoreFileBody,
+    ("POST", "/vector_stores/{vector_store_id}/files/{file_id}"): vector_protocol.AttributesBody,
+    ("POST", "/vector_stores/{vector_store_id}/file_batches"): vector_protocol.BatchBody,
 }
 
 ERROR = {
@@ -70,6 +89,6 @@ SURFACE = Surface(
     ),
     routers=ROUTERS,
     bodies=BODIES,
-    tags=("assistants", "threads", "messages", "runs", "files"),
+    tags=("assistants", "threads", "messages", "runs", "files", "vector_stores"),
     error_schema=ERROR,
 )

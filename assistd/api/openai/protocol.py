@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from assistd.core.objects import Attachment, RunOptions, SamplingParams, ToolChoice
 from assistd.core.run_service import RunSpec, ToolOutput
+from assistd.core.search_stores import StoresSpec
 from assistd.core.service import AssistantPatch, AssistantSpec, MessageSpec
 from assistd.errors import InvalidRequest, echo
 
@@ -39,15 +40,19 @@ class ToolResources(_Body):
         """The code interpreter's files; None when not given (unchanged on update)."""
         return self.code_interpreter.file_ids if self.code_interpreter else None
 
-    def vector_store_ids(self, where: str = "") -> list[str] | None:
+    def vector_store_ids(self) -> list[str] | None:
+        return self.file_search.vector_store_ids if self.file_search else None
+
+    def stores(self, update: bool = False) -> StoresSpec:
+        """file_search's stores: named, or (on create only) to be made."""
         search = self.file_search
-        if search is not None and search.vector_stores:
+        if update and search is not None and search.vector_stores is not None:
             raise InvalidRequest(
-                f"'{where}tool_resources.file_search.vector_stores': this server cannot "
-                "create vector stores yet.",
-                f"{where}tool_resources.file_search.vector_stores",
+                "'tool_resources.file_search.vector_stores' is only accepted on create; "
+                "name the stores with 'vector_store_ids'.",
+                "tool_resources.file_search.vector_stores",
             )
-        return search.vector_store_ids if search else None
+        return StoresSpec(self.vector_store_ids(), search.vector_stores if search else None)
 
 
 class AssistantBody(_Body):
@@ -80,6 +85,7 @@ class AssistantBody(_Body):
             sampling=self.sampling(),
             response_format=self.response_format,
             vector_store_ids=resources.vector_store_ids(),
+            vector_stores=resources.stores().inline,
         )
 
     def patch(self) -> AssistantPatch:
@@ -94,7 +100,7 @@ class AssistantBody(_Body):
             metadata=self.metadata,
             sampling=self.sampling(),
             response_format=self.response_format,
-            vector_store_ids=resources.vector_store_ids(),
+            vector_store_ids=resources.stores(update=True).ids,
         )
 
 

@@ -22,15 +22,17 @@ def seconds(ms: int | None) -> int | None:
     return None if ms is None else ms // 1000
 
 
-def tool_resources(file_ids: list[str], tools: list[JsonDict] | None = None) -> Wire:
-    """The code interpreter's files are the object's files; there are no vector stores
-    yet. A tool an assistant has shows its entry, empty or not, as OpenAI's do."""
+def tool_resources(
+    file_ids: list[str], vector_store_ids: list[str], tools: list[JsonDict] | None = None
+) -> Wire:
+    """The code interpreter's files are the object's files; file_search's stores its
+    vector stores. A tool an assistant has shows its entry, empty or not, as OpenAI's do."""
     types = {t.get("type") for t in tools or []}
     resources: Wire = {}
     if file_ids or "code_interpreter" in types:
         resources["code_interpreter"] = {"file_ids": list(file_ids)}
-    if "file_search" in types:
-        resources["file_search"] = {"vector_store_ids": []}
+    if vector_store_ids or "file_search" in types:
+        resources["file_search"] = {"vector_store_ids": list(vector_store_ids)}
     return resources
 
 
@@ -44,7 +46,7 @@ def assistant(a: Assistant) -> Wire:
         "model": a.model,
         "instructions": a.instructions,
         "tools": a.tools,
-        "tool_resources": tool_resources(a.file_ids, a.tools),
+        "tool_resources": tool_resources(a.file_ids, a.vector_store_ids, a.tools),
         "metadata": a.metadata,
         "temperature": a.sampling.temperature,
         "top_p": a.sampling.top_p,
@@ -58,7 +60,7 @@ def thread(t: Thread) -> Wire:
         "object": "thread",
         "created_at": seconds(t.created_at),
         "metadata": t.metadata,
-        "tool_resources": tool_resources(t.file_ids),
+        "tool_resources": tool_resources(t.file_ids, t.vector_store_ids),
     }
 
 

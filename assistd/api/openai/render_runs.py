@@ -133,7 +133,23 @@ def _outputs(call: ToolCall) -> list[Wire]:
     return outputs
 
 
-def tool_call(call: ToolCall) -> Wire:
+# The `include[]` value that shows file_search results' text (spec section 6.6).
+RESULT_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def file_search(details: JsonDict | None, content: bool = False) -> Wire:
+    """A file_search call's ranking options and results, as recorded with its step;
+    each result's text only when `include[]` asks for it."""
+    if details is None:
+        return {}
+    results = [
+        {k: v for k, v in r.items() if k != "content" or content}
+        for r in details.get("results") or []
+    ]
+    return {"ranking_options": details.get("ranking_options"), "results": results}
+
+
+def tool_call(call: ToolCall, content: bool = False) -> Wire:
     if call.type == "function":
         function = {"name": call.name, "arguments": call.arguments, "output": call.output}
         return {"id": call.id, "type": "function", "function": function}
@@ -141,18 +157,24 @@ def tool_call(call: ToolCall) -> Wire:
         body = {"input": code_of(call.arguments), "outputs": _outputs(call)}
         return {"id": call.id, "type": "code_interpreter", "code_interpreter": body}
     if call.type == "file_search":
-        return {"id": call.id, "type": "file_search", "file_search": {}}
+        return {
+            "id": call.id,
+            "type": "file_search",
+            "file_search": file_search(call.details, content),
+        }
     shown = call.display if call.display is not None else call.output
     return {"id": call.id, "type": call.type, call.type: {"input": call.arguments, "output": shown}}
 
 
-def step_details(details: StepDetails) -> Wire:
+def step_details(details: StepDetails, content: bool = False) -> Wire:
     if isinstance(details, MessageCreationDetails):
         return {"type": "message_creation", "message_creation": {"message_id": details.message_id}}
-    return {"type": "tool_calls", "tool_calls": [tool_call(c) for c in details.tool_calls]}
+    calls = [tool_call(c, content) for c in details.tool_calls]
+    return {"type": "tool_calls", "tool_calls": calls}
 
 
-def step(st: RunStep) -> Wire:
+def step(st: RunStep, content: bool = False) -> Wire:
+    """`content`: file_search results show their text (`include[]` asked for it)."""
     return {
         "id": st.id,
         "object": "thread.run.step",
@@ -162,7 +184,7 @@ def step(st: RunStep) -> Wire:
         "thread_id": st.thread_id,
         "type": st.type,
         "status": st.status,
-        "step_details": step_details(st.step_details),
+        "step_details": step_details(st.step_details, content),
         "last_error": _last_error(st.last_error),
         "usage": _usage(st.usage),
         "expired_at": seconds(st.expired_at),
@@ -204,10 +226,11 @@ def message_delta(d: MessageDelta) -> Wire:
 class EventRenderer:
     """Renders one stream's events. It remembers each code-interpreter call's arguments
     so far, so that its deltas carry the code itself, piece by piece (the SDK's handler
-    adds the pieces of `input` up)."""
+    adds the pieces of `input` up). `content`: steps show file_search results' text."""
 
-    def __init__(self) -> None:
+    def __init__(self, content: bool = False) -> None:
         self._code: dict[tuple[str, int], tuple[str, str]] = {}  # -> (arguments, code shown)
+        self.content = content
 
     def __call__(self, e: RunEvent) -> tuple[str, object] | None:
         data = e.data
@@ -217,6 +240,8 @@ class EventRenderer:
             return "error", {"error": error}
         if isinstance(data, StepDelta):
             return e.name, self.step_delta(data)
+        if isinstance(data, RunStep):
+            return e.name, step(data, self.content)
         render = _RENDERERS.get(type(data))
         return (e.name, render(data)) if render is not None else None
 
@@ -242,6 +267,9 @@ class EventRenderer:
             return {**head, "type": "function", "function": function}
         if f.type == "code_interpreter":
             return {**head, "type": f.type, f.type: self._code_piece(step_id, f)}
+        if f.type == "file_search":  # its query is not shown, as OpenAI's was not
+            found = file_search(f.details, self.content) if f.stage == "output" else {}
+            return {**head, "type": f.type, f.type: found}
         if f.stage == "output":
             shown = f.display if f.display is not None else f.output
             return {**head, "type": f.type, f.type: {"output": shown}}

@@ -20,7 +20,8 @@ from assistd.api.sse import OPENAI, StreamSource, run_frames, spaced_frame, sse_
 from assistd.core import runs as rs
 from assistd.core.objects import Run
 from assistd.core.run_service import RunService
-from assistd.core.service import check_vector_store_ids
+from assistd.core.service import run_vector_store_ids
+from assistd.errors import InvalidRequest, echo
 
 router = APIRouter()
 Ws = Depends(workspace_id)
@@ -29,6 +30,20 @@ Runs = Depends(run_service)
 # that is not final). Their default, 1 s, makes a short run look slow.
 POLL_AFTER_MS = "200"
 STORES = "tool_resources.file_search.vector_store_ids"
+
+
+def _content(request: Request) -> bool:
+    """Whether `include[]` (or `include`) asks for file_search results' text, the one
+    value OpenAI knows; another is a 400 naming it."""
+    values = request.query_params.getlist("include[]") + request.query_params.getlist("include")
+    for value in values:
+        if value != render_runs.RESULT_CONTENT:
+            raise InvalidRequest(
+                f"'include' cannot hold '{echo(value)}': the one value known is "
+                f"'{render_runs.RESULT_CONTENT}'.",
+                "include",
+            )
+    return bool(values)
 
 
 def _stream(
@@ -41,7 +56,7 @@ def _stream(
 
     state = request.app.state
     source = StreamSource(
-        runs.bus, run_id, render_runs.EventRenderer(), stored_run, state.streams,
+        runs.bus, run_id, render_runs.EventRenderer(_content(request)), stored_run, state.streams,
         state.settings.sse_heartbeat_s, framing=OPENAI,
     )  # fmt: skip
     return sse_response(run_frames(source, after_seq, prefix))
@@ -62,15 +77,16 @@ async def create_thread_and_run(
 ) -> Response:
     body = parse_body(ThreadRunBody, await json_body(request))
     given = body.thread
-    for where, resources in (("thread.", given.tool_resources if given else None),
-                             ("", body.tool_resources)):  # fmt: skip
-        check_vector_store_ids(resources.vector_store_ids(where) if resources else None, STORES)
+    own = body.tool_resources
+    run_vector_store_ids((own.stores().ids or own.stores().inline) if own else None, STORES)
+    resources = given.tool_resources if given else None
     thread, run = await runs.create_thread_and_run(
         ws,
         given.message_specs() if given else [],
         given.metadata if given else None,
         body.spec(),
         body.thread_file_ids(),
+        resources.stores() if resources else None,
     )
     if body.stream:
         prefix = spaced_frame("thread.created", render.thread(thread))
@@ -83,6 +99,7 @@ async def create(
     request: Request, thread_id: str, ws: str = Ws, runs: RunService = Runs
 ) -> Response:
     body = parse_body(RunBody, await json_body(request))
+    _content(request)  # a bad include[] is refused before the run is made
     run = await runs.create_run(ws, thread_id, body.spec())
     if body.stream:
         return _stream(request, ws, thread_id, run.id, 0)
@@ -132,13 +149,13 @@ async def submit_tool_outputs(
     return _run_answer(request, run)
 
 
-# `include[]` (file search results' content) is accepted: no step has such results yet.
 @router.get("/threads/{thread_id}/runs/{run_id}/steps")
 async def list_steps(
     request: Request, thread_id: str, run_id: str, ws: str = Ws, runs: RunService = Runs
 ) -> Response:
+    content = _content(request)
     found = await runs.list_steps(ws, thread_id, run_id, page_request(request))
-    return respond(request, render.page(found, render_runs.step))
+    return respond(request, render.page(found, lambda st: render_runs.step(st, content)))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}")
@@ -150,5 +167,6 @@ async def retrieve_step(
     ws: str = Ws,
     runs: RunService = Runs,
 ) -> Response:
+    content = _content(request)
     found = await runs.get_step(ws, thread_id, run_id, step_id)
-    return respond(request, render_runs.step(found))
+    return respond(request, render_runs.step(found, content))

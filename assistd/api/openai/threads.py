@@ -35,7 +35,7 @@ async def create(request: Request, ws: str = Ws, svc: Service = Svc) -> Response
         body.message_specs(),
         body.metadata,
         resources.file_ids(),
-        resources.vector_store_ids(),
+        resources.stores(),
     )
     return respond(request, render.thread(thread))
 
@@ -50,7 +50,7 @@ async def modify(request: Request, thread_id: str, ws: str = Ws, svc: Service = 
     body = parse_body(ThreadModifyBody, await json_body(request))
     resources = body.tool_resources or ToolResources()
     thread = await svc.update_thread(
-        ws, thread_id, body.metadata, resources.file_ids(), resources.vector_store_ids()
+        ws, thread_id, body.metadata, resources.file_ids(), resources.stores(update=True).ids
     )
     return respond(request, render.thread(thread))
 

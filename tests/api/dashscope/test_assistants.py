@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import dashscope
+import httpx
 from dashscope import Assistants
 from dashscope.assistants import files as assistant_files
 from dashscope.assistants.assistant_types import ToolCodeInterpreter, ToolFunction
 
 from tests.support.sdk import as_json, assert_error, assert_ok, upload
+from tests.support.server import RunningServer
 
 FUNCTION_TOOL: dict[str, Any] = {
     "type": "function",
@@ -23,7 +26,8 @@ FUNCTION_TOOL: dict[str, Any] = {
         },
     },
 }
-# Every tool type the server accepts (docs/dashscope.md), in the shapes users send them.
+# Every tool type the server accepts (docs/dashscope.md), in the shapes users send them;
+# `rag` (which names a knowledge base of the workspace) is added by the test.
 ALL_TOOLS: list[dict[str, Any]] = [
     FUNCTION_TOOL,
     {"type": "code_interpreter"},
@@ -34,7 +38,6 @@ ALL_TOOLS: list[dict[str, Any]] = [
     {"type": "calculator"},
     {"type": "generate_qrcode"},
     {"type": "github_search"},
-    {"type": "rag"},
     {"type": "retrieval"},
     {"type": "file_search"},
 ]
@@ -56,14 +59,31 @@ def _without_request_id(obj: Any) -> dict[str, Any]:
     return found
 
 
-def test_create_with_every_field_then_retrieve(ds: str, tmp_path: Path) -> None:
+def _rag_tool(server: RunningServer) -> dict[str, Any]:
+    """A rag tool naming a new knowledge base (a vector store made on /v1, same key)."""
+    made = httpx.post(
+        f"{server.base_url}/v1/vector_stores", json={"name": "kb"}, timeout=30,
+        headers={"Authorization": f"Bearer {dashscope.api_key}"},
+    )  # fmt: skip
+    assert made.status_code == 200, made.text
+    query_word = {"type": "str", "value": "${documents}"}
+    parameters = {"type": "object", "properties": {"query_word": query_word}}
+    return {"type": "rag", "prompt_ra": {"pipeline_id": [made.json()["id"]], "rerank_top_n": 5,
+                                         "multiknowledge_rerank_top_n": 10,
+                                         "parameters": parameters}}  # fmt: skip
+
+
+def test_create_with_every_field_then_retrieve(
+    ds: str, server: RunningServer, tmp_path: Path
+) -> None:
     file_ids = _make_files(tmp_path, 2)
+    tools = [*ALL_TOOLS, _rag_tool(server)]
     created = Assistants.create(
         model="qwen-max",
         name="Painter",
         description="Draws pictures of cats.",
         instructions=INSTRUCTIONS,
-        tools=ALL_TOOLS,
+        tools=tools,
         file_ids=file_ids,
         metadata={"env": "test", "owner": "User123", "n": "3", "flag": "true"},
         top_p=0.8,
@@ -92,7 +112,7 @@ def test_create_with_every_field_then_retrieve(ds: str, tmp_path: Path) -> None:
     assert created.tools[0].function.name == "big_add"
     assert created.tools[0].function.parameters == FUNCTION_TOOL["function"]["parameters"]
     assert isinstance(created.tools[1], ToolCodeInterpreter)
-    assert as_json(created)["tools"] == ALL_TOOLS
+    assert as_json(created)["tools"] == tools
 
     retrieved = Assistants.retrieve(created.id)
     assert_ok(retrieved)

@@ -152,9 +152,14 @@ def test_list_pages_every_way(client: openai.OpenAI) -> None:
             "vs_1",
         ),
         (
-            {"tool_resources": {"file_search": {"vector_stores": [{"file_ids": []}]}}},
-            "tool_resources.file_search.vector_stores",
-            "vector stores",
+            {"tool_resources": {"file_search": {"vector_stores": [{"file_ids": ["file_none"]}]}}},
+            "tool_resources.file_search.vector_stores[0].file_ids",
+            "file_none",
+        ),
+        (
+            {"tool_resources": {"file_search": {"vector_stores": [{"chunking_strategy": {}}]}}},
+            "tool_resources.file_search.vector_stores[0].chunking_strategy.type",
+            "auto",
         ),
         ({"tool_resources": {"code_interpreter": {"file_ids": "f"}}}, "tool_resources", "list"),
         (

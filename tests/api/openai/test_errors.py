@@ -86,7 +86,7 @@ def test_beta_header_accepted_everywhere_required_nowhere(raw: httpx.Client) -> 
         ("POST", "/threads/thread_x", {"json": {"metadata": {"k": "v"}}}, 404, None, "thread_x"),
         ("POST", "/threads", {"json": {"messages": [None]}}, 400, "messages[0]", "messages[0]"),
         ("DELETE", "/files", {}, 405, None, "method"),
-        ("GET", "/vector_stores", {}, 404, None, "/v1/vector_stores"),
+        ("GET", "/vector_store", {}, 404, None, "/v1/vector_store"),
         (
             "POST",
             "/assistants",

@@ -5,6 +5,7 @@ an empty list's `first_id` and `last_id` are null."""
 from __future__ import annotations
 
 import copy
+import time
 from functools import cache
 from typing import Any
 
@@ -133,3 +134,58 @@ def test_object_answers_match_the_openapi_document(
     check(raw.delete(path), "delete", "/threads/{thread_id}")
     check(raw.delete(asst), "delete", "/assistants/{assistant_id}")
     check(raw.delete(f"/files/{file['id']}"), "delete", "/files/{file_id}")
+
+
+def _settled(raw: httpx.Client, path: str) -> dict[str, Any]:
+    """Polls a vector-store file or batch (bounded) until it leaves `in_progress`."""
+    for _ in range(600):
+        body: dict[str, Any] = raw.get(path).json()
+        if body["status"] != "in_progress":
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"{path} stayed in progress")
+
+
+def test_vector_store_answers_match_the_openapi_document(raw: httpx.Client) -> None:
+    V, VS = "/vector_stores", "/vector_stores/{vector_store_id}"
+    check(raw.get(V), "get", V)  # empty: null ids
+    ids = [
+        check(
+            raw.post("/files", data={"purpose": "assistants"}, files={"file": (name, data)}),
+            "post", "/files",
+        )["id"]
+        for name, data in [("a.md", b"# Tides\n\nThe moon moves the sea."), ("b.pdf", b"%PDF")]
+    ]  # fmt: skip
+    body = {
+        "name": "kb", "file_ids": [ids[0]], "metadata": {"k": "v"},
+        "expires_after": {"anchor": "last_active_at", "days": 3},
+        "chunking_strategy": {"type": "static", "static": {"max_chunk_size_tokens": 300,
+                                                           "chunk_overlap_tokens": 100}},
+    }  # fmt: skip
+    vs = check(raw.post(V, json=body), "post", V)
+    one = f"{V}/{vs['id']}"
+    check(raw.get(one), "get", VS)
+    check(raw.post(one, json={"name": "kb2", "expires_after": None}), "post", VS)
+    check(raw.get(V), "get", V)
+    files = f"{one}/files"
+    _settled(raw, f"{files}/{ids[0]}")
+    check(raw.post(files, json={"file_id": ids[1], "attributes": {"n": 1, "b": True}}),
+          "post", f"{VS}/files")  # fmt: skip
+    assert _settled(raw, f"{files}/{ids[1]}")["status"] == "failed"
+    check(raw.get(f"{files}/{ids[1]}"), "get", f"{VS}/files/{{file_id}}")
+    check(raw.get(files), "get", f"{VS}/files")
+    check(raw.post(f"{files}/{ids[0]}", json={"attributes": {"s": "x"}}),
+          "post", f"{VS}/files/{{file_id}}")  # fmt: skip
+    check(raw.get(f"{files}/{ids[0]}/content"), "get", f"{VS}/files/{{file_id}}/content")
+    search = {"query": ["moon", "sea"], "filters": {"type": "eq", "key": "s", "value": "x"}}
+    found = check(raw.post(f"{one}/search", json=search), "post", f"{VS}/search")
+    assert found["data"], found
+    batches = f"{one}/file_batches"
+    batch = check(raw.post(batches, json={"file_ids": ids}), "post", f"{VS}/file_batches")
+    _settled(raw, f"{batches}/{batch['id']}")
+    B = f"{VS}/file_batches/{{batch_id}}"
+    check(raw.get(f"{batches}/{batch['id']}"), "get", B)
+    check(raw.post(f"{batches}/{batch['id']}/cancel"), "post", f"{B}/cancel")
+    check(raw.get(f"{batches}/{batch['id']}/files"), "get", f"{B}/files")
+    check(raw.delete(f"{files}/{ids[1]}"), "delete", f"{VS}/files/{{file_id}}")
+    check(raw.delete(one), "delete", VS)

@@ -2,6 +2,7 @@
 test_response_schemas.py checks the object endpoints: runs waiting for outputs,
 completed, incomplete and failed; their lists; function and code-interpreter steps.
 (The server's other tools are assistd extensions outside the document's tool types.)
+File-search steps, with and without their results' text, and a cited reply too.
 
 The document marks the run's null-until-set fields (`cancelled_at`, `last_error`,
 `incomplete_details`, ...) with OpenAPI 3.0's `nullable: true`, which a JSON Schema
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from tests.api.openai import test_response_schemas as schemas
+from tests.api.openai.file_search_helpers import PARIS, search_then_cite
 from tests.api.openai.run_helpers import WEATHER
 from tests.support.fake_model import Fail, FakeModel, Reply, ToolCalls
 
@@ -124,3 +126,30 @@ def test_run_answers_match_the_openapi_document(raw: httpx.Client, fake_model: F
     # it has ended: only an active run can be cancelled (OpenAI answered that with a 400)
     assert cancelled.status_code == 400, cancelled.text
     assert cancelled.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_file_search_steps_match_the_openapi_document(
+    raw: httpx.Client, fake_model: FakeModel
+) -> None:
+    upload = raw.post("/files", files={"file": ("paris.txt", PARIS.encode())},
+                      data={"purpose": "assistants"})  # fmt: skip
+    stores = {"vector_stores": [{"file_ids": [upload.json()["id"]]}]}
+    model = search_then_cite(fake_model, "Eiffel Tower", "paris.txt")
+    assistant = raw.post("/assistants", json={
+        "model": model, "tools": [{"type": "file_search"}],
+        "tool_resources": {"file_search": stores}}).json()  # fmt: skip
+    thread = raw.post("/threads", json={"messages": [{"role": "user", "content": "Tall?"}]}).json()
+    run = raw.post(f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]}).json()
+    _settled(raw, thread["id"], run["id"])
+    assert _check_run_and_steps(raw, thread["id"], run["id"])["status"] == "completed"
+    include = {"include[]": "step_details.tool_calls[*].file_search.results[*].content"}
+    steps = check(raw.get(STEPS.format(thread_id=thread["id"], run_id=run["id"]), params=include),
+                  "get", STEPS)  # fmt: skip
+    (call,) = next(s for s in steps["data"] if s["type"] == "tool_calls")["step_details"][
+        "tool_calls"
+    ]
+    assert call["file_search"]["results"][0]["content"][0]["type"] == "text"
+    reply = raw.get(f"/threads/{thread['id']}/messages", params={"run_id": run["id"]}).json()
+    message = check(raw.get(f"/threads/{thread['id']}/messages/{reply['data'][0]['id']}"), "get",
+                    "/threads/{thread_id}/messages/{message_id}")  # fmt: skip
+    assert message["content"][0]["text"]["annotations"][0]["type"] == "file_citation"

@@ -21,7 +21,7 @@ from tests.api.openai.conftest import sdk
 from tests.conftest import make_workspace
 from tests.support.server import RunningServer
 
-KINDS = ("asst", "thread", "msg", "file")
+KINDS = ("asst", "thread", "msg", "file", "vs", "vsfb")
 
 
 @dataclass
@@ -55,7 +55,14 @@ def populate(client: openai.OpenAI, label: str) -> dict[str, str]:
         attachments=[{"file_id": file.id, "tools": [{"type": "code_interpreter"}]}],
         metadata={"owner": label},
     )
-    return {"asst": assistant.id, "thread": thread.id, "msg": message.id, "file": file.id}
+    store = client.vector_stores.create(name=f"{label}-store", metadata={"owner": label})
+    batches = client.vector_stores.file_batches
+    made = batches.create(store.id, file_ids=[file.id], attributes={"owner": label})
+    batch = batches.poll(made.id, vector_store_id=store.id, poll_interval_ms=50)
+    return {
+        "asst": assistant.id, "thread": thread.id, "msg": message.id, "file": file.id,
+        "vs": store.id, "vsfb": batch.id,
+    }  # fmt: skip
 
 
 def snapshot(client: openai.OpenAI, ids: dict[str, str]) -> dict[str, Any]:
@@ -70,6 +77,22 @@ def snapshot(client: openai.OpenAI, ids: dict[str, str]) -> dict[str, Any]:
         "file": client.files.retrieve(ids["file"]).model_dump(),
         "files": [f.id for f in client.files.list()],
         "content": client.files.content(ids["file"]).content,
+        **_knowledge_snapshot(client, ids),
+    }
+
+
+def _knowledge_snapshot(client: openai.OpenAI, ids: dict[str, str]) -> dict[str, Any]:
+    vs, file, batch = ids["vs"], ids["file"], ids["vsfb"]
+    files = client.vector_stores.files
+    batches = client.vector_stores.file_batches
+    return {
+        "vector_store": client.vector_stores.retrieve(vs).model_dump(),
+        "vector_stores": [s.id for s in client.vector_stores.list()],
+        "vs_files": [f.model_dump() for f in files.list(vs)],
+        "vs_file": files.retrieve(file, vector_store_id=vs).model_dump(),
+        "vs_content": [p.model_dump() for p in files.content(file, vector_store_id=vs)],
+        "batch": batches.retrieve(batch, vector_store_id=vs).model_dump(),
+        "batch_files": [f.id for f in batches.list_files(batch, vector_store_id=vs)],
     }
 
 
@@ -205,6 +228,90 @@ VERBS: dict[str, tuple[int, Verb]] = {
     "files.delete": (404, lambda c, t, o: c.files.delete(t["file"])),
     "files.list(after=)": (400, lambda c, t, o: c.files.list(after=t["file"])),
 }
+VERBS.update(
+    {
+        "vector_stores.retrieve": (404, lambda c, t, o: c.vector_stores.retrieve(t["vs"])),
+        "vector_stores.update": (
+            404,
+            lambda c, t, o: c.vector_stores.update(t["vs"], name="hijacked"),
+        ),
+        "vector_stores.delete": (404, lambda c, t, o: c.vector_stores.delete(t["vs"])),
+        "vector_stores.search": (
+            404,
+            lambda c, t, o: c.vector_stores.search(t["vs"], query="notes"),
+        ),
+        "vector_stores.list(after=)": (400, lambda c, t, o: c.vector_stores.list(after=t["vs"])),
+        "vector_stores.create(file_ids=A's file)": (
+            400,
+            lambda c, t, o: c.vector_stores.create(file_ids=[t["file"]]),
+        ),
+        "vs.files.create": (
+            404,
+            lambda c, t, o: c.vector_stores.files.create(t["vs"], file_id=o["file"]),
+        ),
+        "vs.files.create(B's store, A's file)": (
+            400,
+            lambda c, t, o: c.vector_stores.files.create(o["vs"], file_id=t["file"]),
+        ),
+        "vs.files.list": (404, lambda c, t, o: c.vector_stores.files.list(t["vs"])),
+        "vs.files.list(B's store, after=A's file)": (
+            400,
+            lambda c, t, o: c.vector_stores.files.list(o["vs"], after=t["file"]),
+        ),
+        "vs.files.retrieve": (
+            404,
+            lambda c, t, o: c.vector_stores.files.retrieve(t["file"], vector_store_id=t["vs"]),
+        ),
+        "vs.files.retrieve(B's store)": (
+            404,
+            lambda c, t, o: c.vector_stores.files.retrieve(t["file"], vector_store_id=o["vs"]),
+        ),
+        "vs.files.update": (
+            404,
+            lambda c, t, o: c.vector_stores.files.update(
+                t["file"], vector_store_id=t["vs"], attributes={"owner": "B"}
+            ),
+        ),
+        "vs.files.delete": (
+            404,
+            lambda c, t, o: c.vector_stores.files.delete(t["file"], vector_store_id=t["vs"]),
+        ),
+        "vs.files.content": (
+            404,
+            lambda c, t, o: c.vector_stores.files.content(t["file"], vector_store_id=t["vs"]),
+        ),
+        "file_batches.create": (
+            404,
+            lambda c, t, o: c.vector_stores.file_batches.create(t["vs"], file_ids=[o["file"]]),
+        ),
+        "file_batches.create(B's store, A's file)": (
+            400,
+            lambda c, t, o: c.vector_stores.file_batches.create(o["vs"], file_ids=[t["file"]]),
+        ),
+        "file_batches.retrieve": (
+            404,
+            lambda c, t, o: c.vector_stores.file_batches.retrieve(
+                t["vsfb"], vector_store_id=t["vs"]
+            ),
+        ),
+        "file_batches.retrieve(B's store)": (
+            404,
+            lambda c, t, o: c.vector_stores.file_batches.retrieve(
+                t["vsfb"], vector_store_id=o["vs"]
+            ),
+        ),
+        "file_batches.cancel": (
+            404,
+            lambda c, t, o: c.vector_stores.file_batches.cancel(t["vsfb"], vector_store_id=t["vs"]),
+        ),
+        "file_batches.list_files": (
+            404,
+            lambda c, t, o: c.vector_stores.file_batches.list_files(
+                t["vsfb"], vector_store_id=t["vs"]
+            ),
+        ),
+    }
+)
 
 
 @pytest.mark.parametrize("verb", list(VERBS))
@@ -223,6 +330,9 @@ def test_lists_show_only_the_workspace_s_own(server: RunningServer, world: World
     with sdk(server, world.key_b) as b_client:
         assert [a.id for a in b_client.beta.assistants.list()] == [world.b["asst"]]
         assert [f.id for f in b_client.files.list()] == [world.b["file"]]
+        assert [s.id for s in b_client.vector_stores.list()] == [world.b["vs"]]
+        found = b_client.vector_stores.search(world.b["vs"], query="A's notes")
+        assert {hit.file_id for hit in found.data} == {world.b["file"]}
         messages = b_client.beta.threads.messages.list(world.b["thread"])
         assert [m.id for m in messages] == [world.b["msg"]]
 
