@@ -21,6 +21,11 @@ shape benchmarks PostgreSQL + Redis with one `assistd serve --no-worker` and one
 6. the local model (SmolLM2 via xllamacpp): tokens/s of a streamed run through the whole
    stack vs assistd.models.local.LocalBackend driven directly in this process.
 
+    python -m bench.runs --streams 1000 [--delta-rate 20] [--stream-words 300] [--ramp-s 5]
+
+measures only the stream load (bench/stream_load.py): that many streamed runs at once, the
+model pacing each, from a load generator in its own process (bench/loadgen.py).
+
 Writes bench/results/runs-<timestamp>.json and prints a table. See bench/README.md.
 """
 
@@ -69,6 +74,8 @@ from bench.runload import (
     stream_run,
 )
 from bench.runs_report import best, median, table
+from bench.stream_load import LoadPlan, stream_load
+from bench.stream_load import table as stream_load_table
 from tests.durability.cluster import cluster, forget_keys, missing_commands, redis_problem
 from tests.support.postgres import fresh_database
 from tests.support.redis import REDIS_URL
@@ -440,7 +447,9 @@ async def local_model(server: RunningServer, plan: Plan) -> dict[str, Any]:
 
 
 @contextmanager
-def routed_server(backend: str, workdir: Path, model_url: str, model_pid: int) -> Iterator[Target]:
+def routed_server(
+    backend: str, workdir: Path, model_url: str, model_pid: int, workers: int = RUN_WORKERS
+) -> Iterator[Target]:
     with ExitStack() as stack:
         url = stack.enter_context(fresh_database(workdir / "pg")) if backend == "postgres" else ""
         server = stack.enter_context(
@@ -448,7 +457,7 @@ def routed_server(backend: str, workdir: Path, model_url: str, model_pid: int) -
                 workdir / f"data-{backend}",
                 url,
                 ASSISTD_OPENAI_BASE_URL=model_url,
-                ASSISTD_RUN_WORKERS=str(RUN_WORKERS),
+                ASSISTD_RUN_WORKERS=str(workers),
             )
         )
         proc = child_listening_on(int(server.base_url.rsplit(":", 1)[1]))
@@ -456,7 +465,9 @@ def routed_server(backend: str, workdir: Path, model_url: str, model_pid: int) -
 
 
 @contextmanager
-def distributed_server(workdir: Path, model_url: str, model_pid: int) -> Iterator[Target]:
+def distributed_server(
+    workdir: Path, model_url: str, model_pid: int, workers: int = RUN_WORKERS
+) -> Iterator[Target]:
     """PostgreSQL + Redis (keys under a fresh prefix, deleted afterwards), one API
     replica and one worker."""
     prefix = f"assistd-bench:{os.urandom(4).hex()}:"
@@ -465,8 +476,8 @@ def distributed_server(workdir: Path, model_url: str, model_pid: int) -> Iterato
         stack.callback(forget_keys, REDIS_URL, prefix)
         found = stack.enter_context(
             cluster(workdir / "distributed", url, REDIS_URL, model_url, replicas=1, workers=1,
-                    worker_concurrency=RUN_WORKERS, ASSISTD_REDIS_PREFIX=prefix,
-                    ASSISTD_RUN_WORKERS=str(RUN_WORKERS))
+                    worker_concurrency=workers, ASSISTD_REDIS_PREFIX=prefix,
+                    ASSISTD_RUN_WORKERS=str(workers))
         )  # fmt: skip
         api, worker = found.processes[0], found.workers[0]
         assert api.popen is not None and worker.popen is not None
@@ -513,6 +524,26 @@ def run_distributed(plan: Plan, results: dict[str, Any]) -> None:
         results["backends"]["distributed"] = found
 
 
+def run_stream_load(args: argparse.Namespace, results: dict[str, Any]) -> str:
+    """Only the stream-load figure (--streams), on the first backend or the distributed
+    shape; every stream runs at once, so the server runs as many."""
+    load = LoadPlan(args.streams, args.delta_rate, args.stream_words, args.ramp_s, args.settle_s)
+    backend = "distributed" if args.shape == "distributed" else args.backends.split(",")[0]
+    workers = max(RUN_WORKERS, load.streams)
+    results["server_env"] = {"ASSISTD_RUN_WORKERS": workers}
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="assistd-bench-")))
+        model_url, model_pid = stack.enter_context(fake_model_process())
+        if backend == "distributed":
+            server = distributed_server(tmp, model_url, model_pid, workers)
+        else:
+            server = routed_server(backend, tmp, model_url, model_pid, workers)
+        target = stack.enter_context(server)
+        found = asyncio.run(stream_load(target, load))
+    results["backends"][backend] = {"stream_load": found}
+    return f"{backend}: {stream_load_table(found)}"
+
+
 def run_all(args: argparse.Namespace, plan: Plan, results: dict[str, Any]) -> None:
     if args.shape == "distributed":
         run_distributed(plan, results)
@@ -541,6 +572,12 @@ def main(argv: list[str] | None = None) -> int:
         help="embedded: one `assistd serve` per backend; distributed: PostgreSQL + Redis, "
         "one `assistd serve --no-worker` and one `assistd worker`",
     )  # fmt: skip
+    load = parser.add_argument_group("stream load (only this figure, when --streams is given)")
+    load.add_argument("--streams", type=int, default=0, help="concurrent streamed runs")
+    load.add_argument("--delta-rate", type=float, default=20.0, help="model deltas/s a stream")
+    load.add_argument("--stream-words", type=int, default=300, help="deltas a stream")
+    load.add_argument("--ramp-s", type=float, default=5.0, help="the starts spread over this")
+    load.add_argument("--settle-s", type=float, default=10.0, help="wait before RSS after")
     args = parser.parse_args(argv)
     if args.shape == "distributed" and (why := distributed_unavailable()):
         print(f"runs benchmark, distributed shape: skipped, {why}", flush=True)
@@ -561,11 +598,17 @@ def main(argv: list[str] | None = None) -> int:
         "server_env": {"ASSISTD_RUN_WORKERS": RUN_WORKERS},
         "backends": {},
     }
-    print(f"assistd runs benchmark ({args.shape} shape): {plan}", flush=True)
-    run_all(args, plan, results)
+    if args.streams:
+        print(f"assistd runs benchmark, stream load ({args.shape} shape)", flush=True)
+        del results["plan"]
+        text = run_stream_load(args, results)
+    else:
+        print(f"assistd runs benchmark ({args.shape} shape): {plan}", flush=True)
+        run_all(args, plan, results)
+        text = table(results)
     results["machine"]["load_avg_after"] = machine()["load_avg"]
     results["wall_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
-    save_results("runs", started, results, table(results))
+    save_results("runs", started, results, text)
     return 0
 
 

@@ -186,7 +186,7 @@ class Executor:
         context = await self._tool_context(job, run)
         if taken_over and await self._resume(job, run, context):
             return
-        rounds, previous, history = await self._tool_history(job, run)
+        rounds, previous, history = await self._tool_history(job, run, taken_over)
         documents = await self._cancellable(run, self.rag.prepare(job, run, history))
         steps: list[RunStep] | None = history
         must_answer = retried_empty = False
@@ -260,11 +260,15 @@ class Executor:
         return False
 
     async def _tool_history(
-        self, job: RunJob, run: Run
+        self, job: RunJob, run: Run, taken_over: bool
     ) -> tuple[int, dict[CallKey, str | None], list[RunStep]]:
         """Tool-call rounds the run already had (it may be resuming after tool outputs),
         what the calls of the last one returned, and the steps they were read from
         (which the first model turn's context reuses: nothing is written in between)."""
+        if run.leg == 1 and not taken_over:
+            # Just moved from queued on its first leg: steps are only written while a run
+            # is in progress, so it has none (a read spared on the way to the first token).
+            return 0, {}, []
         async with self.store.workspace(job.workspace_id) as unit:
             steps = await unit.steps.all_of(run.id)
         rounds = [
