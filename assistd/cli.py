@@ -433,3 +433,12 @@ def plugin_remove(ctx: click.Context, /, workspace_name: str, plugin_id: str, **
         return f"removed plugin {plugin_id} from workspace {ws.id}"
 
     click.echo(_run_with_tenancy(settings, remove, existing=True))
+
+
+# ---- knowledge bases (kb_cli.py; it imports nothing of this module when loaded) --------
+
+from assistd.kb_cli import kb  # noqa: E402
+
+for _kb_command in kb.commands.values():
+    _options(_kb_command)
+main.add_command(kb)
