@@ -211,9 +211,10 @@ _EMBEDDED_ONLY = (
 @_options
 @click.pass_context
 def worker(ctx: click.Context, /, concurrency: int | None, **_: Any) -> None:
-    """Execute runs (distributed shape: PostgreSQL and redis_url), next to any number of
-    `assistd serve --no-worker` and other workers. SIGTERM or Ctrl-C stops it: the runs it
-    holds are left as they are and another worker takes them over."""
+    """Execute runs and ingest files (distributed shape: PostgreSQL and redis_url), next to
+    any number of `assistd serve --no-worker` and other workers. SIGTERM or Ctrl-C stops
+    it: the runs and files it holds are left as they are and another worker takes them
+    over."""
     from assistd.runtime import check_shape
     from assistd.worker_process import run_worker
 
