@@ -211,9 +211,10 @@ _EMBEDDED_ONLY = (
 @_options
 @click.pass_context
 def worker(ctx: click.Context, /, concurrency: int | None, **_: Any) -> None:
-    """Execute runs (distributed shape: PostgreSQL and redis_url), next to any number of
-    `assistd serve --no-worker` and other workers. SIGTERM or Ctrl-C stops it: the runs it
-    holds are left as they are and another worker takes them over."""
+    """Execute runs and ingest files (distributed shape: PostgreSQL and redis_url), next to
+    any number of `assistd serve --no-worker` and other workers. SIGTERM or Ctrl-C stops
+    it: the runs and files it holds are left as they are and another worker takes them
+    over."""
     from assistd.runtime import check_shape
     from assistd.worker_process import run_worker
 
@@ -433,3 +434,12 @@ def plugin_remove(ctx: click.Context, /, workspace_name: str, plugin_id: str, **
         return f"removed plugin {plugin_id} from workspace {ws.id}"
 
     click.echo(_run_with_tenancy(settings, remove, existing=True))
+
+
+# ---- knowledge bases (kb_cli.py; it imports nothing of this module when loaded) --------
+
+from assistd.kb_cli import kb  # noqa: E402
+
+for _kb_command in kb.commands.values():
+    _options(_kb_command)
+main.add_command(kb)

@@ -28,7 +28,7 @@ from assistd.core.run_service import RunService
 from assistd.core.search_stores import SearchStores
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
-from assistd.core.worker import WorkerPool
+from assistd.core.worker import Ingestion, WorkerPool
 from assistd.errors import StartupError
 from assistd.models.registry import ModelRegistry
 from assistd.queue.base import CancelChannel, LeasedRunQueue
@@ -60,6 +60,7 @@ class Runtime:
     queue: LeasedRunQueue
     cancels: CancelChannel
     knowledge: KnowledgeService  # vector stores: ingestion and search
+    ingest_queue: LeasedRunQueue  # ingestion jobs, a stream of their own
     redis: Redis | None = None  # the distributed shape's connection pool
 
     @property
@@ -82,6 +83,7 @@ class Runtime:
             await self.plugin_source.close()
             await self.cancels.close()
             await self.queue.close()
+            await self.ingest_queue.close()
             await self.bus.close()
             if self.redis is not None:
                 await self.redis.aclose()
@@ -104,16 +106,25 @@ def check_shape(settings: Settings) -> None:
         )
 
 
-def _transport(
-    settings: Settings,
-) -> tuple[LeasedRunQueue, CancelChannel, EventBus, Redis | None]:
+@dataclass(slots=True)
+class _Transport:
+    queue: LeasedRunQueue
+    ingest_queue: LeasedRunQueue
+    cancels: CancelChannel
+    bus: EventBus
+    redis: Redis | None
+
+
+def _transport(settings: Settings) -> _Transport:
     if not settings.redis_url:
         bus = MemoryEventBus(settings.event_retention_s, settings.event_log_max_bytes)
-        return MemoryRunQueue(EMBEDDED_LEASE_S), MemoryCancelSignals(), bus, None
+        queues = MemoryRunQueue(EMBEDDED_LEASE_S), MemoryRunQueue(EMBEDDED_LEASE_S)
+        return _Transport(*queues, MemoryCancelSignals(), bus, None)
     client = connect(settings.redis_url, max(settings.sse_heartbeat_s, settings.run_lease_s / 2))
-    prefix = settings.redis_prefix
-    return (
-        RedisRunQueue(client, prefix, settings.run_lease_s),
+    prefix, lease_s = settings.redis_prefix, settings.run_lease_s
+    return _Transport(
+        RedisRunQueue(client, prefix, lease_s),
+        RedisRunQueue(client, prefix, lease_s, stream="ingest"),
         RedisCancelChannel(client, prefix),
         RedisEventBus(client, prefix, settings.event_retention_s),
         client,
@@ -134,7 +145,8 @@ def build_runtime(
     store = open_store(settings)
     box = SecretBox(server_secret(settings))
     links = file_links(settings)
-    queue, cancels, bus, redis = _transport(settings)
+    transport = _transport(settings)
+    queue, cancels, bus, redis = transport.queue, transport.cancels, transport.bus, transport.redis
     service = Service(store, settings)
     plugins = PluginService(store, settings, box)
     source = WorkspacePlugins(plugins, settings, declared_documents)
@@ -145,15 +157,19 @@ def build_runtime(
     journal = Journal(store, bus)  # the one writer of run, step and message state
     runs = RunService(service, journal, queue, cancels)
     # Parsing and chunking share the tools' worker processes (started on first use).
-    knowledge = KnowledgeService(store, EmbedderRegistry.from_settings(settings), tools.compute)
+    knowledge = KnowledgeService(
+        store, EmbedderRegistry.from_settings(settings), tools.compute, transport.ingest_queue
+    )
     executor = Executor(service, journal, models, tools, cancels, settings, links, knowledge)
+    ingestion = Ingestion(transport.ingest_queue, knowledge, settings.ingest_workers)
     # Ending in-progress runs at start is for the embedded shape's one process only.
     workers = WorkerPool(
-        store, queue, executor, runs, concurrency or settings.run_workers, recover=redis is None
-    )
+        store, queue, executor, runs, concurrency or settings.run_workers,
+        recover=redis is None, ingestion=ingestion,
+    )  # fmt: skip
     tools.provide(FILE_SEARCH, FileSearch(store, knowledge))
     service.search_stores = SearchStores(store, knowledge)
     return Runtime(
         settings, store, bus, models, tools, source, links, Tenancy(store), service, plugins,
-        runs, workers, queue, cancels, knowledge, redis,
+        runs, workers, queue, cancels, knowledge, transport.ingest_queue, redis,
     )  # fmt: skip

@@ -288,6 +288,8 @@ class Settings(BaseSettings):
     # and OpenAI-compatible embedding endpoints by name ([embedders.<name>]).
     default_embedder: str = "all-MiniLM-L6-v2"
     embedders: dict[str, EmbedderSettings] = Field(default_factory=dict)
+    # Files ingesting at once in each process that executes runs (queued jobs of their own)
+    ingest_workers: int = Field(default=2, gt=0)
 
     # CPU-bound built-in tools (calculator, QR codes) run in a pool of worker processes
     tool_workers: int = Field(default=2, gt=0)  # processes, started on first use

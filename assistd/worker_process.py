@@ -1,4 +1,5 @@
-"""`assistd worker`: the distributed shape's run executor, with no HTTP API.
+"""`assistd worker`: the distributed shape's run executor (and file ingester), with no
+HTTP API.
 
 It migrates the store (safe next to other processes starting: migrations take a
 PostgreSQL advisory lock), then claims runs off the Redis queue until SIGTERM or SIGINT.
@@ -35,8 +36,8 @@ async def run_worker(settings: Settings, concurrency: int | None = None) -> None
             loop.add_signal_handler(signum, stop.set)
         await runtime.start_workers()
         log.info(
-            "assistd worker ready: %d runs at once, lease %g s",
-            runtime.workers.concurrency, settings.run_lease_s,
+            "assistd worker ready: %d runs and %d files at once, lease %g s",
+            runtime.workers.concurrency, settings.ingest_workers, settings.run_lease_s,
         )  # fmt: skip
         print("assistd worker ready", flush=True)
         await stop.wait()

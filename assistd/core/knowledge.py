@@ -1,23 +1,29 @@
 """Knowledge bases (vector stores): their files' ingestion, and hybrid search over them.
 
 Ingestion of a file: parse and chunk (CPU-bound: a worker process when a pool is given,
-else a thread), embed (the embedder's own thread or HTTP calls), then one transaction
-writes the chunks with their vectors and keyword entries and marks the file `completed`.
-A file whose parse fails is `failed` with `last_error` naming why; it fails alone. A file
-cancelled (or removed) meanwhile keeps nothing of the work. The routers of both surfaces
-call this; queue integration (ingestion as queued jobs) is still to come.
+else a thread), embed (the embedder's own thread or HTTP calls) batch by batch, then one
+transaction writes the chunks with their vectors and keyword entries and marks the file
+`completed`. A file whose parse fails is `failed` with `last_error` naming why; it fails
+alone. A file cancelled (or removed) meanwhile keeps nothing of the work, and its
+ingestion stops at the next batch.
+
+`start` queues a file's ingestion as a job on the ingestion queue (a leased queue like
+the run queue's, core/leases.py): the worker pool of whichever process claims it calls
+`ingest`. The file's row is the only state, so a job taken over from a dead worker, or
+queued again at an embedded start, ingests the file again from the start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import KnowledgeChunk, SearchHit, VectorStore, VectorStoreFile
 from assistd.errors import InvalidRequest, NotFound
+from assistd.queue.base import IngestJob, LeasedRunQueue
 from assistd.retrieval import filters as attribute_filters
 from assistd.retrieval.chunking import Chunk, ChunkingStrategy
 from assistd.retrieval.embedder import EmbeddingFailed
@@ -33,15 +39,26 @@ Mode = str  # "hybrid" | "dense" | "keyword"
 MAX_RESULTS = 50
 TOUCH_EVERY_S = 60
 DAY_S = 86_400
+EMBED_BATCH = 128  # chunks embedded at once: a cancel is seen, and progress told, this often
+# Told (chunks embedded, chunks in all) once the file is chunked and after each batch.
+Progress = Callable[[int, int], None]
+
+
+class _Unwanted(Exception):
+    """The file was cancelled, removed or re-ingested while this ingestion ran."""
 
 
 class KnowledgeService:
     def __init__(
-        self, store: Store, embedders: EmbedderRegistry, compute: ComputePool | None = None
-    ) -> None:
+        self, store: Store, embedders: EmbedderRegistry, compute: ComputePool | None = None,
+        queue: LeasedRunQueue | None = None,
+    ) -> None:  # fmt: skip
+        """`queue`: the ingestion queue `start` puts jobs on; without one (a tool or a
+        test using the service alone), `start` ingests in a task of this process."""
         self.store = store
         self.embedders = embedders
         self.compute = compute
+        self.queue = queue
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # Vector stores and their files.
@@ -107,10 +124,26 @@ class KnowledgeService:
                 raise NotFound(f"No vector store found with id '{vector_store_id}'.")
 
     def start(self, ws: str, vector_store_id: str, file_id: str) -> None:
-        """Ingests in the background (until ingestion runs on the job queue)."""
-        task = asyncio.create_task(self.ingest(ws, vector_store_id, file_id))
+        """Ingests in the background: queues the job (see `enqueue`, which a caller that
+        can await should prefer: it says when the job could not be queued)."""
+        work = self.enqueue if self.queue is not None else self.ingest
+        task = asyncio.create_task(self._started(work(ws, vector_store_id, file_id), file_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _started(self, work: Any, file_id: str) -> None:
+        try:
+            await work
+        except Exception:  # the file stays in_progress; an embedded start queues it again
+            log.exception("queueing the ingestion of %s failed", file_id)
+
+    async def enqueue(self, ws: str, vector_store_id: str, file_id: str) -> None:
+        """Queues the file's ingestion for a worker (any process's, in the distributed
+        shape); without a queue, ingests it here and now."""
+        if self.queue is None:
+            await self.ingest(ws, vector_store_id, file_id)
+            return
+        await self.queue.enqueue(IngestJob(ws, vector_store_id, file_id))
 
     async def cancel_file(self, ws: str, vector_store_id: str, file_id: str) -> VectorStoreFile:
         async with self.store.workspace(ws, write=True) as unit:
@@ -124,7 +157,9 @@ class KnowledgeService:
 
     # Ingestion.
 
-    async def ingest(self, ws: str, vector_store_id: str, file_id: str) -> VectorStoreFile | None:
+    async def ingest(
+        self, ws: str, vector_store_id: str, file_id: str, progress: Progress | None = None
+    ) -> VectorStoreFile | None:
         """Parses, chunks, embeds and indexes one file; returns its entry as it ends (None
         when it was removed meanwhile). Never raises for a bad file: that file fails."""
         async with self.store.workspace(ws) as unit:
@@ -138,7 +173,9 @@ class KnowledgeService:
             return await self._finish(ws, file, [], ("file_not_found", "the file was deleted"))
         try:
             chunks = await self._chunks(meta.filename, content, file)
-            vectors = await self._embed(vs, [c.text for c in chunks])
+            vectors = await self._embed(ws, vs, file, [c.text for c in chunks], progress)
+        except _Unwanted:
+            return await self._current(ws, file)
         except ParseFailed as exc:
             return await self._finish(ws, file, [], (exc.code, str(exc)))
         except (EmbeddingFailed, InvalidRequest) as exc:
@@ -147,19 +184,38 @@ class KnowledgeService:
             log.exception("ingesting %s failed", file_id)
             return await self._finish(ws, file, [], ("server_error", f"ingestion failed: {exc}"))
         stored = [
-            KnowledgeChunk(file_id, c.position, c.text, c.tokens, c.page, vectors[i].tolist())
+            KnowledgeChunk(file_id, c.position, c.text, c.tokens, c.page, vectors[i])
             for i, c in enumerate(chunks)
         ]
         return await self._finish(ws, file, stored, None)
 
-    async def _embed(self, vs: VectorStore, texts: list[str]) -> Any:
-        vectors = await self.embedders.get(vs.embedder).embed(texts)
-        if vectors.shape[1] != vs.dimension:  # the endpoint's configuration changed since
-            raise EmbeddingFailed(
-                f"'{vs.embedder}' now gives vectors of {vectors.shape[1]} dimensions; this "
-                f"vector store holds {vs.dimension}"
-            )
+    async def _embed(
+        self, ws: str, vs: VectorStore, file: VectorStoreFile, texts: list[str],
+        progress: Progress | None,
+    ) -> list[list[float]]:  # fmt: skip
+        """The texts' vectors, batch by batch; _Unwanted once the file is no longer
+        this ingestion's to finish."""
+        embedder = self.embedders.get(vs.embedder)
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            if progress is not None:
+                progress(start, len(texts))
+            if start and ((now := await self._current(ws, file)) is None or not _same(now, file)):
+                raise _Unwanted
+            batch = await embedder.embed(texts[start : start + EMBED_BATCH])
+            if batch.shape[1] != vs.dimension:  # the endpoint's configuration changed since
+                raise EmbeddingFailed(
+                    f"'{vs.embedder}' now gives vectors of {batch.shape[1]} dimensions; this "
+                    f"vector store holds {vs.dimension}"
+                )
+            vectors.extend(batch.tolist())
+        if progress is not None:
+            progress(len(texts), len(texts))
         return vectors
+
+    async def _current(self, ws: str, file: VectorStoreFile) -> VectorStoreFile | None:
+        async with self.store.workspace(ws) as unit:
+            return await unit.knowledge.get_file(file.vector_store_id, file.id)
 
     async def _chunks(self, filename: str, content: bytes, file: VectorStoreFile) -> list[Chunk]:
         args = (filename, content, file.max_chunk_tokens, file.chunk_overlap_tokens)
@@ -173,7 +229,7 @@ class KnowledgeService:
     ) -> VectorStoreFile | None:  # fmt: skip
         async with self.store.workspace(ws, write=True) as unit:
             now = await unit.knowledge.get_file(file.vector_store_id, file.id)
-            if now is None or now.status != "in_progress":  # cancelled or removed meanwhile
+            if now is None or not _same(now, file):  # cancelled, removed or re-ingested
                 return now
             # Chunks of an earlier ingestion of the file go either way.
             await unit.knowledge.replace_chunks(file.vector_store_id, file.id, chunks)
@@ -286,6 +342,16 @@ def _new_file(
         id=file_id, vector_store_id=vs.id, created_at=now_ms() // 1000,
         attributes=dict(attributes or {}), max_chunk_tokens=strategy.max_tokens,
         chunk_overlap_tokens=strategy.overlap_tokens,
+    )  # fmt: skip
+
+
+def _same(now: VectorStoreFile, started: VectorStoreFile) -> bool:
+    """Whether the file is still in progress as the ingestion that read `started` found
+    it: a re-ingestion with another chunking strategy is a later job's to finish."""
+    return (
+        now.status == "in_progress"
+        and (now.max_chunk_tokens, now.chunk_overlap_tokens)
+        == (started.max_chunk_tokens, started.chunk_overlap_tokens)
     )  # fmt: skip
 
 

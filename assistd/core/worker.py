@@ -1,5 +1,7 @@
 """The worker pool: claims run jobs off the leased queue (queue/ is transport only),
-executes them while heartbeating the lease, and acks each once its run needs no more work.
+executes them while heartbeating the lease, and acks each once its run needs no more work
+(core/leases.py). With a knowledge service, it also claims ingestion jobs off their own
+queue, into slots of their own (`ingest_workers`).
 
 Also the housekeeping that keeps every run moving: every second, runs whose wait for tool
 outputs ran out are expired (in every worker process: the journal's compare-and-set lets
@@ -7,7 +9,8 @@ only one of them move a run); at start and every few leases, the queue forgets t
 consumers that stopped processes left behind.
 
 In the embedded shape, `recover` at start queues again the runs left queued and those a
-stopped server left in progress (the executor resumes them from what they committed); in
+stopped server left in progress (the executor resumes them from what they committed), and
+the files it left `in_progress` (ingested again from the start); in
 the distributed shape nothing is done at start: a dead worker's lapsed leases are taken
 over by the queue.
 """
@@ -15,16 +18,17 @@ over by the queue.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import os
 import secrets
 import socket
+from dataclasses import dataclass
 
 from assistd.core.executor import Executor
+from assistd.core.knowledge import KnowledgeService
+from assistd.core.leases import Claimer, cancel
 from assistd.core.run_service import RunService
-from assistd.queue.base import Lease, LeasedRunQueue, RunJob
+from assistd.queue.base import IngestJob, Job, LeasedRunQueue, RunJob
 from assistd.store.base import Store
 
 log = logging.getLogger("assistd.worker")
@@ -37,6 +41,16 @@ def process_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+@dataclass(slots=True)
+class Ingestion:
+    """What the pool needs to ingest files: their queue, the service, and how many files
+    this process ingests at once."""
+
+    queue: LeasedRunQueue
+    knowledge: KnowledgeService
+    slots: int
+
+
 class WorkerPool:
     def __init__(
         self,
@@ -47,6 +61,7 @@ class WorkerPool:
         concurrency: int,
         *,
         recover: bool = True,
+        ingestion: Ingestion | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -54,20 +69,31 @@ class WorkerPool:
         self.runs = runs
         self.concurrency = concurrency
         self.recover = recover  # the embedded shape's start recovery (see _recover)
-        self._name = process_name()
+        self.ingestion = ingestion
+        name = process_name()
+        self._claimers = [Claimer(queue, concurrency, name, self._execute)]
+        if ingestion is not None:
+            self._claimers.append(Claimer(ingestion.queue, ingestion.slots, name, self._ingest))
         self._tasks: list[asyncio.Task[None]] = []
-        self._held: set[asyncio.Task[None]] = set()
 
     def consumer(self, slot: int) -> str:
-        """The queue consumer of one slot of this process."""
-        return f"{self._name}:{slot}"
+        """The run queue consumer of one slot of this process."""
+        return self._claimers[0].consumer(slot)
+
+    async def _execute(self, job: Job) -> None:
+        assert isinstance(job, RunJob)  # the run queue carries nothing else
+        await self.executor.execute(job)
+
+    async def _ingest(self, job: Job) -> None:
+        assert isinstance(job, IngestJob) and self.ingestion is not None
+        await self.ingestion.knowledge.ingest(job.workspace_id, job.vector_store_id, job.file_id)
 
     async def start(self) -> None:
         if self.recover:
             await self._recover()
         await self._prune()
         self._tasks = [
-            asyncio.create_task(self._claim()),
+            *(asyncio.create_task(claimer.claim()) for claimer in self._claimers),
             asyncio.create_task(self._sweep()),
             asyncio.create_task(self._prune_every(self.queue.lease_s * PRUNE_EVERY_LEASES)),
         ]
@@ -85,73 +111,13 @@ class WorkerPool:
             "recovered %d runs at start: %d queued again, %d taken over (a stopped server "
             "left them in progress)", len(queued) + len(stopped), len(queued), len(stopped),
         )  # fmt: skip
-
-    async def _claim(self) -> None:
-        """One claimer per process, claiming only while a slot is free (so a busy process
-        leaves new jobs to the others)."""
-        free: asyncio.Queue[int] = asyncio.Queue()
-        for slot in range(self.concurrency):
-            free.put_nowait(slot)
-        while True:
-            slot = await free.get()
-            try:
-                lease = await self.queue.claim(self.consumer(slot), self.queue.lease_s)
-            except Exception:
-                log.exception("claiming a run job failed; trying again")
-                free.put_nowait(slot)
-                await asyncio.sleep(1.0)
-                continue
-            if lease is None:
-                free.put_nowait(slot)
-                continue
-            task = asyncio.create_task(self._hold(lease))
-            self._held.add(task)
-            task.add_done_callback(functools.partial(self._release, free, slot))
-
-    def _release(self, free: asyncio.Queue[int], slot: int, task: asyncio.Task[None]) -> None:
-        self._held.discard(task)
-        free.put_nowait(slot)
-
-    async def _hold(self, lease: Lease) -> None:
-        """Executes the job while heartbeating its lease; stops the execution at once if
-        the lease was lost (another worker has the run now)."""
-        job = lease.job
-        execution = asyncio.create_task(self.executor.execute(job))
-        beating = asyncio.create_task(self._heartbeat(lease))
-        try:
-            await asyncio.wait({execution, beating}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            # Stopping: the run is left as it is, and its lease lapses for another worker.
-            await _cancel(execution, beating)
-            raise
-        if not execution.done():
-            log.warning("run %s: its lease was taken over; this worker lets it go", job.run_id)
-            await _cancel(execution)
-            return
-        await _cancel(beating)
-        failure = None if execution.cancelled() else execution.exception()
-        if execution.cancelled() or failure is not None:
-            log.error("run %s: the executor failed; its lease will lapse and it is tried "
-                      "again", job.run_id, exc_info=failure)  # fmt: skip
-            return
-        # The executor returns once the run needs no more work from this job (ended, or
-        # waiting for tool outputs, or not this job's to run). The run is not read again
-        # to decide: by now a later leg (outputs submitted) may hold it under a job of its own.
-        try:
-            await self.queue.ack(lease)
-        except Exception:  # the lease lapses; whoever claims it finds nothing left to do
-            log.warning("run %s: its job could not be acked", job.run_id, exc_info=True)
-
-    async def _heartbeat(self, lease: Lease) -> None:
-        """Returns when the lease is lost; a failed heartbeat (Redis briefly gone) is
-        retried on the next beat."""
-        while True:
-            await asyncio.sleep(self.queue.lease_s / 3)
-            try:
-                if not await self.queue.heartbeat(lease):
-                    return
-            except Exception:
-                log.warning("run %s: a lease heartbeat failed", lease.job.run_id, exc_info=True)
+        if self.ingestion is not None:
+            files = await self.store.files_ingesting()
+            for workspace_id, vector_store_id, file_id in files:
+                job = IngestJob(workspace_id, vector_store_id, file_id)
+                await self.ingestion.queue.enqueue(job)
+            if files:
+                log.info("queued again %d files a stopped server left in progress", len(files))
 
     async def _sweep(self) -> None:
         while True:
@@ -164,11 +130,12 @@ class WorkerPool:
     async def _prune(self) -> None:
         """Forgets the queue consumers that stopped processes left (each process start
         names new ones); a failure is only logged: it is tried again later."""
-        try:
-            if removed := await self.queue.prune():
-                log.info("forgot %d idle run queue consumers of stopped workers", removed)
-        except Exception:
-            log.warning("forgetting idle run queue consumers failed", exc_info=True)
+        for claimer in self._claimers:
+            try:
+                if removed := await claimer.queue.prune():
+                    log.info("forgot %d idle queue consumers of stopped workers", removed)
+            except Exception:
+                log.warning("forgetting idle queue consumers failed", exc_info=True)
 
     async def _prune_every(self, seconds: float) -> None:
         while True:
@@ -178,15 +145,5 @@ class WorkerPool:
     async def stop(self) -> None:
         """Stops claiming and lets go of the runs held: nothing is ended; in the
         distributed shape their leases lapse and other workers take them over."""
-        tasks = [*self._tasks, *self._held]
-        await _cancel(*tasks)
+        await cancel(*self._tasks)
         self._tasks = []
-        self._held.clear()
-
-
-async def _cancel(*tasks: asyncio.Task[None]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task

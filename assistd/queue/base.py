@@ -1,5 +1,7 @@
 """Transport contracts: the leased run queue, the cancel channel (and, in
 core/events.py, the event bus). A run is a row plus a job; the queue carries only the job.
+The same leased queue, on a stream of its own, carries ingestion jobs (a vector-store
+file to parse, chunk and embed), so that ingestion scales out with the workers too.
 
 Two implementations of each: memory.py (one process) and redis.py (Redis Streams, many
 processes). tests/contract runs one suite against both.
@@ -27,11 +29,24 @@ class RunJob:
 
 
 @dataclass(slots=True, frozen=True)
+class IngestJob:
+    """Ingestion of one vector-store file; the file's row (`in_progress`) is the state,
+    so a job delivered again (taken over, or queued again at start) redoes it whole."""
+
+    workspace_id: str
+    vector_store_id: str
+    file_id: str
+
+
+Job = RunJob | IngestJob
+
+
+@dataclass(slots=True, frozen=True)
 class Lease:
     """A claimed job. `token` names the delivery (the same across takeovers, like a
     stream entry id); `consumer` is who holds it now."""
 
-    job: RunJob
+    job: Job
     token: str
     consumer: str
 
@@ -43,7 +58,7 @@ class LeasedRunQueue(Protocol):
 
     lease_s: float
 
-    async def enqueue(self, job: RunJob) -> None: ...
+    async def enqueue(self, job: Job) -> None: ...
 
     async def claim(self, consumer: str, timeout_s: float | None = None) -> Lease | None:
         """Waits for a job (a new one, or one whose lease lapsed) and leases it to

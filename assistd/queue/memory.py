@@ -12,12 +12,12 @@ from typing import Any
 
 from assistd.core.events import FINAL_EVENTS, EventLogGone, MessageDelta, RunEvent, StepDelta
 from assistd.core.objects import Message
-from assistd.queue.base import DEFAULT_LEASE_S, Lease, RunJob
+from assistd.queue.base import DEFAULT_LEASE_S, Job, Lease
 
 
 @dataclass(slots=True)
 class _Held:
-    job: RunJob
+    job: Job
     consumer: str
     deadline: float  # time.monotonic() past which another consumer may take the job over
 
@@ -27,14 +27,14 @@ class MemoryRunQueue:
 
     def __init__(self, lease_s: float = DEFAULT_LEASE_S) -> None:
         self.lease_s = lease_s
-        self._ready: deque[tuple[str, RunJob]] = deque()
+        self._ready: deque[tuple[str, Job]] = deque()
         self._held: dict[str, _Held] = {}  # by token, oldest lease first
         # Claimers waiting for a job, oldest first. A new job wakes one of them, not all:
         # with hundreds of idle workers, waking all for each run cost milliseconds.
         self._waiters: dict[asyncio.Future[None], None] = {}
         self._tokens = itertools.count(1)
 
-    async def enqueue(self, job: RunJob) -> None:
+    async def enqueue(self, job: Job) -> None:
         self._ready.append((str(next(self._tokens)), job))
         self._wake_one()
 
@@ -97,7 +97,7 @@ class MemoryRunQueue:
     async def prune(self) -> int:
         return 0  # consumers here are only names on leases: nothing outlives its lease
 
-    async def take(self) -> RunJob:
+    async def take(self) -> Job:
         """The worker pool's form until it moves to leases: claimed and acked at once, so
         a job is delivered at most once, as before."""
         lease = await self.claim("embedded")

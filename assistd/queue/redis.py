@@ -1,7 +1,8 @@
 """The distributed shape's transport on Redis Streams: the leased run queue (a consumer
 group), per-run event logs (a stream each) and cancel signals (a key plus pub/sub).
 
-Keys, all under one prefix: `runs` (the job stream, group `workers`), `events:<run>`,
+Keys, all under one prefix: `runs` (the job stream, group `workers`), `ingest` (the
+ingestion job stream, its own group `workers`), `events:<run>`,
 `cancel:<run>` and the channel `cancels`. Nothing here is used unless `redis_url` is set.
 """
 
@@ -19,7 +20,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import NoScriptError, ResponseError
 
 from assistd.core.events import FINAL_EVENTS, EventLogGone, RunEvent
-from assistd.queue.base import DEFAULT_LEASE_S, Lease, RunJob
+from assistd.queue.base import DEFAULT_LEASE_S, IngestJob, Job, Lease, RunJob
 from assistd.queue.codec import decode_event, encode_event
 
 GROUP = "workers"
@@ -94,25 +95,24 @@ class RedisRunQueue:
     """base.LeasedRunQueue on a consumer group: XREADGROUP delivers, XAUTOCLAIM takes over
     jobs idle past the lease, a heartbeat resets the idle time (XCLAIM JUSTID)."""
 
-    def __init__(self, client: Redis, prefix: str, lease_s: float = DEFAULT_LEASE_S) -> None:
+    def __init__(
+        self, client: Redis, prefix: str, lease_s: float = DEFAULT_LEASE_S, stream: str = "runs"
+    ) -> None:
         self.lease_s = lease_s
         # Far past a lease: a live process's idle slot may wait several leases between
         # reads (its claimer serves one slot at a time), and a consumer deleted while
         # live is made again by its next read.
         self.idle_consumer_s = PRUNE_IDLE_LEASES * lease_s
         self._r = client
-        self._stream = f"{prefix}runs"
+        self._stream = f"{prefix}{stream}"
         self._group_ready = False
         self._next_take_over = 0.0  # loop time of the next look for lapsed jobs
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._ack = client.register_script(_ACK)
         self._prune = client.register_script(_PRUNE)
 
-    async def enqueue(self, job: RunJob) -> None:
-        fields = {"v": "1", "w": job.workspace_id, "t": job.thread_id, "r": job.run_id}
-        if job.leg is not None:
-            fields["l"] = str(job.leg)
-        await self._r.xadd(self._stream, cast(Any, fields))
+    async def enqueue(self, job: Job) -> None:
+        await self._r.xadd(self._stream, cast(Any, _fields(job)))
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -178,7 +178,19 @@ class RedisRunQueue:
         return None
 
 
-def _job(fields: dict[str, str]) -> RunJob:
+def _fields(job: Job) -> dict[str, str]:
+    if isinstance(job, IngestJob):
+        return {"v": "1", "k": "ingest", "w": job.workspace_id, "s": job.vector_store_id,
+                "f": job.file_id}  # fmt: skip
+    fields = {"v": "1", "w": job.workspace_id, "t": job.thread_id, "r": job.run_id}
+    if job.leg is not None:
+        fields["l"] = str(job.leg)
+    return fields
+
+
+def _job(fields: dict[str, str]) -> Job:
+    if fields.get("k") == "ingest":
+        return IngestJob(fields["w"], fields["s"], fields["f"])
     # `l` (the run's leg) was added to version 1; a job queued before it has none.
     leg = fields.get("l")
     return RunJob(fields["w"], fields["t"], fields["r"], int(leg) if leg is not None else None)

@@ -290,3 +290,10 @@ def parse(filename: str, content: bytes) -> list[Page]:
     if not any(page.text.strip() for page in pages):
         raise ParseFailed("empty_file", "the file has no text to search")
     return pages
+
+
+def supported(filename: str, content: bytes) -> bool:
+    """Whether `parse` knows how to read the file (by its suffix, else its content); the
+    CLI refuses others before uploading anything."""
+    suffix = PurePosixPath(filename.lower()).suffix
+    return suffix in _BY_SUFFIX or _sniff(content) is not None

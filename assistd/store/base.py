@@ -241,4 +241,9 @@ class Store(Protocol):
         """Runs waiting for tool outputs whose `expires_at` has passed, in any workspace."""
         ...
 
+    async def files_ingesting(self) -> list[tuple[str, str, str]]:
+        """(workspace_id, vector_store_id, file_id) of every vector-store file still
+        `in_progress`, in any workspace (the embedded shape's start recovery)."""
+        ...
+
     async def close(self) -> None: ...

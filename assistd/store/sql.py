@@ -202,5 +202,13 @@ class SqlStore:
         async with self._transaction(write=False) as conn:
             return [(r[0], r[1], r[2]) for r in await conn.execute(query)]
 
+    async def files_ingesting(self) -> list[tuple[str, str, str]]:
+        t = schema.vector_store_files
+        query = select(t.c.workspace_id, t.c.vector_store_id, t.c.id).where(
+            t.c.status == "in_progress"
+        )
+        async with self._transaction(write=False) as conn:
+            return [(r[0], r[1], r[2]) for r in await conn.execute(query.order_by(t.c.seq))]
+
     async def close(self) -> None:
         await self.engine.dispose()

@@ -33,6 +33,7 @@ COMMANDS = [
     [], ["serve"], ["migrate"], ["workspace"], ["workspace", "create"], ["workspace", "list"],
     ["workspace", "delete"], ["key"], ["key", "create"], ["key", "list"], ["key", "revoke"],
     ["plugin"], ["plugin", "add"], ["plugin", "list"], ["plugin", "remove"],
+    ["kb"], ["kb", "create"], ["kb", "add"], ["kb", "list"], ["kb", "search"], ["kb", "delete"],
 ]  # fmt: skip
 
 

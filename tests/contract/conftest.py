@@ -24,10 +24,11 @@ class Transport:
     prefix: str
     made: list[EventBus] = field(default_factory=list)  # closed after the test
 
-    def queues(self, count: int, lease_s: float) -> list[LeasedRunQueue]:
+    def queues(self, count: int, lease_s: float, stream: str = "runs") -> list[LeasedRunQueue]:
+        """`stream`: on Redis, the queue's stream (the ingestion queue's is `ingest`)."""
         if self.client is None:
             return [MemoryRunQueue(lease_s)] * count
-        return [RedisRunQueue(self.client, self.prefix, lease_s) for _ in range(count)]
+        return [RedisRunQueue(self.client, self.prefix, lease_s, stream) for _ in range(count)]
 
     def buses(
         self, count: int, retention_s: float = 600.0, max_events: int = 10_000

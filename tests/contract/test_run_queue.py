@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from assistd.queue.base import RunJob
+from assistd.queue.base import IngestJob, RunJob
 from assistd.queue.redis import GROUP, RedisRunQueue
 from tests.contract.conftest import Transport
 
@@ -166,3 +166,23 @@ async def test_idle_consumers_holding_nothing_are_forgotten(transport: Transport
     await asyncio.sleep(0.6)
     assert await queue.prune() == 2
     assert await client.xinfo_consumers(stream, GROUP) == []
+
+
+async def test_ingestion_jobs_travel_on_a_queue_of_their_own(transport: Transport) -> None:
+    """An ingestion job comes back as it was queued, and never reaches the run queue's
+    consumers (nor a run job the ingestion queue's)."""
+    (runs,) = transport.queues(1, LEASE_S)
+    (ingest,) = transport.queues(1, LEASE_S, stream="ingest")
+    if transport.client is None:
+        from assistd.queue.memory import MemoryRunQueue
+
+        ingest = MemoryRunQueue(LEASE_S)  # the runtime makes one queue each
+    job = IngestJob("ws_default", "vs_1", "file_1")
+    await ingest.enqueue(job)
+    await runs.enqueue(_job(1))
+    lease = await ingest.claim("worker-a", timeout_s=2)
+    assert lease is not None and lease.job == job
+    assert await ingest.ack(lease)
+    assert await ingest.claim("worker-a", timeout_s=0.2) is None
+    lease = await runs.claim("worker-a", timeout_s=2)
+    assert lease is not None and lease.job == _job(1)

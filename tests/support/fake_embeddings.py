@@ -1,7 +1,8 @@
 """A real HTTP server speaking OpenAI's POST /v1/embeddings, for the HTTP embedder's tests.
 
 Its vectors are bags of hashed words (texts sharing words point the same way), so a search
-through it still ranks sensibly. It records each request and can be told to fail."""
+through it still ranks sensibly. It records each request and can be told to fail, or to
+hold each request until its gate opens (`close_gate`, then `arrived` says one is held)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+GATE_WAIT_S = 60.0  # a held request answers after this even if its gate stays closed
 
 
 def bag_vector(text: str, dimension: int) -> list[float]:
@@ -25,8 +28,9 @@ class FakeEmbeddings:
         self.dimension = dimension
         self.requests: list[dict[str, Any]] = []
         self.fail_with: int | None = None
-        self.gate = threading.Event()  # cleared: requests wait until it is set again
+        self.gate = threading.Event()  # requests wait for it; open unless close_gate()
         self.gate.set()
+        self.arrived = threading.Event()  # set by every request, before it waits
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,7 +42,8 @@ class FakeEmbeddings:
                 outer.requests.append(
                     {"path": self.path, "auth": self.headers.get("Authorization"), **body}
                 )
-                outer.gate.wait(60)
+                outer.arrived.set()
+                outer.gate.wait(GATE_WAIT_S)
                 if outer.fail_with is not None:
                     self._send(outer.fail_with, {"error": {"message": "upstream says no"}})
                     return
@@ -64,10 +69,15 @@ class FakeEmbeddings:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
+    def close_gate(self) -> None:
+        self.arrived.clear()
+        self.gate.clear()
+
     def start(self) -> FakeEmbeddings:
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self.gate.set()
         self._server.shutdown()
         self._server.server_close()
