@@ -187,7 +187,9 @@ class Executor:
         if taken_over and await self._resume(job, run, context):
             return
         rounds, previous, history = await self._tool_history(job, run, taken_over)
-        documents = await self._cancellable(run, self.rag.prepare(job, run, history))
+        documents = None  # a run without `rag` skips the cancellable wait (two tasks a run)
+        if rag.rag_tools(run.tools):
+            documents = await self._cancellable(run, self.rag.prepare(job, run, history))
         steps: list[RunStep] | None = history
         must_answer = retried_empty = False
         unavailable: list[str] = []  # asked-for tools this server cannot run: the model is told
