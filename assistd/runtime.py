@@ -25,6 +25,7 @@ from assistd.core.plugins import PluginService
 from assistd.core.run_service import RunService
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
+from assistd.core.thread_ttl import ThreadSweeper
 from assistd.core.worker import WorkerPool
 from assistd.errors import StartupError
 from assistd.models.registry import ModelRegistry
@@ -144,8 +145,9 @@ def build_runtime(
     executor = Executor(service, journal, models, tools, cancels, settings, links)
     # Ending in-progress runs at start is for the embedded shape's one process only.
     workers = WorkerPool(
-        store, queue, executor, runs, concurrency or settings.run_workers, recover=redis is None
-    )
+        store, queue, executor, runs, concurrency or settings.run_workers, recover=redis is None,
+        threads=ThreadSweeper(store, settings), thread_sweep_s=settings.thread_sweep_interval_s,
+    )  # fmt: skip
     # Parsing and chunking share the tools' worker processes (started on first use).
     knowledge = KnowledgeService(store, EmbedderRegistry.from_settings(settings), tools.compute)
     return Runtime(

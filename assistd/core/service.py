@@ -24,6 +24,7 @@ from assistd.core.objects import (
     StoredFile,
     Thread,
 )
+from assistd.core.ttl_rules import check_thread_metadata
 from assistd.errors import ActiveRun, InvalidRequest, NotFound, echo
 from assistd.settings import Settings
 from assistd.store.base import Store, WorkspaceUnit
@@ -288,6 +289,7 @@ class Service:
                 f"{where}messages",
             )
         metadata = v.check_metadata(metadata, f"{where}metadata")
+        check_thread_metadata(metadata, f"{where}metadata")
         files_field = f"{where}tool_resources.code_interpreter.file_ids"
         thread = Thread(
             id=new_id("thread"),
@@ -337,6 +339,8 @@ class Service:
         """Changes what is given: `metadata`, and the code interpreter's `file_ids`."""
         check_vector_store_ids(vector_store_ids, VECTOR_STORES_FIELD)
         checked = v.check_metadata(metadata) if metadata is not None else None
+        if checked is not None:
+            check_thread_metadata(checked)
         files_field = "tool_resources.code_interpreter.file_ids"
         files = v.check_file_ids(file_ids, files_field, v.ASSISTANT_FILES_MAX)
         async with self.store.workspace(ws, write=True) as unit:

@@ -3,8 +3,9 @@ executes them while heartbeating the lease, and acks each once its run needs no 
 
 Also the housekeeping that keeps every run moving: every second, runs whose wait for tool
 outputs ran out are expired (in every worker process: the journal's compare-and-set lets
-only one of them move a run); at start and every few leases, the queue forgets the idle
-consumers that stopped processes left behind.
+only one of them move a run); every `thread_sweep_interval_s`, threads idle past their
+time-to-live are deleted (one process at a time, core/thread_ttl.py); at start and every
+few leases, the queue forgets the idle consumers that stopped processes left behind.
 
 In the embedded shape, `recover` at start queues again the runs left queued and those a
 stopped server left in progress (the executor resumes them from what they committed); in
@@ -24,6 +25,7 @@ import socket
 
 from assistd.core.executor import Executor
 from assistd.core.run_service import RunService
+from assistd.core.thread_ttl import ThreadSweeper
 from assistd.queue.base import Lease, LeasedRunQueue, RunJob
 from assistd.store.base import Store
 
@@ -47,6 +49,8 @@ class WorkerPool:
         concurrency: int,
         *,
         recover: bool = True,
+        threads: ThreadSweeper | None = None,
+        thread_sweep_s: float = 60.0,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -54,6 +58,8 @@ class WorkerPool:
         self.runs = runs
         self.concurrency = concurrency
         self.recover = recover  # the embedded shape's start recovery (see _recover)
+        self.threads = threads  # the thread time-to-live sweep (core/thread_ttl.py)
+        self.thread_sweep_s = thread_sweep_s
         self._name = process_name()
         self._tasks: list[asyncio.Task[None]] = []
         self._held: set[asyncio.Task[None]] = set()
@@ -71,6 +77,8 @@ class WorkerPool:
             asyncio.create_task(self._sweep()),
             asyncio.create_task(self._prune_every(self.queue.lease_s * PRUNE_EVERY_LEASES)),
         ]
+        if self.threads is not None:
+            self._tasks.append(asyncio.create_task(self._expire_threads(self.threads)))
 
     async def _recover(self) -> None:
         # Taking over every in-progress run is sound only because this process holds the
@@ -160,6 +168,14 @@ class WorkerPool:
                 await self.runs.expire_overdue()
             except Exception:
                 log.exception("the run expiry sweep failed")
+
+    async def _expire_threads(self, sweeper: ThreadSweeper) -> None:
+        while True:
+            await asyncio.sleep(self.thread_sweep_s)
+            try:
+                await sweeper.sweep()
+            except Exception:
+                log.exception("the thread time-to-live sweep failed; trying again later")
 
     async def _prune(self) -> None:
         """Forgets the queue consumers that stopped processes left (each process start

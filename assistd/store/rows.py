@@ -21,6 +21,7 @@ from assistd.core.objects import (
     Thread,
     Workspace,
 )
+from assistd.core.ttl_rules import thread_ttl
 from assistd.store import details
 
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "max_tokens")
@@ -92,7 +93,9 @@ def thread(row: Row[Any]) -> Thread:
 
 
 def thread_values(t: Thread) -> dict[str, Any]:
-    return {"metadata": t.metadata, "file_ids": t.file_ids or None}
+    return {
+        "metadata": t.metadata, "file_ids": t.file_ids or None, "ttl_s": thread_ttl(t.metadata),
+    }  # fmt: skip
 
 
 def attachments(value: Any, file_ids: list[str]) -> list[Attachment]:
