@@ -8,6 +8,7 @@ from functools import cache
 from sqlalchemy import Update, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from assistd.errors import NotFound
 from assistd.store import schema
 
 
@@ -19,4 +20,9 @@ def _touch() -> Update:
 
 
 async def touch_thread(conn: AsyncConnection, workspace_id: str, thread_id: str, at: int) -> None:
-    await conn.execute(_touch(), {"k_ws": workspace_id, "k_id": thread_id, "at": at})
+    """NotFound when the thread is gone: the TTL sweep deleted it after the caller read it
+    (on PostgreSQL this UPDATE waited for the sweep's row lock), so nothing is added to a
+    thread that no longer exists."""
+    params = {"k_ws": workspace_id, "k_id": thread_id, "at": at}
+    if not (await conn.execute(_touch(), params)).rowcount:
+        raise NotFound.of("thread", thread_id)
