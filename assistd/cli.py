@@ -436,6 +436,32 @@ def plugin_remove(ctx: click.Context, /, workspace_name: str, plugin_id: str, **
     click.echo(_run_with_tenancy(settings, remove, existing=True))
 
 
+@main.group()
+def threads() -> None:
+    """Thread housekeeping."""
+
+
+@threads.command("expire")
+@click.option("--dry-run", is_flag=True, help="Only list the threads that would be deleted.")
+@click.option("--workspace", "workspace_name", help="Only this workspace (name or id).")
+@_options
+@click.pass_context
+def threads_expire(
+    ctx: click.Context, /, dry_run: bool, workspace_name: str | None, **_: Any
+) -> None:
+    """Delete now the threads idle past their time-to-live (as the worker's sweep does),
+    with the files only they used; with --dry-run, list them and delete nothing."""
+    from assistd import threads_cli
+
+    settings = _settings(ctx)
+
+    async def expire(t: Tenancy) -> list[str]:
+        return await threads_cli.expire(t, settings, workspace_name, dry_run)
+
+    for line in _run_with_tenancy(settings, expire, existing=True):
+        click.echo(line)
+
+
 # ---- knowledge bases (kb_cli.py; it imports nothing of this module when loaded) --------
 
 from assistd.kb_cli import kb  # noqa: E402

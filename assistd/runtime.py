@@ -28,6 +28,7 @@ from assistd.core.run_service import RunService
 from assistd.core.search_stores import SearchStores
 from assistd.core.service import Service
 from assistd.core.tenancy import Tenancy
+from assistd.core.thread_ttl import ThreadSweeper
 from assistd.core.worker import Ingestion, WorkerPool
 from assistd.errors import StartupError
 from assistd.models.registry import ModelRegistry
@@ -166,6 +167,7 @@ def build_runtime(
     workers = WorkerPool(
         store, queue, executor, runs, concurrency or settings.run_workers,
         recover=redis is None, ingestion=ingestion,
+        threads=ThreadSweeper(store, settings), thread_sweep_s=settings.thread_sweep_interval_s,
     )  # fmt: skip
     tools.provide(FILE_SEARCH, FileSearch(store, knowledge))
     service.search_stores = SearchStores(store, knowledge)

@@ -281,6 +281,11 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_prefix: str = "assistd:"  # of every Redis key: deployments can share one Redis
     run_lease_s: float = Field(default=15.0, gt=0)  # a silent worker's runs are taken over
+    # Thread time-to-live (seconds idle; None: never), overridden per workspace and per
+    # thread; the worker's sweep looks for idle threads this often, this many at a time.
+    thread_ttl_s: int | None = Field(default=None, gt=0)
+    thread_sweep_interval_s: float = Field(default=60.0, gt=0)
+    thread_sweep_batch: int = Field(default=100, gt=0, le=10000)
     # On SIGTERM open streams end at once; whatever is still open after this is cut off.
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
 

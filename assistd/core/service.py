@@ -26,6 +26,7 @@ from assistd.core.objects import (
     Thread,
 )
 from assistd.core.search_stores import SearchStores, StoresSpec, attached_for_search
+from assistd.core.ttl_rules import check_thread_metadata
 from assistd.errors import ActiveRun, InvalidRequest, NotFound, echo
 from assistd.settings import Settings
 from assistd.store.base import Store, WorkspaceUnit
@@ -311,6 +312,7 @@ class Service:
                 f"{where}messages",
             )
         metadata = v.check_metadata(metadata, f"{where}metadata")
+        check_thread_metadata(metadata, f"{where}metadata")
         files_field = f"{where}tool_resources.code_interpreter.file_ids"
         thread = Thread(
             id=new_id("thread"),
@@ -361,6 +363,8 @@ class Service:
         file_search stores."""
         stores = await self.vector_store_ids(ws, StoresSpec(vector_store_ids), for_thread=True)
         checked = v.check_metadata(metadata) if metadata is not None else None
+        if checked is not None:
+            check_thread_metadata(checked)
         files_field = "tool_resources.code_interpreter.file_ids"
         files = v.check_file_ids(file_ids, files_field, v.ASSISTANT_FILES_MAX)
         async with self.store.workspace(ws, write=True) as unit:

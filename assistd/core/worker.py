@@ -5,8 +5,9 @@ queue, into slots of their own (`ingest_workers`).
 
 Also the housekeeping that keeps every run moving: every second, runs whose wait for tool
 outputs ran out are expired (in every worker process: the journal's compare-and-set lets
-only one of them move a run); at start and every few leases, the queue forgets the idle
-consumers that stopped processes left behind.
+only one of them move a run); every `thread_sweep_interval_s`, threads idle past their
+time-to-live are deleted (one process at a time, core/thread_ttl.py); at start and every
+few leases, the queue forgets the idle consumers that stopped processes left behind.
 
 In the embedded shape, `recover` at start queues again the runs left queued and those a
 stopped server left in progress (the executor resumes them from what they committed), and
@@ -28,6 +29,7 @@ from assistd.core.executor import Executor
 from assistd.core.knowledge import KnowledgeService
 from assistd.core.leases import Claimer, cancel
 from assistd.core.run_service import RunService
+from assistd.core.thread_ttl import ThreadSweeper
 from assistd.queue.base import IngestJob, Job, LeasedRunQueue, RunJob
 from assistd.store.base import Store
 
@@ -62,6 +64,8 @@ class WorkerPool:
         *,
         recover: bool = True,
         ingestion: Ingestion | None = None,
+        threads: ThreadSweeper | None = None,
+        thread_sweep_s: float = 60.0,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -74,6 +78,8 @@ class WorkerPool:
         self._claimers = [Claimer(queue, concurrency, name, self._execute)]
         if ingestion is not None:
             self._claimers.append(Claimer(ingestion.queue, ingestion.slots, name, self._ingest))
+        self.threads = threads  # the thread time-to-live sweep (core/thread_ttl.py)
+        self.thread_sweep_s = thread_sweep_s
         self._tasks: list[asyncio.Task[None]] = []
 
     def consumer(self, slot: int) -> str:
@@ -97,6 +103,8 @@ class WorkerPool:
             asyncio.create_task(self._sweep()),
             asyncio.create_task(self._prune_every(self.queue.lease_s * PRUNE_EVERY_LEASES)),
         ]
+        if self.threads is not None:
+            self._tasks.append(asyncio.create_task(self._expire_threads(self.threads)))
 
     async def _recover(self) -> None:
         # Taking over every in-progress run is sound only because this process holds the
@@ -126,6 +134,14 @@ class WorkerPool:
                 await self.runs.expire_overdue()
             except Exception:
                 log.exception("the run expiry sweep failed")
+
+    async def _expire_threads(self, sweeper: ThreadSweeper) -> None:
+        while True:
+            await asyncio.sleep(self.thread_sweep_s)
+            try:
+                await sweeper.sweep()
+            except Exception:
+                log.exception("the thread time-to-live sweep failed; trying again later")
 
     async def _prune(self) -> None:
         """Forgets the queue consumers that stopped processes left (each process start

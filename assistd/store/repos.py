@@ -37,7 +37,9 @@ from assistd.core.objects import (
     StoredFile,
     Thread,
 )
+from assistd.core.ttl_rules import thread_ttl
 from assistd.store import rows, schema
+from assistd.store.activity import touch_thread
 from assistd.store.paging import fetch_page, first_page_by, page_of
 
 # Statuses of a run that is not finished (core.runs.ACTIVE, as plain strings for SQL).
@@ -226,7 +228,9 @@ class SqlThreadRepo(_Scoped):
 
     async def set_metadata(self, thread_id: str, metadata: Metadata) -> None:
         await self.conn.execute(
-            update(self.t).where(*self.scope(self.t, id=thread_id)).values(metadata=metadata)
+            update(self.t)
+            .where(*self.scope(self.t, id=thread_id))
+            .values(metadata=metadata, ttl_s=thread_ttl(metadata))
         )
 
     async def replace(self, thread: Thread) -> None:
@@ -253,6 +257,8 @@ class SqlMessageRepo(_Scoped):
         if messages:
             values = [{**rows.message_values(m), "workspace_id": self.ws} for m in messages]
             await self.conn.execute(insert_into(self.t), values)
+            last = messages[-1]
+            await touch_thread(self.conn, self.ws, last.thread_id, last.created_at)
 
     async def get(self, thread_id: str, message_id: str) -> Message | None:
         row = await self._first(self.t, thread_id=thread_id, id=message_id)
@@ -364,6 +370,7 @@ class SqlRunRepo(_Scoped):
 
     async def insert(self, run: Run) -> None:
         await self._insert(self.t, rows.run_values(run))
+        await touch_thread(self.conn, self.ws, run.thread_id, run.created_at)
 
     async def get(self, thread_id: str, run_id: str) -> Run | None:
         row = await self._first(self.t, thread_id=thread_id, id=run_id)

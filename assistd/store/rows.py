@@ -21,6 +21,7 @@ from assistd.core.objects import (
     Thread,
     Workspace,
 )
+from assistd.core.ttl_rules import thread_ttl
 from assistd.store import details
 
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "max_tokens")
@@ -99,6 +100,7 @@ def thread_values(t: Thread) -> dict[str, Any]:
         "metadata": t.metadata,
         "file_ids": t.file_ids or None,
         "vector_store_ids": t.vector_store_ids or None,
+        "ttl_s": thread_ttl(t.metadata),
     }
 
 

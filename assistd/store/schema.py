@@ -50,6 +50,7 @@ workspaces = Table(
     Column("id", String(64), nullable=False, unique=True),
     Column("name", String(128), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    Column("thread_ttl_s", BigInteger, nullable=True),  # null: the server's; 0: never
 )
 
 api_keys = Table(
@@ -109,6 +110,10 @@ threads = Table(
     Column("metadata", JSON, nullable=False),
     Column("file_ids", JSON, nullable=True),  # null: none
     Column("vector_store_ids", JSON, nullable=True),  # file_search's stores; null: none
+    # Time to live (core/thread_ttl.py): the last message or run written (null: none
+    # since creation), and the thread's own TTL from its metadata (null: the workspace's).
+    Column("last_active_at", BigInteger, nullable=True),
+    Column("ttl_s", BigInteger, nullable=True),
 )
 
 messages = Table(
