@@ -32,6 +32,7 @@ from assistd.queue.base import CancelChannel, LeasedRunQueue
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
 from assistd.queue.redis import RedisCancelChannel, RedisEventBus, RedisRunQueue, connect
 from assistd.retrieval.registry import EmbedderRegistry
+from assistd.retrieval.rerank import HttpReranker
 from assistd.secrets import SecretBox, server_secret
 from assistd.settings import Settings
 from assistd.store.factory import open_store
@@ -147,7 +148,10 @@ def build_runtime(
         store, queue, executor, runs, concurrency or settings.run_workers, recover=redis is None
     )
     # Parsing and chunking share the tools' worker processes (started on first use).
-    knowledge = KnowledgeService(store, EmbedderRegistry.from_settings(settings), tools.compute)
+    knowledge = KnowledgeService(
+        store, EmbedderRegistry.from_settings(settings), tools.compute,
+        HttpReranker.from_settings(settings.reranker),
+    )  # fmt: skip
     return Runtime(
         settings, store, bus, models, tools, source, links, Tenancy(store), service, plugins,
         runs, workers, queue, cancels, knowledge, redis,

@@ -25,6 +25,7 @@ from assistd.retrieval.fusion import fuse
 from assistd.retrieval.parsers import ParseFailed
 from assistd.retrieval.pipeline import parse_and_chunk
 from assistd.retrieval.registry import EmbedderRegistry
+from assistd.retrieval.rerank import HttpReranker, RerankFailed
 from assistd.store.base import KnowledgeRepo, Store
 from assistd.tools.offload import ComputePool
 
@@ -35,11 +36,13 @@ MAX_RESULTS = 50
 
 class KnowledgeService:
     def __init__(
-        self, store: Store, embedders: EmbedderRegistry, compute: ComputePool | None = None
-    ) -> None:
+        self, store: Store, embedders: EmbedderRegistry, compute: ComputePool | None = None,
+        reranker: HttpReranker | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
         self.embedders = embedders
         self.compute = compute
+        self.reranker = reranker
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # Vector stores and their files.
@@ -200,10 +203,28 @@ class KnowledgeService:
             if filters is not None:
                 allowed = await _passing(unit.knowledge, stores, rankings, filters)
                 rankings = [[s for s in r if s in allowed] for r in rankings]
-            fused = [(s, score) for s, score in fuse(rankings) if score >= score_threshold]
-            fused = fused[:max_results]
+            fused = fuse(rankings)
+            if self.reranker is not None:  # it sees more than is returned, before the cut
+                fused = fused[: max(self.reranker.candidates, max_results)]
+            else:
+                fused = [(s, score) for s, score in fused if score >= score_threshold]
+                fused = fused[:max_results]
             rows = await unit.knowledge.chunk_rows([s for s, _ in fused])
+        if self.reranker is not None and fused:
+            fused = await self._rerank(self.reranker, "\n".join(queries), fused, rows)
+            fused = [(s, score) for s, score in fused if score >= score_threshold][:max_results]
         return [_hit(rows[s], score) for s, score in fused if s in rows]
+
+    async def _rerank(
+        self, reranker: HttpReranker, query: str, fused: list[tuple[int, float]],
+        rows: dict[int, dict[str, Any]],
+    ) -> list[tuple[int, float]]:  # fmt: skip
+        """The reranker's order; on any failure of it, the fused order (logged)."""
+        try:
+            return await reranker.rerank(query, fused, {s: row["text"] for s, row in rows.items()})
+        except RerankFailed as exc:
+            log.warning("reranking failed, hits keep their fused order: %s", exc)
+            return fused
 
     async def _stores(self, ws: str, ids: Sequence[str]) -> list[VectorStore]:
         if not ids:
@@ -244,6 +265,8 @@ class KnowledgeService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.embedders.close()
+        if self.reranker is not None:
+            await self.reranker.close()
 
 
 def _new_file(
