@@ -21,7 +21,7 @@ from assistd.errors import InvalidRequest, NotFound
 from assistd.retrieval import filters as attribute_filters
 from assistd.retrieval.chunking import Chunk, ChunkingStrategy
 from assistd.retrieval.embedder import EmbeddingFailed
-from assistd.retrieval.fusion import fuse
+from assistd.retrieval.fusion import DENSE_WEIGHT, fuse
 from assistd.retrieval.parsers import ParseFailed
 from assistd.retrieval.pipeline import parse_and_chunk
 from assistd.retrieval.registry import EmbedderRegistry
@@ -202,7 +202,7 @@ class KnowledgeService:
             rankings = await self._rankings(unit.knowledge, stores, queries, vectors, depth, mode)
             if filters is not None:
                 allowed = await _passing(unit.knowledge, stores, rankings, filters)
-                rankings = [[s for s in r if s in allowed] for r in rankings]
+                rankings = [(w, [(s, v) for s, v in r if s in allowed]) for w, r in rankings]
             fused = fuse(rankings)
             if self.reranker is not None:  # it sees more than is returned, before the cut
                 fused = fused[: max(self.reranker.candidates, max_results)]
@@ -245,9 +245,13 @@ class KnowledgeService:
     async def _rankings(
         self, repo: KnowledgeRepo, stores: list[VectorStore], queries: list[str],
         vectors: dict[str, Any], depth: int, mode: Mode,
-    ) -> list[list[int]]:  # fmt: skip
+    ) -> list[tuple[float, list[tuple[int, float]]]]:  # fmt: skip
+        """(weight, [(chunk, raw score)] best first) per query and method."""
         ids = [vs.id for vs in stores]
-        rankings: list[list[int]] = []
+        weights = {"dense": 1.0, "keyword": 1.0}
+        if mode == "hybrid":
+            weights = {"dense": DENSE_WEIGHT, "keyword": 1.0 - DENSE_WEIGHT}
+        rankings: list[tuple[float, list[tuple[int, float]]]] = []
         for i, text in enumerate(queries):
             if mode != "keyword":
                 dense: list[tuple[int, float]] = []
@@ -255,9 +259,10 @@ class KnowledgeService:
                     group = [vs.id for vs in stores if vs.embedder == name]
                     dense.extend(await repo.dense_search(group, matrix[i].tolist(), depth))
                 dense.sort(key=lambda hit: -hit[1])
-                rankings.append([seq for seq, _ in dense[:depth]])
+                rankings.append((weights["dense"], dense[:depth]))
             if mode != "dense":
-                rankings.append([seq for seq, _ in await repo.keyword_search(ids, text, depth)])
+                found = await repo.keyword_search(ids, text, depth)
+                rankings.append((weights["keyword"], found))
         return rankings
 
     async def close(self) -> None:
@@ -315,8 +320,8 @@ def _check_search(
 
 
 async def _passing(
-    repo: KnowledgeRepo, stores: list[VectorStore], rankings: list[list[int]],
-    filters: dict[str, Any],
+    repo: KnowledgeRepo, stores: list[VectorStore],
+    rankings: list[tuple[float, list[tuple[int, float]]]], filters: dict[str, Any],
 ) -> set[int]:  # fmt: skip
     """The ranked chunks whose file's attributes pass the filters."""
     passing: set[tuple[str, str]] = set()
@@ -324,7 +329,7 @@ async def _passing(
         for file in await repo.all_files(vs.id):
             if attribute_filters.matches(filters, file.attributes):
                 passing.add((vs.id, file.id))
-    rows = await repo.chunk_rows(list({s for r in rankings for s in r}))
+    rows = await repo.chunk_rows(list({s for _, r in rankings for s, _ in r}))
     return {s for s, row in rows.items() if (row["vector_store_id"], row["file_id"]) in passing}
 
 
