@@ -62,6 +62,16 @@ def load_slice(name: str) -> Slice:
     return Slice(name, rows(DATA / f"{name}.jsonl"), rows(DATA / f"{name}.questions.jsonl"))
 
 
+def subset(s: Slice, questions: int, docs: int) -> Slice:
+    """The first `questions` questions over their relevant documents and the slice's first
+    other documents, `docs` in all: a small fixed slice for the test suite."""
+    asked = s.questions[:questions]
+    wanted = {d for q in asked for d in q["relevant"]}
+    others = [d for d in s.docs if d["id"] not in wanted][: max(0, docs - len(wanted))]
+    kept = [d for d in s.docs if d["id"] in wanted] + others
+    return Slice(s.name, kept, asked)
+
+
 # Metrics.
 
 

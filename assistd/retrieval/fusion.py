@@ -22,19 +22,25 @@ from collections.abc import Hashable, Sequence
 from typing import TypeVar
 
 DENSE_WEIGHT = 0.75  # the keyword side gets the rest
+# Scores are normalised over each list's first WINDOW entries (later ones clip to 0), so a
+# chunk's fused score, and the order of the top hits, do not depend on how deep the search
+# went, i.e. on the max_num_results asked for.
+WINDOW = 40
 Key = TypeVar("Key", bound=Hashable)
 Scored = Sequence[tuple[Key, float]]
 
 
-def normalised(ranking: Scored[Key]) -> dict[Key, float]:
-    """Min-max normalised scores (all 1.0 when they are equal); a key's first entry counts."""
+def normalised(ranking: Scored[Key], window: int = WINDOW) -> dict[Key, float]:
+    """Min-max normalised scores over the first `window` entries, clipped to [0, 1] (all
+    1.0 when they are equal); a key's first entry counts."""
     first: dict[Key, float] = {}
     for key, score in ranking:
         first.setdefault(key, score)
     if not first:
         return {}
-    hi, lo = max(first.values()), min(first.values())
-    return {k: (s - lo) / (hi - lo) if hi > lo else 1.0 for k, s in first.items()}
+    top = sorted(first.values(), reverse=True)[:window]
+    hi, lo = top[0], top[-1]
+    return {k: max(0.0, (s - lo) / (hi - lo)) if hi > lo else 1.0 for k, s in first.items()}
 
 
 def fuse(weighted: Sequence[tuple[float, Scored[Key]]]) -> list[tuple[Key, float]]:

@@ -48,3 +48,11 @@ def test_normalisation_takes_each_keys_first_score_and_handles_equal_scores() ->
     assert normalised([("a", 2.0), ("b", 1.0), ("a", 0.5)]) == {"a": 1.0, "b": 0.0}
     assert normalised([("a", 0.3), ("b", 0.3)]) == {"a": 1.0, "b": 1.0}
     assert normalised([]) == {} and fuse([]) == []
+
+
+def test_the_order_of_the_top_hits_does_not_depend_on_how_deep_the_search_went() -> None:
+    dense = [(f"d{i}", 1.0 - i / 100) for i in range(200)]
+    keyword = [("d5", 9.0), ("d0", 1.0)] + [(f"k{i}", 0.9 - i / 1000) for i in range(198)]
+    shallow = fuse([(0.75, dense[:40]), (0.25, keyword[:40])])[:10]
+    deep = fuse([(0.75, dense), (0.25, keyword)])[:10]
+    assert shallow == deep
