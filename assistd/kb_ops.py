@@ -21,6 +21,7 @@ from assistd.core.tenancy import Tenancy
 from assistd.errors import AssistdError
 from assistd.retrieval import parsers
 from assistd.retrieval.registry import EmbedderRegistry
+from assistd.retrieval.rerank import HttpReranker
 from assistd.settings import Settings
 
 MAX_PAGES = 10_000  # of 100 stores each: a bound, not a limit anyone meets
@@ -49,7 +50,10 @@ def read_files(paths: Sequence[Path]) -> list[Upload]:
 @contextlib.asynccontextmanager
 async def knowledge_of(tenancy: Tenancy, settings: Settings) -> AsyncIterator[KnowledgeService]:
     """A knowledge service on the CLI's store (no queue: `ingest` works here)."""
-    knowledge = KnowledgeService(tenancy.store, EmbedderRegistry.from_settings(settings))
+    knowledge = KnowledgeService(
+        tenancy.store, EmbedderRegistry.from_settings(settings),
+        reranker=HttpReranker.from_settings(settings.reranker),
+    )  # fmt: skip
     try:
         yield knowledge
     finally:

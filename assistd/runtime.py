@@ -36,6 +36,7 @@ from assistd.queue.base import CancelChannel, LeasedRunQueue
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
 from assistd.queue.redis import RedisCancelChannel, RedisEventBus, RedisRunQueue, connect
 from assistd.retrieval.registry import EmbedderRegistry
+from assistd.retrieval.rerank import HttpReranker
 from assistd.secrets import SecretBox, server_secret
 from assistd.settings import Settings
 from assistd.store.factory import open_store
@@ -159,8 +160,9 @@ def build_runtime(
     runs = RunService(service, journal, queue, cancels)
     # Parsing and chunking share the tools' worker processes (started on first use).
     knowledge = KnowledgeService(
-        store, EmbedderRegistry.from_settings(settings), tools.compute, transport.ingest_queue
-    )
+        store, EmbedderRegistry.from_settings(settings), tools.compute, transport.ingest_queue,
+        HttpReranker.from_settings(settings.reranker),
+    )  # fmt: skip
     executor = Executor(service, journal, models, tools, cancels, settings, links, knowledge)
     ingestion = Ingestion(transport.ingest_queue, knowledge, settings.ingest_workers)
     # Ending in-progress runs at start is for the embedded shape's one process only.

@@ -203,6 +203,33 @@ class EmbedderSettings(BaseModel):
         return None
 
 
+class RerankerSettings(BaseModel):
+    """A reranker behind the common POST {base_url}/rerank (Cohere, Jina, TEI, vLLM), applied
+    to a knowledge search's fused hits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None  # required: e.g. http://127.0.0.1:8082/v1
+    model: str | None = None  # sent as `model`; some servers (TEI) serve one and ignore it
+    api_key: str | None = None
+    api_key_env: str | None = None  # read the key from this environment variable
+    candidates: int = Field(default=40, gt=0, le=1000)  # fused hits sent to be reranked
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> RerankerSettings:
+        if not self.base_url:
+            raise ValueError("a reranker needs base_url")
+        return self
+
+    def key(self) -> str | None:
+        if self.api_key:
+            return self.api_key
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env) or None
+        return None
+
+
 class ModelRoute(BaseModel):
     """Where one model name (or `*`, every other name) is served."""
 
@@ -295,6 +322,7 @@ class Settings(BaseSettings):
     embedders: dict[str, EmbedderSettings] = Field(default_factory=dict)
     # Files ingesting at once in each process that executes runs (queued jobs of their own)
     ingest_workers: int = Field(default=2, gt=0)
+    reranker: RerankerSettings | None = None  # none: hits keep their fused order
 
     # CPU-bound built-in tools (calculator, QR codes) run in a pool of worker processes
     tool_workers: int = Field(default=2, gt=0)  # processes, started on first use

@@ -27,10 +27,11 @@ from assistd.queue.base import IngestJob, LeasedRunQueue
 from assistd.retrieval import filters as attribute_filters
 from assistd.retrieval.chunking import Chunk, ChunkingStrategy
 from assistd.retrieval.embedder import EmbeddingFailed
-from assistd.retrieval.fusion import fuse
+from assistd.retrieval.fusion import DENSE_WEIGHT, fuse
 from assistd.retrieval.parsers import ParseFailed
 from assistd.retrieval.pipeline import parse_and_chunk
 from assistd.retrieval.registry import EmbedderRegistry
+from assistd.retrieval.rerank import HttpReranker, RerankFailed
 from assistd.store.base import KnowledgeRepo, Store
 from assistd.tools.offload import ComputePool
 
@@ -51,14 +52,16 @@ class _Unwanted(Exception):
 class KnowledgeService:
     def __init__(
         self, store: Store, embedders: EmbedderRegistry, compute: ComputePool | None = None,
-        queue: LeasedRunQueue | None = None,
+        queue: LeasedRunQueue | None = None, reranker: HttpReranker | None = None,
     ) -> None:  # fmt: skip
         """`queue`: the ingestion queue `start` puts jobs on; without one (a tool or a
-        test using the service alone), `start` ingests in a task of this process."""
+        test using the service alone), `start` ingests in a task of this process.
+        `reranker`: reorders the fused hits (none: they keep the fused order)."""
         self.store = store
         self.embedders = embedders
         self.compute = compute
         self.queue = queue
+        self.reranker = reranker
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # Vector stores and their files.
@@ -258,11 +261,29 @@ class KnowledgeService:
             rankings = await self._rankings(unit.knowledge, stores, queries, vectors, depth, mode)
             if filters is not None:
                 allowed = await _passing(unit.knowledge, stores, rankings, filters)
-                rankings = [[s for s in r if s in allowed] for r in rankings]
-            fused = [(s, score) for s, score in fuse(rankings) if score >= score_threshold]
-            fused = fused[:max_results]
+                rankings = [(w, [(s, v) for s, v in r if s in allowed]) for w, r in rankings]
+            fused = fuse(rankings)
+            if self.reranker is not None:  # it sees more than is returned, before the cut
+                fused = fused[: max(self.reranker.candidates, max_results)]
+            else:
+                fused = [(s, score) for s, score in fused if score >= score_threshold]
+                fused = fused[:max_results]
             rows = await unit.knowledge.chunk_rows([s for s, _ in fused])
+        if self.reranker is not None and fused:
+            fused = await self._rerank(self.reranker, "\n".join(queries), fused, rows)
+            fused = [(s, score) for s, score in fused if score >= score_threshold][:max_results]
         return [_hit(rows[s], score) for s, score in fused if s in rows]
+
+    async def _rerank(
+        self, reranker: HttpReranker, query: str, fused: list[tuple[int, float]],
+        rows: dict[int, dict[str, Any]],
+    ) -> list[tuple[int, float]]:  # fmt: skip
+        """The reranker's order; on any failure of it, the fused order (logged)."""
+        try:
+            return await reranker.rerank(query, fused, {s: row["text"] for s, row in rows.items()})
+        except RerankFailed as exc:
+            log.warning("reranking failed, hits keep their fused order: %s", exc)
+            return fused
 
     async def _stores(self, ws: str, ids: Sequence[str]) -> list[VectorStore]:
         """The stores to search, each made active now (which moves its expiry on); an
@@ -300,9 +321,13 @@ class KnowledgeService:
     async def _rankings(
         self, repo: KnowledgeRepo, stores: list[VectorStore], queries: list[str],
         vectors: dict[str, Any], depth: int, mode: Mode,
-    ) -> list[list[int]]:  # fmt: skip
+    ) -> list[tuple[float, list[tuple[int, float]]]]:  # fmt: skip
+        """(weight, [(chunk, raw score)] best first) per query and method."""
         ids = [vs.id for vs in stores]
-        rankings: list[list[int]] = []
+        weights = {"dense": 1.0, "keyword": 1.0}
+        if mode == "hybrid":
+            weights = {"dense": DENSE_WEIGHT, "keyword": 1.0 - DENSE_WEIGHT}
+        rankings: list[tuple[float, list[tuple[int, float]]]] = []
         for i, text in enumerate(queries):
             if mode != "keyword":
                 dense: list[tuple[int, float]] = []
@@ -310,9 +335,10 @@ class KnowledgeService:
                     group = [vs.id for vs in stores if vs.embedder == name]
                     dense.extend(await repo.dense_search(group, matrix[i].tolist(), depth))
                 dense.sort(key=lambda hit: -hit[1])
-                rankings.append([seq for seq, _ in dense[:depth]])
+                rankings.append((weights["dense"], dense[:depth]))
             if mode != "dense":
-                rankings.append([seq for seq, _ in await repo.keyword_search(ids, text, depth)])
+                found = await repo.keyword_search(ids, text, depth)
+                rankings.append((weights["keyword"], found))
         return rankings
 
     async def close(self) -> None:
@@ -320,6 +346,8 @@ class KnowledgeService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.embedders.close()
+        if self.reranker is not None:
+            await self.reranker.close()
 
 
 def expiry_of(expires_after: dict[str, Any] | None, last_active_at: int | None) -> int | None:
@@ -389,8 +417,8 @@ def _check_search(
 
 
 async def _passing(
-    repo: KnowledgeRepo, stores: list[VectorStore], rankings: list[list[int]],
-    filters: dict[str, Any],
+    repo: KnowledgeRepo, stores: list[VectorStore],
+    rankings: list[tuple[float, list[tuple[int, float]]]], filters: dict[str, Any],
 ) -> set[int]:  # fmt: skip
     """The ranked chunks whose file's attributes pass the filters."""
     passing: set[tuple[str, str]] = set()
@@ -398,7 +426,7 @@ async def _passing(
         for file in await repo.all_files(vs.id):
             if attribute_filters.matches(filters, file.attributes):
                 passing.add((vs.id, file.id))
-    rows = await repo.chunk_rows(list({s for r in rankings for s in r}))
+    rows = await repo.chunk_rows(list({s for _, r in rankings for s, _ in r}))
     return {s for s, row in rows.items() if (row["vector_store_id"], row["file_id"]) in passing}
 
 

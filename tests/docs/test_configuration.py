@@ -19,6 +19,7 @@ from assistd.settings import (
     OutboundSettings,
     PluginAuthSettings,
     PluginSettings,
+    RerankerSettings,
     SearchSettings,
     Settings,
     load_settings,
@@ -36,6 +37,7 @@ SECTIONS: list[tuple[type[BaseModel], str]] = [
     (ImageSettings, "image.{}"),
     (GitHubSettings, "github.{}"),
     (EmbedderSettings, "embedders.<name>.{}"),
+    (RerankerSettings, "reranker.{}"),
 ]
 
 
