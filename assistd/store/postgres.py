@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import ExecutionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from assistd.store.sql import SqlStore
@@ -45,7 +44,7 @@ def autocommit_reads(engine: AsyncEngine) -> AsyncEngine:
 
 
 def _refuse_writes(
-    conn: Any, cursor: Any, statement: str, params: Any, context: ExecutionContext, many: bool
+    conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
 ) -> None:
     if context.isinsert or context.isupdate or context.isdelete:
         raise RuntimeError("a read unit of work wrote: open it with write=True")
