@@ -128,7 +128,8 @@ class Executor:
         # asked already (a cancel never stands against a run waiting for outputs: it
         # ends such a run at once).
         if rs.is_terminal(run.status):
-            await self.cancels.forget(run.id)
+            # Only a run that was cancelling ends cancelled or failed: others had no request.
+            await self.cancels.forget(run.id, asked=run.status in _ASKED_ENDS)
 
     def _log_end(self, run: Run, seconds: float) -> None:
         """One line per run (per leg, when it stops for tool outputs)."""
@@ -554,6 +555,8 @@ def _ending(current: str, status: rs.RunStatus) -> rs.RunStatus:
     return status
 
 
+# How a run whose cancel was asked (it became cancelling) can end.
+_ASKED_ENDS = (rs.RunStatus.CANCELLED, rs.RunStatus.FAILED)
 # A run told to cancel that ends this way on its own ends cancelled instead.
 _ENDS_WELL = (rs.RunStatus.COMPLETED, rs.RunStatus.INCOMPLETE)
 

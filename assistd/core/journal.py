@@ -208,8 +208,7 @@ class Journal:
         async with self.store.workspace(workspace_id, write=True) as unit:
             entry = Entry(unit)
             yield entry
-        for run_id, name, data in entry.events:
-            await self.bus.publish(run_id, name, replace(data))
+        await self.bus.publish_many([(r, name, replace(data)) for r, name, data in entry.events])
 
     async def publish(self, run_id: str, name: str, data: Any) -> None:
         """An event that changes no state (token and call deltas, a deleted run's end)."""
