@@ -224,8 +224,13 @@ class Store(Protocol):
         ...
 
     def workspace(
-        self, workspace_id: str, *, write: bool = False
-    ) -> AbstractAsyncContextManager[WorkspaceUnit, bool | None]: ...
+        self, workspace_id: str, *, write: bool = False, transaction: bool = False
+    ) -> AbstractAsyncContextManager[WorkspaceUnit, bool | None]:
+        """A unit of work. A read unit may run without a transaction (PostgreSQL: each
+        statement on its own, as READ COMMITTED reads anyway); `transaction` asks for one,
+        for statements that set transaction-local settings (SET LOCAL)."""
+        ...
+
     def admin(
         self, *, write: bool = False
     ) -> AbstractAsyncContextManager[AdminUnit, bool | None]: ...

@@ -177,9 +177,12 @@ class SqlStore:
 
     @asynccontextmanager
     async def workspace(
-        self, workspace_id: str, *, write: bool = False
+        self, workspace_id: str, *, write: bool = False, transaction: bool = False
     ) -> AsyncIterator[SqlWorkspaceUnit]:
-        async with self._transaction(write) as conn:
+        # A read asking for a transaction where reads run without one (PostgreSQL) gets
+        # the writers' engine: there "write" only marks the connection for SQLite.
+        in_transaction = write or (transaction and self.reads is not self.engine)
+        async with self._transaction(in_transaction) as conn:
             yield SqlWorkspaceUnit(conn, workspace_id)
 
     @asynccontextmanager
