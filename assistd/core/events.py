@@ -7,6 +7,7 @@ committed to the store before its event is published; token deltas exist only he
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -78,6 +79,11 @@ def run_event_name(run: Run) -> str:
 class EventBus(Protocol):
     async def publish(self, run_id: str, name: str, data: Any) -> RunEvent:
         """Appends an event to the run's log (assigning its sequence number) and wakes readers."""
+        ...
+
+    async def publish_many(self, events: Sequence[tuple[str, str, Any]]) -> None:
+        """`publish` of each (run_id, name, data) in order; a transport may send them
+        together."""
         ...
 
     async def last_seq(self, run_id: str) -> int:

@@ -24,7 +24,7 @@ from assistd.core.context import build_context
 from assistd.core.events import MessageDelta, run_event_name
 from assistd.core.file_links import FileLinks
 from assistd.core.ids import new_id, now_ms
-from assistd.core.journal import Journal
+from assistd.core.journal import Entry, Journal
 from assistd.core.knowledge import KnowledgeService
 from assistd.core.objects import (
     JsonDict,
@@ -104,11 +104,11 @@ class Executor:
             if begun is _Skip.ENDED:  # e.g. deleted while queued, with a cancel asked
                 await self.cancels.forget(job.run_id)
             return
-        run, taken_over = begun
+        run, taken_over, has_steps = begun
         turn: Turn | None = None
         try:
             turn = Turn()
-            await self._loop(job, run, turn, taken_over)
+            await self._loop(job, run, turn, taken_over, has_steps)
         except RunCancelled:
             await self._end(job, run, turn, rs.RunStatus.CANCELLED, None)
         except ModelError as exc:
@@ -133,7 +133,8 @@ class Executor:
         # asked already (a cancel never stands against a run waiting for outputs: it
         # ends such a run at once).
         if rs.is_terminal(run.status):
-            await self.cancels.forget(run.id)
+            # Only a run that was cancelling ends cancelled or failed: others had no request.
+            await self.cancels.forget(run.id, asked=run.status in _ASKED_ENDS)
 
     def _log_end(self, run: Run, seconds: float) -> None:
         """One line per run (per leg, when it stops for tool outputs)."""
@@ -152,17 +153,19 @@ class Executor:
             extra={"fields": fields},
         )  # fmt: skip
 
-    async def _start(self, job: RunJob) -> tuple[Run, bool] | _Skip:
+    async def _start(self, job: RunJob) -> tuple[Run, bool, bool] | _Skip:
         """The run moved from queued to in_progress, or (True) taken over as it is: the
         queue hands a job of the run's current leg whose run is still in progress (or
         cancelling) only when the worker that held it stopped (its lease lapsed, or the
         server restarted), so it is this worker's now. Its cut-off model turn is
         discarded in the same transaction. A job of an earlier leg is stale: the run was
-        queued again since, and its own job (maybe held by a live worker) runs it."""
+        queued again since, and its own job (maybe held by a live worker) runs it.
+        The third value: whether the run had steps (if not, they are not read)."""
         async with self.journal.entry(job.workspace_id) as entry:
-            run = await entry.unit.runs.get(job.thread_id, job.run_id)
-            if run is None:
+            found = await entry.unit.runs.get_at_start(job.thread_id, job.run_id)
+            if found is None:
                 return _Skip.ENDED  # deleted while queued
+            run, has_steps = found
             if job.leg is not None and job.leg != run.leg:
                 log.info("run %s: a stale job of leg %d let go (the run is on leg %d)",
                          run.id, job.leg, run.leg)  # fmt: skip
@@ -170,15 +173,17 @@ class Executor:
             if run.status in (rs.RunStatus.IN_PROGRESS, rs.RunStatus.CANCELLING):
                 await entry.discard_cut_turn(run)
                 log.info("run %s: taken over %s, from what it committed", run.id, run.status)
-                return run, True
+                return run, True, True
             if run.status != rs.RunStatus.QUEUED:
                 # ended while queued (cancelled, expired), or waiting for tool outputs
                 return _Skip.ENDED if rs.is_terminal(run.status) else _Skip.NOT_MINE
             if not await entry.move(run, rs.RunStatus.IN_PROGRESS):
                 return _Skip.ENDED  # cancelled just now, by another mover
-        return run, False
+        return run, False, has_steps
 
-    async def _loop(self, job: RunJob, run: Run, turn: Turn, taken_over: bool) -> None:
+    async def _loop(
+        self, job: RunJob, run: Run, turn: Turn, taken_over: bool, has_steps: bool = True
+    ) -> None:
         if run.status == rs.RunStatus.CANCELLING:
             raise RunCancelled  # a cancel asked of the worker that stopped
         resolved = self.models.resolve(run.model)
@@ -186,7 +191,8 @@ class Executor:
         context = await self._tool_context(job, run)
         if taken_over and await self._resume(job, run, context):
             return
-        rounds, previous, history = await self._tool_history(job, run, taken_over)
+        # The run's first read said whether it has steps: a new run's are not read.
+        rounds, previous, history = await self._tool_history(job, run) if has_steps else (0, {}, [])
         documents = None  # a run without `rag` skips the cancellable wait (two tasks a run)
         if rag.rag_tools(run.tools):
             documents = await self._cancellable(run, self.rag.prepare(job, run, history))
@@ -232,9 +238,8 @@ class Executor:
                 continue
             calls = [] if spent else turn.finished_calls()
             must_answer = mark_repeats(calls, previous)  # not run again; answer instead
-            await self._close_turn(job, run, turn, calls)
+            await self._close_turn(job, run, turn, calls, then_complete=not turn.calls)
             if not turn.calls:
-                await self._complete(job, run)
                 return
             if spent:
                 raise ModelError("max_tool_rounds", _still_calling(rounds, self.settings))
@@ -262,15 +267,11 @@ class Executor:
         return False
 
     async def _tool_history(
-        self, job: RunJob, run: Run, taken_over: bool
+        self, job: RunJob, run: Run
     ) -> tuple[int, dict[CallKey, str | None], list[RunStep]]:
         """Tool-call rounds the run already had (it may be resuming after tool outputs),
         what the calls of the last one returned, and the steps they were read from
         (which the first model turn's context reuses: nothing is written in between)."""
-        if run.leg == 1 and not taken_over:
-            # Just moved from queued on its first leg: steps are only written while a run
-            # is in progress, so it has none (a read spared on the way to the first token).
-            return 0, {}, []
         async with self.store.workspace(job.workspace_id) as unit:
             steps = await unit.steps.all_of(run.id)
         rounds = [
@@ -382,19 +383,30 @@ class Executor:
         turn.message, turn.message_step = message, step
 
     async def _close_turn(
-        self, job: RunJob, run: Run, turn: Turn, calls: list[ToolCall], status: str = "completed"
+        self,
+        job: RunJob,
+        run: Run,
+        turn: Turn,
+        calls: list[ToolCall],
+        status: str = "completed",
+        *,
+        then_complete: bool = False,
     ) -> None:
         """Writes the turn's reply, once: complete, or (`status` "incomplete") cut off by a
         token cap, its step still completed, the reply being all there will be. Records
         the calls of its tool step in the same transaction: a worker taking the run over
         finds the whole turn or none of it. Calls that are all the client's, with no
-        reply, are not recorded here (a takeover asks the model again; nothing was run)."""
+        reply, are not recorded here (a takeover asks the model again; nothing was run).
+        `then_complete`: the turn is the run's last, and the run completes in the same
+        transaction (nothing else of it is open)."""
         message, step = turn.message, turn.message_step
         reply = (message, step) if message and step and message.status == "in_progress" else None
         tools = turn.tool_step if calls and (reply or not _clients_only(calls)) else None
         if reply:
             await self._complete_reply(job, run, turn, *reply, status)
         elif tools is None:
+            if then_complete:
+                await self._complete(job, run)
             return
         if tools is not None:
             tools.step_details = ToolCallsDetails(calls)
@@ -404,6 +416,11 @@ class Executor:
                 await entry.save_step(run, reply[1])
             if tools is not None:
                 await entry.save_step(run, tools, announce=False)
+            done = then_complete and await self._finish_in(
+                entry, run, rs.RunStatus.COMPLETED, None, [], closed=True
+            )
+        if then_complete and not done:
+            await self._complete(job, run)
 
     async def _complete_reply(
         self, job: RunJob, run: Run, turn: Turn, message: Message, step: RunStep, status: str
@@ -505,27 +522,40 @@ class Executor:
         live: list[RunStep | Message],
     ) -> bool:
         async with self.journal.entry(job.workspace_id) as entry:
-            # The run as this worker holds it is almost always the run as stored: the
-            # compare-and-set tries that first and reads the run only when it fails.
-            target = _ending(run.status, status)
-            if rs.can_transition(run.status, target) and await entry.stop(
-                run, target, error, step_error=error, live=live
-            ):
-                return True
-            current = await entry.unit.runs.get(run.thread_id, run.id)
-            if current is None:
-                # Deleted with its thread: streams still reading it are told it ended.
-                rs.transition(run, rs.RunStatus.CANCELLED, now_ms())
-                entry.emit(run.id, run_event_name(run), run)
-                return True
-            if rs.is_terminal(current.status):
-                # Already ended (e.g. expired while the last turn ran): as it ended.
-                run.status = current.status
-                return True
+            return await self._finish_in(entry, run, status, error, live)
+
+    async def _finish_in(
+        self,
+        entry: Entry,
+        run: Run,
+        status: rs.RunStatus,
+        error: JsonDict | None,
+        live: list[RunStep | Message],
+        closed: bool = False,
+    ) -> bool:
+        """`_finish_once` in a transaction of the caller's. `closed`: the executor closed
+        every step of the run itself, so none is looked for."""
+        # The run as this worker holds it is almost always the run as stored: the
+        # compare-and-set tries that first and reads the run only when it fails.
+        target = _ending(run.status, status)
+        if rs.can_transition(run.status, target) and await entry.stop(
+            run, target, error, step_error=error, live=live, closed=closed
+        ):
+            return True
+        current = await entry.unit.runs.get(run.thread_id, run.id)
+        if current is None:
+            # Deleted with its thread: streams still reading it are told it ended.
+            rs.transition(run, rs.RunStatus.CANCELLED, now_ms())
+            entry.emit(run.id, run_event_name(run), run)
+            return True
+        if rs.is_terminal(current.status):
+            # Already ended (e.g. expired while the last turn ran): as it ended.
             run.status = current.status
-            return await entry.stop(
-                run, _ending(current.status, status), error, step_error=error, live=live
-            )
+            return True
+        run.status = current.status
+        return await entry.stop(
+            run, _ending(current.status, status), error, step_error=error, live=live
+        )
 
     async def _end(
         self, job: RunJob, run: Run, turn: Turn | None, status: rs.RunStatus, error: JsonDict | None
@@ -546,6 +576,8 @@ def _ending(current: str, status: rs.RunStatus) -> rs.RunStatus:
     return status
 
 
+# How a run whose cancel was asked (it became cancelling) can end.
+_ASKED_ENDS = (rs.RunStatus.CANCELLED, rs.RunStatus.FAILED)
 # A run told to cancel that ends this way on its own ends cancelled instead.
 _ENDS_WELL = (rs.RunStatus.COMPLETED, rs.RunStatus.INCOMPLETE)
 

@@ -78,14 +78,17 @@ class Entry:
         *,
         step_error: JsonDict | None = None,
         live: Sequence[RunStep | Message] = (),
+        closed: bool = False,
     ) -> bool:
         """`move`, and when `target` ends the run, its open steps and message are closed
-        (`close_open`) before the run's own event goes out."""
+        (`close_open`) before the run's own event goes out; `closed`: the caller knows
+        none is open, and they are not looked for."""
         ending = rs.is_terminal(target)
         if not await self.move(run, target, last_error=last_error, announce=not ending):
             return False
         if ending:
-            await self.close_open(run, target.value, step_error, live)
+            if not closed:
+                await self.close_open(run, target.value, step_error, live)
             self.emit(run.id, run_event_name(run), run)
         return True
 
@@ -205,8 +208,7 @@ class Journal:
         async with self.store.workspace(workspace_id, write=True) as unit:
             entry = Entry(unit)
             yield entry
-        for run_id, name, data in entry.events:
-            await self.bus.publish(run_id, name, replace(data))
+        await self.bus.publish_many([(r, name, replace(data)) for r, name, data in entry.events])
 
     async def publish(self, run_id: str, name: str, data: Any) -> None:
         """An event that changes no state (token and call deltas, a deleted run's end)."""

@@ -257,7 +257,8 @@ class KnowledgeService:
         stores = await self._stores(ws, vector_store_ids)
         vectors = await self._query_vectors(stores, queries) if mode != "keyword" else {}
         depth = max(4 * max_results, 40) * (4 if filters else 1)
-        async with self.store.workspace(ws) as unit:
+        # In a transaction: the dense search tunes its scan with SET LOCAL.
+        async with self.store.workspace(ws, transaction=True) as unit:
             rankings = await self._rankings(unit.knowledge, stores, queries, vectors, depth, mode)
             if filters is not None:
                 allowed = await _passing(unit.knowledge, stores, rankings, filters)

@@ -7,6 +7,7 @@ import itertools
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,7 +145,7 @@ class MemoryCancelSignals:
     async def cancelled(self, run_id: str) -> None:
         await self.wait(run_id)
 
-    async def forget(self, run_id: str) -> None:
+    async def forget(self, run_id: str, asked: bool = True) -> None:
         self.clear(run_id)
 
     async def close(self) -> None:
@@ -215,6 +216,10 @@ class MemoryEventBus:
     def size(self) -> int:
         """Estimated bytes held by every log."""
         return self._size
+
+    async def publish_many(self, events: Sequence[tuple[str, str, Any]]) -> None:
+        for run_id, name, data in events:
+            await self.publish(run_id, name, data)
 
     async def publish(self, run_id: str, name: str, data: Any) -> RunEvent:
         log = self._logs.get(run_id)

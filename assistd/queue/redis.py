@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -228,9 +229,13 @@ class RedisCancelChannel:
             return
         await event.wait()
 
-    async def forget(self, run_id: str) -> None:
-        self._waiters.pop(run_id, None)
-        await self._r.delete(self._key(run_id))
+    async def forget(self, run_id: str, asked: bool = True) -> None:
+        # A run that never became cancelling has no key, but for one whose thread was
+        # deleted just as it completed (that cancel is heard here, or its key expires):
+        # a round trip saved on nearly every run.
+        waiter = self._waiters.pop(run_id, None)
+        if asked or (waiter is not None and waiter.is_set()):
+            await self._r.delete(self._key(run_id))
 
     async def _subscribe(self) -> None:
         async with self._lock:
@@ -315,12 +320,20 @@ class RedisEventBus:
         return f"{self._prefix}events:{run_id}"
 
     async def publish(self, run_id: str, name: str, data: Any) -> RunEvent:
+        seq = await self._append(run_id, name, data)
+        return RunEvent(seq=int(seq), name=name, data=data)
+
+    async def publish_many(self, events: Sequence[tuple[str, str, Any]]) -> None:
+        # All queued before the first is awaited: they go out in one pipeline.
+        for appended in [self._append(run_id, name, data) for run_id, name, data in events]:
+            await appended
+
+    def _append(self, run_id: str, name: str, data: Any) -> asyncio.Future[Any]:
         final = "1" if name in FINAL_EVENTS else "0"
         args: list[str | int | bytes] = [
             self._max_events, encode_event(name, data), final, self._retention_s
         ]  # fmt: skip
-        seq = await self._appends.add(self._key(run_id), args)
-        return RunEvent(seq=int(seq), name=name, data=data)
+        return self._appends.submit(self._key(run_id), args)
 
     async def last_seq(self, run_id: str) -> int:
         last: Any = await self._r.xrevrange(self._key(run_id), count=1)
@@ -453,29 +466,43 @@ class RedisEventBus:
 
 
 class _Batched:
-    """Calls of one Lua script, those made in the same pass of the event loop sent
-    together in one pipeline: the runs a worker executes publish at once, and each
-    command sent alone is a write (a system call) and a round trip of its own."""
+    """Calls of one Lua script sent together in one pipeline, one pipeline in flight at a
+    time: the calls made while one is out go in the next. The runs a worker executes
+    publish at once, and each command sent alone is a write (a system call) and a round
+    trip of its own; one pipeline at a time also keeps every call in the order made."""
 
     def __init__(self, client: Redis, script: str) -> None:
         self._r = client
         self._script = client.register_script(script)
         self._pending: list[tuple[str, list[Any], asyncio.Future[Any]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
+        self._flushing = False  # a flush is scheduled or in flight: it takes what is pending
 
-    async def add(self, key: str, args: list[Any]) -> Any:
+    def submit(self, key: str, args: list[Any]) -> asyncio.Future[Any]:
+        """Queues a call for the next pipeline; the future holds its result."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if not self._pending:
-            loop.call_soon(self._flush_soon)
+        if not self._flushing:
+            self._flushing = True
+            loop.call_soon(self._flush_soon)  # after the calls made in this pass
         self._pending.append((key, args, future))
-        return await future
+        return future
 
     def _flush_soon(self) -> None:
-        batch, self._pending = self._pending, []
-        task = asyncio.create_task(self._flush(batch))
+        task = asyncio.create_task(self._flush_all())
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
+
+    async def _flush_all(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._flush(batch)
+        finally:
+            self._flushing = False  # in the step that found nothing pending
+            stranded, self._pending = self._pending, []  # only when cancelled
+            for _, _, future in stranded:
+                future.set_exception(ConnectionError("the event pipeline was stopped"))
 
     async def _flush(self, batch: list[tuple[str, list[Any], asyncio.Future[Any]]]) -> None:
         try:

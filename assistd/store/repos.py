@@ -17,6 +17,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     literal_column,
@@ -376,6 +377,11 @@ class SqlRunRepo(_Scoped):
         row = await self._first(self.t, thread_id=thread_id, id=run_id)
         return rows.run(row) if row is not None else None
 
+    async def get_at_start(self, thread_id: str, run_id: str) -> tuple[Run, bool] | None:
+        query, keys = _run_with_steps_flag(), self.keys(thread_id=thread_id, id=run_id)
+        row = (await self.conn.execute(query, keys)).first()
+        return (rows.run(row), bool(row.has_steps)) if row is not None else None
+
     async def page(self, thread_id: str, page: PageRequest) -> Page[Run]:
         scope = self.scope(self.t, thread_id=thread_id)
         return await fetch_page(self.conn, self.t, scope, page, rows.run)
@@ -392,6 +398,13 @@ class SqlRunRepo(_Scoped):
     async def active(self, thread_id: str) -> Run | None:
         row = (await self.conn.execute(_active_run(), self.keys(thread_id=thread_id))).first()
         return rows.run(row) if row is not None else None
+
+
+@cache
+def _run_with_steps_flag() -> Select[Any]:
+    t, steps = schema.runs, schema.run_steps
+    has_steps = exists().where(steps.c.workspace_id == t.c.workspace_id, steps.c.run_id == t.c.id)
+    return select_by(t, ("thread_id", "id")).add_columns(has_steps.label("has_steps"))
 
 
 @cache

@@ -154,8 +154,9 @@ def _key_with_workspace() -> Select[Any]:
 class SqlStore:
     """Shared by both databases; the dialect modules only build the engine."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reads: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.reads = reads or engine  # read units' engine (PostgreSQL: autocommit)
 
     async def migrate(self) -> None:
         await upgrade(self.engine)
@@ -166,7 +167,7 @@ class SqlStore:
 
     @asynccontextmanager
     async def _transaction(self, write: bool) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+        async with (self.engine if write else self.reads).connect() as conn:
             if write:
                 # Lets SQLite take its write lock up front (BEGIN IMMEDIATE), so a
                 # transaction never fails half-way on a lock upgrade.
@@ -176,9 +177,12 @@ class SqlStore:
 
     @asynccontextmanager
     async def workspace(
-        self, workspace_id: str, *, write: bool = False
+        self, workspace_id: str, *, write: bool = False, transaction: bool = False
     ) -> AsyncIterator[SqlWorkspaceUnit]:
-        async with self._transaction(write) as conn:
+        # A read asking for a transaction where reads run without one (PostgreSQL) gets
+        # the writers' engine: there "write" only marks the connection for SQLite.
+        in_transaction = write or (transaction and self.reads is not self.engine)
+        async with self._transaction(in_transaction) as conn:
             yield SqlWorkspaceUnit(conn, workspace_id)
 
     @asynccontextmanager
