@@ -38,7 +38,9 @@ def _upload(client: openai.OpenAI, name: str) -> str:
 
 
 def _thread_with(client: openai.OpenAI, *file_ids: str) -> str:
-    attachments = [{"file_id": f, "tools": [{"type": "file_search"}]} for f in file_ids]
+    # code_interpreter: a file_search attachment puts the file in the thread's vector
+    # store, which outlives the thread (as OpenAI's did, until the store expires).
+    attachments = [{"file_id": f, "tools": [{"type": "code_interpreter"}]} for f in file_ids]
     message = {"role": "user", "content": "hello", "attachments": attachments}
     return client.beta.threads.create(messages=[message]).id  # type: ignore[list-item]
 
