@@ -20,6 +20,7 @@ from typing import TypeVar
 from assistd.core import citations, rag
 from assistd.core import run_options as ro
 from assistd.core import runs as rs
+from assistd.core.content_filter import ContentFilters
 from assistd.core.context import build_context
 from assistd.core.events import MessageDelta, run_event_name
 from assistd.core.file_links import FileLinks
@@ -90,6 +91,7 @@ class Executor:
         self.settings = settings
         self.rounds = ToolRound(self.journal, tools, settings)
         self.rag = RagStage(journal, knowledge)  # the `rag` tool's search, before the model
+        self.filters = ContentFilters(settings)
 
     # ---- entry point --------------------------------------------------------------------
 
@@ -186,6 +188,11 @@ class Executor:
         context = await self._tool_context(job, run)
         if taken_over and await self._resume(job, run, context):
             return
+        if run.leg == 1 and not taken_over and self.filters.active:
+            async with self.store.workspace(job.workspace_id, write=True) as unit:
+                blocked = await self.filters.check_input(unit, run)
+            if blocked is not None:
+                raise blocked
         rounds, previous, history = await self._tool_history(job, run, taken_over)
         documents = None  # a run without `rag` skips the cancellable wait (two tasks a run)
         if rag.rag_tools(run.tools):
@@ -392,8 +399,11 @@ class Executor:
         message, step = turn.message, turn.message_step
         reply = (message, step) if message and step and message.status == "in_progress" else None
         tools = turn.tool_step if calls and (reply or not _clients_only(calls)) else None
+        blocked = None
         if reply:
             await self._complete_reply(job, run, turn, *reply, status)
+            if self.filters.active:
+                blocked = await self.filters.check_reply(reply[0])
         elif tools is None:
             return
         if tools is not None:
@@ -404,6 +414,8 @@ class Executor:
                 await entry.save_step(run, reply[1])
             if tools is not None:
                 await entry.save_step(run, tools, announce=False)
+        if blocked is not None:
+            raise blocked  # the reply is stored withheld; the run fails
 
     async def _complete_reply(
         self, job: RunJob, run: Run, turn: Turn, message: Message, step: RunStep, status: str
