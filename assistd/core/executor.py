@@ -188,7 +188,7 @@ class Executor:
         context = await self._tool_context(job, run)
         if taken_over and await self._resume(job, run, context):
             return
-        if run.leg == 1 and not taken_over and self.filters.active:
+        if run.leg == 1 and self.filters.active:  # again when taken over: it may not have ended
             async with self.store.workspace(job.workspace_id, write=True) as unit:
                 blocked = await self.filters.check_input(unit, run)
             if blocked is not None:

@@ -64,6 +64,11 @@ def test_a_blocked_input_fails_the_run(filtered: None, fake_model: FakeModel) ->
     assert "input" in run.last_error["message"]
     assert not any(w.lower() in json.dumps(run.last_error).lower() for w in WORDS)
     assert message.metadata == {"content_filter": "blocked"}
+    # Nor does a run started again on the same thread get it past the filter.
+    again = settle(
+        message.thread_id, ok(Runs.create(message.thread_id, assistant_id=run.assistant_id)).id
+    )
+    assert (again.status, again.last_error["code"]) == ("failed", "content_filtered")
     assert fake_model.requests(model) == []  # the model never saw it
 
 
