@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from assistd.core.content_filter import ContentFilters
 from assistd.core.events import EventBus
 from assistd.core.executor import Executor
 from assistd.core.file_links import FileLinks, file_links
@@ -99,13 +100,15 @@ EMBEDDED_LEASE_S = 86400.0
 
 
 def check_shape(settings: Settings) -> None:
-    """StartupError for a distributed setting the store cannot serve."""
+    """StartupError for a distributed setting the store cannot serve, or a content
+    filter that cannot be loaded."""
     if settings.redis_url and settings.uses_sqlite:
         raise StartupError(
             "redis_url (ASSISTD_REDIS_URL) runs assistd distributed, which needs PostgreSQL: "
             "set database_url to a postgresql+asyncpg:// URL, or unset redis_url to run the "
             "embedded shape on SQLite"
         )
+    ContentFilters(settings)  # a filter that cannot load: a one-line error, before listening
 
 
 @dataclass(slots=True)

@@ -230,6 +230,20 @@ class RerankerSettings(BaseModel):
         return None
 
 
+class ContentFilterSettings(BaseModel):
+    """Content filters on the user's input before a run and the reply after it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The built-in filter blocks text containing any of these (none: it is off).
+    blocked_words: list[str] = Field(default_factory=list)
+    case_sensitive: bool = False
+    check_replies: bool = True  # false: only the input is checked
+    # More filters by import path, "package.module:factory" (factory(settings) returns
+    # the filter), besides those installed as `assistd.content_filters` entry points.
+    filters: list[str] = Field(default_factory=list)
+
+
 class ModelRoute(BaseModel):
     """Where one model name (or `*`, every other name) is served."""
 
@@ -313,6 +327,7 @@ class Settings(BaseSettings):
     thread_ttl_s: int | None = Field(default=None, gt=0)
     thread_sweep_interval_s: float = Field(default=60.0, gt=0)
     thread_sweep_batch: int = Field(default=100, gt=0, le=10000)
+    content_filter: ContentFilterSettings = Field(default_factory=ContentFilterSettings)
     # On SIGTERM open streams end at once; whatever is still open after this is cut off.
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
 

@@ -20,6 +20,7 @@ from typing import TypeVar
 from assistd.core import citations, rag
 from assistd.core import run_options as ro
 from assistd.core import runs as rs
+from assistd.core.content_filter import ContentFilters
 from assistd.core.context import build_context
 from assistd.core.events import MessageDelta, run_event_name
 from assistd.core.file_links import FileLinks
@@ -90,6 +91,7 @@ class Executor:
         self.settings = settings
         self.rounds = ToolRound(self.journal, tools, settings)
         self.rag = RagStage(journal, knowledge)  # the `rag` tool's search, before the model
+        self.filters = ContentFilters(settings)
 
     # ---- entry point --------------------------------------------------------------------
 
@@ -191,6 +193,11 @@ class Executor:
         context = await self._tool_context(job, run)
         if taken_over and await self._resume(job, run, context):
             return
+        if run.leg == 1 and self.filters.active:  # again when taken over: it may not have ended
+            async with self.store.workspace(job.workspace_id, write=True) as unit:
+                blocked = await self.filters.check_input(unit, run)
+            if blocked is not None:
+                raise blocked
         # The run's first read said whether it has steps: a new run's are not read.
         rounds, previous, history = await self._tool_history(job, run) if has_steps else (0, {}, [])
         documents = None  # a run without `rag` skips the cancellable wait (two tasks a run)
@@ -402,8 +409,11 @@ class Executor:
         message, step = turn.message, turn.message_step
         reply = (message, step) if message and step and message.status == "in_progress" else None
         tools = turn.tool_step if calls and (reply or not _clients_only(calls)) else None
+        blocked = None
         if reply:
             await self._complete_reply(job, run, turn, *reply, status)
+            if self.filters.active:
+                blocked = await self.filters.check_reply(reply[0])
         elif tools is None:
             if then_complete:
                 await self._complete(job, run)
@@ -416,9 +426,14 @@ class Executor:
                 await entry.save_step(run, reply[1])
             if tools is not None:
                 await entry.save_step(run, tools, announce=False)
-            done = then_complete and await self._finish_in(
-                entry, run, rs.RunStatus.COMPLETED, None, [], closed=True
+            # A withheld reply fails the run instead: it does not complete with it.
+            done = (
+                blocked is None
+                and then_complete
+                and await self._finish_in(entry, run, rs.RunStatus.COMPLETED, None, [], closed=True)
             )
+        if blocked is not None:
+            raise blocked  # the reply is stored withheld; the run fails
         if then_complete and not done:
             await self._complete(job, run)
 

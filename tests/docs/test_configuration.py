@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from assistd.settings import (
+    ContentFilterSettings,
     EmbedderSettings,
     GitHubSettings,
     ImageSettings,
@@ -33,6 +34,7 @@ SECTIONS: list[tuple[type[BaseModel], str]] = [
     (PluginSettings, "plugins.<id>.{}"),
     (PluginAuthSettings, "plugins.<id>.auth.{}"),
     (OutboundSettings, "outbound.{}"),
+    (ContentFilterSettings, "content_filter.{}"),
     (SearchSettings, "search.{}"),
     (ImageSettings, "image.{}"),
     (GitHubSettings, "github.{}"),

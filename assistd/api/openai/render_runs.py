@@ -35,6 +35,8 @@ Wire = dict[str, Any]
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 # OpenAI's codes for a run's last_error; ours map onto them, the message keeps the detail.
 RATE_LIMITED = "rate_limit_exceeded"
+# OpenAI's code for a prompt its content policy refused: what a content filter's block is.
+INVALID_PROMPT = {"content_filtered": "invalid_prompt"}
 
 
 def _usage(usage: JsonDict | None) -> Wire | None:
@@ -45,8 +47,9 @@ def _last_error(error: JsonDict | None) -> Wire | None:
     if error is None:
         return None
     code = str(error.get("code") or "")
+    mapped = RATE_LIMITED if "rate" in code.lower() else INVALID_PROMPT.get(code, "server_error")
     return {
-        "code": RATE_LIMITED if "rate" in code.lower() else "server_error",
+        "code": mapped,
         "message": str(error.get("message") or code),
     }
 
