@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from assistd.core.objects import KnowledgeChunk
 from assistd.store import schema
+from assistd.store.ivf import IvfIndex
 from assistd.store.keywords import fts5_query, index_terms, query_terms, tsquery
 from assistd.store.repos import _Scoped
 
@@ -85,11 +86,13 @@ class SqlChunkIndex(_Scoped):
         dimension = len(chunks[0].embedding)
         await self._ensure_vector_index(dimension)
         vec = _vec_table(dimension)
+        seqs: list[int] = []
         for chunk in chunks:
             result = await self.conn.execute(
                 insert(self.c), self._chunk_row(vector_store_id, chunk)
             )
             seq = result.inserted_primary_key[0]  # type: ignore[index]
+            seqs.append(int(seq))
             await self.conn.execute(
                 text("INSERT INTO chunks_fts(rowid, terms) VALUES (:seq, :terms)"),
                 {"seq": seq, "terms": index_terms(chunk.text)},
@@ -101,6 +104,8 @@ class SqlChunkIndex(_Scoped):
                 ),
                 {"s": seq, "v": vector_store_id, "e": blob},
             )
+        matrix = np.asarray([c.embedding for c in chunks], dtype=np.float32)
+        await IvfIndex(self.conn, self.ws).added(vector_store_id, vec, seqs, matrix)
 
     async def _insert_pg(self, vector_store_id: str, chunks: Sequence[KnowledgeChunk]) -> None:
         kind = await self._pg_embedding()
@@ -138,6 +143,11 @@ class SqlChunkIndex(_Scoped):
                 "" if file_id is None else " AND file_id = :file"
             )
             chunk_seqs = f"SELECT seq FROM chunks WHERE {where}"
+            ivf = IvfIndex(self.conn, self.ws)
+            if file_id is None:
+                await ivf.drop(vector_store_id)
+            else:
+                await ivf.removed(vector_store_id, chunk_seqs, params)
             await self.conn.execute(
                 text(f"DELETE FROM chunks_fts WHERE rowid IN ({chunk_seqs})"), params
             )
@@ -235,14 +245,20 @@ class SqlChunkIndex(_Scoped):
         vec = _vec_table(len(vector))
         if vec not in await self._vec_tables():
             return []
-        blob = np.asarray(vector, dtype=np.float32).tobytes()
+        query = np.asarray(vector, dtype=np.float32)
+        blob = query.tobytes()
         statement = text(
             f"SELECT v.chunk_id, v.distance FROM {vec} v JOIN chunks c ON c.seq = v.chunk_id "
             "WHERE v.embedding MATCH :q AND k = :k AND v.vector_store_id = :vs "
             "AND c.workspace_id = :ws"
         )
         found: list[tuple[int, float]] = []
+        ivf = IvfIndex(self.conn, self.ws)
         for vs in ids:  # sqlite-vec filters a KNN query by one partition key value
+            approximate = await ivf.search(vs, query, limit)
+            if approximate is not None:  # a large store: its IVF index
+                found.extend(approximate)
+                continue
             params = {"q": blob, "k": limit, "vs": vs, "ws": self.ws}
             found.extend(
                 (int(r[0]), 1.0 - float(r[1])) for r in await self.conn.execute(statement, params)
