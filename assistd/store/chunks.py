@@ -253,19 +253,17 @@ class SqlChunkIndex(_Scoped):
         self, vector_store_ids: Sequence[str], vector: Sequence[float], limit: int
     ) -> list[tuple[int, float]]:
         """Nearest chunks by cosine similarity (returned as the score)."""
+        if not self._pg:  # its statements are scoped to the workspace: no check first
+            return await self._dense_sqlite(list(dict.fromkeys(vector_store_ids)), vector, limit)
         ids = list(await self._own_stores(vector_store_ids))
         if not ids:
             return []
-        if self._pg:
-            return await self._dense_pg(ids, vector, limit)
-        return await self._dense_sqlite(ids, vector, limit)
+        return await self._dense_pg(ids, vector, limit)
 
     async def _dense_sqlite(
         self, ids: list[str], vector: Sequence[float], limit: int
     ) -> list[tuple[int, float]]:
         vec = _vec_table(len(vector))
-        if vec not in await self._vec_tables():
-            return []
         query = np.asarray(vector, dtype=np.float32)
         blob = query.tobytes()
         statement = text(
@@ -274,11 +272,14 @@ class SqlChunkIndex(_Scoped):
             "AND c.workspace_id = :ws"
         )
         found: list[tuple[int, float]] = []
-        ivf = IvfIndex(self.conn, self.ws)
+        ivf, tables = IvfIndex(self.conn, self.ws), None
         for vs in ids:  # sqlite-vec filters a KNN query by one partition key value
             approximate = await ivf.search(vs, query, limit)
             if approximate is not None:  # a large store: its IVF index
                 found.extend(approximate)
+                continue
+            tables = tables if tables is not None else await self._vec_tables()
+            if vec not in tables:
                 continue
             params = {"q": blob, "k": limit, "vs": vs, "ws": self.ws}
             found.extend(
@@ -351,6 +352,9 @@ class SqlChunkIndex(_Scoped):
             .outerjoin(
                 files, (files.c.workspace_id == c.c.workspace_id) & (files.c.id == c.c.file_id)
             )
-            .where(*self.scope(c), c.c.seq.in_(list(seqs)))
+            # SQLite's planner (no statistics) walked the workspace's whole chunk index
+            # for `workspace_id = ?` instead of looking the seqs up: 23 ms for 10 hits at
+            # 8,000 chunks. `workspace_id || ''` still scopes the rows, without that index.
+            .where(c.c.workspace_id.concat("") == self.ws, c.c.seq.in_(list(seqs)))
         )
         return {int(r.seq): dict(r._mapping) for r in await self.conn.execute(query)}
