@@ -137,6 +137,12 @@ class _FixedEmbedder:
         return np.repeat(self.vector, len(texts), axis=0)
 
 
+EXACT = text(
+    "SELECT chunk_id, distance FROM vec_chunks_384 WHERE embedding MATCH :q AND k = 40 "
+    "AND vector_store_id = :vs"
+)
+
+
 def _recall(
     found: list[tuple[int, float]], seqs: np.ndarray[Any, Any], matrix: Any, q: Any
 ) -> float:
@@ -161,7 +167,7 @@ async def latency(
         fill_s = time.perf_counter() - t0
         seqs = np.fromiter(by_seq, dtype=np.int64)
         matrix = np.stack(list(by_seq.values()))
-        dense, keyword, hybrid, baseline, recall = [], [], [], [], []
+        dense, keyword, hybrid, baseline, recall, exact = [], [], [], [], [], []
         for _ in range(queries):
             q = _query_near(matrix[RNG.integers(0, len(matrix))])
             fixed.vector = q[None, :]
@@ -171,6 +177,10 @@ async def latency(
                 found = await unit.knowledge.dense_search([vs_id], q.tolist(), 40)
                 dense.append(time.perf_counter() - t)
                 recall.append(_recall(found, seqs, matrix, q))
+                if backend == "sqlite":  # the same-run baseline: sqlite-vec's exact scan
+                    t = time.perf_counter()
+                    await unit.knowledge.conn.execute(EXACT, {"q": q.tobytes(), "vs": vs_id})  # type: ignore[attr-defined]
+                    exact.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 await unit.knowledge.keyword_search([vs_id], words, 40)
                 keyword.append(time.perf_counter() - t)
@@ -180,6 +190,8 @@ async def latency(
             baseline.append(http.once() / 1e9)
         figures = {"dense": _ms(dense), "keyword": _ms(keyword), "hybrid": _ms(hybrid),
                    "baseline_http": _ms(baseline)}  # fmt: skip
+        if exact:
+            figures["dense_exact_scan"] = _ms(exact)
         base = figures["baseline_http"]["p50_ms"]
         return {"backend": backend, "chunks": chunks, "fill_s": round(fill_s, 1), **figures,
                 "dense_recall_at_10": round(float(np.mean(recall)), 4),
@@ -272,6 +284,12 @@ def main() -> None:
         cells = [f"{r[k]['p50_ms']}/{r[k]['p95_ms']}" for k in kinds]
         lines.append(f"{r['backend']:<9} {r['chunks']:>6}  " + "  ".join(f"{c:<14}" for c in cells)
                      + f"  {r['dense_recall_at_10']}")  # fmt: skip
+    for r in results["latency"]:
+        if "dense_exact_scan" in r:
+            x = r["dense_exact_scan"]
+            lines.append(
+                f"{r['backend']}: sqlite-vec exact scan p50/p95 {x['p50_ms']}/{x['p95_ms']} ms"
+            )
     e = results["query_embedding"]
     lines.append(f"query embedding (MiniLM, one short query): p50 {e['p50_ms']} ms")
     if results["ingestion"]:
