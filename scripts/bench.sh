@@ -5,12 +5,14 @@
 #   objects  object-call latency (assistants, messages) on SQLite and PostgreSQL
 #   runs     the run engine: overhead, time to first token, throughput, the local model
 #   sandbox  code interpreter kernels: cold start, warm `1+1`, a 100-call session
+#   knowledge  knowledge-base search latency at N chunks, and ingestion throughput
 set -euo pipefail
 cd "$(dirname "$0")/.."
-declare -A BENCHES=([objects]=bench.objects [runs]=bench.runs [sandbox]=bench.sandbox)
+declare -A BENCHES=([objects]=bench.objects [runs]=bench.runs [sandbox]=bench.sandbox
+                   [knowledge]=bench.knowledge)
 name="${1:-}"
 if [[ -z "$name" || -z "${BENCHES[$name]:-}" ]]; then
-    echo "usage: scripts/bench.sh {objects|runs|sandbox} [options]" >&2
+    echo "usage: scripts/bench.sh {objects|runs|sandbox|knowledge} [options]" >&2
     exit 2
 fi
 shift
