@@ -119,15 +119,13 @@ class OutboundSettings(BaseModel):
         return networks
 
 
-class ProviderSettings(BaseModel):
-    """A networked tool's backend: where it is and its key (from the file or a variable)."""
+class _KeyedEndpoint(BaseModel):
+    """An HTTP service's key, given in the file or read from an environment variable."""
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str | None = None  # the provider's public endpoint when unset
     api_key: str | None = None
     api_key_env: str | None = None  # read the key from this environment variable
-    timeout_s: float = Field(default=10.0, gt=0)
 
     def key(self) -> str | None:
         if self.api_key:
@@ -135,6 +133,15 @@ class ProviderSettings(BaseModel):
         if self.api_key_env:
             return os.environ.get(self.api_key_env) or None
         return None
+
+
+class ProviderSettings(_KeyedEndpoint):
+    """A networked tool's backend: where it is and its key (from the file or a variable)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None  # the provider's public endpoint when unset
+    timeout_s: float = Field(default=10.0, gt=0)
 
 
 class SearchSettings(ProviderSettings):
@@ -176,7 +183,7 @@ class GitHubSettings(ProviderSettings):
     max_results: int = Field(default=5, ge=1, le=100)
 
 
-class EmbedderSettings(BaseModel):
+class EmbedderSettings(_KeyedEndpoint):
     """An OpenAI-compatible /v1/embeddings endpoint that vector stores may choose."""
 
     model_config = ConfigDict(extra="forbid")
@@ -184,8 +191,6 @@ class EmbedderSettings(BaseModel):
     base_url: str | None = None  # required: e.g. http://127.0.0.1:8081/v1
     model: str | None = None  # the name sent upstream; default: the table's name
     dimension: int | None = Field(default=None, gt=0)  # required: the vectors' length
-    api_key: str | None = None
-    api_key_env: str | None = None  # read the key from this environment variable
     batch: int = Field(default=64, gt=0, le=2048)  # texts per request
     timeout_s: float = Field(default=60.0, gt=0)
 
@@ -195,15 +200,8 @@ class EmbedderSettings(BaseModel):
             raise ValueError("an embedder needs base_url and dimension")
         return self
 
-    def key(self) -> str | None:
-        if self.api_key:
-            return self.api_key
-        if self.api_key_env:
-            return os.environ.get(self.api_key_env) or None
-        return None
 
-
-class RerankerSettings(BaseModel):
+class RerankerSettings(_KeyedEndpoint):
     """A reranker behind the common POST {base_url}/rerank (Cohere, Jina, TEI, vLLM), applied
     to a knowledge search's fused hits."""
 
@@ -211,8 +209,6 @@ class RerankerSettings(BaseModel):
 
     base_url: str | None = None  # required: e.g. http://127.0.0.1:8082/v1
     model: str | None = None  # sent as `model`; some servers (TEI) serve one and ignore it
-    api_key: str | None = None
-    api_key_env: str | None = None  # read the key from this environment variable
     candidates: int = Field(default=40, gt=0, le=1000)  # fused hits sent to be reranked
     timeout_s: float = Field(default=10.0, gt=0)
 
@@ -221,13 +217,6 @@ class RerankerSettings(BaseModel):
         if not self.base_url:
             raise ValueError("a reranker needs base_url")
         return self
-
-    def key(self) -> str | None:
-        if self.api_key:
-            return self.api_key
-        if self.api_key_env:
-            return os.environ.get(self.api_key_env) or None
-        return None
 
 
 class ContentFilterSettings(BaseModel):
