@@ -6,11 +6,13 @@ test-artifacts/ui/."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 
+from tests.api.openai.file_search_helpers import ROME, search_then_cite
 from tests.conftest import make_workspace
 from tests.support.fake_model import FakeModel, Reply, ToolCalls
 from tests.support.server import RunningServer
@@ -116,7 +118,8 @@ def test_chat_streams_and_shows_the_code_call_and_its_image(
     )
     page.screenshot(path=artifacts / "chat-streaming.png", full_page=True)
     page.wait_for_selector(".run[data-status=completed]", timeout=WAIT_MS)
-    assert reply.first.inner_text().startswith(ANSWER)
+    # the text's link to the image is left out: the image itself is shown below it
+    assert reply.first.inner_text() == ANSWER
 
     call = page.locator(".run .tool-call.tool-code_interpreter")
     assert "plt.plot(xs" in call.locator("pre.code").inner_text()
@@ -147,3 +150,156 @@ def assert_image_shown(page: Page, selector: str) -> None:
     )
     assert str(image.get_attribute("src")).startswith("blob:")
     assert image.evaluate("i => i.naturalWidth") > 100
+
+
+def test_a_function_call_waits_for_the_output_typed_in(
+    page: Page, admin: httpx.Client, fake_model: FakeModel, artifacts: Path
+) -> None:
+    _, key = make_workspace(admin, "ui")
+    model = fake_model.new_model(
+        ToolCalls([("get_weather", {"city": "Paris"})]), Reply("It is sunny in Paris.")
+    )
+    enter_key(page, key)
+    page.click("#tabs button[data-tab=assistants]")
+    page.fill("#a-name", "Weather")
+    page.fill("#a-model", model)
+    page.fill("#a-functions", WEATHER)
+    page.click("#save-assistant")
+    row = page.locator("#assistant-list tbody tr", has_text="Weather")
+    assert "function get_weather" in row.inner_text()
+
+    page.click("#tabs button[data-tab=chat]")
+    page.select_option("#chat-assistant", str(row.get_attribute("data-assistant-id")))
+    page.fill("#chat-input", "Weather in Paris?")
+    page.click("#send")
+    page.wait_for_selector(".run[data-status=requires_action] .tool-outputs", timeout=WAIT_MS)
+    assert 'get_weather({"city": "Paris"})' in page.inner_text(".tool-outputs")
+    page.fill(".tool-outputs textarea", "sunny, 24 C")
+    page.screenshot(path=artifacts / "function-call.png", full_page=True)
+    page.click(".tool-outputs button")
+    page.wait_for_selector(".run[data-status=completed]", timeout=WAIT_MS)
+    assert page.inner_text(".message.role-assistant .text") == "It is sunny in Paris."
+    assert "sunny, 24 C" in page.inner_text(".run .tool-function pre.logs")
+    told = fake_model.requests(model)[-1]["messages"]
+    assert told[-1]["role"] == "tool" and told[-1]["content"] == "sunny, 24 C"
+
+
+WEATHER = """[{"name": "get_weather", "description": "The weather in a city.",
+  "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                 "required": ["city"]}}]"""
+
+
+def test_files_vector_stores_and_assistants_are_managed(
+    page: Page, admin: httpx.Client, server: RunningServer, artifacts: Path, tmp_path: Path
+) -> None:
+    _, key = make_workspace(admin, "ui")
+    api = httpx.Client(
+        base_url=f"{server.base_url}/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+    page.on("dialog", lambda dialog: dialog.accept())  # the "Delete ...?" confirmations
+    enter_key(page, key)
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Opening hours\nThe shop opens at nine and closes at five.\n")
+    page.click("#tabs button[data-tab=files]")
+    page.set_input_files("#upload-file", notes)
+    page.click("#upload")
+    file_row = page.locator("#file-list tbody tr", has_text="notes.md")
+    file_id = str(file_row.get_attribute("data-file-id"))
+    assert api.get(f"/files/{file_id}").json()["filename"] == "notes.md"
+
+    page.click("#tabs button[data-tab=stores]")
+    page.fill("#store-name", "Shop")
+    page.select_option("#store-files", file_id)
+    page.click("#create-store")
+    store_row = page.locator("#store-list tbody tr", has_text="Shop")
+    store_id = str(store_row.get_attribute("data-store-id"))
+    store_row.get_by_role("button", name="Files").click()
+    in_store = page.locator(f"#store-detail li[data-file-id={file_id}]")
+    in_store.wait_for()
+    assert store_files(api, store_id) == [file_id]
+    in_store.get_by_role("button", name="Remove").click()
+    in_store.wait_for(state="detached")
+    assert store_files(api, store_id) == []
+    page.select_option("#store-add-file", file_id)
+    page.click("#store-detail >> text=Add file")
+    in_store.wait_for()
+    assert store_files(api, store_id) == [file_id]
+    # the list is read again while the file is ingested, until it is
+    ready = f"#store-list tr[data-store-id={store_id}] >> text=1 of 1 ready"
+    page.wait_for_selector(ready, timeout=WAIT_MS)
+    page.screenshot(path=artifacts / "vector-stores.png", full_page=True)
+
+    assistant_id = create_assistant(page, "Shop helper", "fake-shop")
+    row = page.locator(f"#assistant-list tr[data-assistant-id={assistant_id}]")
+    row.get_by_role("button", name="Edit").click()
+    assert page.input_value("#a-model") == "fake-shop"
+    page.fill("#a-instructions", "Answer from the shop's notes.")
+    page.check("#a-search")
+    page.check("#a-code")
+    page.select_option("#a-stores", store_id)
+    page.select_option("#a-files", file_id)
+    page.click("#save-assistant")
+    page.wait_for_selector(
+        f"#assistant-list tr[data-assistant-id={assistant_id}] >> text=file_search"
+    )
+    saved = api.get(f"/assistants/{assistant_id}").json()
+    assert saved["instructions"] == "Answer from the shop's notes."
+    assert sorted(t["type"] for t in saved["tools"]) == ["code_interpreter", "file_search"]
+    assert saved["tool_resources"]["file_search"]["vector_store_ids"] == [store_id]
+    assert saved["tool_resources"]["code_interpreter"]["file_ids"] == [file_id]
+    page.screenshot(path=artifacts / "assistant-edited.png", full_page=True)
+
+    row.get_by_role("button", name="Delete").click()
+    row.wait_for(state="detached")
+    assert api.get(f"/assistants/{assistant_id}").status_code == 404
+    page.click("#tabs button[data-tab=stores]")
+    store_row.get_by_role("button", name="Delete").click()
+    store_row.wait_for(state="detached")
+    assert api.get(f"/vector_stores/{store_id}").status_code == 404
+    page.click("#tabs button[data-tab=files]")
+    file_row.get_by_role("button", name="Delete").click()
+    file_row.wait_for(state="detached")
+    assert api.get(f"/files/{file_id}").status_code == 404
+    api.close()
+
+
+def store_files(api: httpx.Client, store_id: str) -> list[str]:
+    listed = api.get(f"/vector_stores/{store_id}/files")
+    assert listed.status_code == 200, listed.text
+    return [f["id"] for f in listed.json()["data"]]
+
+
+def test_a_file_search_shows_its_results_and_their_text(
+    page: Page, admin: httpx.Client, server: RunningServer, fake_model: FakeModel
+) -> None:
+    _, key = make_workspace(admin, "ui")
+    api = httpx.Client(
+        base_url=f"{server.base_url}/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+    model = search_then_cite(fake_model, "Colosseum spectators", "rome.txt")
+    rome = api.post(
+        "/files", files={"file": ("rome.txt", ROME.encode())}, data={"purpose": "assistants"}
+    ).json()["id"]
+    store = api.post("/vector_stores", json={"name": "Rome", "file_ids": [rome]}).json()["id"]
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while api.get(f"/vector_stores/{store}").json()["status"] == "in_progress":
+        assert time.monotonic() < deadline, "the file was not ingested"
+        time.sleep(0.2)
+    assistant = api.post(
+        "/assistants",
+        json={
+            "name": "Guide", "model": model, "tools": [{"type": "file_search"}],
+            "tool_resources": {"file_search": {"vector_store_ids": [store]}},
+        },
+    ).json()["id"]  # fmt: skip
+    api.close()
+
+    enter_key(page, key)
+    page.select_option("#chat-assistant", assistant)
+    page.fill("#chat-input", "How many people fit in the Colosseum?")
+    page.click("#send")
+    page.wait_for_selector(".run[data-status=completed]", timeout=WAIT_MS)
+    results = page.inner_text(".run .tool-file_search .results")
+    assert "rome.txt" in results and "80,000 spectators" in results
+    reply = page.inner_text(".message.role-assistant .text")
+    assert reply.startswith("The answer is in the files.【"), reply

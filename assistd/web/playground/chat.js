@@ -84,7 +84,8 @@ class MessageView {
     this.node.dataset.messageId = message.id;
     this.node.dataset.status = message.status || "";
     clear(this.node).append(el("div", { class: "role" }, message.role));
-    for (const part of message.content || []) this.node.append(contentPart(part));
+    const shown = new Set((message.content || []).map((p) => p.image_file?.file_id).filter(Boolean));
+    for (const part of message.content || []) this.node.append(contentPart(part, shown));
     const attached = (message.attachments || []).map((a) => a.file_id);
     if (attached.length) this.node.append(el("div", { class: "muted" }, `attached: ${attached.join(", ")}`));
   }
@@ -99,8 +100,18 @@ class MessageView {
   }
 }
 
-function contentPart(part) {
-  if (part.type === "text") return el("div", { class: "text" }, part.text?.value || "");
+// A reply's text links each image it shows (`![image](.../links/files/file_...?...)`, for
+// clients that drop image parts): here the image itself is shown, so its link is left out.
+const IMAGE_LINK = /!\[[^\]]*\]\([^)\s]*\/links\/files\/(file_[A-Za-z0-9]+)[^)\s]*\)/g;
+
+function withoutImageLinks(text, shown) {
+  return text.replace(IMAGE_LINK, (link, fileId) => (shown.has(fileId) ? "" : link)).trimEnd();
+}
+
+function contentPart(part, shown) {
+  if (part.type === "text") {
+    return el("div", { class: "text" }, withoutImageLinks(part.text?.value || "", shown));
+  }
   if (part.type === "image_file") return image(part.image_file.file_id);
   if (part.type === "image_url") {
     return el("div", { class: "muted" }, `image: ${part.image_url?.url || ""}`);

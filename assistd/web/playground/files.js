@@ -37,6 +37,16 @@ export async function loadStores() {
         el("button", { type: "button", class: "danger", onclick: () => guarded(() => removeStore(s)) }, "Delete"))));
   }
   onChange(files, stores);
+  pollWhileIngesting();
+}
+
+let poll = null;
+
+// A store still ingesting is listed again every 2 s, until all its files are done.
+function pollWhileIngesting() {
+  clearTimeout(poll);
+  if (!stores.some((s) => s.status === "in_progress")) return;
+  poll = setTimeout(() => api.savedKey() && guarded(loadStores), 2000);
 }
 
 async function download(file) {
@@ -67,6 +77,7 @@ async function createStore() {
   const body = { name: $("#store-name").value.trim() || null, file_ids: selectedValues($("#store-files")) };
   const made = await api.post("vector_stores", body);
   $("#store-name").value = "";
+  $("#store-files").selectedIndex = -1;
   notice(`Created the vector store ${made.name || made.id}.`);
   await loadStores();
 }
@@ -84,7 +95,7 @@ async function showStore(store) {
   const byId = new Map(files.map((f) => [f.id, f.filename]));
   const choice = el("select", { id: "store-add-file" });
   fillSelect(choice, files.filter((f) => !inStore.some((s) => s.id === f.id)), (f) => [f.id, f.filename]);
-  const add = el("button", { type: "button", onclick: () => guarded(async () => {
+  const add = el("button", { type: "button", disabled: !choice.options.length, onclick: () => guarded(async () => {
     if (!choice.value) return;
     await api.post(`vector_stores/${store.id}/files`, { file_id: choice.value });
     await loadStores();
