@@ -14,7 +14,7 @@ import httpx
 
 from tests.api.openai.file_search_helpers import ROME, search_then_cite
 from tests.conftest import make_workspace
-from tests.support.fake_model import FakeModel, Reply, ToolCalls
+from tests.support.fake_model import FakeModel, Gate, Reply, ToolCalls
 from tests.support.server import RunningServer
 
 if TYPE_CHECKING:
@@ -137,6 +137,9 @@ def test_chat_streams_and_shows_the_code_call_and_its_image(
     assert_image_shown(page, ".run .tool-call img.file-image")
     assert page.locator(".message.role-user").inner_text().endswith("Plot y = x^2 from -5 to 5.")
     page.screenshot(path=artifacts / "thread-reloaded.png", full_page=True)
+
+    page.click("#forget-key")
+    assert page.is_hidden("#tabs") and page.evaluate("Object.keys(sessionStorage)") == []
 
 
 def assert_image_shown(page: Page, selector: str) -> None:
@@ -303,3 +306,59 @@ def test_a_file_search_shows_its_results_and_their_text(
     assert "rome.txt" in results and "80,000 spectators" in results
     reply = page.inner_text(".message.role-assistant .text")
     assert reply.startswith("The answer is in the files.【"), reply
+
+
+def test_a_run_is_cancelled_from_the_page(
+    page: Page, admin: httpx.Client, fake_model: FakeModel
+) -> None:
+    _, key = make_workspace(admin, "ui")
+    gate = Gate("too late")  # the model says nothing until the test is done
+    model = fake_model.new_model(gate)
+    try:
+        enter_key(page, key)
+        assistant_id = create_assistant(page, "Slow", model)
+        page.click("#tabs button[data-tab=chat]")
+        page.select_option("#chat-assistant", assistant_id)
+        page.fill("#chat-input", "Take your time.")
+        page.click("#send")
+        page.wait_for_selector(".run[data-status=in_progress]", timeout=WAIT_MS)
+        page.click("#cancel-run")
+        page.wait_for_selector(".run[data-status=cancelled]", timeout=WAIT_MS)
+        page.wait_for_selector("#cancel-run", state="hidden", timeout=WAIT_MS)
+        assert page.is_enabled("#send")
+    finally:
+        gate.open()
+
+
+STREAM = (
+    ": keep-alive\n\n"
+    'event: thread.message.delta\ndata: {"text": "two\\nlines"}\n\n'
+    'id: 3\nevent: thread.run.completed\ndata: {"status": "completed"}\n\n'
+    "event: done\ndata: [DONE]\n\n"
+    "event: after\ndata: {}\n\n"
+)
+
+
+def test_the_event_parser_reads_a_stream_cut_anywhere(page: Page) -> None:
+    """The page's SSE parser on one stream cut in two at every position (the network may
+    split it anywhere): the same events each time, nothing after `done`."""
+    page.goto("/ui")
+    outcomes = page.evaluate(
+        """async (text) => {
+            const { SseParser } = await import("./ui/assets/api.js");
+            const outcomes = new Set();
+            for (let cut = 0; cut <= text.length; cut++) {
+                const seen = [];
+                const parser = new SseParser((name, data) => seen.push([name, data]));
+                const ended = parser.feed(text.slice(0, cut)) || parser.feed(text.slice(cut));
+                outcomes.add(JSON.stringify([seen, ended]));
+            }
+            return [...outcomes].map((o) => JSON.parse(o));
+        }""",
+        STREAM,
+    )
+    expected = [
+        ["thread.message.delta", {"text": "two\nlines"}],
+        ["thread.run.completed", {"status": "completed"}],
+    ]
+    assert outcomes == [[expected, True]]
