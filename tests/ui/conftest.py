@@ -12,7 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -31,14 +31,21 @@ def chromium_path() -> str | None:
     return next((found for name in CHROMIUM if (found := shutil.which(name))), None)
 
 
-def _unavailable(request: pytest.FixtureRequest, reason: str) -> None:
-    """Fails under CI; elsewhere skips, saying why on the terminal as well."""
+SKIPPED: list[str] = []  # why the browser tests were skipped, said at the end of the run
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Fails under CI; elsewhere skips, and the run's summary says why."""
     if os.environ.get("CI"):
         pytest.fail(reason)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"tests/ui skipped: {reason}")
+    if reason not in SKIPPED:
+        SKIPPED.append(reason)
     pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for reason in SKIPPED:
+        terminalreporter.write_line(f"tests/ui: the browser tests were skipped: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -52,16 +59,16 @@ def server(
 
 
 @pytest.fixture(scope="session")
-def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
+def browser() -> Iterator[Browser]:
     """Headless chromium from the system's packages (`scripts/install.sh dev` installs
     Debian's where it can)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable(request, "playwright is not installed (the dev extra has it)")
+        _unavailable("playwright is not installed (the dev extra has it)")
     executable = chromium_path()
     if executable is None:
-        _unavailable(request, "no chromium on PATH (apt-get install chromium)")
+        _unavailable("no chromium on PATH (apt-get install chromium)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, headless=True)
         yield launched
