@@ -166,6 +166,10 @@ def test_a_function_call_waits_for_the_output_typed_in(
     page.click("#tabs button[data-tab=assistants]")
     page.fill("#a-name", "Weather")
     page.fill("#a-model", model)
+    page.fill("#a-functions", "{not json")
+    page.click("#save-assistant")
+    page.wait_for_selector("#notice.error")
+    assert page.inner_text("#notice").startswith("Functions: not JSON")
     page.fill("#a-functions", WEATHER)
     page.click("#save-assistant")
     row = page.locator("#assistant-list tbody tr", has_text="Weather")
@@ -326,6 +330,10 @@ def test_a_run_is_cancelled_from_the_page(
         page.wait_for_selector(".run[data-status=cancelled]", timeout=WAIT_MS)
         page.wait_for_selector("#cancel-run", state="hidden", timeout=WAIT_MS)
         assert page.is_enabled("#send")
+        page.fill("#open-thread-id", "thread_nothere")
+        page.click("#open-thread button")
+        page.wait_for_selector("#notice.error")
+        assert "thread_nothere" in page.inner_text("#notice")
     finally:
         gate.open()
 
