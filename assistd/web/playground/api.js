@@ -157,23 +157,34 @@ export async function upload(file, purpose) {
 // needs none); kept per file id until the key changes.
 class ImageCache {
   constructor() {
-    this.urls = new Map();
+    this.urls = new Map(); // file id -> a promise of its object URL
+    this.ready = new Map(); // file id -> its object URL, once fetched
   }
 
   url(fileId) {
     if (!this.urls.has(fileId)) {
       const made = send("GET", `files/${fileId}/content`)
         .then((response) => response.blob())
-        .then((blob) => URL.createObjectURL(blob));
+        .then((blob) => {
+          const objectUrl = URL.createObjectURL(blob);
+          this.ready.set(fileId, objectUrl);
+          return objectUrl;
+        });
       made.catch(() => this.urls.delete(fileId));
       this.urls.set(fileId, made);
     }
     return this.urls.get(fileId);
   }
 
+  // The object URL if the file is fetched already (an image drawn again shows at once).
+  loaded(fileId) {
+    return this.ready.get(fileId);
+  }
+
   forget() {
     for (const made of this.urls.values()) made.then(URL.revokeObjectURL, () => {});
     this.urls.clear();
+    this.ready.clear();
   }
 }
 

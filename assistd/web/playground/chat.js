@@ -189,6 +189,19 @@ async function follow(runStream, path, body) {
     running = null;
     busy(false);
   }
+  if (runStream.panel) await guarded(() => reread(runStream));
+}
+
+// The run and its steps as stored, once its stream is over: what the panel shows is then
+// right even if the stream was cut short.
+async function reread(runStream) {
+  const panel = runStream.panel;
+  const [run, steps] = await Promise.all([
+    api.get(`threads/${runStream.threadId}/runs/${panel.run.id}`),
+    api.steps(runStream.threadId, panel.run.id),
+  ]);
+  panel.update(run);
+  panel.showSteps(steps);
 }
 
 function busy(on) {

@@ -43,6 +43,7 @@ export class RunPanel {
       this.steps.set(data.id, entry);
       this.list.append(entry.node);
     }
+    if (entry.data && JSON.stringify(entry.data) === JSON.stringify(data)) return; // as shown
     entry.data = structuredClone(data);
     renderStep(entry.node, entry.data);
   }
@@ -153,7 +154,10 @@ function text(value) {
 
 // An image file shown inline: its bytes fetched with the key, shown from an object URL.
 export function image(fileId) {
-  const img = el("img", { class: "file-image", alt: `image ${fileId}`, "data-file-id": fileId });
+  const img = el("img", {
+    class: "file-image", alt: `image ${fileId}`, "data-file-id": fileId, src: images.loaded(fileId),
+  });
+  if (img.src) return img;
   images.url(fileId).then((src) => (img.src = src),
     (error) => img.replaceWith(el("div", { class: "run-error" }, `image ${fileId}: ${error.message}`)));
   return img;
