@@ -25,6 +25,7 @@ from assistd.api.limits import BodySizeLimit
 from assistd.api.openai import errors as openai_errors
 from assistd.api.openai import openapi as openai_api
 from assistd.api.openapi import install_api_docs
+from assistd.api.playground import install_playground
 from assistd.api.request_log import RequestLog
 from assistd.api.sse import StreamGate
 from assistd.api.surface_routes import PrefixGroup
@@ -186,6 +187,7 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         app.router.routes[before:] = [grouped]
     app.include_router(links.router)  # signed file links: no surface, no API key
     install_api_docs(app, SURFACES)
+    install_playground(app)  # /ui: static files, no key; the page calls /v1 with one
 
     @app.get("/healthz")
     async def healthz(request: Request) -> Response:

@@ -60,6 +60,17 @@ if [ "$extra" = dev ] && [ ! -d .venv/dashscope-1.20/dashscope ]; then
   .venv/bin/pip install --quiet --no-deps --target .venv/dashscope-1.20 dashscope==1.20.14 \
     || echo "install.sh: could not install dashscope 1.20.14; its test will be skipped" >&2
 fi
+if [ "$extra" = dev ] && ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ]; then
+  # The playground's browser tests (tests/ui) drive Debian's chromium through Playwright,
+  # which downloads no browser of its own. Without it (and not root) they skip.
+  # A fresh image may hold no package lists: read them once, then only if installing fails.
+  apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+      >/dev/null
+  }
+  apt_install || { apt-get update -qq >/dev/null && apt_install; } \
+    || echo "install.sh: could not install chromium; the browser tests will be skipped" >&2
+fi
 if [ "$extra" = dev ]; then
   # The openai SDK's 1.x and 2.x (the venv has 3.x): the OpenAI-surface tests run on each
   # (ASSISTD_TEST_OPENAI_SDK, tests/support/openai_sdk.py).
