@@ -17,6 +17,7 @@ import click
 if TYPE_CHECKING:  # imported when the command runs: `assistd --help` stays quick
     import openai
 
+    from assistd.core.tenancy import Tenancy
     from assistd.settings import Settings
 
 SESSION_KEY_NAME = "assistd chat (session)"
@@ -76,8 +77,12 @@ def _session_key(settings: Settings, key: str | None, workspace_name: str | None
     session (the data dir must already hold assistd data) and revoked after it."""
     from assistd.cli import _run_with_tenancy
 
+    async def nothing(_: Tenancy) -> None:
+        return None
+
     given = key or settings.api_key
     if given:
+        _run_with_tenancy(settings, nothing, existing=True)  # a mistyped --data-dir is an error
         yield given
         return
     workspace = workspace_name or "default"
@@ -124,4 +129,4 @@ def _open(client: openai.OpenAI, assistant: str, thread_id: str | None) -> Any:
         why = exc.__cause__ or exc
         where = str(client.base_url).rstrip("/")
         raise click.ClickException(f"cannot reach the server at {where}: {why}") from None
-    return ChatSession(client, found, thread_id, Console(highlight=False))
+    return ChatSession(client, found, thread_id, Console(highlight=False, soft_wrap=True))

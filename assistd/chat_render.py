@@ -39,6 +39,7 @@ class Renderer:
         self.console = console
         self._in_text = False  # a reply's text is being written, its line not ended
         self._announced: set[str] = set()  # tool call ids already announced
+        self._files: set[str] = set()  # file ids already shown
 
     # ---- plain lines ---------------------------------------------------------------
 
@@ -86,6 +87,9 @@ class Renderer:
             self.info(f"  {note.text} cites file {note.file_citation.file_id}")
 
     def _file(self, what: str, file_id: str) -> None:
+        if file_id in self._files:  # an image a tool made, shown again in the reply
+            return
+        self._files.add(file_id)
         self.console.print(
             f"  [magenta]{escape(what)}:[/magenta] {file_id}  "
             f"[dim](save it with /save {file_id})[/dim]",

@@ -28,6 +28,9 @@ WEATHER = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
+CODE = (
+    "import matplotlib.pyplot as plt\nprint(sum(range(10)))\nplt.plot([0, 1], [0, 1])\nplt.show()\n"
+)
 THREAD = re.compile(r"new thread (thread_\w+)")
 PROMPT = "you> "
 
@@ -71,23 +74,23 @@ def _leaves(child: pexpect.spawn, how: str = "/exit") -> None:
 
 
 def test_a_chat_streams_shows_tool_calls_and_starts_new_threads(
-    server: RunningServer, admin: httpx.Client, fake_model: FakeModel
+    server: RunningServer, admin: httpx.Client, fake_model: FakeModel, tmp_path: Path
 ) -> None:
     _, key = make_workspace(admin, "chat")
     with _sdk(server, key) as client:
-        _chat_with_tools(server, client, key, fake_model)
+        _chat_with_tools(server, client, key, fake_model, tmp_path)
 
 
 def _chat_with_tools(
-    server: RunningServer, client: openai.OpenAI, key: str, fake_model: FakeModel
+    server: RunningServer, client: openai.OpenAI, key: str, fake_model: FakeModel, tmp_path: Path
 ) -> None:
     model = fake_model.new_model(
         ToolCalls([("get_weather", {"city": "Paris"})], text="Let me look that up."),
         Reply("It is sunny in Paris."),
-        ToolCalls([("calculator", {"expression": "6*7"})]),
-        Reply("Six times seven is 42."),
+        ToolCalls([("code_interpreter", {"code": CODE})]),
+        Reply("The sum is 45."),
     )
-    tools: Any = [WEATHER, {"type": "calculator"}]
+    tools: Any = [WEATHER, {"type": "code_interpreter"}]
     _assistant(client, model, name="weather helper", tools=tools)
     with _chat(*_remote(server, key, "weather helper"), env=server.env) as child:
         child.expect(THREAD)
@@ -106,11 +109,18 @@ def _chat_with_tools(
         assert tool_message["role"] == "tool" and tool_message["content"] == "sunny, 21 C"
 
         child.expect_exact(PROMPT)
-        child.sendline("And six times seven?")
-        child.expect_exact("⚙ tool call: calculator")
-        child.expect_exact('⚙ calculator {"expression": "6*7"}')
-        child.expect_exact("42")
-        child.expect_exact("assistant> Six times seven is 42.")
+        child.sendline("Add 0 to 9 and plot a line.")
+        child.expect_exact("⚙ tool call: code_interpreter")
+        child.expect_exact("⚙ code_interpreter ran:")
+        child.expect_exact("print(sum(range(10)))")
+        child.expect_exact("45")
+        child.expect(r"image: (file_\w+)  \(save it with /save file_\w+\)")
+        image_id = child.match.group(1)
+        child.expect_exact("assistant> The sum is 45.")
+        child.expect_exact(PROMPT)
+        child.sendline(f"/save {image_id} {tmp_path / 'plot.png'}")
+        child.expect_exact(f"saved {image_id} to {tmp_path / 'plot.png'}")
+        assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
 
         child.expect_exact(PROMPT)
         child.sendline("/new")
