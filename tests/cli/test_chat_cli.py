@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import httpx
 import openai
 import pexpect
 
-from tests.cli.test_cli import assistd, succeeds
+from tests.cli.test_cli import succeeds
 from tests.conftest import make_workspace
 from tests.support.fake_model import FakeModel, Gate, Reply, ToolCalls
 from tests.support.server import RunningServer, run_server, server_env
@@ -178,22 +179,37 @@ def _wait_for_run(client: openai.OpenAI, thread_id: str) -> Any:
     raise AssertionError("the run never started")
 
 
-def _one_line_error(*args: str, env: dict[str, str]) -> str:
-    done = assistd("chat", *args, env=env)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr
-    (line,) = done.stderr.splitlines()
-    return line
+def _one_line_errors(*commands: list[str], env: dict[str, str]) -> list[str]:
+    """Runs the `assistd chat` commands at once (each start costs seconds); each must exit
+    1 with one line on stderr, which is returned."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "assistd", "chat", *args],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for args in commands
+    ]
+    lines = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, out + err
+        assert "Traceback" not in err
+        (line,) = err.splitlines()
+        lines.append(line)
+    return lines
 
 
 def test_an_unknown_assistant_or_a_bad_key_is_a_one_line_error(
     server: RunningServer, admin: httpx.Client
 ) -> None:
     _, key = make_workspace(admin, "chat")
-    assert _one_line_error(*_remote(server, key, "nobody"), env=server.env) == (
-        "Error: no assistant has the id or name 'nobody'"
+    unknown, refused = _one_line_errors(
+        _remote(server, key, "nobody"), _remote(server, "sk-wrong", "nobody"), env=server.env
     )
-    refused = _one_line_error(*_remote(server, "sk-wrong", "nobody"), env=server.env)
+    assert unknown == "Error: no assistant has the id or name 'nobody'"
     assert refused.startswith("Error: the server refused the API key: ")
     assert "(HTTP 401)" in refused
 
