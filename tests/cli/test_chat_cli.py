@@ -67,7 +67,7 @@ def _remote(server: RunningServer, key: str, *args: str) -> list[str]:
 
 
 def _leaves(child: pexpect.spawn, how: str = "/exit") -> None:
-    child.expect_exact(PROMPT)
+    """At the prompt: leaves by `how` (or Ctrl-D), with exit status 0."""
     child.sendline(how) if how else child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
@@ -131,6 +131,7 @@ def _chat_with_tools(
         child.expect_exact(PROMPT)
         child.sendline("hello again")
         child.expect_exact("assistant> echo: hello again")
+        child.expect_exact(PROMPT)  # the run has ended
         last = fake_model.requests(model)[-1]["messages"]
         assert [m["content"] for m in last if m["role"] == "user"] == ["hello again"]
         assert [m.content[0].text.value for m in client.beta.threads.messages.list(second)] == [
@@ -154,9 +155,10 @@ def test_ctrl_c_cancels_the_run_on_the_server(
 
 
 def _interrupt(server: RunningServer, client: openai.OpenAI, key: str, assistant_id: str) -> None:
-    with _chat(*_remote(server, key, assistant_id), env=server.env) as child:
-        child.expect(THREAD)
-        thread_id = child.match.group(1)
+    thread_id = client.beta.threads.create().id  # an existing thread, given by --thread
+    args = _remote(server, key, assistant_id, "--thread", thread_id)
+    with _chat(*args, env=server.env) as child:
+        child.expect_exact(f"on thread {thread_id}")
         child.expect_exact(PROMPT)
         child.sendline("Say something slowly.")
         run = _wait_for_run(client, thread_id)
@@ -166,6 +168,7 @@ def _interrupt(server: RunningServer, client: openai.OpenAI, key: str, assistant
         assert client.beta.threads.runs.retrieve(run.id, thread_id=thread_id).status == (
             "cancelled"
         )
+        child.expect_exact(PROMPT)
         _leaves(child, "")  # Ctrl-D
 
 
@@ -226,6 +229,7 @@ def test_a_local_data_dir_is_served_in_process(tmp_path: Path, fake_model: FakeM
         child.expect_exact(PROMPT)
         child.sendline("hi there")
         child.expect_exact("assistant> echo: hi there")
+        child.expect_exact(PROMPT)
         _leaves(child, "/exit")
     rows = [line.split("\t") for line in succeeds("key", "list", env=env)]
     (session_key,) = [row for row in rows if row[-1] == "assistd chat (session)"]
