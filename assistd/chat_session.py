@@ -5,6 +5,8 @@ remote server and to the in-process one a local data dir starts."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -73,6 +75,8 @@ class ChatSession:
     # ---- the loop --------------------------------------------------------------------
 
     def loop(self) -> None:
+        with contextlib.suppress(ImportError):  # line editing and history at the prompt
+            importlib.import_module("readline")
         name = self.assistant.name or self.assistant.id
         self.show.info(f"chatting with {name} ({self.assistant.id}); /help for commands")
         if self.thread_id:
