@@ -20,7 +20,7 @@ import pexpect
 from tests.cli.test_cli import succeeds
 from tests.conftest import make_workspace
 from tests.support.fake_model import FakeModel, Gate, Reply, ToolCalls
-from tests.support.server import RunningServer, run_server, server_env
+from tests.support.server import RunningServer, free_port, run_server, server_env
 
 WEATHER = {
     "type": "function",
@@ -205,16 +205,21 @@ def _one_line_errors(*commands: list[str], env: dict[str, str]) -> list[str]:
     return lines
 
 
-def test_an_unknown_assistant_or_a_bad_key_is_a_one_line_error(
+def test_an_unknown_assistant_a_bad_key_or_no_server_is_a_one_line_error(
     server: RunningServer, admin: httpx.Client
 ) -> None:
     _, key = make_workspace(admin, "chat")
-    unknown, refused = _one_line_errors(
-        _remote(server, key, "nobody"), _remote(server, "sk-wrong", "nobody"), env=server.env
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    unknown, refused, unreachable = _one_line_errors(
+        _remote(server, key, "nobody"),
+        _remote(server, "sk-wrong", "nobody"),
+        ["nobody", "--url", nowhere, "--key", key],
+        env=server.env,
     )
     assert unknown == "Error: no assistant has the id or name 'nobody'"
     assert refused.startswith("Error: the server refused the API key: ")
     assert "(HTTP 401)" in refused
+    assert unreachable.startswith(f"Error: cannot reach the server at {nowhere}/v1: ")
 
 
 def test_a_local_data_dir_is_served_in_process(tmp_path: Path, fake_model: FakeModel) -> None:
