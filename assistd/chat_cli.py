@@ -68,7 +68,9 @@ def _connection(
 
     settings = _settings(ctx)
     with _session_key(settings, key, workspace_name) as local_key, local_server(settings) as base:
-        yield _client(base, local_key, None)
+        # the session's key belongs to the workspace; a given one may act in another
+        project = workspace_name if local_key == (key or settings.api_key) else None
+        yield _client(base, local_key, project)
 
 
 @contextmanager
