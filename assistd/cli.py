@@ -469,3 +469,8 @@ from assistd.kb_cli import kb  # noqa: E402
 for _kb_command in kb.commands.values():
     _options(_kb_command)
 main.add_command(kb)
+
+from assistd.chat_cli import chat  # noqa: E402
+
+main.add_command(chat)
+_options(chat)
