@@ -469,3 +469,8 @@ from assistd.kb_cli import kb  # noqa: E402
 for _kb_command in kb.commands.values():
     _options(_kb_command)
 main.add_command(kb)
+
+from assistd.usage_cli import usage  # noqa: E402  (usage_cli.py: `assistd usage`)
+
+_options(usage)
+main.add_command(usage)

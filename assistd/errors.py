@@ -92,6 +92,17 @@ class UnsupportedMediaType(AssistdError):
     status = 415
 
 
+class RateLimited(AssistdError):
+    """A quota of the caller's key or workspace is used up (core/quotas.py): the same
+    request may succeed after `retry_after_s` seconds (at most 60)."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ServiceUnavailable(AssistdError):
     """A passing condition (the database locked by another process): nothing was changed,
     and the same request may succeed after `retry_after_s` seconds."""
