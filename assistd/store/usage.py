@@ -45,7 +45,8 @@ class SqlUsageRepo:
             "workspace_id": self.ws, "key_id": key_id, "model": model, "day": day, "runs": 1,
             "prompt_tokens": tokens[0], "completion_tokens": tokens[1], "total_tokens": tokens[2],
         }  # fmt: skip
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        name = self.conn.sync_connection.dialect.name  # type: ignore[union-attr]
+        dialect = postgresql if name == "postgresql" else sqlite
         stmt = dialect.insert(t).values(values)
         added = {name: t.c[name] + stmt.excluded[name] for name in COUNTS}
         keys = [t.c.workspace_id, t.c.key_id, t.c.model, t.c.day]
