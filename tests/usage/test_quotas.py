@@ -195,7 +195,11 @@ def test_bad_limits_are_refused(admin: httpx.Client, limits: dict[str, Any], fie
         answer = admin.post(path, json=body)
         assert answer.status_code == 400, answer.text
         assert field in answer.json()["message"], answer.text
-    assert admin.post(f"/admin/v1/workspaces/{ws}/settings", json={"limits": 5}).status_code == 400
+    settings = f"/admin/v1/workspaces/{ws}/settings"
+    assert admin.post(settings, json={"limits": 5}).status_code == 400
+    both = admin.post(settings, json={"thread_ttl_seconds": 60, "limits": limits})
+    assert both.status_code == 400  # and nothing changed, the valid TTL neither
+    assert admin.get(settings).json()["thread_ttl_seconds"] is None
     missing = admin.post("/admin/v1/keys/key_missing/limits", json={"runs_per_minute": 1})
     assert missing.status_code == 404
 

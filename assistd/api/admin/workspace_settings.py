@@ -76,10 +76,11 @@ async def update_settings(request: Request, workspace: str, who: Principal = Adm
                 name,
             )
     ws = await _target(request, workspace, who)
+    # Every value checked before any is written: a bad one changes nothing.
+    ttl = check_ttl(data.get("thread_ttl_seconds"), "thread_ttl_seconds")
+    limits = merged_limits(ws.limits, data.get("limits"), "limits")
     if "thread_ttl_seconds" in data:
-        ttl = check_ttl(data["thread_ttl_seconds"], "thread_ttl_seconds")
         await sql.set_workspace_ttl(_store(request).engine, ws.id, ttl)
     if "limits" in data:
-        limits = merged_limits(ws.limits, data["limits"], "limits")
         await usage_sql.set_limits(_store(request).engine, "workspaces", ws.id, limits)
     return json_response(request, await _body(request, await _target(request, workspace, who)))
