@@ -24,7 +24,7 @@ def _quota_keys(prefix: str) -> list[str]:
     async def scan() -> list[str]:
         client = await redis_or_skip()
         try:
-            return [k.decode() async for k in client.scan_iter(match=f"{prefix}quota:*")]
+            return [str(k) async for k in client.scan_iter(match=f"{prefix}quota:*")]
         finally:
             await client.aclose()
 
