@@ -108,12 +108,14 @@ class Quotas:
         in_ws, by_key = await self.tokens_used(day, who.workspace_id, who.key_id)
         for scope, used in (("key", by_key), ("workspace", in_ws)):
             if limits[scope] and used >= limits[scope]:
-                retry = max(1, min(WINDOW_S, math.ceil(DAY_S - now % DAY_S)))
+                left = math.ceil(DAY_S - now % DAY_S)
+                retry = max(1, min(WINDOW_S, left))
                 raise RateLimited(
                     f"Token limit reached for {_named(who, scope)}: {used} of "
                     f"{limits[scope]} tokens per day (UTC) used. New runs may start "
                     "when the day ends.",
                     retry,
+                    soon=left <= WINDOW_S,
                 )
 
 

@@ -4,6 +4,7 @@ most 60 s; lifting a limit lets the calls through again."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ import openai
 import pytest
 from dashscope import Assistants, Runs, Threads
 
-from tests.api.openai.conftest import sdk
+from tests.api.openai.conftest import openai_url, sdk
 from tests.conftest import make_workspace
 from tests.runs.conftest import sdk_at
 from tests.runs.helpers import ok
@@ -157,10 +158,16 @@ def test_tokens_per_day_refuses_new_runs_once_used(
     model = fake_model.new_model(Reply("Some tokens to count."), Reply("More."))
     assistant_id, used = _run_once(server, key, model)
     key_limits(admin, key_id, tokens_per_day=used)
-    with sdk(server, key) as client, pytest.raises(openai.RateLimitError) as raised:
-        client.beta.threads.create_and_run(assistant_id=assistant_id)
+    retrying = openai.OpenAI(base_url=openai_url(server), api_key=key, max_retries=2)
+    started = time.monotonic()
+    with retrying, pytest.raises(openai.RateLimitError) as raised:
+        retrying.beta.threads.create_and_run(assistant_id=assistant_id)
     assert f"{used} of {used} tokens per day" in raised.value.message
-    assert 1 <= int(raised.value.response.headers["Retry-After"]) <= 60
+    headers = raised.value.response.headers
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    if 86400 - time.time() % 86400 > 70:  # not in the day's last minute: no use retrying
+        assert headers["x-should-retry"] == "false"
+        assert time.monotonic() - started < 20  # so the SDK did not wait and retry
     with sdk_at(server, key):
         assert ok(Threads.create()).id  # only new runs are refused
         refused = Runs.create(ok(Threads.create()).id, assistant_id=assistant_id)

@@ -73,4 +73,6 @@ def error_response(request: Request, error: AssistdError) -> Response:
     response = respond(request, error_body(error), status=status)
     if isinstance(error, ServiceUnavailable | RateLimited):
         response.headers["Retry-After"] = str(error.retry_after_s)
+    if isinstance(error, RateLimited) and not error.soon:
+        response.headers["x-should-retry"] = "false"  # the SDK would retry in vain
     return response
