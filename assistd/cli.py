@@ -474,3 +474,8 @@ from assistd.chat_cli import chat  # noqa: E402
 
 main.add_command(chat)
 _options(chat)
+
+from assistd.usage_cli import usage  # noqa: E402  (usage_cli.py: `assistd usage`)
+
+_options(usage)
+main.add_command(usage)

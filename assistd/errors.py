@@ -92,6 +92,20 @@ class UnsupportedMediaType(AssistdError):
     status = 415
 
 
+class RateLimited(AssistdError):
+    """A quota of the caller's key or workspace is used up (core/quotas.py): the same
+    request may succeed after `retry_after_s` seconds (at most 60); `soon`: False when it
+    will not (a day's tokens used up hours before the day ends), so clients that retry by
+    themselves are told not to."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int, *, soon: bool = True) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.soon = soon
+
+
 class ServiceUnavailable(AssistdError):
     """A passing condition (the database locked by another process): nothing was changed,
     and the same request may succeed after `retry_after_s` seconds."""

@@ -12,6 +12,7 @@ Building connects to nothing: `start_workers` and `close` open and release.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from redis.asyncio import Redis
 
@@ -25,6 +26,7 @@ from assistd.core.journal import Journal
 from assistd.core.knowledge import KnowledgeService
 from assistd.core.objects import JsonDict
 from assistd.core.plugins import PluginService
+from assistd.core.quotas import Quotas
 from assistd.core.run_service import RunService
 from assistd.core.search_stores import SearchStores
 from assistd.core.service import Service
@@ -34,12 +36,14 @@ from assistd.core.worker import Ingestion, WorkerPool
 from assistd.errors import StartupError
 from assistd.models.registry import ModelRegistry
 from assistd.queue.base import CancelChannel, LeasedRunQueue
+from assistd.queue.counters import Counters, MemoryCounters, RedisCounters
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
 from assistd.queue.redis import RedisCancelChannel, RedisEventBus, RedisRunQueue, connect
 from assistd.retrieval.registry import EmbedderRegistry
 from assistd.retrieval.rerank import HttpReranker
 from assistd.secrets import SecretBox, server_secret
 from assistd.settings import Settings
+from assistd.store import usage as usage_sql
 from assistd.store.factory import open_store
 from assistd.store.sql import SqlStore
 from assistd.tools.plugins.source import WorkspacePlugins
@@ -65,6 +69,7 @@ class Runtime:
     knowledge: KnowledgeService  # vector stores: ingestion and search
     ingest_queue: LeasedRunQueue  # ingestion jobs, a stream of their own
     redis: Redis | None = None  # the distributed shape's connection pool
+    quotas: Quotas | None = None  # per key and workspace (core/quotas.py)
 
     @property
     def distributed(self) -> bool:
@@ -179,4 +184,13 @@ def build_runtime(
     return Runtime(
         settings, store, bus, models, tools, source, links, Tenancy(store), service, plugins,
         runs, workers, queue, cancels, knowledge, transport.ingest_queue, redis,
+        _quotas(settings, store, redis),
     )  # fmt: skip
+
+
+def _quotas(settings: Settings, store: SqlStore, redis: Redis | None) -> Quotas:
+    """Counted in Redis when scaled out (shared by the replicas), else in this process."""
+    counters: Counters = (
+        MemoryCounters() if redis is None else RedisCounters(redis, settings.redis_prefix)
+    )
+    return Quotas(settings, counters, partial(usage_sql.tokens_on, store.engine))

@@ -317,6 +317,14 @@ class Settings(BaseSettings):
     thread_sweep_interval_s: float = Field(default=60.0, gt=0)
     thread_sweep_batch: int = Field(default=100, gt=0, le=10000)
     content_filter: ContentFilterSettings = Field(default_factory=ContentFilterSettings)
+    # Quotas (None: no limit), per API key and per workspace; a key's or workspace's own
+    # limits, set through the admin API, take precedence. Over one: 429 and Retry-After.
+    quota_key_requests_per_minute: int | None = Field(default=None, gt=0)
+    quota_key_runs_per_minute: int | None = Field(default=None, gt=0)
+    quota_key_tokens_per_day: int | None = Field(default=None, gt=0)
+    quota_workspace_requests_per_minute: int | None = Field(default=None, gt=0)
+    quota_workspace_runs_per_minute: int | None = Field(default=None, gt=0)
+    quota_workspace_tokens_per_day: int | None = Field(default=None, gt=0)
     # On SIGTERM open streams end at once; whatever is still open after this is cut off.
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
 

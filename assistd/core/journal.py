@@ -16,6 +16,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 from assistd.core import runs as rs
+from assistd.core import usage
 from assistd.core.events import EventBus, run_event_name
 from assistd.core.ids import now_ms
 from assistd.core.objects import (
@@ -58,12 +59,14 @@ class Entry:
         that status; on success `run` is updated (with `changes` applied) and its event
         is emitted. Returns False, leaving `run` as it was, when another mover came first.
         Raises Conflict when `core/runs.py` does not allow the move."""
-        moved = replace(run)
-        rs.transition(moved, target, now_ms(), last_error=last_error)
+        moved, now = replace(run), now_ms()
+        rs.transition(moved, target, now, last_error=last_error)
         for name, value in changes.items():
             setattr(moved, name, value)
         if not await self.unit.runs.move(moved, run.status):
             return False
+        if rs.is_terminal(target):  # its usage is final: counted in this transaction
+            await usage.record(self.unit, moved, now)
         for f in fields(Run):
             setattr(run, f.name, getattr(moved, f.name))
         if announce:

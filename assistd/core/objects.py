@@ -21,6 +21,7 @@ class Workspace:
     id: str
     name: str
     created_at: int
+    limits: JsonDict | None = None  # its own quotas (core/quotas.py); None: the server's
 
 
 @dataclass(slots=True)
@@ -33,6 +34,7 @@ class ApiKey:
     revoked_at: int | None = None
     name: str = ""
     bootstrap: bool = False  # registered from ASSISTD_API_KEY
+    limits: JsonDict | None = None  # its own quotas (core/quotas.py); None: the server's
 
 
 @dataclass(slots=True)
@@ -45,6 +47,8 @@ class Principal:
     admin: bool
     # True for admin keys of the `default` workspace: they act in every workspace.
     global_admin: bool
+    key_limits: JsonDict | None = None  # the key's own quotas and the workspace's
+    workspace_limits: JsonDict | None = None
 
 
 @dataclass(slots=True)
@@ -184,6 +188,7 @@ class Run:
     # Why a run ended `incomplete`: "max_completion_tokens" or "max_prompt_tokens".
     incomplete_reason: str | None = None
     leg: int = 1  # the times it was queued (internal: see store/schema.py); never rendered
+    key_id: str | None = None  # the API key that created it (usage per key); never rendered
 
 
 @dataclass(slots=True)

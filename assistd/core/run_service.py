@@ -31,6 +31,7 @@ from assistd.core.search_stores import StoresSpec
 from assistd.core.service import MessageSpec, Service, add_messages, busy_thread
 from assistd.core.tool_outputs import ToolOutput as ToolOutput  # the surfaces' import
 from assistd.core.tool_outputs import fill_outputs, match_outputs
+from assistd.core.usage import CALLER_KEY
 from assistd.errors import Conflict, NotFound
 from assistd.queue.base import CancelChannel, LeasedRunQueue, RunJob
 from assistd.store.base import WorkspaceUnit
@@ -121,6 +122,7 @@ class RunService:
                 }
             ),
             options=replace(spec.options, response_format=_response_format(spec, assistant)),
+            key_id=CALLER_KEY.get(),
         )
 
     async def create_run(self, ws: str, thread_id: str, spec: RunSpec) -> Run:

@@ -221,6 +221,8 @@ class Tenancy:
             workspace_id=target.id,
             admin=key.admin,
             global_admin=global_admin,
+            key_limits=key.limits,
+            workspace_limits=target.limits,
         )
 
 

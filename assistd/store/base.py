@@ -187,6 +187,13 @@ class KnowledgeRepo(Protocol):
         ...
 
 
+class UsageRepo(Protocol):
+    async def add(self, key_id: str, model: str, day: str, tokens: Sequence[int]) -> None:
+        """Counts one ended run and its (prompt, completion, total) tokens into the
+        usage row of its key, model and UTC day ("YYYY-MM-DD")."""
+        ...
+
+
 class WorkspaceUnit(Protocol):
     """One transaction, scoped to one workspace. Commits on clean exit, rolls back on error."""
 
@@ -199,6 +206,7 @@ class WorkspaceUnit(Protocol):
     steps: StepRepo
     plugins: PluginRepo
     knowledge: KnowledgeRepo
+    usage: UsageRepo
 
 
 class AdminUnit(Protocol):

@@ -37,7 +37,7 @@ def _sampling(row: Row[Any]) -> SamplingParams:
 
 
 def workspace(row: Row[Any]) -> Workspace:
-    return Workspace(id=row.id, name=row.name, created_at=row.created_at)
+    return Workspace(id=row.id, name=row.name, created_at=row.created_at, limits=row.limits)
 
 
 def api_key(row: Row[Any]) -> ApiKey:
@@ -50,6 +50,7 @@ def api_key(row: Row[Any]) -> ApiKey:
         revoked_at=row.revoked_at,
         name=row.name,
         bootstrap=bool(row.bootstrap),
+        limits=row.limits,
     )
 
 
@@ -167,7 +168,7 @@ _RUN_FIELDS = (
     "id", "thread_id", "assistant_id", "created_at", "status", "model", "instructions",
     "tools", "file_ids", "metadata", "required_action", "last_error", "started_at",
     "expires_at", "cancelled_at", "failed_at", "completed_at", "usage", "incomplete_reason",
-    "leg",
+    "leg", "key_id",
 )  # fmt: skip
 
 _STEP_FIELDS = (

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 
@@ -51,6 +52,7 @@ workspaces = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
     Column("thread_ttl_s", BigInteger, nullable=True),  # null: the server's; 0: never
+    Column("limits", JSON, nullable=True),  # quotas (core/quotas.py); null: the server's
 )
 
 api_keys = Table(
@@ -67,6 +69,7 @@ api_keys = Table(
     Column("revoked_at", BigInteger, nullable=True),
     # Registered from ASSISTD_API_KEY: replaced (revoked) when that variable's key changes.
     Column("bootstrap", Boolean, nullable=False, server_default=false()),
+    Column("limits", JSON, nullable=True),  # quotas (core/quotas.py); null: the server's
 )
 
 assistants = Table(
@@ -184,6 +187,7 @@ runs = Table(
     # Which time the run was queued (1 at creation, +1 per submission of tool outputs): a
     # job carries it, so a worker handed a job of an earlier leg lets it go.
     Column("leg", Integer, nullable=False, server_default="1"),
+    Column("key_id", String(64), nullable=True),  # the API key that created it
     Index("ix_runs_thread_seq", "thread_id", "seq"),
     Index("ix_runs_status", "status", "expires_at"),
 )
@@ -303,4 +307,23 @@ chunks = Table(
     Column("tokens", Integer, nullable=False),
     Column("text", Text, nullable=False),
     Index("ix_chunks_ws_vs_file", "workspace_id", "vector_store_id", "file_id", "position"),
+)
+
+# Token usage of ended runs by workspace, key, model and UTC day ("YYYY-MM-DD"), written
+# in the transaction that ends each run (store/usage.py).
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    _seq(),
+    Column("workspace_id", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),  # '': a run made before keys were kept
+    Column("model", String(256), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("runs", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("total_tokens", BigInteger, nullable=False),
+    UniqueConstraint("workspace_id", "key_id", "model", "day", name="uq_usage_daily"),
+    Index("ix_usage_daily_day", "day"),
+    Index("ix_usage_daily_key_day", "key_id", "day"),
 )

@@ -23,6 +23,7 @@ from assistd.store.base import (
     RunRepo,
     StepRepo,
     ThreadRepo,
+    UsageRepo,
 )
 from assistd.store.knowledge import SqlKnowledgeRepo
 from assistd.store.migrations import upgrade
@@ -35,6 +36,7 @@ from assistd.store.repos import (
     SqlStepRepo,
     SqlThreadRepo,
 )
+from assistd.store.usage import SqlUsageRepo
 
 
 class SqlWorkspaceUnit:
@@ -48,6 +50,7 @@ class SqlWorkspaceUnit:
         self.steps: StepRepo = SqlStepRepo(conn, workspace_id)
         self.plugins: PluginRepo = SqlPluginRepo(conn, workspace_id)
         self.knowledge: KnowledgeRepo = SqlKnowledgeRepo(conn, workspace_id)
+        self.usage: UsageRepo = SqlUsageRepo(conn, workspace_id)
 
 
 class SqlAdminUnit:
@@ -99,8 +102,9 @@ class SqlAdminUnit:
         if row is None:
             return None
         own = Workspace(
-            id=row.workspace_id, name=row.workspace_name, created_at=row.workspace_created_at
-        )
+            id=row.workspace_id, name=row.workspace_name, created_at=row.workspace_created_at,
+            limits=row.workspace_limits,
+        )  # fmt: skip
         return rows.api_key(row), own
 
     async def get_key(self, key_id: str) -> ApiKey | None:
@@ -146,7 +150,10 @@ class SqlAdminUnit:
 def _key_with_workspace() -> Select[Any]:
     """Every request's key lookup, built once (see repos.py)."""
     k, w = schema.api_keys, schema.workspaces
-    columns = (w.c.name.label("workspace_name"), w.c.created_at.label("workspace_created_at"))
+    columns = (
+        w.c.name.label("workspace_name"), w.c.created_at.label("workspace_created_at"),
+        w.c.limits.label("workspace_limits"),
+    )  # fmt: skip
     query = select(k, *columns).join(w, w.c.id == k.c.workspace_id)
     return query.where(k.c.key_hash == bindparam("k_hash"))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistd.api.admin import routes, workspace_settings
+from assistd.api.admin import routes, usage, workspace_settings
 from assistd.api.openapi import Surface
 
 PREFIX = "/admin/v1"
@@ -11,13 +11,14 @@ SURFACE = Surface(
     prefix=PREFIX,
     title="assistd: admin API",
     description=(
-        "Workspaces and API keys. Every call needs an admin key: "
+        "Workspaces, API keys, usage and quotas. Every call needs an admin key: "
         "`Authorization: Bearer <admin key>`."
     ),
-    routers=(routes.router, workspace_settings.router),
+    routers=(routes.router, workspace_settings.router, usage.router),
     bodies={
         ("POST", "/workspaces"): routes.WorkspaceBody,
         ("POST", "/keys"): routes.KeyBody,
         ("POST", "/workspaces/{workspace}/settings"): workspace_settings.SettingsBody,
+        ("POST", "/keys/{key_id}/limits"): usage.LimitsBody,
     },
 )

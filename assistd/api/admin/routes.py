@@ -59,6 +59,7 @@ def _key(k: ApiKey) -> dict[str, Any]:
         "created_at": k.created_at,
         "revoked_at": k.revoked_at,
         "bootstrap": k.bootstrap,
+        "limits": k.limits or {},
     }
 
 

@@ -1,8 +1,9 @@
 """Per-workspace settings under /admin/v1/workspaces/{workspace}/settings.
 
-For now one: `thread_ttl_seconds`, the time-to-live of the workspace's idle threads
-(null: the server's `thread_ttl_s`; 0: never), which a thread's metadata key
-`expires_after_seconds` overrides (core/ttl_rules.py).
+`thread_ttl_seconds`, the time-to-live of the workspace's idle threads (null: the
+server's `thread_ttl_s`; 0: never), which a thread's metadata key `expires_after_seconds`
+overrides (core/ttl_rules.py); `limits`, the workspace's quotas (core/quotas.py), of
+which each one named changes (null: the server's `quota_workspace_*`; 0: no limit).
 """
 
 from __future__ import annotations
@@ -14,20 +15,24 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from assistd.api.admin.routes import Admin, _may_manage, _tenancy
+from assistd.api.admin.usage import LimitsBody, merged_limits
 from assistd.api.common import json_body, json_response
 from assistd.core.objects import Principal, Workspace
+from assistd.core.quotas import KINDS
 from assistd.core.ttl_rules import check_ttl
 from assistd.errors import InvalidRequest, NotFound
 from assistd.store import thread_ttl as sql
+from assistd.store import usage as usage_sql
 from assistd.store.sql import SqlStore
 
 router = APIRouter()
-FIELDS = ("thread_ttl_seconds",)
+FIELDS = ("thread_ttl_seconds", "limits")
 
 
 class SettingsBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     thread_ttl_seconds: int | None = None
+    limits: LimitsBody | None = None
 
 
 async def _target(request: Request, workspace: str, who: Principal) -> Workspace:
@@ -44,10 +49,12 @@ def _store(request: Request) -> SqlStore:
 
 async def _body(request: Request, ws: Workspace) -> dict[str, Any]:
     ttl = await sql.workspace_ttl(_store(request).engine, ws.id)
-    server = request.app.state.settings.thread_ttl_s
+    settings = request.app.state.settings
+    server_limits = {k: getattr(settings, f"quota_workspace_{k}") for k in KINDS}
     return {
         "object": "workspace.settings", "workspace_id": ws.id, "thread_ttl_seconds": ttl,
-        "server_thread_ttl_seconds": server,
+        "server_thread_ttl_seconds": settings.thread_ttl_s, "limits": ws.limits or {},
+        "server_limits": server_limits,
     }  # fmt: skip
 
 
@@ -69,7 +76,11 @@ async def update_settings(request: Request, workspace: str, who: Principal = Adm
                 name,
             )
     ws = await _target(request, workspace, who)
+    # Every value checked before any is written: a bad one changes nothing.
+    ttl = check_ttl(data.get("thread_ttl_seconds"), "thread_ttl_seconds")
+    limits = merged_limits(ws.limits, data.get("limits"), "limits")
     if "thread_ttl_seconds" in data:
-        ttl = check_ttl(data["thread_ttl_seconds"], "thread_ttl_seconds")
         await sql.set_workspace_ttl(_store(request).engine, ws.id, ttl)
-    return json_response(request, await _body(request, ws))
+    if "limits" in data:
+        await usage_sql.set_limits(_store(request).engine, "workspaces", ws.id, limits)
+    return json_response(request, await _body(request, await _target(request, workspace, who)))

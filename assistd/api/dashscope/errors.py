@@ -15,6 +15,7 @@ from assistd.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     RequestTimeout,
     ServiceUnavailable,
     Unauthorized,
@@ -33,6 +34,7 @@ CODES: dict[type[AssistdError], str] = {
     RequestTimeout: "RequestTimeOut",
     UnsupportedMediaType: "UnsupportedMediaType",
     ServiceUnavailable: "ServiceUnavailable",
+    RateLimited: "Throttling",
 }
 
 
@@ -46,6 +48,6 @@ def code_of(error: AssistdError) -> str:
 def error_response(request: Request, error: AssistdError) -> Response:
     body = {"code": code_of(error), "message": error.message}
     response = json_response(request, body, status=error.status)
-    if isinstance(error, ServiceUnavailable):
+    if isinstance(error, ServiceUnavailable | RateLimited):
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response

@@ -19,6 +19,7 @@ from assistd.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     RequestTimeout,
     ServiceUnavailable,
     Unauthorized,
@@ -37,6 +38,7 @@ KINDS: dict[type[AssistdError], tuple[str, str | None]] = {
     RequestTimeout: ("invalid_request_error", "request_timeout"),
     UnsupportedMediaType: ("invalid_request_error", "unsupported_media_type"),
     ServiceUnavailable: ("server_error", "service_unavailable"),
+    RateLimited: ("rate_limit_exceeded", "rate_limit_exceeded"),
 }
 
 
@@ -69,6 +71,8 @@ def error_response(request: Request, error: AssistdError) -> Response:
     # stopped waiting) with 400; a 409 the SDK would resend twice.
     status = 400 if isinstance(error, Conflict) else error.status
     response = respond(request, error_body(error), status=status)
-    if isinstance(error, ServiceUnavailable):
+    if isinstance(error, ServiceUnavailable | RateLimited):
         response.headers["Retry-After"] = str(error.retry_after_s)
+    if isinstance(error, RateLimited) and not error.soon:
+        response.headers["x-should-retry"] = "false"  # the SDK would retry in vain
     return response
