@@ -3,7 +3,6 @@ connects at import time; the lifespan opens and closes everything."""
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -37,7 +36,7 @@ from assistd.errors import (
     PayloadTooLarge,
     echo,
 )
-from assistd.runtime import Runtime, build_runtime
+from assistd.runtime import Runtime, build_runtime, settle_collector
 from assistd.settings import Settings
 from assistd.tools.plugins.source import check_declared
 
@@ -47,7 +46,6 @@ OPENAI_PREFIX = openai_api.PREFIX
 ADMIN_PREFIX = admin_api.PREFIX
 SURFACES = (dashscope_api.SURFACE, openai_api.SURFACE, admin_api.SURFACE)
 UPLOAD_PATHS = frozenset({f"{DASHSCOPE_PREFIX}/files", f"{OPENAI_PREFIX}/files"})
-GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython: 700)
 ErrorResponder = Callable[[Request, AssistdError], Response]
 
 
@@ -156,14 +154,7 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
             streams: StreamGate = app.state.streams
             undo_signal = on_stop_signal(lambda: streams.close(runtime.bus))
             app.state.ready = True
-            # What start-up made (modules, routes, the schema: most of the heap) lives as
-            # long as the process: out of the collector's sight, a full collection under
-            # load walks only what the runs made.
-            gc.freeze()
-            # Each token delta makes a few short-lived containers: at the default 700 the
-            # young collection ran every few dozen deltas and, with what the runs hold,
-            # took about a tenth of the server's CPU under a streaming load.
-            gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+            settle_collector()
             try:
                 yield
             finally:
