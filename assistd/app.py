@@ -3,7 +3,6 @@ connects at import time; the lifespan opens and closes everything."""
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -38,7 +37,7 @@ from assistd.errors import (
     PayloadTooLarge,
     echo,
 )
-from assistd.runtime import Runtime, build_runtime
+from assistd.runtime import Runtime, build_runtime, settle_collector
 from assistd.settings import Settings
 from assistd.tools.plugins.source import check_declared
 
@@ -156,10 +155,7 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
             streams: StreamGate = app.state.streams
             undo_signal = on_stop_signal(lambda: streams.close(runtime.bus))
             app.state.ready = True
-            # What start-up made (modules, routes, the schema: most of the heap) lives as
-            # long as the process: out of the collector's sight, a full collection under
-            # load walks only what the runs made.
-            gc.freeze()
+            settle_collector()
             try:
                 yield
             finally:

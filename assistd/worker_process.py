@@ -14,7 +14,7 @@ import logging
 import signal
 
 from assistd.core.plugin_rules import check_declared_ids
-from assistd.runtime import build_runtime
+from assistd.runtime import build_runtime, settle_collector
 from assistd.server_lock import postgres_session
 from assistd.settings import Settings
 from assistd.tools.plugins.source import check_declared
@@ -35,6 +35,7 @@ async def run_worker(settings: Settings, concurrency: int | None = None) -> None
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await runtime.start_workers()
+        settle_collector()
         log.info(
             "assistd worker ready: %d runs and %d files at once, lease %g s",
             runtime.workers.concurrency, settings.ingest_workers, settings.run_lease_s,

@@ -25,6 +25,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 from assistd.errors import ServiceUnavailable
 from assistd.store.sql import SqlStore
+from assistd.store.writer_lock import WriterLock
 
 _ERROR_NAMES = (
     "DatabaseError", "Error", "IntegrityError", "NotSupportedError",
@@ -225,7 +226,7 @@ class SqliteStore(SqlStore):
         super().__init__(sqlite_engine(url))
         self.sync_engine = sqlite_sync_engine(url)
         self.busy_timeout_s = busy_timeout_s
-        self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._writer: tuple[asyncio.AbstractEventLoop, WriterLock] | None = None
 
     async def migrate(self) -> None:
         wait = _BusyWait(asyncio.get_running_loop().time() + self.busy_timeout_s)
@@ -237,13 +238,13 @@ class SqliteStore(SqlStore):
                     raise
                 await wait.nap(exc)
 
-    def _write_lock(self) -> asyncio.Lock:
+    def _write_lock(self) -> WriterLock:
         loop = asyncio.get_running_loop()
         if self._writer is None or self._writer[0] is not loop:
-            self._writer = (loop, asyncio.Lock())
+            self._writer = (loop, WriterLock())
         return self._writer[1]
 
-    async def _writers_turn(self, deadline: float) -> asyncio.Lock:
+    async def _writers_turn(self, deadline: float) -> WriterLock:
         lock = self._write_lock()
         if not lock.locked():
             await lock.acquire()
