@@ -90,7 +90,7 @@ async def test_started_files_are_ingested_by_the_worker_pool(runtime: Runtime) -
         ("bike.md", b"# Bicycles\n\nbicycles have two wheels and a chain"),
     )  # fmt: skip
     for file_id in (kettle, bike):
-        runtime.knowledge.start(ws, vs_id, file_id)
+        await runtime.knowledge.start(ws, vs_id, file_id)
     for file_id in (kettle, bike):
         done = await settled(runtime, ws, vs_id, file_id)
         assert done is not None and done.status == "completed", done
@@ -125,7 +125,7 @@ async def test_a_file_cancelled_or_removed_mid_ingestion_stops_and_keeps_nothing
     await runtime.knowledge.reingest(ws, vs_id, big, ChunkingStrategy.static(100, 0))
     await runtime.start_workers()
     endpoint.close_gate()
-    runtime.knowledge.start(ws, vs_id, big)
+    await runtime.knowledge.start(ws, vs_id, big)
     assert await asyncio.to_thread(endpoint.arrived.wait, WAIT_S)
     if how == "cancel":
         assert (await runtime.knowledge.cancel_file(ws, vs_id, big)).status == "cancelled"
@@ -136,7 +136,7 @@ async def test_a_file_cancelled_or_removed_mid_ingestion_stops_and_keeps_nothing
     # One ingestion slot: the next file is ingested once the big one's ingestion ended.
     small = (await runtime.service.upload_file(ws, Upload("small.txt", b"a small note"))).id
     await runtime.knowledge.add_file(ws, vs_id, small)
-    runtime.knowledge.start(ws, vs_id, small)
+    await runtime.knowledge.start(ws, vs_id, small)
     done = await settled(runtime, ws, vs_id, small)
     assert done is not None and done.status == "completed", done
 
