@@ -99,6 +99,20 @@ async def test_started_files_are_ingested_by_the_worker_pool(runtime: Runtime) -
     assert hits[0].file_id == bike
 
 
+async def test_start_returns_with_each_file_queued_once_and_no_task_left(
+    runtime: Runtime,
+) -> None:
+    ws, vs_id, (a, b) = await new_store(runtime, ("a.txt", b"alpha"), ("b.txt", b"beta"))
+    before = asyncio.all_tasks()
+    await runtime.knowledge.start(ws, vs_id, a, b, a)
+    assert asyncio.all_tasks() <= before  # queued in the call, not by a task it left
+    queue = runtime.knowledge.queue
+    assert queue is not None
+    leases = [await queue.claim("test", timeout_s=0) for _ in range(3)]
+    queued = [lease.job for lease in leases if lease is not None]
+    assert [(j.vector_store_id, j.file_id) for j in queued] == [(vs_id, a), (vs_id, b)]  # type: ignore[union-attr]
+
+
 async def test_a_file_a_stopped_server_left_in_progress_is_ingested_at_start(
     settings: Settings, runtime: Runtime
 ) -> None:
