@@ -236,24 +236,23 @@ class SqlChunkIndex(_Scoped):
         the stores searched."""
         if len(terms) < 2:
             return [0] * len(terms)
-        cap: dict[str, Any] = {"cap": RANK_BUDGET + 1}
-        if self._pg:
+        params: dict[str, Any] = {"cap": RANK_BUDGET + 1}
+        if self._pg:  # one statement for all the terms (a query may have 64)
             statement = text(
-                "SELECT count(*) FROM (SELECT 1 FROM chunks WHERE workspace_id = :ws "
-                "AND vector_store_id = ANY(:ids) AND tsv @@ to_tsquery('english', :q) "
-                "LIMIT :cap) m"
+                "SELECT (SELECT count(*) FROM (SELECT 1 FROM chunks WHERE workspace_id = :ws "
+                "AND vector_store_id = ANY(:ids) AND tsv @@ to_tsquery('english', u.t) "
+                "LIMIT :cap) m) FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS u(t, i) "
+                "ORDER BY u.i"
             )
-            cap |= {"ws": self.ws, "ids": ids}
+            params |= {"ws": self.ws, "ids": ids, "terms": [tsquery([t]) for t in terms]}
         else:
+            rows = ", ".join(f"({i}, :t{i})" for i in range(len(terms)))
             statement = text(
-                "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH :q "
-                "LIMIT :cap)"
+                "SELECT (SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts "
+                f"MATCH v.column2 LIMIT :cap)) FROM (VALUES {rows}) v ORDER BY v.column1"
             )
-        counts = []
-        for term in terms:
-            q = tsquery([term]) if self._pg else fts5_query([term])
-            counts.append(int((await self.conn.execute(statement, {"q": q, **cap})).scalar_one()))
-        return counts
+            params |= {f"t{i}": fts5_query([t]) for i, t in enumerate(terms)}
+        return [int(r[0]) for r in await self.conn.execute(statement, params)]
 
     async def _keyword_sqlite(
         self, ids: list[str], match: str, limit: int
