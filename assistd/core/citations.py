@@ -6,22 +6,72 @@ The model is told to cite with those markers. A marker in the reply becomes a
 `file_citation` annotation only when it matches a result the model was given (same turn,
 index and file name): a marker the model made up is left as text, never annotated.
 
-Used by OpenAI's `file_search`; kept apart (no store, no surface) so that another
-retrieval tool can format its results and resolve its citations the same way.
+Used by OpenAI's `file_search`; kept apart (no store, no surface). `resolve` is the one
+citation resolver: DashScope's `rag` tool (`core/rag.py`) uses it with its own `[n]`
+markers (`NUMBERED`), `file_search` with the markers above (`TURN_INDEX_NAME`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from assistd.core.objects import JsonDict, SearchHit
 
 MARKER = re.compile(r"【(\d+):(\d+)†([^】]*)】")
 # OpenAI's own markers sometimes named no file, only "source".
 ANY_NAME = "source"
+
+
+@dataclass(slots=True, frozen=True)
+class MarkerStyle:
+    """How a reply marks a citation: the marker's pattern, the key of the source a match
+    names, and the file name it spells (None: the style names no file)."""
+
+    pattern: re.Pattern[str]
+    key: Callable[[re.Match[str]], Hashable]
+    name: Callable[[re.Match[str]], str] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Source:
+    """What a marker may cite: the file, its name as the model was shown it (checked
+    against a style's spelled name) and the quote to annotate with (None: no quote)."""
+
+    file_id: str
+    name: str = ""
+    quote: str | None = None
+
+
+# file_search: 【turn:index†file name】.
+TURN_INDEX_NAME = MarkerStyle(
+    MARKER, key=lambda m: (int(m.group(1)), int(m.group(2))), name=lambda m: m.group(3)
+)
+# DashScope's rag: [n], n numbering the chunks from 1.
+NUMBERED = MarkerStyle(re.compile(r"\[(\d{1,3})\]"), key=lambda m: int(m.group(1)))
+
+
+def resolve(text: str, style: MarkerStyle, sources: Mapping[Hashable, Source]) -> list[JsonDict]:
+    """A `file_citation` annotation for each marker of `style` in `text` that names one
+    of `sources` (and, when the style spells a file name, that source's name or
+    "source"); any other marker is left as text, nothing is invented. Offsets are in
+    characters of `text`."""
+    found: list[JsonDict] = []
+    for match in style.pattern.finditer(text):
+        source = sources.get(style.key(match))
+        if source is None:
+            continue
+        if style.name is not None and style.name(match) not in (source.name, ANY_NAME):
+            continue
+        cited: JsonDict = {"file_id": source.file_id}
+        if source.quote is not None:
+            cited["quote"] = source.quote
+        found.append(
+            {"type": "file_citation", "text": match.group(0), "start_index": match.start(),
+             "end_index": match.end(), "file_citation": cited}
+        )  # fmt: skip
+    return found
 
 
 def marker(turn: int, index: int, filename: str) -> str:
@@ -67,18 +117,13 @@ class Cited:
 def file_citations(text: str, searches: Iterable[Cited]) -> list[JsonDict]:
     """A `file_citation` annotation for each marker in `text` that names a result the
     model was given; offsets are in characters of `text`."""
-    given = {(s.turn, i): r for s in searches for i, r in enumerate(s.results)}
-    found: list[JsonDict] = []
-    for match in MARKER.finditer(text):
-        result = given.get((int(match.group(1)), int(match.group(2))))
-        if result is None or match.group(3) not in (_name(result), ANY_NAME):
-            continue
-        found.append(
-            {"type": "file_citation", "text": match.group(0), "start_index": match.start(),
-             "end_index": match.end(), "file_citation": {"file_id": result["file_id"]}}
-        )  # fmt: skip
-    return found
+    given: dict[Hashable, Source] = {
+        (s.turn, i): Source(str(r["file_id"]), _name(r))
+        for s in searches
+        for i, r in enumerate(s.results)
+    }
+    return resolve(text, TURN_INDEX_NAME, given)
 
 
-def _name(result: JsonDict) -> Any:
+def _name(result: JsonDict) -> str:
     return str(result.get("file_name", "")).replace("】", "")

@@ -75,8 +75,7 @@ class FileBatches:
             for entry in batch_files:
                 await _add(unit.knowledge, vs, batch.id, entry)
             batch.counts = {"in_progress": len(batch_files)}
-        for entry in batch_files:
-            self.knowledge.start(ws, vector_store_id, entry.file_id)
+        await self.knowledge.start(ws, vector_store_id, *(e.file_id for e in batch_files))
         return batch
 
     async def get(self, ws: str, vector_store_id: str, batch_id: str) -> FileBatch:

@@ -40,6 +40,7 @@ Mode = str  # "hybrid" | "dense" | "keyword"
 MAX_RESULTS = 50
 TOUCH_EVERY_S = 60
 DAY_S = 86_400
+ENQUEUE_S = 10.0  # start() waits this long for the queue to take a job
 EMBED_BATCH = 128  # chunks embedded at once: a cancel is seen, and progress told, this often
 # Told (chunks embedded, chunks in all) once the file is chunked and after each batch.
 Progress = Callable[[int, int], None]
@@ -62,7 +63,6 @@ class KnowledgeService:
         self.compute = compute
         self.queue = queue
         self.reranker = reranker
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     # Vector stores and their files.
 
@@ -126,19 +126,18 @@ class KnowledgeService:
             if not await unit.knowledge.delete_store(vector_store_id):
                 raise NotFound(f"No vector store found with id '{vector_store_id}'.")
 
-    def start(self, ws: str, vector_store_id: str, file_id: str) -> None:
-        """Ingests in the background: queues the job (see `enqueue`, which a caller that
-        can await should prefer: it says when the job could not be queued)."""
-        work = self.enqueue if self.queue is not None else self.ingest
-        task = asyncio.create_task(self._started(work(ws, vector_store_id, file_id), file_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _started(self, work: Any, file_id: str) -> None:
-        try:
-            await work
-        except Exception:  # the file stays in_progress; an embedded start queues it again
-            log.exception("queueing the ingestion of %s failed", file_id)
+    async def start(self, ws: str, vector_store_id: str, *file_ids: str) -> None:
+        """Queues the files' ingestion and returns once they are queued (within
+        ENQUEUE_S). A job that could not be queued is logged and its file stays
+        `in_progress` (an embedded start queues it again); `enqueue` raises instead.
+        Without a queue (a tool or a test using the service alone) the files are ingested
+        here, one after another, before this returns."""
+        for file_id in dict.fromkeys(file_ids):
+            try:
+                async with asyncio.timeout(ENQUEUE_S if self.queue is not None else None):
+                    await self.enqueue(ws, vector_store_id, file_id)
+            except Exception:  # the file stays in_progress, as said
+                log.exception("queueing the ingestion of %s failed", file_id)
 
     async def enqueue(self, ws: str, vector_store_id: str, file_id: str) -> None:
         """Queues the file's ingestion for a worker (any process's, in the distributed
@@ -343,9 +342,6 @@ class KnowledgeService:
         return rankings
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.embedders.close()
         if self.reranker is not None:
             await self.reranker.close()

@@ -14,12 +14,12 @@ citations); `rag_run.py` runs the search inside a run.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from assistd.core.citations import NUMBERED, Source, resolve
 from assistd.core.objects import JsonDict, Message, RunStep, SearchHit, ToolCallsDetails
 from assistd.errors import InvalidRequest, echo
 from assistd.store.base import WorkspaceUnit
@@ -30,7 +30,6 @@ PER_BASE_DEFAULT = 5  # rerank_top_n
 TOTAL_DEFAULT = 10  # multiknowledge_rerank_top_n
 TOP_N_MAX = 50  # what one search returns at most
 PIPELINES_MAX = 16
-_MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
 @dataclass(slots=True, frozen=True)
@@ -194,20 +193,13 @@ def augment(instructions: str | None, spec: RagSpec, items: list[JsonDict]) -> s
 
 
 def citations(text: str, items: list[JsonDict]) -> list[JsonDict]:
-    """A `file_citation` annotation for each `[n]` the reply wrote whose n names a
-    retrieved chunk; other brackets are left alone, nothing is invented."""
-    by_index = {i["index"]: i for i in items}
-    found: list[JsonDict] = []
-    for match in _MARKER.finditer(text):
-        item = by_index.get(int(match.group(1)))
-        if item is None:
-            continue
-        found.append({
-            "type": "file_citation", "text": match.group(0),
-            "start_index": match.start(), "end_index": match.end(),
-            "file_citation": {"file_id": item["doc_id"], "quote": item["text"]},
-        })  # fmt: skip
-    return found
+    """A `file_citation` annotation (with the chunk as its quote) for each `[n]` the
+    reply wrote whose n names a retrieved chunk; other brackets are left alone, nothing
+    is invented."""
+    sources: dict[Hashable, Source] = {
+        i["index"]: Source(str(i["doc_id"]), quote=str(i["text"])) for i in items
+    }
+    return resolve(text, NUMBERED, sources)
 
 
 def cite(message: Message, items: list[JsonDict]) -> None:

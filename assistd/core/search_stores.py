@@ -66,7 +66,7 @@ class SearchStores:
             vs = await self.knowledge.create_store(
                 ws, file_ids=file_ids, strategy=strategy, metadata=metadata
             )
-            self._ingest(ws, vs.id, file_ids)
+            await self.knowledge.start(ws, vs.id, *file_ids)
             ids.append(vs.id)
         if spec.attached:
             ids = await self._attach(ws, ids, spec.attached, for_thread)
@@ -87,19 +87,15 @@ class SearchStores:
             vs = await self.knowledge.create_store(
                 ws, file_ids=file_ids, expires_after=expiry, name="thread files"
             )
-            self._ingest(ws, vs.id, file_ids)
+            await self.knowledge.start(ws, vs.id, *file_ids)
             return [vs.id]
         for file_id in file_ids:
             try:
                 await self.knowledge.add_file(ws, ids[0], file_id)
             except Conflict:
                 continue  # already in the store
-            self._ingest(ws, ids[0], [file_id])
+            await self.knowledge.start(ws, ids[0], file_id)
         return ids
-
-    def _ingest(self, ws: str, vector_store_id: str, file_ids: Sequence[str]) -> None:
-        for file_id in dict.fromkeys(file_ids):
-            self.knowledge.start(ws, vector_store_id, file_id)
 
     async def _require(self, ws: str, ids: list[str], field_name: str) -> None:
         if not ids:

@@ -146,8 +146,7 @@ class VectorStores:
             strategy=spec.strategy, metadata=v.check_metadata(spec.metadata),
             expires_after=check_expires_after(spec.expires_after),
         )  # fmt: skip
-        for file_id in dict.fromkeys(file_ids):
-            self.knowledge.start(ws, vs.id, file_id)
+        await self.knowledge.start(ws, vs.id, *file_ids)
         return await self.get(ws, vs.id)
 
     async def list_stores(self, ws: str, page: PageRequest) -> Page[StoreView]:
@@ -190,7 +189,7 @@ class VectorStores:
         file = await self.knowledge.add_file(
             ws, vector_store_id, file_id, strategy=strategy, attributes=check_attributes(attributes)
         )
-        self.knowledge.start(ws, vector_store_id, file_id)
+        await self.knowledge.start(ws, vector_store_id, file_id)
         return file
 
     async def list_files(

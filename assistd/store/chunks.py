@@ -18,7 +18,14 @@ from sqlalchemy.exc import DBAPIError
 from assistd.core.objects import KnowledgeChunk
 from assistd.store import schema
 from assistd.store.ivf import IvfIndex
-from assistd.store.keywords import fts5_query, index_terms, query_terms, tsquery
+from assistd.store.keywords import (
+    RANK_BUDGET,
+    fts5_query,
+    index_terms,
+    query_terms,
+    selective,
+    tsquery,
+)
 from assistd.store.repos import _Scoped
 
 _pg_embedding_type: dict[str, str] = {}  # per database URL: "vector" or "real[]"
@@ -211,6 +218,7 @@ class SqlChunkIndex(_Scoped):
         if not terms or not vector_store_ids:
             return []
         ids = list(vector_store_ids)
+        terms = selective(terms, await self._matches(ids, terms))
         if self._pg:
             statement = text(
                 "SELECT seq, ts_rank_cd(tsv, q) AS rank FROM chunks, "
@@ -221,6 +229,30 @@ class SqlChunkIndex(_Scoped):
         else:
             return await self._keyword_sqlite(ids, fts5_query(terms), limit)
         return [(int(r[0]), float(r[1])) for r in await self.conn.execute(statement, params)]
+
+    async def _matches(self, ids: list[str], terms: list[str]) -> list[int]:
+        """Rows each term matches, counted up to RANK_BUDGET + 1 (no ranking: cheap). On
+        SQLite in the whole keyword index, whose statistics BM25 uses; on PostgreSQL in
+        the stores searched."""
+        if len(terms) < 2:
+            return [0] * len(terms)
+        params: dict[str, Any] = {"cap": RANK_BUDGET + 1}
+        if self._pg:  # one statement for all the terms (a query may have 64)
+            statement = text(
+                "SELECT (SELECT count(*) FROM (SELECT 1 FROM chunks WHERE workspace_id = :ws "
+                "AND vector_store_id = ANY(:ids) AND tsv @@ to_tsquery('english', u.t) "
+                "LIMIT :cap) m) FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS u(t, i) "
+                "ORDER BY u.i"
+            )
+            params |= {"ws": self.ws, "ids": ids, "terms": [tsquery([t]) for t in terms]}
+        else:
+            rows = ", ".join(f"({i}, :t{i})" for i in range(len(terms)))
+            statement = text(
+                "SELECT (SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts "
+                f"MATCH v.column2 LIMIT :cap)) FROM (VALUES {rows}) v ORDER BY v.column1"
+            )
+            params |= {f"t{i}": fts5_query([t]) for i, t in enumerate(terms)}
+        return [int(r[0]) for r in await self.conn.execute(statement, params)]
 
     async def _keyword_sqlite(
         self, ids: list[str], match: str, limit: int

@@ -18,6 +18,7 @@ import re
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
 _WORDS = re.compile(r"\w+")
 MAX_QUERY_TERMS = 64
+RANK_BUDGET = 2000  # rows a keyword search ranks, past its rarest word's (see above)
 # The common English stop-word list (NLTK's, less its contractions' fragments).
 _STOP_TEXT = """
 a about above after again against all am an and any are as at be because been before being
@@ -71,3 +72,16 @@ def fts5_query(terms: list[str]) -> str:
 
 def tsquery(terms: list[str]) -> str:
     return " | ".join(terms)
+
+
+def selective(terms: list[str], matches: list[int], budget: int = RANK_BUDGET) -> list[str]:
+    """The terms to rank by, in query order: rarest first while the rows they match
+    (`matches`, per term, counted up to budget + 1) fit the budget; the rarest always."""
+    kept: set[int] = set()
+    total = 0
+    for i in sorted(range(len(terms)), key=lambda i: matches[i]):
+        if kept and total + matches[i] > budget:
+            break
+        kept.add(i)
+        total += matches[i]
+    return [t for i, t in enumerate(terms) if i in kept]

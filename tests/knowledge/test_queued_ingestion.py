@@ -90,13 +90,27 @@ async def test_started_files_are_ingested_by_the_worker_pool(runtime: Runtime) -
         ("bike.md", b"# Bicycles\n\nbicycles have two wheels and a chain"),
     )  # fmt: skip
     for file_id in (kettle, bike):
-        runtime.knowledge.start(ws, vs_id, file_id)
+        await runtime.knowledge.start(ws, vs_id, file_id)
     for file_id in (kettle, bike):
         done = await settled(runtime, ws, vs_id, file_id)
         assert done is not None and done.status == "completed", done
         assert done.chunk_count == await chunk_count(runtime, ws, vs_id, file_id) == 1
     hits = await runtime.knowledge.search(ws, [vs_id], "how many wheels has a bicycle")
     assert hits[0].file_id == bike
+
+
+async def test_start_returns_with_each_file_queued_once_and_no_task_left(
+    runtime: Runtime,
+) -> None:
+    ws, vs_id, (a, b) = await new_store(runtime, ("a.txt", b"alpha"), ("b.txt", b"beta"))
+    before = asyncio.all_tasks()
+    await runtime.knowledge.start(ws, vs_id, a, b, a)
+    assert asyncio.all_tasks() <= before  # queued in the call, not by a task it left
+    queue = runtime.knowledge.queue
+    assert queue is not None
+    leases = [await queue.claim("test", timeout_s=0) for _ in range(3)]
+    queued = [lease.job for lease in leases if lease is not None]
+    assert [(j.vector_store_id, j.file_id) for j in queued] == [(vs_id, a), (vs_id, b)]  # type: ignore[union-attr]
 
 
 async def test_a_file_a_stopped_server_left_in_progress_is_ingested_at_start(
@@ -125,7 +139,7 @@ async def test_a_file_cancelled_or_removed_mid_ingestion_stops_and_keeps_nothing
     await runtime.knowledge.reingest(ws, vs_id, big, ChunkingStrategy.static(100, 0))
     await runtime.start_workers()
     endpoint.close_gate()
-    runtime.knowledge.start(ws, vs_id, big)
+    await runtime.knowledge.start(ws, vs_id, big)
     assert await asyncio.to_thread(endpoint.arrived.wait, WAIT_S)
     if how == "cancel":
         assert (await runtime.knowledge.cancel_file(ws, vs_id, big)).status == "cancelled"
@@ -136,7 +150,7 @@ async def test_a_file_cancelled_or_removed_mid_ingestion_stops_and_keeps_nothing
     # One ingestion slot: the next file is ingested once the big one's ingestion ended.
     small = (await runtime.service.upload_file(ws, Upload("small.txt", b"a small note"))).id
     await runtime.knowledge.add_file(ws, vs_id, small)
-    runtime.knowledge.start(ws, vs_id, small)
+    await runtime.knowledge.start(ws, vs_id, small)
     done = await settled(runtime, ws, vs_id, small)
     assert done is not None and done.status == "completed", done
 

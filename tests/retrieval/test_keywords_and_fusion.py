@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistd.retrieval.fusion import fuse, normalised
-from assistd.store.keywords import query_terms
+from assistd.store.keywords import query_terms, selective
 
 
 def test_a_question_loses_its_function_words_before_keyword_search() -> None:
@@ -56,3 +56,13 @@ def test_the_order_of_the_top_hits_does_not_depend_on_how_deep_the_search_went()
     shallow = fuse([(0.75, dense[:40]), (0.25, keyword[:40])])[:10]
     deep = fuse([(0.75, dense), (0.25, keyword)])[:10]
     assert shallow == deep
+
+
+def test_a_query_is_ranked_by_its_rarest_words_within_the_budget() -> None:
+    terms = ["python", "asyncio", "gather", "function"]
+    # asyncio and gather are rare; python and function each match most of the index.
+    assert selective(terms, [1990, 30, 12, 2001], budget=2000) == ["asyncio", "gather"]
+    assert selective(terms, [900, 30, 12, 2001], budget=2000) == ["python", "asyncio", "gather"]
+    # Every word common: the rarest alone is ranked, never none.
+    assert selective(terms, [2001, 2001, 1999, 2001], budget=2000) == ["gather"]
+    assert selective(["one"], [5000], budget=2000) == ["one"]
