@@ -11,7 +11,7 @@ Building connects to nothing: `start_workers` and `close` open and release.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -33,6 +33,7 @@ from assistd.core.thread_ttl import ThreadSweeper
 from assistd.core.worker import Ingestion, WorkerPool
 from assistd.errors import StartupError
 from assistd.models.registry import ModelRegistry
+from assistd.observability import Telemetry
 from assistd.queue.base import CancelChannel, LeasedRunQueue
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
 from assistd.queue.redis import RedisCancelChannel, RedisEventBus, RedisRunQueue, connect
@@ -65,6 +66,7 @@ class Runtime:
     knowledge: KnowledgeService  # vector stores: ingestion and search
     ingest_queue: LeasedRunQueue  # ingestion jobs, a stream of their own
     redis: Redis | None = None  # the distributed shape's connection pool
+    telemetry: Telemetry = field(default_factory=Telemetry)  # metrics and spans
 
     @property
     def distributed(self) -> bool:
@@ -91,6 +93,7 @@ class Runtime:
             if self.redis is not None:
                 await self.redis.aclose()
         finally:
+            self.telemetry.close()
             await self.store.close()
 
 
@@ -159,7 +162,8 @@ def build_runtime(
     models = ModelRegistry(settings)
     tools = ToolRegistry(settings)
     tools.plugin_source = source
-    journal = Journal(store, bus)  # the one writer of run, step and message state
+    telemetry = Telemetry.from_settings(settings)
+    journal = Journal(store, bus, telemetry)  # the one writer of run, step and message state
     runs = RunService(service, journal, queue, cancels)
     # Parsing and chunking share the tools' worker processes (started on first use).
     knowledge = KnowledgeService(
@@ -178,5 +182,5 @@ def build_runtime(
     service.search_stores = SearchStores(store, knowledge)
     return Runtime(
         settings, store, bus, models, tools, source, links, Tenancy(store), service, plugins,
-        runs, workers, queue, cancels, knowledge, transport.ingest_queue, redis,
+        runs, workers, queue, cancels, knowledge, transport.ingest_queue, redis, telemetry,
     )  # fmt: skip
