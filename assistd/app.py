@@ -205,6 +205,6 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         reject=_reject,
         body_timeout_s=settings.request_body_timeout_s,
     )
-    app.add_middleware(Observe, state=app.state)  # inside RequestLog: sees the workspace
-    app.add_middleware(RequestLog)  # outermost of ours: sees every request and its status
+    app.add_middleware(RequestLog)  # sees every request and its status
+    app.add_middleware(Observe, state=app.state)  # outermost: its span holds the log line
     return app

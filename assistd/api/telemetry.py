@@ -20,7 +20,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistd.api.admin.routes import admin_principal
 from assistd.errors import NotFound
-from assistd.logs import current
 from assistd.observability import Telemetry
 from assistd.observability.metrics import Metrics
 
@@ -93,9 +92,7 @@ def _finish_span(span: Span, method: str, route: str, surface: str, status: int)
     attributes: dict[str, Any] = {
         "http.route": route, "http.response.status_code": status, "assistd.surface": surface,
     }  # fmt: skip
-    if workspace := current("workspace"):
-        attributes["assistd.workspace_id"] = workspace
-    span.set_attributes(attributes)
+    span.set_attributes(attributes)  # and the workspace, once known (logs.bind)
 
 
 def _traceparent(scope: Scope) -> str | None:

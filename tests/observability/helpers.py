@@ -16,8 +16,13 @@ def scrape(server: RunningServer, key: str | None = None) -> Samples:
     answer = httpx.get(f"{server.base_url}/metrics", headers=headers, timeout=30)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/plain"), answer.headers
+    return parse(answer.text)
+
+
+def parse(text: str) -> Samples:
+    """Prometheus's text format, by sample name and labels."""
     samples: Samples = {}
-    for family in text_string_to_metric_families(answer.text):
+    for family in text_string_to_metric_families(text):
         for s in family.samples:
             samples[(s.name, frozenset(s.labels.items()))] = s.value
     return samples

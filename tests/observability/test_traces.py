@@ -14,6 +14,7 @@ import pytest
 from dashscope import Assistants, Runs, Threads
 
 from tests.observability.collector import Collector, ReceivedSpan
+from tests.ops.helpers import json_lines, wait_for_log
 from tests.runs.conftest import StartServer, sdk_at, workspace_key
 from tests.runs.helpers import collect, names, ok, wait_done
 from tests.support.fake_model import Fail, FakeModel, Reply, ToolCalls
@@ -27,9 +28,11 @@ RUNS_ROUTE = "POST /api/v1/threads/{thread_id}/runs"
 def traced(
     start_module_server: StartServer, collector: Collector, fake_model: FakeModel
 ) -> Iterator[RunningServer]:
-    """A server exporting its spans to the collector, in batches sent every 100 ms."""
+    """A server exporting its spans to the collector, in batches sent every 100 ms, and
+    logging JSON lines."""
     yield start_module_server(
         ASSISTD_OTLP_ENDPOINT=collector.url,
+        ASSISTD_LOG_FORMAT="json",
         ASSISTD_OPENAI_BASE_URL=fake_model.base_url,
         OTEL_BSP_SCHEDULE_DELAY="100",
     )
@@ -85,6 +88,33 @@ def test_a_run_is_traced_from_its_request_to_its_model_and_tool_calls(
     assert tool.attributes["assistd.tool_call_id"].startswith("call")
     assert {s.service for s in trace} == {"assistd"}
     assert set(collector.content_types()) == {"application/x-protobuf"}
+
+
+def test_json_log_lines_carry_the_ids_of_their_request_run_and_span(
+    traced: RunningServer, collector: Collector, fake_model: FakeModel
+) -> None:
+    model = fake_model.new_model(
+        ToolCalls([("calculator", {"expression": "2 + 2"})]), Reply("It is 4.")
+    )
+    ws, key = workspace_key(traced)
+    with sdk_at(traced, key):
+        assistant = ok(Assistants.create(model=model, tools=[{"type": "calculator"}]))
+        thread = ok(Threads.create(messages=[{"role": "user", "content": "2 + 2?"}]))
+        run = ok(Runs.create(thread.id, assistant_id=assistant.id))
+        assert wait_done(thread.id, run.id).status == "completed"
+    trace = _of_run(collector, run.id, calls=3)
+    (run_span,) = [s for s in trace if s.name == "run"]
+    (request_span,) = [s for s in trace if s.kind == SERVER]
+    log = wait_for_log(traced, lambda text: f"run {run.id}: completed" in text)
+    entries = json_lines(log)
+    (ended,) = [e for e in entries if e["logger"] == "assistd.executor" and
+                e.get("run_id") == run.id]  # fmt: skip
+    assert ended["workspace"] == ws and ended["status"] == "completed", ended
+    assert ended["trace_id"] == run_span.trace_id and ended["span_id"] == run_span.span_id
+    (made,) = [e for e in entries if e.get("path") == f"/api/v1/threads/{thread.id}/runs"]
+    assert made["workspace"] == ws and made["status"] == 200 and made["request_id"], made
+    assert made["trace_id"] == request_span.trace_id == run_span.trace_id
+    assert all(e["workspace"] == ws for e in entries if e.get("run_id") == run.id)
 
 
 def test_a_streamed_run_is_a_child_of_its_stream_request_continuing_the_callers_trace(
