@@ -81,8 +81,8 @@ class Observe:
                 if streaming:
                     metrics.streams.dec()
                 code = str(status or 500)
-                metrics.requests.labels(surface, route, scope["method"], code).inc()
-                metrics.request_seconds.labels(surface, route).observe(time.monotonic() - started)
+                metrics.requests(surface, route, scope["method"], code).inc()
+                metrics.request_seconds(surface, route).observe(time.monotonic() - started)
             if span is not None:
                 _finish_span(span, scope["method"], route, surface, status or 500)
 

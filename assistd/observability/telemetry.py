@@ -58,9 +58,7 @@ class Telemetry:
         carried traceparent to continue. An exception escaping marks it an error."""
         if self.tracer is None:
             return nullcontext()
-        return self.tracer.start_as_current_span(
-            name, tracing.parent_context(parent), kind, attributes
-        )
+        return tracing.current_span(self.tracer, name, attributes, kind, parent)
 
     def traceparent(self) -> str | None:
         return tracing.traceparent() if self.tracer is not None else None
@@ -69,7 +67,7 @@ class Telemetry:
 
     def run_entered(self, status: str) -> None:
         if self.metrics is not None:
-            self.metrics.runs.labels(status).inc()
+            self.metrics.runs(status).inc()
 
     def takeover(self) -> None:
         if self.metrics is not None:
@@ -93,7 +91,7 @@ class Telemetry:
     def leg_ended(self, status: str, model: str, seconds: float, error: str | None) -> None:
         """The leg's end: its duration by status, and its span's outcome."""
         if self.metrics is not None:
-            self.metrics.run_seconds.labels(status).observe(seconds)
+            self.metrics.run_seconds(status).observe(seconds)
         if self.tracer is not None:
             span = get_current_span()
             span.set_attributes({"assistd.run.status": status, "assistd.model": model})
@@ -122,9 +120,7 @@ class Telemetry:
         finally:
             if self.metrics is not None:
                 label = self._label("model", model)
-                self.metrics.model_seconds.labels(label, outcome).observe(
-                    time.monotonic() - started
-                )
+                self.metrics.model_seconds(label, outcome).observe(time.monotonic() - started)
 
     @contextmanager
     def tool_call(self, tool: str, call_id: str) -> Iterator[None]:
@@ -135,7 +131,7 @@ class Telemetry:
         finally:
             if self.metrics is not None:
                 label = self._label("tool", tool)
-                self.metrics.tool_seconds.labels(label).observe(time.monotonic() - started)
+                self.metrics.tool_seconds(label).observe(time.monotonic() - started)
 
     def _label(self, kind: str, value: str) -> str:
         """`value`, unless MAX_LABELS others of its kind came first (clients name models)."""

@@ -8,9 +8,13 @@ queued it, so the run's span (in whichever worker executes it) is that request's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context
 from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from assistd.settings import Settings
@@ -42,6 +46,24 @@ def tracer_provider(settings: Settings, service: str) -> TracerProvider | None:
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
+
+
+@contextmanager
+def current_span(
+    tracer: Tracer, name: str, attributes: dict[str, Any], kind: SpanKind, parent: str | None
+) -> Iterator[Span]:
+    """A span, current inside the block; an exception escaping makes it an error. (The
+    SDK's start_as_current_span does the same through two more context managers.)"""
+    span = tracer.start_span(name, parent_context(parent), kind, attributes)
+    token = context.attach(set_span_in_context(span))
+    try:
+        yield span
+    except BaseException as exc:
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        context.detach(token)
+        span.end()
 
 
 def traceparent() -> str | None:
