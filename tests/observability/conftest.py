@@ -8,7 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.observability.collector import Collector
-from tests.runs.conftest import backend, start_module_server, start_server  # noqa: F401
+from tests.runs.conftest import (  # noqa: F401
+    backend,
+    database,
+    start_module_server,
+    start_server,
+)
 
 
 @pytest.fixture(scope="module")
