@@ -5,6 +5,7 @@ and tool calls, with their ids as attributes and their parents as they happened.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -40,14 +41,15 @@ def traced(
 
 def _of_run(collector: Collector, run_id: str, *, calls: int) -> list[ReceivedSpan]:
     """The spans of the trace holding the run's span, once its `calls` model and tool
-    calls and its request are in."""
+    calls and the request that queued it are in (a stream's request ends last)."""
 
     def complete(spans: list[ReceivedSpan]) -> bool:
         runs = [s for s in spans if s.attributes.get("assistd.run_id") == run_id]
         if not runs:
             return False
         trace = [s for s in spans if s.trace_id == runs[0].trace_id]
-        return len(trace) >= calls + 2
+        parent_in = any(s.span_id == runs[0].parent_id for s in trace)
+        return parent_in and len(trace) >= calls + 2
 
     spans = collector.wait_for(complete)
     (run,) = [s for s in spans if s.attributes.get("assistd.run_id") == run_id]
@@ -122,7 +124,7 @@ def test_a_streamed_run_is_a_child_of_its_stream_request_continuing_the_callers_
 ) -> None:
     model = fake_model.new_model(Reply("streamed words"))
     _, key = workspace_key(traced)
-    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    caller_trace = secrets.token_hex(16)  # a trace of this test's own
     headers = {"Authorization": f"Bearer {key}",
                "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"}  # fmt: skip
     with httpx.Client(base_url=traced.base_url, headers=headers, timeout=60) as client:
