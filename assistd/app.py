@@ -28,6 +28,8 @@ from assistd.api.playground import install_playground
 from assistd.api.request_log import RequestLog
 from assistd.api.sse import StreamGate
 from assistd.api.surface_routes import PrefixGroup
+from assistd.api.telemetry import Observe
+from assistd.api.telemetry import router as metrics_router
 from assistd.core.plugin_rules import check_declared_ids
 from assistd.errors import (
     AssistdError,
@@ -182,6 +184,7 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         grouped = PrefixGroup(surface.prefix, app.router.routes[before:])
         app.router.routes[before:] = [grouped]
     app.include_router(links.router)  # signed file links: no surface, no API key
+    app.include_router(metrics_router)  # /metrics (api/telemetry.py)
     install_api_docs(app, SURFACES)
     install_playground(app)  # /ui: static files, no key; the page calls /v1 with one
 
@@ -200,5 +203,6 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         reject=_reject,
         body_timeout_s=settings.request_body_timeout_s,
     )
-    app.add_middleware(RequestLog)  # outermost of ours: sees every request and its status
+    app.add_middleware(RequestLog)  # sees every request and its status
+    app.add_middleware(Observe, state=app.state)  # outermost: its span holds the log line
     return app

@@ -1,7 +1,8 @@
 """The server's logging: one set-up, plain text or JSON lines, credentials redacted.
 
 Every line has a UTC timestamp. The request id, workspace and run id travel in context
-variables, so every line a request or a run causes carries them where they are known.
+variables, so every line a request or a run causes carries them where they are known;
+with tracing on, so do the trace and span ids of the span the line was logged in.
 Redaction happens in the formatter, so no line of any logger (ours, uvicorn's, a
 library's) prints a URL's userinfo, a bearer token or an `sk-...` key.
 """
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any, Literal, TextIO
+
+from opentelemetry.trace import get_current_span
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
@@ -78,9 +81,12 @@ def log_context(**values: str | None) -> Iterator[None]:
 
 def bind(**values: str | None) -> None:
     """Adds ids to the current context (e.g. the workspace, once a request is authenticated);
-    the enclosing `log_context` undoes it."""
+    the enclosing `log_context` undoes it. The workspace also goes on the current span
+    (the request's, when tracing is on)."""
     for name, value in values.items():
         _CONTEXT[name].set(value)
+    if workspace := values.get("workspace"):
+        get_current_span().set_attribute("assistd.workspace_id", workspace)
 
 
 def current(name: str) -> str | None:
@@ -98,6 +104,9 @@ def _context_of(record: logging.LogRecord) -> dict[str, str]:
         value = getattr(record, name, None) or var.get()
         if value:
             found[name] = str(value)
+    span = get_current_span().get_span_context()
+    if span.is_valid:  # only with tracing on (otherwise no span is ever current)
+        found["trace_id"], found["span_id"] = f"{span.trace_id:032x}", f"{span.span_id:016x}"
     return found
 
 

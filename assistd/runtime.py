@@ -12,7 +12,7 @@ Building connects to nothing: `start_workers` and `close` open and release.
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from redis.asyncio import Redis
@@ -36,6 +36,7 @@ from assistd.core.thread_ttl import ThreadSweeper
 from assistd.core.worker import Ingestion, WorkerPool
 from assistd.errors import StartupError
 from assistd.models.registry import ModelRegistry
+from assistd.observability import Telemetry
 from assistd.queue.base import CancelChannel, LeasedRunQueue
 from assistd.queue.counters import Counters, MemoryCounters, RedisCounters
 from assistd.queue.memory import MemoryCancelSignals, MemoryEventBus, MemoryRunQueue
@@ -71,6 +72,7 @@ class Runtime:
     ingest_queue: LeasedRunQueue  # ingestion jobs, a stream of their own
     redis: Redis | None = None  # the distributed shape's connection pool
     quotas: Quotas | None = None  # per key and workspace (core/quotas.py)
+    telemetry: Telemetry = field(default_factory=Telemetry)  # metrics and spans
 
     @property
     def distributed(self) -> bool:
@@ -97,6 +99,7 @@ class Runtime:
             if self.redis is not None:
                 await self.redis.aclose()
         finally:
+            self.telemetry.close()
             await self.store.close()
 
 
@@ -165,7 +168,8 @@ def build_runtime(
     models = ModelRegistry(settings)
     tools = ToolRegistry(settings)
     tools.plugin_source = source
-    journal = Journal(store, bus)  # the one writer of run, step and message state
+    telemetry = Telemetry.from_settings(settings)
+    journal = Journal(store, bus, telemetry)  # the one writer of run, step and message state
     runs = RunService(service, journal, queue, cancels)
     # Parsing and chunking share the tools' worker processes (started on first use).
     knowledge = KnowledgeService(
@@ -185,7 +189,7 @@ def build_runtime(
     return Runtime(
         settings, store, bus, models, tools, source, links, Tenancy(store), service, plugins,
         runs, workers, queue, cancels, knowledge, transport.ingest_queue, redis,
-        _quotas(settings, store, redis),
+        _quotas(settings, store, redis), telemetry,
     )  # fmt: skip
 
 

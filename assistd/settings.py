@@ -284,6 +284,16 @@ class Settings(BaseSettings):
     plugins: dict[str, PluginSettings] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object a line
+    # Observability (docs/operations.md): Prometheus metrics at /metrics (admin key unless
+    # public; `assistd worker` serves them on a port of its own when given one), and
+    # OpenTelemetry spans sent by OTLP/HTTP when an endpoint is set (off otherwise).
+    metrics_enabled: bool = True
+    metrics_public: bool = False
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    otlp_endpoint: str | None = None  # e.g. http://127.0.0.1:4318 (spans go to /v1/traces)
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    otlp_timeout_s: float = Field(default=10.0, gt=0)
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
     # Model routing: [models."qwen-max"], [models."*"]. The shortcut openai_base_url sends
     # every model name to one OpenAI-compatible endpoint. With neither, the local model

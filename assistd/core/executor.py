@@ -92,11 +92,15 @@ class Executor:
         self.rounds = ToolRound(self.journal, tools, settings)
         self.rag = RagStage(journal, knowledge)  # the `rag` tool's search, before the model
         self.filters = ContentFilters(settings)
+        self.telemetry = journal.telemetry
 
     # ---- entry point --------------------------------------------------------------------
 
     async def execute(self, job: RunJob) -> None:
-        with log_context(run_id=job.run_id, workspace=job.workspace_id):
+        with (
+            log_context(run_id=job.run_id, workspace=job.workspace_id),
+            self.telemetry.run_leg(job.workspace_id, job.thread_id, job.run_id, job.trace),
+        ):
             await self._execute(job)
 
     async def _execute(self, job: RunJob) -> None:
@@ -142,6 +146,7 @@ class Executor:
         """One line per run (per leg, when it stops for tool outputs)."""
         usage = run.usage or {}
         code = (run.last_error or {}).get("code") if run.status == rs.RunStatus.FAILED else None
+        self.telemetry.leg_ended(str(run.status), run.model, seconds, code)
         fields = {
             "status": str(run.status), "error_code": code, "model": run.model,
             "route": self.models.route_name(run.model), "duration_s": round(seconds, 3),
@@ -174,6 +179,7 @@ class Executor:
                 return _Skip.NOT_MINE
             if run.status in (rs.RunStatus.IN_PROGRESS, rs.RunStatus.CANCELLING):
                 await entry.discard_cut_turn(run)
+                self.telemetry.takeover()
                 log.info("run %s: taken over %s, from what it committed", run.id, run.status)
                 return run, True, True
             if run.status != rs.RunStatus.QUEUED:
@@ -353,15 +359,16 @@ class Executor:
             nonempty=nonempty,
             **ro.turn_shape(run, turn.offered, forced),
         )
-        async for chunk in resolved.backend.stream(request):
-            if isinstance(chunk, TextDelta):
-                await self._on_text(job, run, turn, chunk.text)
-            elif isinstance(chunk, ToolCallDelta):
-                await self.rounds.on_delta(job, run, turn, chunk)
-            elif isinstance(chunk, Usage):
-                turn.usage = chunk
-            elif isinstance(chunk, Finish):
-                turn.finish = chunk.reason
+        with self.telemetry.model_call(run.model):
+            async for chunk in resolved.backend.stream(request):
+                if isinstance(chunk, TextDelta):
+                    await self._on_text(job, run, turn, chunk.text)
+                elif isinstance(chunk, ToolCallDelta):
+                    await self.rounds.on_delta(job, run, turn, chunk)
+                elif isinstance(chunk, Usage):
+                    turn.usage = chunk
+                elif isinstance(chunk, Finish):
+                    turn.finish = chunk.reason
 
     async def _on_text(self, job: RunJob, run: Run, turn: Turn, text: str) -> None:
         turn.text.append(text)
@@ -378,6 +385,7 @@ class Executor:
         )
 
     async def _open_message(self, job: RunJob, run: Run, turn: Turn) -> None:
+        self.telemetry.first_text()  # the leg's first visible text: its time to first token
         now = now_ms()
         message = Message(
             id=new_id("msg"), thread_id=run.thread_id, created_at=now, role="assistant", content=[],

@@ -27,6 +27,7 @@ from assistd.core.objects import (
     RunStep,
     ToolCallsDetails,
 )
+from assistd.observability import Telemetry
 from assistd.store.base import Store, WorkspaceUnit
 
 _STEP_STAMPS = {"cancelled": "cancelled_at", "expired": "expired_at", "failed": "failed_at"}
@@ -200,9 +201,11 @@ class Entry:
 
 
 class Journal:
-    def __init__(self, store: Store, bus: EventBus) -> None:
+    def __init__(self, store: Store, bus: EventBus, telemetry: Telemetry | None = None) -> None:
         self.store = store
         self.bus = bus
+        # Counts each status a run enters (here: every mover's change passes through).
+        self.telemetry = telemetry or Telemetry()
 
     @asynccontextmanager
     async def entry(self, workspace_id: str) -> AsyncIterator[Entry]:
@@ -212,6 +215,9 @@ class Journal:
             entry = Entry(unit)
             yield entry
         await self.bus.publish_many([(r, name, replace(data)) for r, name, data in entry.events])
+        for _, name, data in entry.events:
+            if isinstance(data, Run) and name == run_event_name(data):
+                self.telemetry.run_entered(data.status)
 
     async def publish(self, run_id: str, name: str, data: Any) -> None:
         """An event that changes no state (token and call deltas, a deleted run's end)."""

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from assistd.logs import log_context
 from assistd.queue.base import IngestJob, Job, Lease, LeasedRunQueue
 
 log = logging.getLogger("assistd.worker")
@@ -76,7 +77,14 @@ class Claimer:
 
     async def _hold(self, lease: Lease) -> None:
         """Works on the job while heartbeating its lease; stops the work at once if the
-        lease was lost (another consumer has the job now)."""
+        lease was lost (another consumer has the job now). Its lines (and its work's)
+        carry the job's workspace and run id."""
+        job = lease.job
+        run_id = None if isinstance(job, IngestJob) else job.run_id
+        with log_context(workspace=job.workspace_id, run_id=run_id):
+            await self._hold_in_context(lease)
+
+    async def _hold_in_context(self, lease: Lease) -> None:
         what = describe(lease.job)
         working = asyncio.create_task(self.work(lease.job))
         beating = asyncio.create_task(self._heartbeat(lease))

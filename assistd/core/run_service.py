@@ -165,7 +165,8 @@ class RunService:
         return thread, run
 
     async def _start(self, ws: str, run: Run) -> None:
-        await self.queue.enqueue(RunJob(ws, run.thread_id, run.id, run.leg))
+        trace = self.journal.telemetry.traceparent()
+        await self.queue.enqueue(RunJob(ws, run.thread_id, run.id, run.leg, trace))
 
     # ---- read ---------------------------------------------------------------------------
 
@@ -302,7 +303,8 @@ class RunService:
                 # e.g. the expiry sweep or a cancel came first; the step is rolled back
                 raise Conflict(f"Run '{run_id}' stopped waiting for tool outputs meanwhile.")
             start = await self.bus.last_seq(run_id)  # this leg's events follow the commit
-        await self.queue.enqueue(RunJob(ws, thread_id, run_id, run.leg))
+        trace = self.journal.telemetry.traceparent()
+        await self.queue.enqueue(RunJob(ws, thread_id, run_id, run.leg, trace))
         return run, start
 
 

@@ -94,7 +94,8 @@ class ToolRound:
         if call.type == "function":
             _, call.output = parse_arguments(call.arguments, tool.parameters)
             return
-        result = await self.tools.run(tool, call.arguments, replace(context, call_id=call.id))
+        with self.journal.telemetry.tool_call(call.name or call.type, call.id):
+            result = await self.tools.run(tool, call.arguments, replace(context, call_id=call.id))
         call.output = result.output
         call.details = result.details
         call.display = result.display

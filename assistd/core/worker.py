@@ -134,6 +134,14 @@ class WorkerPool:
                 await self.runs.expire_overdue()
             except Exception:
                 log.exception("the run expiry sweep failed")
+            if self.executor.telemetry.metrics is not None:
+                await self._sample_depth()
+
+    async def _sample_depth(self) -> None:
+        try:
+            self.executor.telemetry.queue_depth(await self.queue.depth())
+        except Exception:
+            log.debug("reading the queue's depth failed", exc_info=True)
 
     async def _expire_threads(self, sweeper: ThreadSweeper) -> None:
         while True:

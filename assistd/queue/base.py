@@ -20,12 +20,15 @@ class RunJob:
     """Work on a run: its leg (`Run.leg`) is the time it was queued that this job is for.
     A job of an earlier leg is stale (its worker died before acking it, and the run has
     been queued again since): the executor lets it go. None: a job queued before jobs
-    carried legs, or queued again at an embedded start; its leg is not checked."""
+    carried legs, or queued again at an embedded start; its leg is not checked.
+    `trace`: the W3C traceparent of the request that queued it (tracing on), which the
+    run's span continues."""
 
     workspace_id: str
     thread_id: str
     run_id: str
     leg: int | None = None
+    trace: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -79,6 +82,10 @@ class LeasedRunQueue(Protocol):
         """Forgets the consumers that hold no job and have been idle for many leases
         (those of stopped processes: each process start names new ones); returns how
         many. A consumer holding a job is never forgotten."""
+        ...
+
+    async def depth(self) -> int:
+        """Jobs queued and not yet claimed by any consumer (the metrics' queue depth)."""
         ...
 
     async def close(self) -> None: ...

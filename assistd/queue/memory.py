@@ -39,6 +39,9 @@ class MemoryRunQueue:
         self._ready.append((str(next(self._tokens)), job))
         self._wake_one()
 
+    async def depth(self) -> int:
+        return len(self._ready)
+
     async def claim(self, consumer: str, timeout_s: float | None = None) -> Lease | None:
         end = None if timeout_s is None else time.monotonic() + timeout_s
         while (lease := self._lease_next(consumer)) is None:

@@ -115,6 +115,15 @@ class RedisRunQueue:
     async def enqueue(self, job: Job) -> None:
         await self._r.xadd(self._stream, cast(Any, _fields(job)))
 
+    async def depth(self) -> int:
+        """The group's lag: entries added that no consumer has read yet."""
+        await self._ensure_group()
+        for group in await self._r.xinfo_groups(self._stream):
+            name = group.get("name")
+            if name in (GROUP, GROUP.encode()):
+                return int(group.get("lag") or 0)
+        return 0
+
     async def _ensure_group(self) -> None:
         if self._group_ready:
             return
@@ -186,6 +195,8 @@ def _fields(job: Job) -> dict[str, str]:
     fields = {"v": "1", "w": job.workspace_id, "t": job.thread_id, "r": job.run_id}
     if job.leg is not None:
         fields["l"] = str(job.leg)
+    if job.trace is not None:
+        fields["tp"] = job.trace
     return fields
 
 
@@ -194,7 +205,8 @@ def _job(fields: dict[str, str]) -> Job:
         return IngestJob(fields["w"], fields["s"], fields["f"])
     # `l` (the run's leg) was added to version 1; a job queued before it has none.
     leg = fields.get("l")
-    return RunJob(fields["w"], fields["t"], fields["r"], int(leg) if leg is not None else None)
+    leg_number = int(leg) if leg is not None else None
+    return RunJob(fields["w"], fields["t"], fields["r"], leg_number, fields.get("tp"))
 
 
 class RedisCancelChannel:

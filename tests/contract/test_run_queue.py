@@ -186,3 +186,23 @@ async def test_ingestion_jobs_travel_on_a_queue_of_their_own(transport: Transpor
     assert await ingest.claim("worker-a", timeout_s=0.2) is None
     lease = await runs.claim("worker-a", timeout_s=2)
     assert lease is not None and lease.job == _job(1)
+
+
+async def test_depth_counts_the_jobs_no_consumer_has_claimed(transport: Transport) -> None:
+    (queue,) = transport.queues(1, LEASE_S)
+    assert await queue.depth() == 0
+    traced = RunJob(
+        "ws_default", "thread_t", "run_t", 1, "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+    )
+    for job in (_job(1), _job(2), traced):
+        await queue.enqueue(job)
+    assert await queue.depth() == 3
+    first = await queue.claim("worker-a", timeout_s=2)
+    assert first is not None and await queue.depth() == 2
+    assert await queue.ack(first)
+    assert await queue.depth() == 2  # an acked job was counted off when it was claimed
+    for _ in range(2):
+        lease = await queue.claim("worker-a", timeout_s=2)
+        assert lease is not None and await queue.ack(lease)
+    assert lease.job == traced  # the traceparent travels with the job
+    assert await queue.depth() == 0

@@ -1,0 +1,78 @@
+"""OpenTelemetry spans, exported by OTLP/HTTP when `otlp_endpoint` is set. Unset, no SDK
+is imported and no tracer provider is made: every span hook is one `None` check.
+
+The provider is this process's own (never installed globally), so two servers in one
+process trace apart. A run's job carries the W3C `traceparent` of the request that
+queued it, so the run's span (in whichever worker executes it) is that request's child.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from assistd.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def tracer_provider(settings: Settings, service: str) -> TracerProvider | None:
+    """A provider exporting to `otlp_endpoint` in batches, or None when it is unset."""
+    if not settings.otlp_endpoint:
+        return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service}),
+        sampler=ParentBasedTraceIdRatio(settings.trace_sample_ratio),
+    )
+    exporter = OTLPSpanExporter(
+        endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces",
+        headers=dict(settings.otlp_headers),
+        timeout=settings.otlp_timeout_s,
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+@contextmanager
+def current_span(
+    tracer: Tracer, name: str, attributes: dict[str, Any], kind: SpanKind, parent: str | None
+) -> Iterator[Span]:
+    """A span, current inside the block; an exception escaping makes it an error. (The
+    SDK's start_as_current_span does the same through two more context managers.)"""
+    span = tracer.start_span(name, parent_context(parent), kind, attributes)
+    token = context.attach(set_span_in_context(span))
+    try:
+        yield span
+    except BaseException as exc:
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        context.detach(token)
+        span.end()
+
+
+def traceparent() -> str | None:
+    """The current span's W3C traceparent, to carry across the queue."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def parent_context(value: str | None) -> Context | None:
+    """The context a carried traceparent names (None: a new trace)."""
+    return _PROPAGATOR.extract({"traceparent": value}) if value else None
