@@ -13,29 +13,42 @@ if [ $# -gt 0 ]; then
   exec "${pytest[@]}" "$@"
 fi
 
-# tests/api/openai on the 1.x and 2.x SDKs (the main pass has 3.x), one after the other,
-# beside the main pass: it keeps one core busy, they take the other. The Agency Swarm
-# test brings its own SDK, so once is enough.
-log="$(mktemp)"
-matrix=""
-trap '[ -z "$matrix" ] || kill "$matrix" 2>/dev/null || true; rm -f "$log"' EXIT
-(
-  status=0 pass=""
-  trap 'kill "$pass" 2>/dev/null; exit 1' TERM  # the main pass stopped: stop this one too
-  for major in 1 2; do
-    echo "=== tests/api/openai on openai ${major}.x"
-    ASSISTD_TEST_OPENAI_SDK=$major "${pytest[@]}" -q tests/api/openai \
-      --ignore=tests/api/openai/test_agency_swarm.py &
-    pass=$!
-    wait "$pass" || status=1
-  done
+# Two lanes, one per core; a failed pass in either fails the run. Lane K runs shard K of 2
+# of the main pass (openai 3.x; scripts/shards.py splits the test files by their times in
+# tests/durations.json), then tests/api/openai on openai K.x. Two tests there use no openai
+# SDK, so the main pass is enough for them: the Agency Swarm test brings its own, and
+# Schemathesis fuzzes /v1 over plain HTTP.
+shard_1="$(.venv/bin/python scripts/shards.py 1 2)"
+shard_2="$(.venv/bin/python scripts/shards.py 2 2)"
+lane() {
+  local k=$1 status=0 pass="" files
+  trap 'kill "$pass" 2>/dev/null; exit 1' TERM  # the script was stopped: stop the pass too
+  mapfile -t files <<<"$2"
+  echo "=== lane $k: the main pass, shard $k of 2 (${#files[@]} test files), on openai 3.x"
+  ASSISTD_TEST_OPENAI_SDK=3 "${pytest[@]}" "${files[@]}" &
+  pass=$!
+  wait "$pass" || status=1
+  echo "=== lane $k: tests/api/openai on openai ${k}.x"
+  ASSISTD_TEST_OPENAI_SDK=$k "${pytest[@]}" -q tests/api/openai \
+    --ignore=tests/api/openai/test_agency_swarm.py \
+    --ignore=tests/api/openai/test_schemathesis.py &
+  pass=$!
+  wait "$pass" || status=1
   exit $status
-) >"$log" 2>&1 &
-matrix=$!
+}
 
+# Lane 1 writes as it goes; lane 2 into a log, printed once both are done.
+log="$(mktemp)"
+lanes=()
+trap 'kill "${lanes[@]}" 2>/dev/null || true; rm -f "$log"' EXIT
+(lane 1 "$shard_1") &
+lanes+=($!)
+(lane 2 "$shard_2") >"$log" 2>&1 &
+lanes+=($!)
 status=0
-ASSISTD_TEST_OPENAI_SDK=3 "${pytest[@]}" || status=1
-wait "$matrix" || status=1
-matrix=""
+for each in "${lanes[@]}"; do
+  wait "$each" || status=1
+done
+lanes=()
 cat "$log"
 exit $status

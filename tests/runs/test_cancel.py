@@ -21,6 +21,9 @@ def test_cancel_while_the_model_is_silent(ds: str, fake_model: FakeModel) -> Non
     thread_id = _thread_with_question()
     run = ok(Runs.create(thread_id, assistant_id=assistant.id))
     wait_for(thread_id, run.id, "in_progress")
+    # In progress is not yet asked: cancelled before its request, the run would leave the
+    # Hang scripted, and the next run below would get it instead of its quick reply.
+    fake_model.wait_asked(model)
     cancelled = ok(Runs.cancel(run.id, thread_id=thread_id))
     assert cancelled.id == run.id and cancelled.status in ("cancelling", "cancelled")
     done = wait_done(thread_id, run.id)
@@ -109,6 +112,7 @@ def test_cancel_a_queued_run(start_server: StartServer, fake_model: FakeModel) -
         busy_thread = _thread_with_question()
         busy = ok(Runs.create(busy_thread, assistant_id=blocker.id))
         wait_for(busy_thread, busy.id, "in_progress")
+        fake_model.wait_asked(blocker_model)  # else its Hang could outlive the cancel
 
         waiting_model = fake_model.new_model(Reply("never asked"))
         waiting_thread = _thread_with_question()

@@ -278,3 +278,12 @@ class FakeModel:
     def requests(self, model: str) -> list[dict[str, Any]]:
         with self._server.state.lock:
             return list(self._server.state.requests[model])
+
+    def wait_asked(self, model: str, count: int = 1, timeout_s: float = 30) -> None:
+        """Waits until `model` has received `count` requests (bounded): a run can be in
+        progress before its worker has sent the model anything."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.requests(model)) < count:
+            asked = len(self.requests(model))
+            assert time.monotonic() < deadline, f"{model} was asked {asked} times, not {count}"
+            time.sleep(0.02)

@@ -47,8 +47,13 @@ def server_env(data_dir: Path, database_url: str, admin_key: str, **extra: str) 
     return env
 
 
+# The bound covers the interpreter's start and assistd's imports too: on a loaded machine
+# (two test lanes, other jobs) a server took 60 s to become ready, failing a whole session.
+READY_TIMEOUT_S = 120
+
+
 def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"assistd exited with {proc.returncode}:\n{log.read_text()}")
