@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from assistd.core.audit import AuditRetention
 from assistd.core.content_filter import ContentFilters
 from assistd.core.events import EventBus
 from assistd.core.executor import Executor
@@ -173,6 +174,7 @@ def build_runtime(
         store, queue, executor, runs, concurrency or settings.run_workers,
         recover=redis is None, ingestion=ingestion,
         threads=ThreadSweeper(store, settings), thread_sweep_s=settings.thread_sweep_interval_s,
+        audit=AuditRetention(store, settings.audit_retention_days),
     )  # fmt: skip
     tools.provide(FILE_SEARCH, FileSearch(store, knowledge))
     service.search_stores = SearchStores(store, knowledge)

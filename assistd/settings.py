@@ -317,6 +317,12 @@ class Settings(BaseSettings):
     thread_sweep_interval_s: float = Field(default=60.0, gt=0)
     thread_sweep_batch: int = Field(default=100, gt=0, le=10000)
     content_filter: ContentFilterSettings = Field(default_factory=ContentFilterSettings)
+    # The audit log (api/audit.py): every mutating call, kept this many days (0: for ever;
+    # pruned by the worker's sweep); request bodies only with audit_bodies, redacted and cut.
+    audit_log: bool = True
+    audit_retention_days: int = Field(default=90, ge=0)
+    audit_bodies: bool = False
+    audit_body_max_bytes: int = Field(default=4096, gt=0, le=1024 * 1024)
     # On SIGTERM open streams end at once; whatever is still open after this is cut off.
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistd.api.admin import routes, workspace_settings
+from assistd.api.admin import audit, routes, workspace_settings
 from assistd.api.openapi import Surface
 
 PREFIX = "/admin/v1"
@@ -14,7 +14,7 @@ SURFACE = Surface(
         "Workspaces and API keys. Every call needs an admin key: "
         "`Authorization: Bearer <admin key>`."
     ),
-    routers=(routes.router, workspace_settings.router),
+    routers=(routes.router, workspace_settings.router, audit.router),
     bodies={
         ("POST", "/workspaces"): routes.WorkspaceBody,
         ("POST", "/keys"): routes.KeyBody,
