@@ -469,3 +469,8 @@ from assistd.kb_cli import kb  # noqa: E402
 for _kb_command in kb.commands.values():
     _options(_kb_command)
 main.add_command(kb)
+
+from assistd.audit_cli import audit  # noqa: E402
+
+_options(audit)
+main.add_command(audit)  # `assistd audit` (audit_cli.py)

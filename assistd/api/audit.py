@@ -115,8 +115,11 @@ class AuditLog:
         async def recording(message: Message) -> None:
             if message["type"] == "http.response.start":
                 outcome["status"] = int(message["status"])
-            elif message["type"] == "http.response.body" and _unread_error(outcome):
-                outcome["error"] = _error_code(message.get("body", b"")[:ERROR_BODY_BYTES])
+            elif message["type"] == "http.response.body":
+                if _unread_error(outcome):
+                    outcome["error"] = _error_code(message.get("body", b"")[:ERROR_BODY_BYTES])
+                if not message.get("more_body", False):  # recorded before it is answered
+                    await self._finish(scope, entry, outcome["status"], outcome["error"])
             await send(message)
 
         token = audit.current.set(entry)
@@ -124,7 +127,8 @@ class AuditLog:
             await self.app(scope, self._reading(scope, receive, entry), recording)
         finally:
             audit.current.reset(token)
-            await self._finish(scope, entry, outcome["status"] or CLIENT_GONE, outcome["error"])
+            if not entry.closed:  # it never answered: an error, or the client went away
+                await self._finish(scope, entry, outcome["status"] or CLIENT_GONE, outcome["error"])
 
     def _reading(self, scope: Scope, receive: Receive, entry: AuditEntry) -> Receive:
         if not self.bodies:
