@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Insert, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assistd.store import schema
@@ -64,6 +65,13 @@ class AuditEntry:
         }  # fmt: skip
 
 
+@cache
+def _insert() -> Insert:
+    """Built once: a statement made with its values is coerced and compiled each time
+    (milliseconds), where parameters are bound to the cached one."""
+    return insert(schema.audit_log)
+
+
 def created(*object_ids: str) -> None:
     """Notes objects this call creates (the store's inserts call it)."""
     entry = current.get()
@@ -78,7 +86,7 @@ async def record_in(conn: AsyncConnection) -> Callable[[], None] | None:
     if entry is None or entry.closed or entry.seq is not None:
         return None
     values = entry.values(COMMITTED_STATUS, None)
-    result = await conn.execute(insert(schema.audit_log).values(values))
+    result = await conn.execute(_insert(), values)
     key = result.inserted_primary_key
     assert key is not None
     seq = int(key[0])
@@ -98,7 +106,7 @@ async def finish(
     t = schema.audit_log
     if entry.seq is None:
         async with conn_of() as conn:
-            await conn.execute(insert(t).values(entry.values(status, error_code)))
+            await conn.execute(_insert(), entry.values(status, error_code))
         return
     ids = entry.object_ids()
     if status == COMMITTED_STATUS and error_code is None and ids == entry.written_ids:
