@@ -3,12 +3,12 @@
 A mutating API call opens an `AuditEntry` (api/audit.py) in a context variable. A write
 unit of work that commits while it is open writes the entry's row in its own transaction,
 just before COMMIT (`record_in`, called by the store's units): the change and its record
-commit or roll back together, for the one extra INSERT. When the call has ended, `finish`
-writes what only the response tells: a call whose change committed and that answered
-200 needs nothing more; one that failed, or committed nothing (a rolled-back unit takes
-its row with it), gets its row then, in a transaction of its own; the rare call whose
-outcome differs from the row (a later step failed, a second unit created more objects)
-gets it updated.
+commit or roll back together, for the one extra INSERT. Once the call has its answer
+(before the answer's last byte is sent), `finish` writes what only the answer tells: a
+call whose change committed and that answered 200 needs nothing more; one that failed,
+or committed nothing (a rolled-back unit takes its row with it), gets its row then, in a
+transaction of its own; the rare call whose outcome differs from the row (a later step
+failed, a second unit created more objects) gets it updated.
 """
 
 from __future__ import annotations
