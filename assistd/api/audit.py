@@ -52,6 +52,13 @@ def _describe(entry: AuditEntry, scope: Scope) -> None:
     entry.path_ids = [str(v) for v in params.values()]
 
 
+def _path(scope: Scope) -> str:
+    """As the client sent it (percent-encoded: no NUL, which PostgreSQL's text refuses)."""
+    raw = scope.get("raw_path")
+    path = raw.decode("ascii", "backslashreplace") if isinstance(raw, bytes) else scope["path"]
+    return str(path).split("?", 1)[0].replace("\x00", "%00")[:MAX_PATH_CHARS]
+
+
 def _unread_error(outcome: dict[str, Any]) -> bool:
     return bool(outcome["status"] >= 400 and outcome["error"] is None)
 
@@ -74,7 +81,7 @@ def kept_body(raw: bytes, content_type: str, cap: int) -> str:
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind not in ("application/json", "application/x-www-form-urlencoded", ""):
         return f"[{kind} body of {len(raw)} bytes, not kept]"
-    text = redact(raw.decode("utf-8", "replace"))
+    text = redact(raw.decode("utf-8", "replace")).replace("\x00", "\\x00")  # PostgreSQL text
     data = text.encode()
     if len(data) <= cap:
         return text
@@ -108,7 +115,7 @@ class AuditLog:
         state = scope.get("state") or {}
         entry = AuditEntry(
             at=time.time_ns() // 1_000_000, method=scope["method"], prefix=prefix,
-            path=str(scope["path"])[:MAX_PATH_CHARS], request_id=state.get("request_id"),
+            path=_path(scope), request_id=state.get("request_id"),
         )  # fmt: skip
         outcome: dict[str, Any] = {"status": 0, "error": None}
 

@@ -53,7 +53,7 @@ class AuditEntry:
         ids: list[str] = []
         for value in (*self.path_ids, *self.created):
             if value and value not in ids and len(ids) < MAX_IDS:
-                ids.append(value[:MAX_ID_CHARS].replace(" ", "_"))
+                ids.append(value[:MAX_ID_CHARS].replace(" ", "_").replace("\x00", ""))
         return f" {' '.join(ids)} " if ids else ""
 
     def values(self, status: int, error_code: str | None) -> dict[str, Any]:

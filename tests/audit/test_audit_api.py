@@ -121,3 +121,11 @@ def test_a_bad_filter_is_a_400_naming_it(
     answer = caller.adm.get("/audit", params=params)
     assert answer.status_code == 400, answer.text
     assert f"'{named}'" in answer.json()["message"]
+
+
+def test_a_nul_in_the_path_is_recorded_as_sent(caller: Caller) -> None:
+    """PostgreSQL's text takes no NUL: the record keeps the path percent-encoded."""
+    answer = caller.oa.post("/assistants/asst_%00x", json={"name": "x"})
+    assert answer.status_code == 400
+    (record,) = records(caller.adm, limit=1)  # refused before its key was looked at
+    assert record["path"] == "/v1/assistants/asst_%00x" and record["status"] == 400
