@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Scope
 
 from assistd.api import links
 from assistd.api.admin import openapi as admin_api
+from assistd.api.audit import AuditLog
 from assistd.api.common import url_without_nul
 from assistd.api.dashscope import errors as dashscope_errors
 from assistd.api.dashscope import openapi as dashscope_api
@@ -203,6 +204,11 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         reject=_reject,
         body_timeout_s=settings.request_body_timeout_s,
     )
+    if settings.audit_log:  # inside RequestLog: its request id goes into the record
+        app.add_middleware(
+            AuditLog, prefixes=[s.prefix for s in SURFACES], bodies=settings.audit_bodies,
+            body_max_bytes=settings.audit_body_max_bytes,
+        )  # fmt: skip
     app.add_middleware(RequestLog)  # sees every request and its status
     app.add_middleware(Observe, state=app.state)  # outermost: its span holds the log line
     return app

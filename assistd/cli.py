@@ -479,3 +479,8 @@ from assistd.usage_cli import usage  # noqa: E402  (usage_cli.py: `assistd usage
 
 _options(usage)
 main.add_command(usage)
+
+from assistd.audit_cli import audit  # noqa: E402
+
+_options(audit)
+main.add_command(audit)  # `assistd audit` (audit_cli.py)

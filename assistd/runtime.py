@@ -17,6 +17,7 @@ from functools import partial
 
 from redis.asyncio import Redis
 
+from assistd.core.audit import AuditRetention
 from assistd.core.content_filter import ContentFilters
 from assistd.core.events import EventBus
 from assistd.core.executor import Executor
@@ -183,6 +184,7 @@ def build_runtime(
         store, queue, executor, runs, concurrency or settings.run_workers,
         recover=redis is None, ingestion=ingestion,
         threads=ThreadSweeper(store, settings), thread_sweep_s=settings.thread_sweep_interval_s,
+        audit=AuditRetention(store, settings.audit_retention_days),
     )  # fmt: skip
     tools.provide(FILE_SEARCH, FileSearch(store, knowledge))
     service.search_stores = SearchStores(store, knowledge)

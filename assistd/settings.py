@@ -335,6 +335,12 @@ class Settings(BaseSettings):
     quota_workspace_requests_per_minute: int | None = Field(default=None, gt=0)
     quota_workspace_runs_per_minute: int | None = Field(default=None, gt=0)
     quota_workspace_tokens_per_day: int | None = Field(default=None, gt=0)
+    # The audit log (api/audit.py): every mutating call, kept this many days (0: for ever;
+    # pruned by the worker's sweep); request bodies only with audit_bodies, redacted and cut.
+    audit_log: bool = True
+    audit_retention_days: int = Field(default=90, ge=0)
+    audit_bodies: bool = False
+    audit_body_max_bytes: int = Field(default=4096, gt=0, le=1024 * 1024)
     # On SIGTERM open streams end at once; whatever is still open after this is cut off.
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
 

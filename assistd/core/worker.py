@@ -25,6 +25,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 
+from assistd.core.audit import AuditRetention
 from assistd.core.executor import Executor
 from assistd.core.knowledge import KnowledgeService
 from assistd.core.leases import Claimer, cancel
@@ -66,6 +67,7 @@ class WorkerPool:
         ingestion: Ingestion | None = None,
         threads: ThreadSweeper | None = None,
         thread_sweep_s: float = 60.0,
+        audit: AuditRetention | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -80,6 +82,7 @@ class WorkerPool:
             self._claimers.append(Claimer(ingestion.queue, ingestion.slots, name, self._ingest))
         self.threads = threads  # the thread time-to-live sweep (core/thread_ttl.py)
         self.thread_sweep_s = thread_sweep_s
+        self.audit = audit  # the audit log's retention, pruned on the same sweep
         self._tasks: list[asyncio.Task[None]] = []
 
     def consumer(self, slot: int) -> str:
@@ -150,6 +153,11 @@ class WorkerPool:
                 await sweeper.sweep()
             except Exception:
                 log.exception("the thread time-to-live sweep failed; trying again later")
+            try:
+                if self.audit is not None:
+                    await self.audit.prune()
+            except Exception:
+                log.exception("pruning the audit log failed; trying again later")
 
     async def _prune(self) -> None:
         """Forgets the queue consumers that stopped processes left (each process start

@@ -23,7 +23,7 @@ from assistd.core.objects import (
     VectorStoreFile,
 )
 from assistd.errors import Conflict
-from assistd.store import schema
+from assistd.store import audit, schema
 from assistd.store.chunks import SqlChunkIndex
 from assistd.store.paging import fetch_page
 
@@ -77,6 +77,7 @@ class SqlKnowledgeRepo(SqlChunkIndex):
 
     async def insert_store(self, vs: VectorStore) -> None:
         await self._insert(self.s, {"id": vs.id, "created_at": vs.created_at, **_store_values(vs)})
+        audit.created(vs.id)
         await self._ensure_vector_index(vs.dimension)
 
     async def get_store(self, vector_store_id: str) -> VectorStore | None:
@@ -118,6 +119,7 @@ class SqlKnowledgeRepo(SqlChunkIndex):
             raise Conflict(
                 f"The file '{file.id}' is already in vector store '{file.vector_store_id}'."
             ) from exc
+        audit.created(file.id)
 
     async def get_file(self, vector_store_id: str, file_id: str) -> VectorStoreFile | None:
         row = await self._first(self.f, vector_store_id=vector_store_id, id=file_id)
@@ -186,6 +188,7 @@ class SqlKnowledgeRepo(SqlChunkIndex):
         values = {"id": batch.id, "vector_store_id": batch.vector_store_id,
                   "created_at": batch.created_at, "cancelled": batch.cancelled}  # fmt: skip
         await self._insert(schema.vector_store_file_batches, values)
+        audit.created(batch.id)
 
     async def get_batch(self, vector_store_id: str, batch_id: str) -> FileBatch | None:
         row = await self._first(

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assistd.core.objects import Page, PageRequest, Plugin
 from assistd.errors import Conflict, echo
-from assistd.store import rows, schema
+from assistd.store import audit, rows, schema
 from assistd.store.paging import fetch_page
 from assistd.store.repos import _Scoped
 
@@ -31,6 +31,7 @@ class SqlPluginRepo(_Scoped):
             raise Conflict(
                 f"This workspace already has a plugin '{echo(plugin.id)}'; update or delete it."
             ) from exc
+        audit.created(plugin.id)
 
     async def get(self, plugin_id: str) -> Plugin | None:
         row = await self._first(self.t, id=plugin_id)

@@ -39,7 +39,7 @@ from assistd.core.objects import (
     Thread,
 )
 from assistd.core.ttl_rules import thread_ttl
-from assistd.store import rows, schema
+from assistd.store import audit, rows, schema
 from assistd.store.activity import touch_thread
 from assistd.store.paging import fetch_page, first_page_by, page_of
 
@@ -130,6 +130,7 @@ class SqlAssistantRepo(_Scoped):
         await self._insert(
             self.t, {"id": assistant.id, "created_at": assistant.created_at, **values}
         )
+        audit.created(assistant.id)
         for file_id in assistant.file_ids:
             await self.add_file(assistant.id, file_id, assistant.created_at)
 
@@ -218,6 +219,7 @@ class SqlThreadRepo(_Scoped):
     async def insert(self, thread: Thread) -> None:
         values = {"id": thread.id, "created_at": thread.created_at, **rows.thread_values(thread)}
         await self._insert(self.t, values)
+        audit.created(thread.id)
 
     async def get(self, thread_id: str) -> Thread | None:
         row = await self._first(self.t, id=thread_id)
@@ -258,6 +260,7 @@ class SqlMessageRepo(_Scoped):
         if messages:
             values = [{**rows.message_values(m), "workspace_id": self.ws} for m in messages]
             await self.conn.execute(insert_into(self.t), values)
+            audit.created(*(m.id for m in messages))
             last = messages[-1]
             await touch_thread(self.conn, self.ws, last.thread_id, last.created_at)
 
@@ -319,6 +322,7 @@ class SqlFileRepo(_Scoped):
                 content=content,
             )
         )
+        audit.created(file.id)
 
     async def get(self, file_id: str) -> StoredFile | None:
         query = select(*self.meta_columns).where(*self.scope(self.t, id=file_id))
@@ -371,6 +375,7 @@ class SqlRunRepo(_Scoped):
 
     async def insert(self, run: Run) -> None:
         await self._insert(self.t, rows.run_values(run))
+        audit.created(run.id)
         await touch_thread(self.conn, self.ws, run.thread_id, run.created_at)
 
     async def get(self, thread_id: str, run_id: str) -> Run | None:

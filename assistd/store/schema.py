@@ -327,3 +327,25 @@ usage_daily = Table(
     Index("ix_usage_daily_day", "day"),
     Index("ix_usage_daily_key_day", "key_id", "day"),
 )
+
+
+# Who called what (store/audit.py). Not an object of a workspace: `workspace` (not
+# `workspace_id`) keeps its rows out of a workspace's deletion, which they record.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _seq(),
+    Column("at", BigInteger, nullable=False),  # ms
+    Column("request_id", String(64), nullable=True),
+    Column("key_id", String(64), nullable=True),
+    Column("workspace", String(64), nullable=True),
+    Column("method", String(8), nullable=False),
+    Column("route", String(200), nullable=True),  # the template; null: no route matched
+    Column("path", String(300), nullable=False),
+    Column("object_ids", Text, nullable=False),  # " id1 id2 ": space-delimited, for LIKE
+    Column("status", Integer, nullable=False),
+    Column("error_code", String(128), nullable=True),
+    Column("body", Text, nullable=True),  # only with `audit_bodies`, redacted and capped
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_workspace_seq", "workspace", "seq"),
+)

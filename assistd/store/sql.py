@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cache
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from assistd.core.objects import ApiKey, Workspace
 from assistd.errors import Conflict
-from assistd.store import rows, schema
+from assistd.store import audit, rows, schema
 from assistd.store.base import (
     AssistantRepo,
     FileRepo,
@@ -68,6 +68,7 @@ class SqlAdminUnit:
                 )
         except IntegrityError as exc:
             raise Conflict(f"A workspace named '{workspace.name}' already exists.") from exc
+        audit.created(workspace.id)
 
     async def get_workspace(self, id_or_name: str) -> Workspace | None:
         t = schema.workspaces
@@ -91,6 +92,7 @@ class SqlAdminUnit:
                 await self.conn.execute(insert(schema.api_keys).values(values))
         except IntegrityError as exc:  # the same secret, registered by another process
             raise Conflict("This API key is already registered.") from exc
+        audit.created(key.id)
 
     async def find_key(self, key_hash: str) -> ApiKey | None:
         t = schema.api_keys
@@ -189,13 +191,30 @@ class SqlStore:
         # A read asking for a transaction where reads run without one (PostgreSQL) gets
         # the writers' engine: there "write" only marks the connection for SQLite.
         in_transaction = write or (transaction and self.reads is not self.engine)
+        recorded = None
         async with self._transaction(in_transaction) as conn:
             yield SqlWorkspaceUnit(conn, workspace_id)
+            if write:  # the API call this change belongs to, recorded with it
+                recorded = await audit.record_in(conn)
+        if recorded is not None:
+            recorded()
 
     @asynccontextmanager
     async def admin(self, *, write: bool = False) -> AsyncIterator[SqlAdminUnit]:
+        recorded = None
         async with self._transaction(write) as conn:
             yield SqlAdminUnit(conn)
+            if write:
+                recorded = await audit.record_in(conn)
+        if recorded is not None:
+            recorded()
+
+    def connection(self, *, write: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction outside any unit (the audit log's own rows)."""
+        return self._transaction(write)
+
+    def writing(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._transaction(True)
 
     async def runs_in(self, statuses: Sequence[str]) -> list[tuple[str, str, str]]:
         t = schema.runs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistd.api.admin import routes, usage, workspace_settings
+from assistd.api.admin import audit, routes, usage, workspace_settings
 from assistd.api.openapi import Surface
 
 PREFIX = "/admin/v1"
@@ -14,7 +14,7 @@ SURFACE = Surface(
         "Workspaces, API keys, usage and quotas. Every call needs an admin key: "
         "`Authorization: Bearer <admin key>`."
     ),
-    routers=(routes.router, workspace_settings.router, usage.router),
+    routers=(routes.router, workspace_settings.router, usage.router, audit.router),
     bodies={
         ("POST", "/workspaces"): routes.WorkspaceBody,
         ("POST", "/keys"): routes.KeyBody,

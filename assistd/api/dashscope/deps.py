@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from assistd.api import audit
 from assistd.api.common import bearer_token
 from assistd.api.quota import admit
 from assistd.core.objects import Principal
@@ -19,6 +20,7 @@ async def principal(request: Request) -> Principal:
     tenancy: Tenancy = request.app.state.tenancy
     who = await tenancy.authenticate(bearer_token(request), request.headers.get(WORKSPACE_HEADER))
     bind(workspace=who.workspace_id)  # for this request's log lines
+    audit.note(request, who)
     await admit(request, who)
     return who
 

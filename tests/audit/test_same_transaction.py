@@ -1,0 +1,114 @@
+"""A call's audit record commits or rolls back with its change: the store's write units
+write the open entry's row in their own transaction. Real stores (a SQLite file, a
+PostgreSQL database), driven as a request drives them."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+
+from assistd.core.ids import new_id, now_ms
+from assistd.core.objects import Thread, Workspace
+from assistd.settings import Settings
+from assistd.store import audit, schema
+from assistd.store.audit import AuditEntry
+from assistd.store.factory import open_store
+from assistd.store.sql import SqlStore
+
+
+class Refused(Exception):
+    pass
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    url = str(request.getfixturevalue("postgres_url")) if request.param == "postgres" else ""
+    yield Settings(data_dir=tmp_path, database_url=url)
+
+
+@pytest_asyncio.fixture
+async def store(settings: Settings) -> AsyncIterator[SqlStore]:
+    opened = open_store(settings)
+    try:
+        await opened.migrate()
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def _workspace(store: SqlStore) -> str:
+    workspace = Workspace(new_id("ws"), new_id("w"), now_ms())
+    async with store.admin(write=True) as admin:
+        await admin.insert_workspace(workspace)
+    return workspace.id
+
+
+async def _rows(store: SqlStore, request_id: str) -> list[dict[str, object]]:
+    t = schema.audit_log
+    async with store.connection() as conn:
+        found = await conn.execute(select(t).where(t.c.request_id == request_id))
+        return [dict(r._mapping) for r in found]
+
+
+def _entry() -> AuditEntry:
+    return AuditEntry(
+        at=now_ms(), method="POST", path="/v1/threads", route="/v1/threads",
+        request_id=secrets.token_hex(8), key_id="key_x", workspace="ws_x",
+    )  # fmt: skip
+
+
+async def test_a_rolled_back_change_takes_its_record_with_it(store: SqlStore) -> None:
+    ws = await _workspace(store)
+    entry = _entry()
+    token = audit.current.set(entry)
+    try:
+        with pytest.raises(Refused):
+            async with store.workspace(ws, write=True) as unit:
+                await unit.threads.insert(Thread(new_id("thread"), now_ms()))
+                raise Refused
+    finally:
+        audit.current.reset(token)
+    assert await _rows(store, str(entry.request_id)) == []
+    assert entry.seq is None  # so the call's end writes its failure in a row of its own
+    await audit.finish(store.writing, entry, 400, "invalid_request_error")
+    (row,) = await _rows(store, str(entry.request_id))
+    assert (row["status"], row["error_code"]) == (400, "invalid_request_error")
+
+
+async def test_a_committed_change_has_its_record_in_the_same_commit(store: SqlStore) -> None:
+    ws = await _workspace(store)
+    entry = _entry()
+    thread = Thread(new_id("thread"), now_ms())
+    token = audit.current.set(entry)
+    try:
+        async with store.workspace(ws, write=True) as unit:
+            await unit.threads.insert(thread)
+            assert await _rows(store, str(entry.request_id)) == []  # not before the commit
+        async with store.workspace(ws, write=True) as unit:  # a second unit: no second row
+            await unit.threads.set_metadata(thread.id, {"k": "v"})
+    finally:
+        audit.current.reset(token)
+    (row,) = await _rows(store, str(entry.request_id))
+    assert row["seq"] == entry.seq
+    assert (row["status"], row["object_ids"]) == (200, f" {thread.id} ")
+    await audit.finish(store.writing, entry, 200, None)  # nothing more to say
+    assert await _rows(store, str(entry.request_id)) == [row]
+    await audit.finish(store.writing, entry, 500, "internal")  # a later step failed
+    (failed,) = await _rows(store, str(entry.request_id))
+    assert (failed["status"], failed["error_code"]) == (500, "internal")
+
+
+async def test_units_outside_a_call_write_no_record(store: SqlStore) -> None:
+    ws = await _workspace(store)
+    t = schema.audit_log
+    async with store.connection() as conn:
+        before = len((await conn.execute(select(t.c.seq))).all())
+    async with store.workspace(ws, write=True) as unit:
+        await unit.threads.insert(Thread(new_id("thread"), now_ms()))
+    async with store.connection() as conn:
+        assert len((await conn.execute(select(t.c.seq))).all()) == before
