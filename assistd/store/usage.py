@@ -17,7 +17,7 @@ from assistd.store import schema
 from assistd.store.transactions import transaction
 
 GROUPS = ("workspace", "key", "model", "day")
-_COLUMNS = {"workspace": "workspace_id", "key": "key_id", "model": "model", "day": "day"}
+COLUMNS = {"workspace": "workspace_id", "key": "key_id", "model": "model", "day": "day"}
 COUNTS = ("runs", "prompt_tokens", "completion_tokens", "total_tokens")
 
 
@@ -56,7 +56,7 @@ class SqlUsageRepo:
 async def report(engine: AsyncEngine, where: UsageFilter) -> list[JsonDict]:
     """Usage rows summed over what `group_by` leaves out, newest day first."""
     t = schema.usage_daily
-    groups = [t.c[_COLUMNS[g]] for g in GROUPS if g in where.group_by]
+    groups = [t.c[COLUMNS[g]] for g in GROUPS if g in where.group_by]
     sums = [func.sum(t.c[name]).label(name) for name in COUNTS]
     query = select(*groups, *sums)
     for column, value in (
@@ -78,7 +78,10 @@ async def report(engine: AsyncEngine, where: UsageFilter) -> list[JsonDict]:
 
 
 def _row(values: dict[str, Any]) -> JsonDict:
-    return {k: int(v) if k in COUNTS else v for k, v in values.items()}
+    row = {k: int(v) if k in COUNTS else v for k, v in values.items()}
+    if "key_id" in row:
+        row["key_id"] = row["key_id"] or None  # '': a run made before keys were kept
+    return row
 
 
 async def tokens_on(

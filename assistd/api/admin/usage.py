@@ -131,7 +131,5 @@ async def usage(
 
 def _render(row: JsonDict) -> JsonDict:
     out: JsonDict = {"object": "usage"}
-    out.update({k: row[k] for k in ("workspace_id", "key_id", "model", "day") if k in row})
-    if "key_id" in out:
-        out["key_id"] = out["key_id"] or None  # a run made before keys were recorded
+    out.update({k: row[k] for k in sql.COLUMNS.values() if k in row})
     return {**out, **{name: row[name] for name in sql.COUNTS}}
