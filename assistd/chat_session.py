@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import time
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Final
 
 import openai
@@ -122,7 +122,7 @@ class ChatSession:
 
     def save(self, file_id: str, where: str | None = None) -> None:
         try:
-            path = Path(where or self.client.files.retrieve(file_id).filename).expanduser()
+            path = Path(where).expanduser() if where else self._own_name(file_id)
             self.client.files.content(file_id).write_to_file(path)
         except openai.APIStatusError as exc:
             self.show.error(f"cannot save {file_id}: {api_message(exc)}")
@@ -130,6 +130,12 @@ class ChatSession:
             self.show.error(f"cannot save {file_id}: {exc.strerror or exc}")
         else:
             self.show.info(f"saved {file_id} to {path}")
+
+    def _own_name(self, file_id: str) -> Path:
+        """The file's name as a plain name in the current folder: the name is the
+        uploader's (or a tool's) choice, so none of its folders, `..` or `~` count."""
+        name = PurePath(self.client.files.retrieve(file_id).filename.replace("\\", "/")).name
+        return Path(name if name not in ("", ".", "..") else file_id)
 
     # ---- one message and its run -------------------------------------------------------
 

@@ -12,10 +12,6 @@ import click
 if TYPE_CHECKING:  # imported when run: `assistd --help` stays quick
     from assistd.core.tenancy import Tenancy
 
-GROUPS = ("workspace", "key", "model", "day")
-COUNTS = ("runs", "prompt_tokens", "completion_tokens", "total_tokens")
-COLUMNS = {"workspace": "workspace_id", "key": "key_id", "model": "model", "day": "day"}
-
 
 def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
@@ -27,6 +23,8 @@ def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> str |
 
 
 def _groups(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    from assistd.store.usage import GROUPS
+
     named = tuple(g.strip() for g in (value or ",".join(GROUPS)).split(",") if g.strip())
     for group in named:
         if group not in GROUPS:
@@ -62,9 +60,6 @@ def usage(
 
     rows = _run_with_tenancy(_settings(ctx), action, existing=True)
     if as_json:
-        for row in rows:
-            if "key_id" in row:
-                row["key_id"] = row["key_id"] or None  # a run made before keys were kept
         click.echo(json.dumps(rows, indent=2))
         return
     _table(rows, group_by)
@@ -73,6 +68,8 @@ def usage(
 def _table(rows: list[dict[str, Any]], group_by: tuple[str, ...]) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from assistd.store.usage import COLUMNS, COUNTS, GROUPS
 
     groups = [g for g in GROUPS if g in group_by]
     table = Table(title=f"usage: {len(rows)} rows", title_justify="left")

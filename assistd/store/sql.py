@@ -36,6 +36,7 @@ from assistd.store.repos import (
     SqlStepRepo,
     SqlThreadRepo,
 )
+from assistd.store.transactions import transaction
 from assistd.store.usage import SqlUsageRepo
 
 
@@ -176,13 +177,8 @@ class SqlStore:
 
     @asynccontextmanager
     async def _transaction(self, write: bool) -> AsyncIterator[AsyncConnection]:
-        async with (self.engine if write else self.reads).connect() as conn:
-            if write:
-                # Lets SQLite take its write lock up front (BEGIN IMMEDIATE), so a
-                # transaction never fails half-way on a lock upgrade.
-                await conn.execution_options(assistd_write=True)
-            async with conn.begin():
-                yield conn
+        async with transaction(self.engine if write else self.reads, write) as conn:
+            yield conn
 
     @asynccontextmanager
     async def workspace(

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from assistd.store import schema
 from assistd.store.repos import ACTIVE_STATUSES, SqlFileRepo, SqlThreadRepo
+from assistd.store.transactions import transaction
 
 LOCK_KEY = 0x6A55_7717  # the PostgreSQL advisory lock of the thread sweep
 
@@ -41,15 +42,6 @@ class IdleThread:
     thread_id: str
     last_active_at: int  # ms
     ttl_s: int
-
-
-@asynccontextmanager
-async def _transaction(engine: AsyncEngine, write: bool) -> AsyncIterator[AsyncConnection]:
-    async with engine.connect() as conn:
-        if write:
-            await conn.execution_options(assistd_write=True)  # BEGIN IMMEDIATE on SQLite
-        async with conn.begin():
-            yield conn
 
 
 def _idle_query(now_ms: int, server_ttl: int | None) -> Any:
@@ -74,7 +66,7 @@ async def idle_threads(
     if workspace_id is not None:
         query = query.where(schema.threads.c.workspace_id == workspace_id)
     query = query.order_by(text("since"), schema.threads.c.seq).limit(limit)
-    async with _transaction(engine, write=False) as conn:
+    async with transaction(engine, write=False) as conn:
         found = await conn.execute(query)
         return [IdleThread(r[0], r[1], int(r[2]), int(r[3])) for r in found]
 
@@ -86,7 +78,7 @@ async def expire_thread(
     write lock: a message or run may have come since it was listed), with its messages,
     runs and steps, and the files nothing else uses. The files' ids, or None if kept."""
     ws, thread_id = idle.workspace_id, idle.thread_id
-    async with _transaction(engine, write=True) as conn:
+    async with transaction(engine, write=True) as conn:
         threads = SqlThreadRepo(conn, ws)
         if await threads.lock(thread_id) is None:
             return None
@@ -165,7 +157,7 @@ async def _used(conn: AsyncConnection, ws: str, file_id: str) -> bool:
 
 async def workspace_ttl(engine: AsyncEngine, workspace_id: str) -> int | None:
     w = schema.workspaces
-    async with _transaction(engine, write=False) as conn:
+    async with transaction(engine, write=False) as conn:
         query = select(w.c.thread_ttl_s).where(w.c.id == workspace_id)
         value = (await conn.execute(query)).scalar()
         return int(value) if value is not None else None
@@ -173,7 +165,7 @@ async def workspace_ttl(engine: AsyncEngine, workspace_id: str) -> int | None:
 
 async def set_workspace_ttl(engine: AsyncEngine, workspace_id: str, ttl_s: int | None) -> None:
     w = schema.workspaces
-    async with _transaction(engine, write=True) as conn:
+    async with transaction(engine, write=True) as conn:
         await conn.execute(update(w).where(w.c.id == workspace_id).values(thread_ttl_s=ttl_s))
 
 

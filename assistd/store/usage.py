@@ -4,8 +4,7 @@ kept on API keys and workspaces."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from assistd.core.objects import JsonDict
 from assistd.store import schema
+from assistd.store.transactions import transaction
 
 GROUPS = ("workspace", "key", "model", "day")
-_COLUMNS = {"workspace": "workspace_id", "key": "key_id", "model": "model", "day": "day"}
+COLUMNS = {"workspace": "workspace_id", "key": "key_id", "model": "model", "day": "day"}
 COUNTS = ("runs", "prompt_tokens", "completion_tokens", "total_tokens")
 
 
@@ -53,19 +53,10 @@ class SqlUsageRepo:
         await self.conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=added))
 
 
-@asynccontextmanager
-async def _transaction(engine: AsyncEngine, write: bool) -> AsyncIterator[AsyncConnection]:
-    async with engine.connect() as conn:
-        if write:
-            await conn.execution_options(assistd_write=True)  # BEGIN IMMEDIATE on SQLite
-        async with conn.begin():
-            yield conn
-
-
 async def report(engine: AsyncEngine, where: UsageFilter) -> list[JsonDict]:
     """Usage rows summed over what `group_by` leaves out, newest day first."""
     t = schema.usage_daily
-    groups = [t.c[_COLUMNS[g]] for g in GROUPS if g in where.group_by]
+    groups = [t.c[COLUMNS[g]] for g in GROUPS if g in where.group_by]
     sums = [func.sum(t.c[name]).label(name) for name in COUNTS]
     query = select(*groups, *sums)
     for column, value in (
@@ -81,13 +72,16 @@ async def report(engine: AsyncEngine, where: UsageFilter) -> list[JsonDict]:
     if groups:
         order = [c.desc() if c.name == "day" else c for c in groups]
         query = query.group_by(*groups).order_by(*order)
-    async with _transaction(engine, write=False) as conn:
+    async with transaction(engine, write=False) as conn:
         found = (await conn.execute(query)).mappings().all()
     return [_row(dict(r)) for r in found if r["runs"] is not None]
 
 
 def _row(values: dict[str, Any]) -> JsonDict:
-    return {k: int(v) if k in COUNTS else v for k, v in values.items()}
+    row = {k: int(v) if k in COUNTS else v for k, v in values.items()}
+    if "key_id" in row:
+        row["key_id"] = row["key_id"] or None  # '': a run made before keys were kept
+    return row
 
 
 async def tokens_on(
@@ -99,7 +93,7 @@ async def tokens_on(
     total = func.sum(t.c.total_tokens)
     query = select(total.filter(in_ws), total.filter(of_key))
     query = query.where(t.c.day == day, or_(in_ws, of_key))
-    async with _transaction(engine, write=False) as conn:
+    async with transaction(engine, write=False) as conn:
         row = (await conn.execute(query)).one()
     return int(row[0] or 0), int(row[1] or 0)
 
@@ -109,5 +103,5 @@ async def set_limits(
 ) -> None:
     """Stores the limits of an API key ("api_keys") or workspace ("workspaces")."""
     t = schema.api_keys if table == "api_keys" else schema.workspaces
-    async with _transaction(engine, write=True) as conn:
+    async with transaction(engine, write=True) as conn:
         await conn.execute(update(t).where(t.c.id == object_id).values(limits=limits))

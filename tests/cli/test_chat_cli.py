@@ -34,6 +34,7 @@ CODE = (
 )
 THREAD = re.compile(r"new thread (thread_\w+)")
 PROMPT = "you> "
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _sdk(server: RunningServer, key: str) -> openai.OpenAI:
@@ -50,10 +51,10 @@ def _env(base: dict[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def _chat(*args: str, env: dict[str, str]) -> Iterator[pexpect.spawn]:
+def _chat(*args: str, env: dict[str, str], cwd: Path | None = None) -> Iterator[pexpect.spawn]:
     child = pexpect.spawn(
         sys.executable, ["-m", "assistd", "chat", *args], env=_env(env), encoding="utf-8",
-        timeout=60, dimensions=(50, 200),
+        timeout=60, dimensions=(50, 200), cwd=cwd,
     )  # fmt: skip
     try:
         yield child
@@ -220,6 +221,33 @@ def test_an_unknown_assistant_a_bad_key_or_no_server_is_a_one_line_error(
     assert refused.startswith("Error: the server refused the API key: ")
     assert "(HTTP 401)" in refused
     assert unreachable.startswith(f"Error: cannot reach the server at {nowhere}/v1: ")
+
+
+def test_save_keeps_a_files_own_name_in_the_current_folder(
+    server: RunningServer, admin: httpx.Client, tmp_path: Path
+) -> None:
+    """The name a file came with is the uploader's (or a tool's) to choose: /save with no
+    path writes it as a plain name here, never up the tree, at an absolute path or in ~."""
+    _, key = make_workspace(admin, "chat")
+    here, home = tmp_path / "here", tmp_path / "home"
+    here.mkdir()
+    home.mkdir()
+    with _sdk(server, key) as client:
+        _assistant(client, "any-model", name="saver")
+        names = ["../up.txt", "~/home.txt", str(tmp_path / "absolute.txt")]
+        ids = [client.files.create(file=(n, b"planted"), purpose="assistants").id for n in names]
+    # Run from another folder: this checkout's assistd, found through PYTHONPATH.
+    env = {**server.env, "HOME": str(home), "PYTHONPATH": str(REPO_ROOT)}
+    with _chat(*_remote(server, key, "saver"), env=env, cwd=here) as child:
+        for file_id in ids:
+            child.expect_exact(PROMPT)
+            child.sendline(f"/save {file_id}")
+            child.expect_exact(f"saved {file_id} to ")
+        child.expect_exact(PROMPT)
+        _leaves(child, "/exit")
+    assert sorted(p.name for p in here.iterdir()) == ["absolute.txt", "home.txt", "up.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here", "home"]
+    assert not list(home.iterdir())
 
 
 def test_a_local_data_dir_is_served_in_process(tmp_path: Path, fake_model: FakeModel) -> None:

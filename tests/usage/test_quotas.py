@@ -222,3 +222,36 @@ def test_limits_show_on_the_key_and_null_clears_them(admin: httpx.Client) -> Non
     workspace_limits(admin, ws, runs_per_minute=3)
     cleared = admin.post(f"/admin/v1/workspaces/{ws}/settings", json={"limits": None})
     assert cleared.json()["limits"] == {}
+
+
+def test_a_workspace_admin_may_read_its_limits_but_not_lift_them(
+    server: RunningServer, admin: httpx.Client
+) -> None:
+    ws, _ = make_workspace(admin, "quota")
+    other, _ = make_workspace(admin, "quota")
+    key_id, _ = new_key(admin, ws)
+    other_key_id, _ = new_key(admin, other)
+    workspace_limits(admin, ws, requests_per_minute=5)
+    key_limits(admin, key_id, runs_per_minute=2)
+    made = admin.post("/admin/v1/keys", json={"workspace": ws, "admin": True}).json()
+    settings = f"/admin/v1/workspaces/{ws}/settings"
+    headers = {"Authorization": f"Bearer {made['key']}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as own:
+        assert own.get(settings).json()["limits"] == {"requests_per_minute": 5}
+        for path, body in (
+            (settings, {"limits": {"requests_per_minute": 0}}),
+            (settings, {"limits": None}),
+            (f"/admin/v1/keys/{key_id}/limits", {"runs_per_minute": 0}),
+            (f"/admin/v1/keys/{made['id']}/limits", {"requests_per_minute": 0}),
+        ):
+            answer = own.post(path, json=body)
+            assert answer.status_code == 403, answer.text
+            assert "'default'" in answer.json()["message"], answer.text
+        # Another workspace's key stays out of sight, as a missing one.
+        answer = own.post(f"/admin/v1/keys/{other_key_id}/limits", json={"runs_per_minute": 1})
+        assert answer.status_code == 404, answer.text
+        assert own.post(settings, json={"thread_ttl_seconds": 60}).status_code == 200
+    assert admin.get(settings).json()["limits"] == {"requests_per_minute": 5}
+    keys = {k["id"]: k for k in admin.get("/admin/v1/keys").json()["data"]}
+    assert keys[key_id]["limits"] == {"runs_per_minute": 2}
+    assert not keys[made["id"]]["limits"]

@@ -15,7 +15,7 @@ from assistd.api.admin.routes import Admin, _key, _may_manage, _tenancy
 from assistd.api.common import json_body, json_response
 from assistd.core.objects import JsonDict, Principal
 from assistd.core.quotas import check_limits
-from assistd.errors import InvalidRequest, NotFound, echo
+from assistd.errors import Forbidden, InvalidRequest, NotFound, echo
 from assistd.store import usage as sql
 from assistd.store.sql import SqlStore
 
@@ -34,6 +34,16 @@ class LimitsBody(BaseModel):
 def _store(request: Request) -> SqlStore:
     store: SqlStore = request.app.state.store
     return store
+
+
+def check_may_limit(who: Principal) -> None:
+    """Quotas are the operator's: a workspace's own admin key may read them but not
+    change them, or it could lift the limits it was given."""
+    if not who.global_admin:
+        raise Forbidden(
+            "Limits are set with an admin key of the 'default' workspace; this workspace's "
+            "admin key may read them but not change them."
+        )
 
 
 def merged_limits(own: JsonDict | None, given: Any, field: str) -> JsonDict | None:
@@ -56,6 +66,7 @@ async def set_key_limits(request: Request, key_id: str, who: Principal = Admin) 
     key = await tenancy.get_key(key_id)
     if not _may_manage(who, key.workspace_id):
         raise NotFound.of("API key", key_id)
+    check_may_limit(who)
     limits = merged_limits(key.limits, await json_body(request), "limits")
     await sql.set_limits(_store(request).engine, "api_keys", key.id, limits)
     return json_response(request, _key(await tenancy.get_key(key_id)))
@@ -120,7 +131,5 @@ async def usage(
 
 def _render(row: JsonDict) -> JsonDict:
     out: JsonDict = {"object": "usage"}
-    out.update({k: row[k] for k in ("workspace_id", "key_id", "model", "day") if k in row})
-    if "key_id" in out:
-        out["key_id"] = out["key_id"] or None  # a run made before keys were recorded
+    out.update({k: row[k] for k in sql.COLUMNS.values() if k in row})
     return {**out, **{name: row[name] for name in sql.COUNTS}}

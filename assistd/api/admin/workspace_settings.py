@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from assistd.api.admin.routes import Admin, _may_manage, _tenancy
-from assistd.api.admin.usage import LimitsBody, merged_limits
+from assistd.api.admin.usage import LimitsBody, check_may_limit, merged_limits
 from assistd.api.common import json_body, json_response
 from assistd.core.objects import Principal, Workspace
 from assistd.core.quotas import KINDS
@@ -76,6 +76,8 @@ async def update_settings(request: Request, workspace: str, who: Principal = Adm
                 name,
             )
     ws = await _target(request, workspace, who)
+    if "limits" in data:
+        check_may_limit(who)
     # Every value checked before any is written: a bad one changes nothing.
     ttl = check_ttl(data.get("thread_ttl_seconds"), "thread_ttl_seconds")
     limits = merged_limits(ws.limits, data.get("limits"), "limits")
