@@ -173,7 +173,7 @@ async def latency(
         fill_s = time.perf_counter() - t0
         seqs = np.fromiter(by_seq, dtype=np.int64)
         matrix = np.stack(list(by_seq.values()))
-        dense, keyword, hybrid, baseline, recall, exact = [], [], [], [], [], []
+        dense, keyword, hybrid, serial, baseline, recall, exact = [], [], [], [], [], [], []
         for _ in range(queries):
             q = _query_near(matrix[RNG.integers(0, len(matrix))])
             fixed.vector = q[None, :]
@@ -190,12 +190,14 @@ async def latency(
                 t = time.perf_counter()
                 await unit.knowledge.keyword_search([vs_id], words, 40)
                 keyword.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            await knowledge.search(ws.id, [vs_id], words, max_results=10)
-            hybrid.append(time.perf_counter() - t)
+            for concurrent in (True, False)[:: 1 if len(hybrid) % 2 else -1]:
+                knowledge.concurrent = concurrent  # paired: its two methods at once, or not
+                t = time.perf_counter()
+                await knowledge.search(ws.id, [vs_id], words, max_results=10)
+                (hybrid if concurrent else serial).append(time.perf_counter() - t)
             baseline.append(http.once() / 1e9)
         figures = {"dense": _ms(dense), "keyword": _ms(keyword), "hybrid": _ms(hybrid),
-                   "baseline_http": _ms(baseline)}  # fmt: skip
+                   "hybrid_serial": _ms(serial), "baseline_http": _ms(baseline)}  # fmt: skip
         if exact:
             figures["dense_exact_scan"] = _ms(exact)
         base = figures["baseline_http"]["p50_ms"]
@@ -203,6 +205,8 @@ async def latency(
                 "dense_recall_at_10": round(float(np.mean(recall)), 4),
                 "hybrid_plus_http_p50_ms": round(figures["hybrid"]["p50_ms"] + base, 2),
                 "hybrid_over_baseline_http": round(figures["hybrid"]["p50_ms"] / base, 2),
+                "hybrid_serial_over_baseline_http": round(
+                    figures["hybrid_serial"]["p50_ms"] / base, 2),
                 }  # fmt: skip
 
 
@@ -289,8 +293,9 @@ def main() -> None:
             work.mkdir()
             results["ingestion"] = asyncio.run(ingestion(work))
     results["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    kinds = ("dense", "keyword", "hybrid", "baseline_http")
-    lines = ["backend   chunks  dense p50/p95  keyword p50/p95  hybrid p50/p95  bare HTTP (ms)"
+    kinds = ("dense", "keyword", "hybrid", "hybrid_serial", "baseline_http")
+    lines = ["backend   chunks  dense p50/p95  keyword p50/p95  hybrid p50/p95  serial p50/p95  "
+             "bare HTTP (ms)"
              "  recall@10"]  # fmt: skip
     for r in results["latency"]:
         cells = [f"{r[k]['p50_ms']}/{r[k]['p95_ms']}" for k in kinds]

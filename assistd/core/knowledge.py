@@ -22,12 +22,13 @@ from typing import Any
 
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import KnowledgeChunk, SearchHit, VectorStore, VectorStoreFile
+from assistd.core.rankings import Rankings, concurrent_rankings, rankings_on
 from assistd.errors import InvalidRequest, NotFound
 from assistd.queue.base import IngestJob, LeasedRunQueue
 from assistd.retrieval import filters as attribute_filters
 from assistd.retrieval.chunking import Chunk, ChunkingStrategy
 from assistd.retrieval.embedder import EmbeddingFailed
-from assistd.retrieval.fusion import DENSE_WEIGHT, fuse
+from assistd.retrieval.fusion import fuse
 from assistd.retrieval.parsers import ParseFailed
 from assistd.retrieval.pipeline import parse_and_chunk
 from assistd.retrieval.registry import EmbedderRegistry
@@ -63,6 +64,8 @@ class KnowledgeService:
         self.compute = compute
         self.queue = queue
         self.reranker = reranker
+        # A hybrid search's two methods at once, on two connections, where that pays.
+        self.concurrent = store.parallel_reads
 
     # Vector stores and their files.
 
@@ -256,23 +259,38 @@ class KnowledgeService:
         stores = await self._stores(ws, vector_store_ids)
         vectors = await self._query_vectors(stores, queries) if mode != "keyword" else {}
         depth = max(4 * max_results, 40) * (4 if filters else 1)
-        # In a transaction: the dense search tunes its scan with SET LOCAL.
-        async with self.store.workspace(ws, transaction=True) as unit:
-            rankings = await self._rankings(unit.knowledge, stores, queries, vectors, depth, mode)
-            if filters is not None:
-                allowed = await _passing(unit.knowledge, stores, rankings, filters)
-                rankings = [(w, [(s, v) for s, v in r if s in allowed]) for w, r in rankings]
-            fused = fuse(rankings)
-            if self.reranker is not None:  # it sees more than is returned, before the cut
-                fused = fused[: max(self.reranker.candidates, max_results)]
-            else:
-                fused = [(s, score) for s, score in fused if score >= score_threshold]
-                fused = fused[:max_results]
-            rows = await unit.knowledge.chunk_rows([s for s, _ in fused])
+        if mode == "hybrid" and self.concurrent:
+            rankings = await concurrent_rankings(self.store, ws, stores, queries, vectors, depth)
+            async with self.store.workspace(ws) as unit:
+                fused, rows = await self._select(
+                    unit.knowledge, stores, rankings, filters, max_results, score_threshold
+                )
+        else:  # in a transaction: the dense search tunes its scan with SET LOCAL
+            async with self.store.workspace(ws, transaction=True) as unit:
+                rankings = await rankings_on(unit.knowledge, stores, queries, vectors, depth, mode)
+                fused, rows = await self._select(
+                    unit.knowledge, stores, rankings, filters, max_results, score_threshold
+                )
         if self.reranker is not None and fused:
             fused = await self._rerank(self.reranker, "\n".join(queries), fused, rows)
             fused = [(s, score) for s, score in fused if score >= score_threshold][:max_results]
         return [_hit(rows[s], score) for s, score in fused if s in rows]
+
+    async def _select(
+        self, repo: KnowledgeRepo, stores: list[VectorStore], rankings: Rankings,
+        filters: dict[str, Any] | None, max_results: int, score_threshold: float,
+    ) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:  # fmt: skip
+        """The fused hits that pass the filters and the cut, and their chunks' rows."""
+        if filters is not None:
+            allowed = await _passing(repo, stores, rankings, filters)
+            rankings = [(w, [(s, v) for s, v in r if s in allowed]) for w, r in rankings]
+        fused = fuse(rankings)
+        if self.reranker is not None:  # it sees more than is returned, before the cut
+            fused = fused[: max(self.reranker.candidates, max_results)]
+        else:
+            fused = [(s, score) for s, score in fused if score >= score_threshold]
+            fused = fused[:max_results]
+        return fused, await repo.chunk_rows([s for s, _ in fused])
 
     async def _rerank(
         self, reranker: HttpReranker, query: str, fused: list[tuple[int, float]],
@@ -317,29 +335,6 @@ class KnowledgeService:
             embed = getattr(embedder, "embed_queries", None) or embedder.embed
             vectors[name] = await embed(queries)
         return vectors
-
-    async def _rankings(
-        self, repo: KnowledgeRepo, stores: list[VectorStore], queries: list[str],
-        vectors: dict[str, Any], depth: int, mode: Mode,
-    ) -> list[tuple[float, list[tuple[int, float]]]]:  # fmt: skip
-        """(weight, [(chunk, raw score)] best first) per query and method."""
-        ids = [vs.id for vs in stores]
-        weights = {"dense": 1.0, "keyword": 1.0}
-        if mode == "hybrid":
-            weights = {"dense": DENSE_WEIGHT, "keyword": 1.0 - DENSE_WEIGHT}
-        rankings: list[tuple[float, list[tuple[int, float]]]] = []
-        for i, text in enumerate(queries):
-            if mode != "keyword":
-                dense: list[tuple[int, float]] = []
-                for name, matrix in vectors.items():
-                    group = [vs.id for vs in stores if vs.embedder == name]
-                    dense.extend(await repo.dense_search(group, matrix[i].tolist(), depth))
-                dense.sort(key=lambda hit: -hit[1])
-                rankings.append((weights["dense"], dense[:depth]))
-            if mode != "dense":
-                found = await repo.keyword_search(ids, text, depth)
-                rankings.append((weights["keyword"], found))
-        return rankings
 
     async def close(self) -> None:
         await self.embedders.close()

@@ -235,6 +235,11 @@ class AdminUnit(Protocol):
 
 
 class Store(Protocol):
+    @property
+    def parallel_reads(self) -> bool:
+        """Whether a request gains from running two read units at the same time."""
+        ...
+
     async def migrate(self) -> None: ...
     async def has_schema(self) -> bool:
         """Whether assistd's tables exist here (migrations ran at least once)."""

@@ -168,6 +168,13 @@ class SqlStore:
         self.engine = engine
         self.reads = reads or engine  # read units' engine (PostgreSQL: autocommit)
 
+    @property
+    def parallel_reads(self) -> bool:
+        """Whether one request gains from two read units at once: on PostgreSQL each is
+        a server process of its own; SQLite's reader threads share this process and its
+        GIL (a hybrid search with its two methods at once was slower, bench/README.md)."""
+        return bool(self.engine.dialect.name == "postgresql")
+
     async def migrate(self) -> None:
         await upgrade(self.engine)
 
