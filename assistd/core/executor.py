@@ -97,7 +97,10 @@ class Executor:
 
     async def execute(self, job: RunJob) -> None:
         with log_context(run_id=job.run_id, workspace=job.workspace_id):
-            await self._execute(job)
+            try:
+                await self._execute(job)
+            finally:  # cut off (a lease lost, a stop) with deltas still queued
+                self.journal.forget(job.run_id)
 
     async def _execute(self, job: RunJob) -> None:
         started = time.monotonic()

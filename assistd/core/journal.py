@@ -246,6 +246,11 @@ class Journal:
             future.add_done_callback(_retrieve)
         queued.append(future)
 
+    def forget(self, run_id: str) -> None:
+        """Stops keeping the run's queued events (its execution ended): they still go
+        out, and a failure of theirs is dropped (the run's state is in the store)."""
+        self._unsettled.pop(run_id, None)
+
     async def _settle(self, run_id: str) -> None:
         """Waits for the run's queued events to be in its log."""
         queued = self._unsettled.pop(run_id, None)
