@@ -7,7 +7,7 @@ committed to the store before its event is published; token deltas exist only he
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -84,6 +84,13 @@ class EventBus(Protocol):
     async def publish_many(self, events: Sequence[tuple[str, str, Any]]) -> None:
         """`publish` of each (run_id, name, data) in order; a transport may send them
         together."""
+        ...
+
+    def publish_soon(self, run_id: str, name: str, data: Any) -> Awaitable[Any]:
+        """`publish` without waiting for it: the event is queued at once behind every
+        event published (or queued) before it, and the awaitable settles once it is in
+        the log (raising what publishing raised). A worker streams token deltas so,
+        instead of waiting a transport round trip for each."""
         ...
 
     async def last_seq(self, run_id: str) -> int:

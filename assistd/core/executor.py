@@ -101,7 +101,10 @@ class Executor:
             log_context(run_id=job.run_id, workspace=job.workspace_id),
             self.telemetry.run_leg(job.workspace_id, job.thread_id, job.run_id, job.trace),
         ):
-            await self._execute(job)
+            try:
+                await self._execute(job)
+            finally:  # cut off (a lease lost, a stop) with deltas still queued
+                self.journal.forget(job.run_id)
 
     async def _execute(self, job: RunJob) -> None:
         started = time.monotonic()

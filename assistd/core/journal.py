@@ -10,14 +10,16 @@ and the other reads the run again and decides afresh. Which moves are allowed is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import fields, replace
 from typing import Any
 
 from assistd.core import runs as rs
 from assistd.core import usage
-from assistd.core.events import EventBus, run_event_name
+from assistd.core.events import FINAL_EVENTS, EventBus, run_event_name
 from assistd.core.ids import now_ms
 from assistd.core.objects import (
     JsonDict,
@@ -200,12 +202,18 @@ class Entry:
             await self.save_message(run, message)
 
 
+# Events of a run queued on the bus and not yet known to be in its log; a run with more
+# waits for the oldest (so a stalled transport holds the model stream back).
+MAX_UNSETTLED = 256
+
+
 class Journal:
     def __init__(self, store: Store, bus: EventBus, telemetry: Telemetry | None = None) -> None:
         self.store = store
         self.bus = bus
         # Counts each status a run enters (here: every mover's change passes through).
         self.telemetry = telemetry or Telemetry()
+        self._unsettled: dict[str, deque[Awaitable[Any]]] = {}  # by run
 
     @asynccontextmanager
     async def entry(self, workspace_id: str) -> AsyncIterator[Entry]:
@@ -214,11 +222,52 @@ class Journal:
         async with self.store.workspace(workspace_id, write=True) as unit:
             entry = Entry(unit)
             yield entry
+        runs = dict.fromkeys(r for r, _, _ in entry.events)
         await self.bus.publish_many([(r, name, replace(data)) for r, name, data in entry.events])
         for _, name, data in entry.events:
             if isinstance(data, Run) and name == run_event_name(data):
                 self.telemetry.run_entered(data.status)
+        for run_id in runs:  # queued ahead of the events above: in the log by now
+            await self._settle(run_id)
 
     async def publish(self, run_id: str, name: str, data: Any) -> None:
-        """An event that changes no state (token and call deltas, a deleted run's end)."""
-        await self.bus.publish(run_id, name, data)
+        """An event that changes no state (token and call deltas, a deleted run's end).
+        A delta is queued without waiting for the transport (one round trip a delta
+        would pace the model stream at the bus's latency); the run's next state change,
+        its final event or a backlog of MAX_UNSETTLED waits for it, and a failure to
+        publish it is raised there or by the run's next delta."""
+        if name in FINAL_EVENTS:
+            await self.bus.publish(run_id, name, data)
+            await self._settle(run_id)
+            return
+        queued = self._unsettled.setdefault(run_id, deque())
+        while queued and (_settled(queued[0]) or len(queued) >= MAX_UNSETTLED):
+            await queued.popleft()  # raises a failed publish's error
+        future = self.bus.publish_soon(run_id, name, data)
+        if not queued and _settled(future):  # an in-process bus: nothing to keep
+            del self._unsettled[run_id]
+            await future
+            return
+        if isinstance(future, asyncio.Future):  # its error is raised here, not logged
+            future.add_done_callback(_retrieve)
+        queued.append(future)
+
+    def forget(self, run_id: str) -> None:
+        """Stops keeping the run's queued events (its execution ended): they still go
+        out, and a failure of theirs is dropped (the run's state is in the store)."""
+        self._unsettled.pop(run_id, None)
+
+    async def _settle(self, run_id: str) -> None:
+        """Waits for the run's queued events to be in its log."""
+        queued = self._unsettled.pop(run_id, None)
+        while queued:
+            await queued.popleft()
+
+
+def _settled(pending: Awaitable[Any]) -> bool:
+    return isinstance(pending, asyncio.Future) and pending.done()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -225,6 +225,14 @@ class MemoryEventBus:
             await self.publish(run_id, name, data)
 
     async def publish(self, run_id: str, name: str, data: Any) -> RunEvent:
+        return self._publish(run_id, name, data)
+
+    def publish_soon(self, run_id: str, name: str, data: Any) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_result(self._publish(run_id, name, data))
+        return future
+
+    def _publish(self, run_id: str, name: str, data: Any) -> RunEvent:
         log = self._logs.get(run_id)
         if log is None:
             log = self._logs[run_id] = _RunLog()

@@ -335,6 +335,10 @@ class RedisEventBus:
         seq = await self._append(run_id, name, data)
         return RunEvent(seq=int(seq), name=name, data=data)
 
+    def publish_soon(self, run_id: str, name: str, data: Any) -> asyncio.Future[Any]:
+        # Queued now: the pipelines keep the order of the calls.
+        return self._append(run_id, name, data)
+
     async def publish_many(self, events: Sequence[tuple[str, str, Any]]) -> None:
         # All queued before the first is awaited: they go out in one pipeline.
         for appended in [self._append(run_id, name, data) for run_id, name, data in events]:

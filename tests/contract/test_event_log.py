@@ -93,6 +93,25 @@ async def test_events_come_back_in_order_as_published(transport: Transport) -> N
     assert [e.seq for e in middle] == [4, 5]
 
 
+async def test_events_queued_without_waiting_keep_their_order(transport: Transport) -> None:
+    """publish_soon (a worker's token deltas) interleaved with publish (its state events):
+    the log holds them in the order they were made, each with its own seq."""
+    writer, reader = transport.buses(2)
+    await writer.publish("run_1", "thread.run.in_progress", None)
+    queued = [
+        writer.publish_soon("run_1", "thread.message.delta", MessageDelta("msg_1", f"t{i}"))
+        for i in range(300)
+    ]
+    await writer.publish_many([("run_1", "thread.run.completed", None)])
+    for pending in queued:
+        await pending
+    got = await reader.read("run_1", 0, timeout_s=1, limit=1000)
+    assert [e.seq for e in got] == list(range(1, 303))
+    texts = [e.data.text for e in got if e.name == "thread.message.delta"]
+    assert texts == [f"t{i}" for i in range(300)]
+    assert [got[0].name, got[-1].name] == ["thread.run.in_progress", "thread.run.completed"]
+
+
 async def test_a_run_without_a_log_is_gone(transport: Transport) -> None:
     (bus,) = transport.buses(1)
     with pytest.raises(EventLogGone):
