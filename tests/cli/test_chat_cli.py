@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -50,11 +51,18 @@ def _env(base: dict[str, str]) -> dict[str, str]:
     return {**base, "TERM": "dumb", "COLUMNS": "200"}
 
 
+def _as_at_a_terminal() -> None:
+    """Ctrl-C as a user's terminal delivers it: a test pass started in the background by a
+    script (scripts/test.sh's lanes) inherits SIGINT ignored, and Python then keeps
+    ignoring it, so the chat would never see the Ctrl-C under test."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def _chat(*args: str, env: dict[str, str], cwd: Path | None = None) -> Iterator[pexpect.spawn]:
     child = pexpect.spawn(
         sys.executable, ["-m", "assistd", "chat", *args], env=_env(env), encoding="utf-8",
-        timeout=60, dimensions=(50, 200), cwd=cwd,
+        timeout=60, dimensions=(50, 200), cwd=cwd, preexec_fn=_as_at_a_terminal,
     )  # fmt: skip
     try:
         yield child
