@@ -272,6 +272,32 @@ def test_files_vector_stores_and_assistants_are_managed(
     api.close()
 
 
+def test_the_form_keeps_what_was_typed_when_the_files_are_read_again(
+    page: Page, admin: httpx.Client, tmp_path: Path
+) -> None:
+    """The file and vector-store lists load after the key is accepted and again after each
+    upload or ingestion poll; reading them refills the form's two lists and nothing else."""
+    _, key = make_workspace(admin, "ui")
+    enter_key(page, key)
+    page.click("#tabs button[data-tab=assistants]")
+    page.fill("#a-name", "Half typed")
+    page.fill("#a-model", "fake-half")
+    page.check("#a-code")
+    notes = tmp_path / "later.txt"
+    notes.write_text("Uploaded while the form was half filled in.\n")
+    page.click("#tabs button[data-tab=files]")
+    page.set_input_files("#upload-file", notes)
+    page.click("#upload")
+    file_id = str(
+        page.locator("#file-list tbody tr", has_text="later.txt").get_attribute("data-file-id")
+    )
+    page.click("#tabs button[data-tab=assistants]")
+    page.locator(f"#a-files option[value={file_id}]").wait_for(state="attached")
+    assert page.input_value("#a-name") == "Half typed"
+    assert page.input_value("#a-model") == "fake-half"
+    assert page.is_checked("#a-code")
+
+
 def store_files(api: httpx.Client, store_id: str) -> list[str]:
     listed = api.get(f"/vector_stores/{store_id}/files")
     assert listed.status_code == 200, listed.text

@@ -26,9 +26,16 @@ export async function loadAssistants() {
   return assistants;
 }
 
+// Refills only the two lists: the catalog can arrive while someone is typing in the form
+// (it loads after the key is accepted), and what they typed and chose must stay.
 export function showCatalog(files, stores) {
   catalog = { files, stores };
-  fillForm(editing);
+  fillLists(new Set(selectedValues($("#a-files"))), new Set(selectedValues($("#a-stores"))));
+}
+
+function fillLists(fileIds, storeIds) {
+  fillSelect($("#a-files"), catalog.files, (f) => [f.id, `${f.filename} (${f.id})`], fileIds);
+  fillSelect($("#a-stores"), catalog.stores, (s) => [s.id, `${s.name || "(no name)"} (${s.id})`], storeIds);
 }
 
 function edit(assistant) {
@@ -48,10 +55,10 @@ function fillForm(a) {
   const functions = (a?.tools || []).filter((t) => t.type === "function").map((t) => t.function);
   $("#a-functions").value = functions.length ? JSON.stringify(functions, null, 2) : "";
   const resources = a?.tool_resources || {};
-  const fileIds = new Set(resources.code_interpreter?.file_ids || []);
-  const storeIds = new Set(resources.file_search?.vector_store_ids || []);
-  fillSelect($("#a-files"), catalog.files, (f) => [f.id, `${f.filename} (${f.id})`], fileIds);
-  fillSelect($("#a-stores"), catalog.stores, (s) => [s.id, `${s.name || "(no name)"} (${s.id})`], storeIds);
+  fillLists(
+    new Set(resources.code_interpreter?.file_ids || []),
+    new Set(resources.file_search?.vector_store_ids || []),
+  );
 }
 
 function functionTools() {
