@@ -1,9 +1,11 @@
-"""The cost of observability: the calls of the `objects` and `runs` benchmarks against three
-servers of one backend, started alike but for this: `off` has metrics off and no trace
-endpoint; `metrics` keeps its metrics (the default settings); `traced` also traces every
+"""The cost of observability: the calls of the `objects` and `runs` benchmarks against four
+servers of one backend, started alike but for this: `off` has metrics, tracing and the
+audit log off; `metrics` keeps its metrics (the default); `traced` also traces every
 request, run, model call and tool call (spans exported by the real OTLP/HTTP exporter
-to a local sink that discards them). Their calls are interleaved one to one (the order
-turning), so all see the same noise.
+to a local sink that discards them: more work than tracing with no exporter); `all` adds
+the audit log (the default) to that, which is the issue's measure: everything on beside
+everything off. Their calls are interleaved one to one (the order turning), so all see
+the same noise.
 
     python -m bench.observability [--quick] [--backends sqlite,postgres]
 
@@ -57,7 +59,7 @@ from tests.support.postgres import fresh_database
 from tests.support.server import RunningServer, run_server
 
 GOAL = 1.05  # on/off latency
-MODES = ("off", "metrics", "traced")
+MODES = ("off", "metrics", "traced", "all")
 
 
 @dataclass(frozen=True)
@@ -104,17 +106,19 @@ def span_sink() -> Iterator[str]:
 
 
 @dataclass
-class Trio:
+class ModeServers:
     servers: dict[str, RunningServer]
     keys: dict[str, str]
 
 
 def _env(mode: str, model_url: str, sink_url: str) -> dict[str, str]:
     env = {"ASSISTD_OPENAI_BASE_URL": model_url}
-    if mode == "traced":
+    if mode in ("traced", "all"):
         env["ASSISTD_OTLP_ENDPOINT"] = sink_url
-    elif mode == "off":
+    if mode == "off":
         env["ASSISTD_METRICS_ENABLED"] = "false"
+    if mode != "all":
+        env["ASSISTD_AUDIT_LOG"] = "false"
     return env
 
 
@@ -131,7 +135,9 @@ def _key(server: RunningServer) -> str:
 
 
 @contextmanager
-def server_trio(backend: str, workdir: Path, model_url: str, sink_url: str) -> Iterator[Trio]:
+def mode_servers(
+    backend: str, workdir: Path, model_url: str, sink_url: str
+) -> Iterator[ModeServers]:
     with ExitStack() as stack:
         servers = {}
         for mode in MODES:
@@ -142,7 +148,7 @@ def server_trio(backend: str, workdir: Path, model_url: str, sink_url: str) -> I
             servers[mode] = stack.enter_context(
                 run_server(workdir / f"data-{backend}-{mode}", url, **env)
             )
-        yield Trio(servers, {m: _key(s) for m, s in servers.items()})
+        yield ModeServers(servers, {m: _key(s) for m, s in servers.items()})
 
 
 # ---- object calls -------------------------------------------------------------------------
@@ -159,13 +165,13 @@ def _ratios(row: dict[str, Any], *keys: str) -> dict[str, dict[str, float]]:
     return ratios
 
 
-def object_calls(trio: Trio, plan: Plan) -> dict[str, Any]:
+def object_calls(fleet: ModeServers, plan: Plan) -> dict[str, Any]:
     clients = {
-        m: RawClient(s.base_url, {"Authorization": f"Bearer {trio.keys[m]}"})
-        for m, s in trio.servers.items()
+        m: RawClient(s.base_url, {"Authorization": f"Bearer {fleet.keys[m]}"})
+        for m, s in fleet.servers.items()
     }
     procs = {m: [child_listening_on(int(s.base_url.rsplit(":", 1)[1]))]
-             for m, s in trio.servers.items()}  # fmt: skip
+             for m, s in fleet.servers.items()}  # fmt: skip
     threads = {m: orjson.loads(c.send("POST", "/api/v1/threads", b"{}")[1])["id"]
                for m, c in clients.items()}  # fmt: skip
     message = orjson.dumps({"role": "user", "content": "A short message."})
@@ -194,12 +200,13 @@ def object_calls(trio: Trio, plan: Plan) -> dict[str, Any]:
 
 
 def measure_modes(calls: dict[str, Call], plan: Plan) -> dict[str, Any]:
-    """Each mode against off, in rounds: off and one mode interleaved one to one (twice
-    for off, whose figures are those measured beside the traced server)."""
-    metrics, off_1 = measure_pair(calls["metrics"], calls["off"], plan.object_calls, plan.warmup)
-    traced, off = measure_pair(calls["traced"], calls["off"], plan.object_calls, plan.warmup)
-    row = {"off": summary(off), "metrics": summary(metrics), "traced": summary(traced)}
-    row["off_beside_metrics"] = summary(off_1)  # metrics' ratios are over this one
+    """Each mode against off, in rounds: off and one mode interleaved one to one; each
+    mode's ratios are over the off measured beside it (`off` is the last of them)."""
+    row: dict[str, Any] = {}
+    for mode in MODES[1:]:
+        on, off = measure_pair(calls[mode], calls["off"], plan.object_calls, plan.warmup)
+        row[mode], row[f"off_beside_{mode}"] = summary(on), summary(off)
+    row["off"] = row[f"off_beside_{MODES[-1]}"]
     return row
 
 
@@ -218,7 +225,8 @@ async def _interleaved(
 ) -> dict[str, list[Timed]]:
     done: dict[str, list[Timed]] = {m: [] for m in MODES}
     for i in range(n + warmup):
-        order = MODES[i % 3 :] + MODES[: i % 3]
+        turn = i % len(MODES)
+        order = MODES[turn:] + MODES[:turn]
         for mode in order:
             timed = await runs[mode](i)
             if i >= warmup:
@@ -226,14 +234,14 @@ async def _interleaved(
     return done
 
 
-async def run_calls(trio: Trio, plan: Plan) -> dict[str, Any]:
+async def run_calls(fleet: ModeServers, plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {}
     procs = {m: [child_listening_on(int(s.base_url.rsplit(":", 1)[1]))]
-             for m, s in trio.servers.items()}  # fmt: skip
+             for m, s in fleet.servers.items()}  # fmt: skip
     async with contextlib.AsyncExitStack() as stack:
         clients = {
-            m: await stack.enter_async_context(assistd_client(s.base_url, trio.keys[m]))
-            for m, s in trio.servers.items()
+            m: await stack.enter_async_context(assistd_client(s.base_url, fleet.keys[m]))
+            for m, s in fleet.servers.items()
         }
         body = {"model": "instant", "instructions": INSTRUCTIONS}
         assistants = {m: (await post_json(c, "/api/v1/assistants", body))["id"]
@@ -269,11 +277,11 @@ async def run_calls(trio: Trio, plan: Plan) -> dict[str, Any]:
 # ---- the whole run ------------------------------------------------------------------------
 
 
-def bench_backend(backend: str, trio: Trio, plan: Plan) -> dict[str, Any]:
+def bench_backend(backend: str, fleet: ModeServers, plan: Plan) -> dict[str, Any]:
     print(f"  {backend}", flush=True)
     started = time.perf_counter()
-    rows = object_calls(trio, plan)
-    rows.update(asyncio.run(run_calls(trio, plan)))
+    rows = object_calls(fleet, plan)
+    rows.update(asyncio.run(run_calls(fleet, plan)))
     return {"operations": rows, "seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -315,11 +323,12 @@ def main(argv: list[str] | None = None) -> int:
         "commit": git_commit(),
         "quick": args.quick,
         "plan": plan.__dict__,
-        "setup": "off: metrics_enabled=false, no OTLP endpoint; metrics: the defaults "
-        "(metrics on, no endpoint); traced: metrics on, and every request, run, model call "
-        "and tool call traced, spans exported by OTLP/HTTP to a local sink that drops them. "
-        "Object calls over http.client keep-alive (each mode beside off, interleaved one to "
-        "one); runs over httpx, one at a time, the three interleaved in turn.",
+        "setup": "off: metrics_enabled=false, no OTLP endpoint, audit_log=false; metrics: "
+        "metrics on (the default); traced: metrics on, and every request, run, model call "
+        "and tool call traced, spans exported by OTLP/HTTP to a local sink that drops them; "
+        "all: traced with the audit log on (the default). Object calls over http.client "
+        "keep-alive (each mode beside off, interleaved one to one); runs over httpx, one at "
+        "a time, the four interleaved in turn.",
         "machine": machine(),
         "backends": {},
     }
@@ -330,8 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         span_sink() as sink_url,
     ):
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-            with server_trio(backend, Path(tmp), model_url, sink_url) as trio:
-                results["backends"][backend] = bench_backend(backend, trio, plan)
+            with mode_servers(backend, Path(tmp), model_url, sink_url) as fleet:
+                results["backends"][backend] = bench_backend(backend, fleet, plan)
                 time.sleep(6)  # the batch processor's next export (every 5 s)
     results["spans_exported"] = {"exports": _Sink.received[0], "bytes": _Sink.received[1]}
     results["machine"]["load_avg_after"] = machine()["load_avg"]
