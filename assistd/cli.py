@@ -462,25 +462,22 @@ def threads_expire(
         click.echo(line)
 
 
-# ---- knowledge bases (kb_cli.py; it imports nothing of this module when loaded) --------
-
-from assistd.kb_cli import kb  # noqa: E402
-
-for _kb_command in kb.commands.values():
-    _options(_kb_command)
-main.add_command(kb)
-
-from assistd.chat_cli import chat  # noqa: E402
-
-main.add_command(chat)
-_options(chat)
-
-from assistd.usage_cli import usage  # noqa: E402  (usage_cli.py: `assistd usage`)
-
-_options(usage)
-main.add_command(usage)
+# ---- commands of their own modules (each imports nothing of this one when loaded) --------
 
 from assistd.audit_cli import audit  # noqa: E402
+from assistd.chat_cli import chat  # noqa: E402
+from assistd.kb_cli import kb  # noqa: E402
+from assistd.usage_cli import usage  # noqa: E402
 
-_options(audit)
-main.add_command(audit)  # `assistd audit` (audit_cli.py)
+
+def _add_with_options(command: click.Command) -> None:
+    """Adds a command with the options every command takes (a group's go to each of its
+    commands)."""
+    targets = command.commands.values() if isinstance(command, click.Group) else [command]
+    for target in targets:
+        _options(target)
+    main.add_command(command)
+
+
+for _command in (kb, chat, usage, audit):
+    _add_with_options(_command)
