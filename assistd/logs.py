@@ -55,12 +55,20 @@ _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# Words one of which every pattern above needs: a line with none of them (most request
+# lines) skips the five regular expressions, which cost tens of microseconds a line.
+_CLUES = ("@", "authorization", "bearer", "sk-", "key", "token", "secret", "passw")
+
+
 def redact(text: str, *secrets: str | None) -> str:
     """`text` with credentials replaced by `***`: the given secrets, wherever they appear,
     and anything shaped like one (URL userinfo, bearer tokens, sk- keys, api_key=...)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
+    folded = text.casefold()  # as IGNORECASE folds (the long s, U+017F, is an s)
+    if not any(clue in folded for clue in _CLUES):
+        return text
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text
