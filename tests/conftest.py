@@ -1,19 +1,24 @@
-"""Fixtures: the real server on SQLite and on PostgreSQL, and SDK helpers.
+"""Fixtures: the real server on SQLite and on PostgreSQL, a migrated store on each, and
+SDK helpers.
 
-Every test that takes `server` runs once per storage backend.
+Every test that takes `server` or `store` runs once per storage backend.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import dashscope
 import httpx
 import pytest
+import pytest_asyncio
 
+from assistd.settings import Settings
+from assistd.store.factory import open_store
+from assistd.store.sql import SqlStore
 from tests.support import openai_sdk
 from tests.support.fake_model import FakeModel
 from tests.support.postgres import fresh_database
@@ -40,8 +45,27 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(f"no PostgreSQL available: {exc}")
 
 
-def _database_url(backend: str, request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue("postgres_url")) if backend == "postgres" else ""
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """ "" for SQLite; else the URL the `<backend>_url` fixture gives (postgres_url here,
+    pgvector_url in tests/knowledge)."""
+    return "" if backend == "sqlite" else str(request.getfixturevalue(f"{backend}_url"))
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The settings of a store on each backend (a module may define its own)."""
+    return Settings(data_dir=tmp_path, database_url=database_url(request.param, request))
+
+
+@pytest_asyncio.fixture
+async def store(settings: Settings) -> AsyncIterator[SqlStore]:
+    """The real store those settings name, migrated, closed after the test."""
+    opened = open_store(settings)
+    try:
+        await opened.migrate()
+        yield opened
+    finally:
+        await opened.close()
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +82,9 @@ def server(
 ) -> Iterator[RunningServer]:
     """The real server, once per backend; shared by the tests of a session. Every model
     name is routed to the fake model."""
-    database_url = _database_url(request.param, request)
+    url = database_url(request.param, request)
     data_dir = tmp_path_factory.mktemp(f"server-{request.param}")
-    with run_server(data_dir, database_url, ASSISTD_OPENAI_BASE_URL=fake_model.base_url) as running:
+    with run_server(data_dir, url, ASSISTD_OPENAI_BASE_URL=fake_model.base_url) as running:
         yield running
 
 

@@ -5,40 +5,19 @@ PostgreSQL database), driven as a request drives them."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import select
 
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import Thread, Workspace
-from assistd.settings import Settings
 from assistd.store import audit, schema
 from assistd.store.audit import AuditEntry
-from assistd.store.factory import open_store
 from assistd.store.sql import SqlStore
 
 
 class Refused(Exception):
     pass
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    url = str(request.getfixturevalue("postgres_url")) if request.param == "postgres" else ""
-    yield Settings(data_dir=tmp_path, database_url=url)
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings) -> AsyncIterator[SqlStore]:
-    opened = open_store(settings)
-    try:
-        await opened.migrate()
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def _workspace(store: SqlStore) -> str:

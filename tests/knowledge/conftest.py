@@ -5,7 +5,7 @@ it has: pgvector, or the exact real[] search without it), and on a PostgreSQL wi
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,8 @@ from assistd.core.knowledge import KnowledgeService
 from assistd.core.objects import Workspace
 from assistd.retrieval.registry import EmbedderRegistry
 from assistd.settings import Settings
-from assistd.store.factory import open_store
 from assistd.store.sql import SqlStore
+from tests.conftest import database_url
 from tests.support.postgres import fresh_vector_database
 
 BACKENDS = ["sqlite", "postgres", "pgvector"]
@@ -36,22 +36,8 @@ def pgvector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    url = ""
-    if request.param == "postgres":
-        url = str(request.getfixturevalue("postgres_url"))
-    elif request.param == "pgvector":
-        url = str(request.getfixturevalue("pgvector_url"))
-    return Settings(data_dir=tmp_path, database_url=url)
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings) -> AsyncIterator[SqlStore]:
-    opened = open_store(settings)
-    try:
-        await opened.migrate()
-        yield opened
-    finally:
-        await opened.close()
+    """Also on PostgreSQL with pgvector; `store` (tests/conftest.py) opens these."""
+    return Settings(data_dir=tmp_path, database_url=database_url(request.param, request))
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@ error the server logs names the statement, not the values (defect 10)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from assistd.core.ids import new_id, now_ms
@@ -14,12 +12,6 @@ from assistd.settings import Settings
 from assistd.store.factory import open_store
 
 SECRET = "tenant-secret-instructions-7f3a"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    url = str(request.getfixturevalue("postgres_url")) if request.param == "postgres" else ""
-    return Settings(data_dir=tmp_path / "data", database_url=url)
 
 
 async def test_a_failed_statement_does_not_show_its_parameters(settings: Settings) -> None:

@@ -6,33 +6,12 @@ Real stores (a SQLite file, a PostgreSQL database)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import pytest
-import pytest_asyncio
 
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import MessageCreationDetails, Run, RunStep, Thread, Workspace
 from assistd.settings import Settings
-from assistd.store.factory import open_store
 from assistd.store.sql import SqlStore
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    url = str(request.getfixturevalue("postgres_url")) if request.param == "postgres" else ""
-    yield Settings(data_dir=tmp_path, database_url=url)
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings) -> AsyncIterator[SqlStore]:
-    opened = open_store(settings)
-    try:
-        await opened.migrate()
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def _queued_run(store: SqlStore) -> tuple[str, Run]:

@@ -7,39 +7,16 @@ Real stores (a SQLite file, a PostgreSQL database) and the real in-process event
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from pathlib import Path
-
-import pytest
-import pytest_asyncio
 
 from assistd.core import runs as rs
 from assistd.core.ids import new_id, now_ms
 from assistd.core.journal import Journal
 from assistd.core.objects import Run, Thread, Workspace
 from assistd.queue.memory import MemoryEventBus
-from assistd.settings import Settings
-from assistd.store.factory import open_store
 from assistd.store.sql import SqlStore
 
 BACKENDS = ["sqlite", "postgres"]
-
-
-@pytest.fixture(params=BACKENDS)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    url = str(request.getfixturevalue("postgres_url")) if request.param == "postgres" else ""
-    yield Settings(data_dir=tmp_path, database_url=url)
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings) -> AsyncIterator[SqlStore]:
-    opened = open_store(settings)
-    try:
-        await opened.migrate()
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def _waiting_run(store: SqlStore) -> tuple[str, Run]:
