@@ -171,6 +171,6 @@ class AuditLog:
             _describe(entry, scope)
         store: SqlStore = scope["app"].state.store
         try:
-            await audit.finish(store.writing, entry, status, error)
+            await audit.finish(store.writing, entry, status, error, store.insert_audit_row)
         except Exception:
             log.exception("could not record %s %s in the audit log", entry.method, entry.path)

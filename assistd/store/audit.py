@@ -13,7 +13,7 @@ failed, a second unit created more objects) gets it updated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
@@ -65,11 +65,27 @@ class AuditEntry:
         }  # fmt: skip
 
 
+COLUMNS = (
+    "at", "request_id", "key_id", "workspace", "method", "route", "path", "object_ids",
+    "status", "error_code", "body",
+)  # fmt: skip
+# Writes a row's values in a transaction; its seq. Each store has one on its driver
+# (every mutating call writes a row: SQLAlchemy's execution costs more than the INSERT).
+InsertRow = Callable[[AsyncConnection, dict[str, Any]], Awaitable[int]]
+
+
 @cache
 def _insert() -> Insert:
     """Built once: a statement made with its values is coerced and compiled each time
     (milliseconds), where parameters are bound to the cached one."""
     return insert(schema.audit_log)
+
+
+async def insert_row(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    """Through SQLAlchemy, on any database."""
+    key = (await conn.execute(_insert(), values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def created(*object_ids: str) -> None:
@@ -79,17 +95,16 @@ def created(*object_ids: str) -> None:
         entry.created.extend(object_ids)
 
 
-async def record_in(conn: AsyncConnection) -> Callable[[], None] | None:
+async def record_in(
+    conn: AsyncConnection, insert: InsertRow = insert_row
+) -> Callable[[], None] | None:
     """Writes the open call's row in this transaction, if no committed one has yet; what
     it returns is to be called once the transaction has committed."""
     entry = current.get()
     if entry is None or entry.closed or entry.seq is not None:
         return None
     values = entry.values(COMMITTED_STATUS, None)
-    result = await conn.execute(_insert(), values)
-    key = result.inserted_primary_key
-    assert key is not None
-    seq = int(key[0])
+    seq = await insert(conn, values)
 
     def committed() -> None:
         entry.seq, entry.written_ids = seq, values["object_ids"]
@@ -98,7 +113,11 @@ async def record_in(conn: AsyncConnection) -> Callable[[], None] | None:
 
 
 async def finish(
-    conn_of: Callable[[], Any], entry: AuditEntry, status: int, error_code: str | None
+    conn_of: Callable[[], Any],
+    entry: AuditEntry,
+    status: int,
+    error_code: str | None,
+    insert: InsertRow = insert_row,
 ) -> None:
     """Once the call has answered: its row, where no unit wrote it, or brought up to date
     where it tells more than that row. `conn_of()` opens a write transaction."""
@@ -106,7 +125,7 @@ async def finish(
     t = schema.audit_log
     if entry.seq is None:
         async with conn_of() as conn:
-            await conn.execute(_insert(), entry.values(status, error_code))
+            await insert(conn, entry.values(status, error_code))
         return
     ids = entry.object_ids()
     if status == COMMITTED_STATUS and error_code is None and ids == entry.written_ids:

@@ -11,8 +11,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from assistd.store import audit
 from assistd.store.sql import SqlStore
 
 
@@ -50,6 +51,22 @@ def _refuse_writes(
         raise RuntimeError("a read unit of work wrote: open it with write=True")
 
 
+_AUDIT_INSERT = (
+    f"INSERT INTO audit_log ({', '.join(audit.COLUMNS)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(audit.COLUMNS) + 1))}) RETURNING seq"
+)
+
+
+class PostgresStore(SqlStore):
+    async def insert_audit_row(self, conn: AsyncConnection, values: dict[str, Any]) -> int:
+        """On asyncpg, inside the transaction its adapter began (SQLAlchemy's execution
+        costs more than the round trip); through SQLAlchemy where none has begun yet."""
+        driver = (await conn.get_raw_connection()).driver_connection
+        if driver is None or not driver.is_in_transaction():
+            return await super().insert_audit_row(conn, values)
+        return int(await driver.fetchval(_AUDIT_INSERT, *[values[c] for c in audit.COLUMNS]))
+
+
 def postgres_store(url: str) -> SqlStore:
     engine = postgres_engine(url)
-    return SqlStore(engine, reads=autocommit_reads(engine))
+    return PostgresStore(engine, reads=autocommit_reads(engine))

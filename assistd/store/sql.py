@@ -198,7 +198,7 @@ class SqlStore:
         async with self._transaction(in_transaction) as conn:
             yield SqlWorkspaceUnit(conn, workspace_id)
             if write:  # the API call this change belongs to, recorded with it
-                recorded = await audit.record_in(conn)
+                recorded = await audit.record_in(conn, self.insert_audit_row)
         if recorded is not None:
             recorded()
 
@@ -208,9 +208,13 @@ class SqlStore:
         async with self._transaction(write) as conn:
             yield SqlAdminUnit(conn)
             if write:
-                recorded = await audit.record_in(conn)
+                recorded = await audit.record_in(conn, self.insert_audit_row)
         if recorded is not None:
             recorded()
+
+    async def insert_audit_row(self, conn: AsyncConnection, values: dict[str, Any]) -> int:
+        """An audit log row in this transaction (store/audit.py); its seq."""
+        return await audit.insert_row(conn, values)
 
     def connection(self, *, write: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction outside any unit (the audit log's own rows)."""
