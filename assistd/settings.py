@@ -287,9 +287,12 @@ class Settings(BaseSettings):
     # Observability (docs/operations.md): Prometheus metrics at /metrics (admin key unless
     # public; `assistd worker` serves them on a port of its own when given one), and
     # OpenTelemetry spans sent by OTLP/HTTP when an endpoint is set (off otherwise).
+    # `tracing_enabled` makes spans with no endpoint: their ids in the JSON logs, a
+    # caller's traceparent continued, nothing exported.
     metrics_enabled: bool = True
     metrics_public: bool = False
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    tracing_enabled: bool = False
     otlp_endpoint: str | None = None  # e.g. http://127.0.0.1:4318 (spans go to /v1/traces)
     otlp_headers: dict[str, str] = Field(default_factory=dict)
     otlp_timeout_s: float = Field(default=10.0, gt=0)

@@ -1,13 +1,13 @@
 """The cost of observability: the calls of the `objects` and `runs` benchmarks against four
 servers of one backend, started alike but for this: `off` has metrics, tracing and the
 audit log off; `metrics` keeps its metrics (the default); `traced` also traces every
-request, run, model call and tool call (spans exported by the real OTLP/HTTP exporter
-to a local sink that discards them: more work than tracing with no exporter); `all` adds
+request, run, model call and tool call (`tracing_enabled`, no exporter; with `--export`,
+spans go by the real OTLP/HTTP exporter to a local sink that discards them); `all` adds
 the audit log (the default) to that, which is the issue's measure: everything on beside
 everything off. Their calls are interleaved one to one (the order turning), so all see
 the same noise.
 
-    python -m bench.observability [--quick] [--backends sqlite,postgres]
+    python -m bench.observability [--quick] [--export] [--backends sqlite,postgres]
 
 Figures: ratios to `off` of p50 and mean request latency (goal: at most 1.05), and of
 server CPU per object call. Writes bench/results/observability-<timestamp>.json and
@@ -111,10 +111,12 @@ class ModeServers:
     keys: dict[str, str]
 
 
-def _env(mode: str, model_url: str, sink_url: str) -> dict[str, str]:
+def _env(mode: str, model_url: str, sink_url: str | None) -> dict[str, str]:
     env = {"ASSISTD_OPENAI_BASE_URL": model_url}
-    if mode in ("traced", "all"):
+    if mode in ("traced", "all") and sink_url:
         env["ASSISTD_OTLP_ENDPOINT"] = sink_url
+    elif mode in ("traced", "all"):
+        env["ASSISTD_TRACING_ENABLED"] = "true"
     if mode == "off":
         env["ASSISTD_METRICS_ENABLED"] = "false"
     if mode != "all":
@@ -136,7 +138,7 @@ def _key(server: RunningServer) -> str:
 
 @contextmanager
 def mode_servers(
-    backend: str, workdir: Path, model_url: str, sink_url: str
+    backend: str, workdir: Path, model_url: str, sink_url: str | None
 ) -> Iterator[ModeServers]:
     with ExitStack() as stack:
         servers = {}
@@ -310,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument(
+        "--export", action="store_true", help="traced spans go to a local OTLP/HTTP sink"
+    )
     args = parser.parse_args(argv)
     plan = Plan(
         object_calls=300 if args.quick else 2000,
@@ -325,7 +330,13 @@ def main(argv: list[str] | None = None) -> int:
         "plan": plan.__dict__,
         "setup": "off: metrics_enabled=false, no OTLP endpoint, audit_log=false; metrics: "
         "metrics on (the default); traced: metrics on, and every request, run, model call "
-        "and tool call traced, spans exported by OTLP/HTTP to a local sink that drops them; "
+        "and tool call traced ("
+        + (
+            "spans exported by OTLP/HTTP to a local sink that drops them"
+            if args.export
+            else "tracing_enabled, no exporter"
+        )
+        + "); "
         "all: traced with the audit log on (the default). Object calls over http.client "
         "keep-alive (each mode beside off, interleaved one to one); runs over httpx, one at "
         "a time, the four interleaved in turn.",
@@ -339,9 +350,11 @@ def main(argv: list[str] | None = None) -> int:
         span_sink() as sink_url,
     ):
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-            with mode_servers(backend, Path(tmp), model_url, sink_url) as fleet:
+            sink = sink_url if args.export else None
+            with mode_servers(backend, Path(tmp), model_url, sink) as fleet:
                 results["backends"][backend] = bench_backend(backend, fleet, plan)
-                time.sleep(6)  # the batch processor's next export (every 5 s)
+                if sink:
+                    time.sleep(6)  # the batch processor's next export (every 5 s)
     results["spans_exported"] = {"exports": _Sink.received[0], "bytes": _Sink.received[1]}
     results["machine"]["load_avg_after"] = machine()["load_avg"]
     results["wall_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)

@@ -1,5 +1,6 @@
-"""OpenTelemetry spans, exported by OTLP/HTTP when `otlp_endpoint` is set. Unset, no SDK
-is imported and no tracer provider is made: every span hook is one `None` check.
+"""OpenTelemetry spans, exported by OTLP/HTTP when `otlp_endpoint` is set, or kept only
+for the logs' trace ids with `tracing_enabled` and no endpoint. With neither, no SDK is
+imported and no tracer provider is made: every span hook is one `None` check.
 
 The provider is this process's own (never installed globally), so two servers in one
 process trace apart. A run's job carries the W3C `traceparent` of the request that
@@ -21,31 +22,39 @@ from assistd.settings import Settings
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 
 def tracer_provider(settings: Settings, service: str) -> TracerProvider | None:
-    """A provider exporting to `otlp_endpoint` in batches, or None when it is unset."""
-    if not settings.otlp_endpoint:
+    """A provider exporting to `otlp_endpoint` in batches (none without one), or None
+    when tracing is off."""
+    if not (settings.otlp_endpoint or settings.tracing_enabled):
         return None
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, ParentBasedTraceIdRatio
 
+    ratio = settings.trace_sample_ratio  # all: no ratio worked out for each new trace
+    sampler = ParentBased(ALWAYS_ON) if ratio == 1 else ParentBasedTraceIdRatio(ratio)
     provider = TracerProvider(
-        resource=Resource.create({"service.name": service}),
-        sampler=ParentBasedTraceIdRatio(settings.trace_sample_ratio),
+        resource=Resource.create({"service.name": service}), sampler=sampler
     )
-    exporter = OTLPSpanExporter(
-        endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces",
+    if settings.otlp_endpoint:
+        provider.add_span_processor(BatchSpanProcessor(_exporter(settings, settings.otlp_endpoint)))
+    return provider
+
+
+def _exporter(settings: Settings, endpoint: str) -> SpanExporter:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(
+        endpoint=endpoint.rstrip("/") + "/v1/traces",
         headers=dict(settings.otlp_headers),
         timeout=settings.otlp_timeout_s,
     )
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    return provider
 
 
 @contextmanager

@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -177,6 +178,47 @@ def test_without_an_endpoint_no_tracing_sdk_is_loaded(tmp_path: object) -> None:
         "assert type(trace.get_tracer_provider()).__name__ == 'ProxyTracerProvider'\n"
         "loaded = [m for m in sys.modules if m.startswith(('opentelemetry.sdk.trace',\n"
         "                                                  'opentelemetry.exporter'))]\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTD_")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_tracing_without_an_endpoint_makes_spans_for_the_logs_and_exports_nothing(
+    start_module_server: StartServer, fake_model: FakeModel, tmp_path: Path
+) -> None:
+    """`tracing_enabled` alone: the caller's trace continues into the run's log lines,
+    and no exporter is loaded (nothing could send the spans anywhere)."""
+    server = start_module_server(
+        ASSISTD_TRACING_ENABLED="true",
+        ASSISTD_LOG_FORMAT="json",
+        ASSISTD_OPENAI_BASE_URL=fake_model.base_url,
+    )
+    model = fake_model.new_model(Reply("traced, not exported"))
+    _, key = workspace_key(server)
+    caller_trace = secrets.token_hex(16)
+    headers = {"Authorization": f"Bearer {key}",
+               "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"}  # fmt: skip
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+        assistant = client.post("/api/v1/assistants", json={"model": model}).json()
+        thread = client.post("/api/v1/threads", json={}).json()
+        body = {"assistant_id": assistant["id"], "stream": True}
+        text = client.post(f"/api/v1/threads/{thread['id']}/runs", json=body).text
+    assert "thread.run.completed" in text
+    run_id = text.split('"id":"', 1)[1].split('"', 1)[0]
+    log = wait_for_log(server, lambda text: f"run {run_id}: completed" in text)
+    (ended,) = [e for e in json_lines(log) if e["logger"] == "assistd.executor" and
+                e.get("run_id") == run_id]  # fmt: skip
+    assert ended["trace_id"] == caller_trace and len(ended["span_id"]) == 16, ended
+    code = (
+        "import sys\n"
+        "from assistd.runtime import build_runtime\n"
+        "from assistd.settings import Settings\n"
+        f"runtime = build_runtime(Settings(data_dir={str(tmp_path)!r}, "
+        "tracing_enabled=True))\n"
+        "assert runtime.telemetry.tracer is not None\n"
+        "loaded = [m for m in sys.modules if m.startswith('opentelemetry.exporter')]\n"
         "assert not loaded, loaded\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTD_")}
