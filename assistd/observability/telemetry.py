@@ -28,17 +28,25 @@ SpanHook = AbstractContextManager[Span | None]
 
 class Telemetry:
     def __init__(
-        self, metrics: Metrics | None = None, provider: TracerProvider | None = None
+        self,
+        metrics: Metrics | None = None,
+        provider: TracerProvider | None = None,
+        ids_only: bool = False,
     ) -> None:
+        """`ids_only`: with no provider, spans that carry ids and record nothing."""
         self.metrics = metrics
         self.provider = provider
-        self.tracer: Tracer | None = provider.get_tracer("assistd") if provider else None
+        self.tracer: Tracer | None = (
+            provider.get_tracer("assistd") if provider else
+            tracing.IdsOnlyTracer() if ids_only else None
+        )  # fmt: skip
         self._labels: dict[str, set[str]] = {"model": set(), "tool": set()}
 
     @classmethod
     def from_settings(cls, settings: Settings, service: str = "assistd") -> Telemetry:
         metrics = Metrics() if settings.metrics_enabled else None
-        return cls(metrics, tracing.tracer_provider(settings, service))
+        provider = tracing.tracer_provider(settings, service)
+        return cls(metrics, provider, ids_only=settings.tracing_enabled)
 
     def close(self) -> None:
         """Sends the spans still batched, and stops the exporter."""

@@ -1,6 +1,7 @@
-"""OpenTelemetry spans, exported by OTLP/HTTP when `otlp_endpoint` is set, or kept only
-for the logs' trace ids with `tracing_enabled` and no endpoint. With neither, no SDK is
-imported and no tracer provider is made: every span hook is one `None` check.
+"""OpenTelemetry spans, exported by OTLP/HTTP when `otlp_endpoint` is set. With
+`tracing_enabled` and no endpoint, spans only carry ids (for the logs, and the
+traceparent a run's job carries): `IdsOnlyTracer`. With neither, no SDK is imported and
+no tracer is made: every span hook is one `None` check.
 
 The provider is this process's own (never installed globally), so two servers in one
 process trace apart. A run's job carries the W3C `traceparent` of the request that
@@ -9,13 +10,26 @@ queued it, so the run's span (in whichever worker executes it) is that request's
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    NoOpTracer,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+    get_current_span,
+    set_span_in_context,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from assistd.settings import Settings
@@ -28,9 +42,8 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 
 
 def tracer_provider(settings: Settings, service: str) -> TracerProvider | None:
-    """A provider exporting to `otlp_endpoint` in batches (none without one), or None
-    when tracing is off."""
-    if not (settings.otlp_endpoint or settings.tracing_enabled):
+    """A provider exporting to `otlp_endpoint` in batches, or None when it is unset."""
+    if not settings.otlp_endpoint:
         return None
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -39,12 +52,40 @@ def tracer_provider(settings: Settings, service: str) -> TracerProvider | None:
 
     ratio = settings.trace_sample_ratio  # all: no ratio worked out for each new trace
     sampler = ParentBased(ALWAYS_ON) if ratio == 1 else ParentBasedTraceIdRatio(ratio)
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": service}), sampler=sampler
-    )
-    if settings.otlp_endpoint:
-        provider.add_span_processor(BatchSpanProcessor(_exporter(settings, settings.otlp_endpoint)))
+    provider = TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
+    provider.add_span_processor(BatchSpanProcessor(_exporter(settings, settings.otlp_endpoint)))
     return provider
+
+
+class IdsOnlyTracer(NoOpTracer):
+    """Spans with ids and nothing recorded, for tracing with no exporter: nothing could
+    read their names, attributes or times, and the SDK's recording span costs ten times
+    as much (30 us a request here)."""
+
+    def start_span(
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Any = None,
+        links: Any = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> Span:
+        parent = get_current_span(context).get_span_context()
+        if parent.is_valid:
+            trace_id, flags = parent.trace_id, parent.trace_flags
+        else:
+            trace_id, flags = _random_id(128), TraceFlags(TraceFlags.SAMPLED)
+        return NonRecordingSpan(SpanContext(trace_id, _random_id(64), False, flags))
+
+
+def _random_id(bits: int) -> int:
+    while True:  # an id of 0 is invalid
+        value = random.getrandbits(bits)
+        if value:
+            return value
 
 
 def _exporter(settings: Settings, endpoint: str) -> SpanExporter:
