@@ -4,8 +4,8 @@ audit log off; `metrics` keeps its metrics (the default); `traced` also traces e
 request, run, model call and tool call (`tracing_enabled`, no exporter; with `--export`,
 spans go by the real OTLP/HTTP exporter to a local sink that discards them); `all` adds
 the audit log (the default) to that, which is the issue's measure: everything on beside
-everything off. Their calls are interleaved one to one (the order turning), so all see
-the same noise.
+everything off. Their calls are interleaved, one call (or run) of each in turn, the order
+turning, so all four see the same noise and share one `off`.
 
     python -m bench.observability [--quick] [--export] [--backends sqlite,postgres]
 
@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import sys
 import tempfile
 import threading
@@ -36,10 +37,10 @@ import orjson
 from bench.harness import (
     Call,
     RawClient,
+    Samples,
     child_listening_on,
     cpu_seconds,
     machine,
-    measure_pair,
     save_results,
     summary,
 )
@@ -157,10 +158,10 @@ def mode_servers(
 
 
 def _ratios(row: dict[str, Any], *keys: str) -> dict[str, dict[str, float]]:
-    """Each mode's figures over those of off measured beside it."""
+    """Each mode's figures over those of off, measured in the same rounds."""
     ratios = {}
     for mode in MODES[1:]:
-        off = row.get(f"off_beside_{mode}", row["off"])
+        off = row["off"]
         ratios[f"{mode}_over_off"] = {
             k: round(row[mode][k] / off[k], 3) for k in keys if row[mode].get(k) and off.get(k)
         }
@@ -202,14 +203,24 @@ def object_calls(fleet: ModeServers, plan: Plan) -> dict[str, Any]:
 
 
 def measure_modes(calls: dict[str, Call], plan: Plan) -> dict[str, Any]:
-    """Each mode against off, in rounds: off and one mode interleaved one to one; each
-    mode's ratios are over the off measured beside it (`off` is the last of them)."""
-    row: dict[str, Any] = {}
-    for mode in MODES[1:]:
-        on, off = measure_pair(calls[mode], calls["off"], plan.object_calls, plan.warmup)
-        row[mode], row[f"off_beside_{mode}"] = summary(on), summary(off)
-    row["off"] = row[f"off_beside_{MODES[-1]}"]
-    return row
+    """The four modes' calls in rounds, one each, the order turning, so all four see the
+    same machine noise and every mode's ratios are over the same `off`."""
+    for _ in range(plan.warmup):
+        for mode in MODES:
+            calls[mode].once()
+    gc.collect()
+    gc.disable()  # keep the client's collector out of the timed section
+    try:
+        cpu0 = {m: cpu_seconds(calls[m].cpu_procs) for m in MODES}
+        latencies: dict[str, list[int]] = {m: [] for m in MODES}
+        for i in range(plan.object_calls):
+            turn = i % len(MODES)
+            for mode in MODES[turn:] + MODES[:turn]:
+                latencies[mode].append(calls[mode].once())
+        cpu = {m: cpu_seconds(calls[m].cpu_procs) - cpu0[m] for m in MODES}
+    finally:
+        gc.enable()
+    return {m: summary(Samples(latencies[m], cpu[m], None)) for m in MODES}
 
 
 def _progress(op: str, row: dict[str, Any]) -> None:
@@ -297,7 +308,7 @@ def table(results: dict[str, Any]) -> str:
             for mode in MODES[1:]:
                 ratios = row[f"{mode}_over_off"]
                 ratio = ratios.get("p50_ms")
-                off = row.get(f"off_beside_{mode}", row["off"])
+                off = row["off"]
                 cpu = ratios.get("server_cpu_ms_per_req", ratios.get("server_cpu_ms_per_run"))
                 met = "MET" if ratio is not None and ratio <= GOAL else "MISSED"
                 lines.append(
@@ -338,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         + "); "
         "all: traced with the audit log on (the default). Object calls over http.client "
-        "keep-alive (each mode beside off, interleaved one to one); runs over httpx, one at "
+        "keep-alive (the four interleaved in turn, the order turning); runs over httpx, one at "
         "a time, the four interleaved in turn.",
         "machine": machine(),
         "backends": {},
