@@ -123,18 +123,7 @@ def test_json_log_lines_carry_the_ids_of_their_request_run_and_span(
 def test_a_streamed_run_is_a_child_of_its_stream_request_continuing_the_callers_trace(
     traced: RunningServer, collector: Collector, fake_model: FakeModel
 ) -> None:
-    model = fake_model.new_model(Reply("streamed words"))
-    _, key = workspace_key(traced)
-    caller_trace = secrets.token_hex(16)  # a trace of this test's own
-    headers = {"Authorization": f"Bearer {key}",
-               "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"}  # fmt: skip
-    with httpx.Client(base_url=traced.base_url, headers=headers, timeout=60) as client:
-        assistant = client.post("/api/v1/assistants", json={"model": model}).json()
-        thread = client.post("/api/v1/threads", json={}).json()
-        body = {"assistant_id": assistant["id"], "stream": True}
-        text = client.post(f"/api/v1/threads/{thread['id']}/runs", json=body).text
-    assert "thread.run.completed" in text
-    run_id = text.split('"id":"', 1)[1].split('"', 1)[0]
+    caller_trace, run_id = _streamed_run_in_a_callers_trace(traced, fake_model, "streamed")
     trace = _of_run(collector, run_id, calls=1)
     (run_span,) = [s for s in trace if s.name == "run"]
     (request,) = [s for s in trace if s.span_id == run_span.parent_id]
@@ -142,6 +131,25 @@ def test_a_streamed_run_is_a_child_of_its_stream_request_continuing_the_callers_
     assert run_span.trace_id == caller_trace
     (call,) = [s for s in trace if s.name == "model call"]
     assert call.parent_id == run_span.span_id
+
+
+def _streamed_run_in_a_callers_trace(
+    server: RunningServer, fake_model: FakeModel, reply: str
+) -> tuple[str, str]:
+    """A streamed run whose requests carry a `traceparent` of a trace of the test's own
+    (parent span 00f067aa0ba902b7): that trace's id and the run's."""
+    model = fake_model.new_model(Reply(reply))
+    _, key = workspace_key(server)
+    caller_trace = secrets.token_hex(16)
+    headers = {"Authorization": f"Bearer {key}",
+               "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"}  # fmt: skip
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+        assistant = client.post("/api/v1/assistants", json={"model": model}).json()
+        thread = client.post("/api/v1/threads", json={}).json()
+        body = {"assistant_id": assistant["id"], "stream": True}
+        text = client.post(f"/api/v1/threads/{thread['id']}/runs", json=body).text
+    assert "thread.run.completed" in text
+    return caller_trace, text.split('"id":"', 1)[1].split('"', 1)[0]
 
 
 def test_a_failed_run_and_its_model_call_are_errors(
@@ -165,23 +173,31 @@ def test_a_failed_run_and_its_model_call_are_errors(
 def test_without_an_endpoint_no_tracing_sdk_is_loaded(tmp_path: object) -> None:
     """Tracing off is off: the app and runtime built, no tracer provider installed and
     neither the SDK's tracing nor an exporter imported."""
-    code = (
-        "import sys\n"
+    _no_tracing_sdk_loaded_after(
         "from assistd.app import create_app\n"
-        "from assistd.runtime import build_runtime\n"
-        "from assistd.settings import Settings\n"
         f"settings = Settings(data_dir={str(tmp_path)!r})\n"
         "create_app(settings)\n"
         "runtime = build_runtime(settings)\n"
         "assert runtime.telemetry.tracer is None and runtime.telemetry.metrics is not None\n"
         "from opentelemetry import trace\n"
         "assert type(trace.get_tracer_provider()).__name__ == 'ProxyTracerProvider'\n"
+    )
+
+
+def _no_tracing_sdk_loaded_after(code: str) -> None:
+    """Runs `code` in a fresh interpreter (no ASSISTD_ variables), then checks that
+    neither the SDK's tracing nor an exporter was imported."""
+    script = (
+        "import sys\n"
+        "from assistd.runtime import build_runtime\n"
+        "from assistd.settings import Settings\n"
+        f"{code}"
         "loaded = [m for m in sys.modules if m.startswith(('opentelemetry.sdk.trace',\n"
         "                                                  'opentelemetry.exporter'))]\n"
         "assert not loaded, loaded\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTD_")}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 
@@ -195,33 +211,12 @@ def test_tracing_without_an_endpoint_makes_spans_for_the_logs_and_exports_nothin
         ASSISTD_LOG_FORMAT="json",
         ASSISTD_OPENAI_BASE_URL=fake_model.base_url,
     )
-    model = fake_model.new_model(Reply("traced, not exported"))
-    _, key = workspace_key(server)
-    caller_trace = secrets.token_hex(16)
-    headers = {"Authorization": f"Bearer {key}",
-               "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"}  # fmt: skip
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
-        assistant = client.post("/api/v1/assistants", json={"model": model}).json()
-        thread = client.post("/api/v1/threads", json={}).json()
-        body = {"assistant_id": assistant["id"], "stream": True}
-        text = client.post(f"/api/v1/threads/{thread['id']}/runs", json=body).text
-    assert "thread.run.completed" in text
-    run_id = text.split('"id":"', 1)[1].split('"', 1)[0]
+    caller_trace, run_id = _streamed_run_in_a_callers_trace(server, fake_model, "not exported")
     log = wait_for_log(server, lambda text: f"run {run_id}: completed" in text)
     (ended,) = [e for e in json_lines(log) if e["logger"] == "assistd.executor" and
                 e.get("run_id") == run_id]  # fmt: skip
     assert ended["trace_id"] == caller_trace and len(ended["span_id"]) == 16, ended
-    code = (
-        "import sys\n"
-        "from assistd.runtime import build_runtime\n"
-        "from assistd.settings import Settings\n"
-        f"runtime = build_runtime(Settings(data_dir={str(tmp_path)!r}, "
-        "tracing_enabled=True))\n"
+    _no_tracing_sdk_loaded_after(
+        f"runtime = build_runtime(Settings(data_dir={str(tmp_path)!r}, tracing_enabled=True))\n"
         "assert runtime.telemetry.tracer is not None\n"
-        "loaded = [m for m in sys.modules if m.startswith(('opentelemetry.sdk.trace',\n"
-        "                                                  'opentelemetry.exporter'))]\n"
-        "assert not loaded, loaded\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTD_")}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
