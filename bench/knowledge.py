@@ -178,7 +178,9 @@ async def latency(
             q = _query_near(matrix[RNG.integers(0, len(matrix))])
             fixed.vector = q[None, :]
             words = " ".join(VOCAB[int(r)] for r in RNG.integers(0, 2000, 4))
-            async with store.workspace(ws.id) as unit:
+            # In a transaction, as the server searches: the scan's SET LOCALs (ef_search,
+            # iterative scan) are lost on PostgreSQL's autocommit read units.
+            async with store.workspace(ws.id, transaction=True) as unit:
                 t = time.perf_counter()
                 found = await unit.knowledge.dense_search([vs_id], q.tolist(), 40)
                 dense.append(time.perf_counter() - t)
