@@ -65,13 +65,21 @@ class AuditEntry:
         }  # fmt: skip
 
 
-COLUMNS = (
-    "at", "request_id", "key_id", "workspace", "method", "route", "path", "object_ids",
-    "status", "error_code", "body",
-)  # fmt: skip
+# The columns a row's values fill: all but its seq, in the table's order.
+COLUMNS = tuple(c.name for c in schema.audit_log.c if c.name != "seq")
 # Writes a row's values in a transaction; its seq. Each store has one on its driver
 # (every mutating call writes a row: SQLAlchemy's execution costs more than the INSERT).
 InsertRow = Callable[[AsyncConnection, dict[str, Any]], Awaitable[int]]
+
+
+def driver_insert(marks: Sequence[str], returning: str = "") -> str:
+    """The row's INSERT for a driver, its parameters written as `marks` (one a column)."""
+    return f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join(marks)}){returning}"
+
+
+def driver_args(values: dict[str, Any]) -> list[Any]:
+    """`values` in COLUMNS' order, for driver_insert's statement."""
+    return [values[c] for c in COLUMNS]
 
 
 @cache

@@ -51,9 +51,8 @@ def _refuse_writes(
         raise RuntimeError("a read unit of work wrote: open it with write=True")
 
 
-_AUDIT_INSERT = (
-    f"INSERT INTO audit_log ({', '.join(audit.COLUMNS)}) "
-    f"VALUES ({', '.join(f'${n}' for n in range(1, len(audit.COLUMNS) + 1))}) RETURNING seq"
+_AUDIT_INSERT = audit.driver_insert(
+    [f"${n}" for n in range(1, len(audit.COLUMNS) + 1)], " RETURNING seq"
 )
 
 
@@ -64,7 +63,7 @@ class PostgresStore(SqlStore):
         driver = (await conn.get_raw_connection()).driver_connection
         if driver is None or not driver.is_in_transaction():
             return await super().insert_audit_row(conn, values)
-        return int(await driver.fetchval(_AUDIT_INSERT, *[values[c] for c in audit.COLUMNS]))
+        return int(await driver.fetchval(_AUDIT_INSERT, *audit.driver_args(values)))
 
 
 def postgres_store(url: str) -> SqlStore:

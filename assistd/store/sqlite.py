@@ -156,10 +156,7 @@ def sqlite_sync_engine(url: str) -> Engine:
     return engine  # SqliteStore begins its transactions itself, waiting for locks in naps
 
 
-_AUDIT_INSERT = (
-    f"INSERT INTO audit_log ({', '.join(audit.COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(audit.COLUMNS))})"
-)
+_AUDIT_INSERT = audit.driver_insert(["?"] * len(audit.COLUMNS))
 SQLITE_BUSY = 5  # its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, ...) share the low byte
 _FIRST_NAP_S = 0.001
 _LONGEST_NAP_S = 0.05  # a freed lock is taken within this
@@ -303,7 +300,7 @@ class SqliteStore(SqlStore):
         """On the driver: a sixth of the time SQLAlchemy's execution of it takes."""
         driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
         assert driver is not None
-        cursor = driver.execute(_AUDIT_INSERT, [values[c] for c in audit.COLUMNS])
+        cursor = driver.execute(_AUDIT_INSERT, audit.driver_args(values))
         return int(cursor.lastrowid)
 
     async def close(self) -> None:
