@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pytest_asyncio
 
@@ -55,3 +56,12 @@ async def new_workspace(store: SqlStore) -> str:
     async with store.admin(write=True) as admin:
         await admin.insert_workspace(workspace)
     return workspace.id
+
+
+def distinct_vectors(n: int, seed: int = 0) -> list[list[float]]:
+    """n different unit vectors. Tests whose vectors do not matter use these rather than
+    one vector repeated: on PostgreSQL every store of a dimension shares one HNSW graph,
+    and a thousand identical points in it trapped the graph walks of other tests'
+    searches (their recall then depended on the order the tests ran in)."""
+    v = np.random.default_rng(seed).standard_normal((n, 384))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).tolist()

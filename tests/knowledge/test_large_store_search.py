@@ -71,8 +71,11 @@ def queries(by_seq: Vectors, count: int) -> list[np.ndarray[Any, Any]]:
 
 
 async def dense(knowledge: KnowledgeService, ws: str, vs: str, q: Any, k: int = 10) -> list[int]:
-    async with knowledge.store.workspace(ws) as unit:
-        return [s for s, _ in await unit.knowledge.dense_search([vs], q.tolist(), k)]
+    """The best k of a search as deep as the server's (40 at least: the HNSW scan's width
+    follows it). In a transaction, as the server searches: the scan settings are local."""
+    async with knowledge.store.workspace(ws, transaction=True) as unit:
+        found = await unit.knowledge.dense_search([vs], q.tolist(), max(k, 40))
+    return [s for s, _ in found[:k]]
 
 
 async def ivf_rows(store: SqlStore, vs: str) -> tuple[int, int]:

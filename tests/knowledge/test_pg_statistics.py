@@ -15,7 +15,7 @@ from assistd.core.knowledge import KnowledgeService
 from assistd.core.objects import KnowledgeChunk
 from assistd.store.chunks import ANALYZE_MIN_CHANGED, ANALYZE_SHARE
 from assistd.store.sql import SqlStore
-from tests.knowledge.conftest import new_workspace
+from tests.knowledge.conftest import distinct_vectors, new_workspace
 
 pytestmark = pytest.mark.parametrize("settings", ["postgres", "pgvector"], indirect=True)
 
@@ -38,8 +38,8 @@ async def _ingest(knowledge: KnowledgeService, store: SqlStore, n: int) -> None:
     ws = await new_workspace(store)
     vs = (await knowledge.create_store(ws)).id
     file_id = new_id("file")
-    vector = [1.0] + [0.0] * 383
-    rows = [KnowledgeChunk(file_id, i, f"chunk {i}", 2, None, vector) for i in range(n)]
+    vectors = distinct_vectors(n)
+    rows = [KnowledgeChunk(file_id, i, f"chunk {i}", 2, None, vectors[i]) for i in range(n)]
     async with store.workspace(ws, write=True) as unit:
         await unit.knowledge.replace_chunks(vs, file_id, rows)
 
