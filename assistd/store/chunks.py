@@ -1,9 +1,10 @@
 """Chunks with their keyword entries and vectors, per dialect; and the searches over them.
 
 SQLite: a contentless FTS5 table and sqlite-vec tables (one per dimension) keyed by the
-chunk's seq, written and deleted with the chunk's row. PostgreSQL: `tsv` and `embedding`
-columns of the chunk's own row (pgvector with an HNSW index per dimension when the server
-has it, else real[] searched exactly). Every statement is scoped to the workspace.
+chunk's seq, written and deleted with the chunk's row. PostgreSQL: an `embedding` column
+of the chunk's own row (pgvector with an HNSW index per dimension when the server has it,
+else real[] searched exactly) and the postings of store/pg_keywords.py. Every statement
+is scoped to the workspace.
 """
 
 from __future__ import annotations
@@ -12,23 +13,34 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError
 
 from assistd.core.objects import KnowledgeChunk
-from assistd.store import schema
-from assistd.store.ivf import IvfIndex
+from assistd.store import pg_keywords, schema
+from assistd.store.ivf import MIN_CHUNKS, IvfIndex
 from assistd.store.keywords import (
     RANK_BUDGET,
     fts5_query,
     index_terms,
     query_terms,
     selective,
-    tsquery,
 )
 from assistd.store.repos import _Scoped
 
 _pg_embedding_type: dict[str, str] = {}  # per database URL: "vector" or "real[]"
+_iterative_scan: dict[str, bool] = {}  # per database URL: pgvector 0.8's, or none
 # PostgreSQL: ANALYZE chunks after an ingestion once this many rows, and this share of
 # the table, changed since its last statistics (autovacuum's own share is 0.1).
 ANALYZE_MIN_CHANGED = 1000
@@ -48,6 +60,10 @@ def _vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
 
+def _array_literal(vector: Sequence[float]) -> str:
+    return "{" + ",".join(f"{float(x):.9g}" for x in vector) + "}"
+
+
 class SqlChunkIndex(_Scoped):
     s = schema.vector_stores
     c = schema.chunks
@@ -56,12 +72,6 @@ class SqlChunkIndex(_Scoped):
     @property
     def _pg(self) -> bool:
         return bool(self.conn.sync_connection.dialect.name == "postgresql")  # type: ignore[union-attr]
-
-    async def _own_stores(self, ids: Sequence[str]) -> set[str]:
-        if not ids:
-            return set()
-        query = select(self.s.c.id).where(*self.scope(self.s), self.s.c.id.in_(list(ids)))
-        return set((await self.conn.execute(query)).scalars())
 
     # Chunks.
 
@@ -126,22 +136,16 @@ class SqlChunkIndex(_Scoped):
 
     async def _insert_pg(self, vector_store_id: str, chunks: Sequence[KnowledgeChunk]) -> None:
         kind = await self._pg_embedding()
-        cast = "CAST(:embedding AS vector)" if kind == "vector" else "CAST(:embedding AS real[])"
-        statement = text(
-            "INSERT INTO chunks (workspace_id, vector_store_id, file_id, position, page, tokens,"
-            " text, tsv, embedding) VALUES (:workspace_id, :vector_store_id, :file_id, :position,"
-            f" :page, :tokens, :text, to_tsvector('english', :terms), {cast})"
-        )
-        rows = []
-        for chunk in chunks:
-            row = self._chunk_row(vector_store_id, chunk)
-            row["terms"] = index_terms(chunk.text)
-            row["embedding"] = (
-                _vector_literal(chunk.embedding) if kind == "vector"
-                else [float(x) for x in chunk.embedding]
-            )  # fmt: skip
-            rows.append(row)
-        await self.conn.execute(statement, rows)
+        literal = _vector_literal if kind == "vector" else _array_literal
+        rows = [self._chunk_row(vector_store_id, chunk) for chunk in chunks]
+        params = {
+            "ws": self.ws, "vs": vector_store_id, "file": chunks[0].file_id,
+            "positions": [c.position for c in chunks], "pages": [c.page for c in chunks],
+            "tokens": [c.tokens for c in chunks], "texts": [r["text"] for r in rows],
+            "terms": [index_terms(r["text"]) for r in rows],
+            "embeddings": [literal(c.embedding) for c in chunks],
+        }  # fmt: skip
+        await self.conn.execute(pg_keywords.insert_chunks(kind), params)
 
     def _chunk_row(self, vector_store_id: str, chunk: KnowledgeChunk) -> dict[str, Any]:
         return {
@@ -154,8 +158,11 @@ class SqlChunkIndex(_Scoped):
         keys = {"vector_store_id": vector_store_id} if file_id is None else {
             "vector_store_id": vector_store_id, "file_id": file_id}  # fmt: skip
         scope = self.scope(self.c, **keys)
-        if not self._pg:
-            params = {"ws": self.ws, "vs": vector_store_id, "file": file_id}
+        params = {"ws": self.ws, "vs": vector_store_id, "file": file_id}
+        if self._pg:
+            for statement in pg_keywords.DROP_STORE if file_id is None else pg_keywords.DROP_FILE:
+                await self.conn.execute(text(statement), params)
+        else:
             where = "workspace_id = :ws AND vector_store_id = :vs" + (
                 "" if file_id is None else " AND file_id = :file"
             )
@@ -205,18 +212,19 @@ class SqlChunkIndex(_Scoped):
             )
 
     async def _fresh_statistics(self, added: int) -> None:
-        """ANALYZE chunks (in this transaction, its own rows counted) once the rows
-        changed since its statistics were gathered pass a tenth of it. On the estimate
-        of a table that just grew, the planner sorted a sequential scan rather than use
-        the HNSW (or GIN) index: 103 ms against 3.8 ms a dense search at 20,000 chunks;
-        autovacuum would gather them only after its next nap, a minute or more later."""
+        """ANALYZE chunks and their postings (in this transaction, its own rows counted)
+        once the chunks changed since their statistics were gathered pass a tenth of
+        them. On the estimate of a table that just grew, the planner sorted a sequential
+        scan rather than use the HNSW index: 103 ms against 3.8 ms a dense search at
+        20,000 chunks; autovacuum would gather them only after its next nap, a minute or
+        more later."""
         row = (await self.conn.execute(_CHANGED_SINCE_ANALYZE)).one()
         tuples, changed = max(float(row[0]), 0.0), int(row[1]) + added
         if changed >= ANALYZE_MIN_CHANGED and changed > ANALYZE_SHARE * tuples:
-            await self.conn.execute(text("ANALYZE chunks"))
+            await self.conn.execute(text("ANALYZE chunks, keyword_postings"))
 
     async def _pg_embedding(self) -> str:
-        engine_key = str(self.conn.sync_connection.engine.url)  # type: ignore[union-attr]
+        engine_key = self._engine_key()
         if engine_key not in _pg_embedding_type:
             found = await self.conn.execute(
                 text(
@@ -238,40 +246,22 @@ class SqlChunkIndex(_Scoped):
         if not terms or not vector_store_ids:
             return []
         ids = list(vector_store_ids)
-        terms = selective(terms, await self._matches(ids, terms))
         if self._pg:
-            statement = text(
-                "SELECT seq, ts_rank_cd(tsv, q) AS rank FROM chunks, "
-                "to_tsquery('english', :q) AS q WHERE workspace_id = :ws "
-                "AND vector_store_id = ANY(:ids) AND tsv @@ q ORDER BY rank DESC, seq LIMIT :k"
-            )
-            params: dict[str, Any] = {"q": tsquery(terms), "ws": self.ws, "ids": ids, "k": limit}
-        else:
-            return await self._keyword_sqlite(ids, fts5_query(terms), limit)
-        return [(int(r[0]), float(r[1])) for r in await self.conn.execute(statement, params)]
+            return await pg_keywords.search(self.conn, self.ws, ids, terms, limit)
+        terms = selective(terms, await self._matches(terms))
+        return await self._keyword_sqlite(ids, fts5_query(terms), limit)
 
-    async def _matches(self, ids: list[str], terms: list[str]) -> list[int]:
-        """Rows each term matches, counted up to RANK_BUDGET + 1 (no ranking: cheap). On
-        SQLite in the whole keyword index, whose statistics BM25 uses; on PostgreSQL in
-        the stores searched."""
+    async def _matches(self, terms: list[str]) -> list[int]:
+        """Rows each term matches in the whole keyword index, whose statistics BM25 uses,
+        counted up to RANK_BUDGET + 1 (no ranking: cheap)."""
         if len(terms) < 2:
             return [0] * len(terms)
-        params: dict[str, Any] = {"cap": RANK_BUDGET + 1}
-        if self._pg:  # one statement for all the terms (a query may have 64)
-            statement = text(
-                "SELECT (SELECT count(*) FROM (SELECT 1 FROM chunks WHERE workspace_id = :ws "
-                "AND vector_store_id = ANY(:ids) AND tsv @@ to_tsquery('english', u.t) "
-                "LIMIT :cap) m) FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS u(t, i) "
-                "ORDER BY u.i"
-            )
-            params |= {"ws": self.ws, "ids": ids, "terms": [tsquery([t]) for t in terms]}
-        else:
-            rows = ", ".join(f"({i}, :t{i})" for i in range(len(terms)))
-            statement = text(
-                "SELECT (SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts "
-                f"MATCH v.column2 LIMIT :cap)) FROM (VALUES {rows}) v ORDER BY v.column1"
-            )
-            params |= {f"t{i}": fts5_query([t]) for i, t in enumerate(terms)}
+        rows = ", ".join(f"({i}, :t{i})" for i in range(len(terms)))
+        statement = text(
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts "
+            f"MATCH v.column2 LIMIT :cap)) FROM (VALUES {rows}) v ORDER BY v.column1"
+        )
+        params = {"cap": RANK_BUDGET + 1, **{f"t{i}": fts5_query([t]) for i, t in enumerate(terms)}}
         return [int(r[0]) for r in await self.conn.execute(statement, params)]
 
     async def _keyword_sqlite(
@@ -307,10 +297,29 @@ class SqlChunkIndex(_Scoped):
         """Nearest chunks by cosine similarity (returned as the score)."""
         if not self._pg:  # its statements are scoped to the workspace: no check first
             return await self._dense_sqlite(list(dict.fromkeys(vector_store_ids)), vector, limit)
-        ids = list(await self._own_stores(vector_store_ids))
-        if not ids:
+        sizes = await self._sized_and_tuned(list(vector_store_ids), limit)
+        if not sizes:
             return []
-        return await self._dense_pg(ids, vector, limit)
+        exact = sum(sizes.values()) < MIN_CHUNKS
+        return await self._dense_pg(list(sizes), vector, limit, exact)
+
+    async def _sized_and_tuned(self, ids: list[str], limit: int) -> dict[str, int]:
+        """The stores' sizes (the workspace's only) and, with pgvector, this transaction's
+        HNSW scan settings: in one round trip once the server is known to take them (the
+        savepoint that tries them, and the separate SETs, were 0.9 ms a search)."""
+        if await self._pg_embedding() != "vector":
+            return await pg_keywords.store_sizes(self.conn, self.ws, ids)
+        ef = str(max(40, min(1000, 4 * limit)))  # 4x: recall@10 0.995 at 100,000 (2x: 0.962)
+        iterative = _iterative_scan.get(self._engine_key())
+        if iterative is not None:
+            settings: tuple[tuple[str, str], ...] = (("hnsw.ef_search", ef),)
+            if iterative:
+                settings += (("hnsw.iterative_scan", "relaxed_order"),)
+            return await pg_keywords.store_sizes(self.conn, self.ws, ids, settings)
+        sizes = await pg_keywords.store_sizes(self.conn, self.ws, ids)
+        if sizes:
+            await self._hnsw_scan_filtered(ef)
+        return sizes
 
     async def _dense_sqlite(
         self, ids: list[str], vector: Sequence[float], limit: int
@@ -341,19 +350,22 @@ class SqlChunkIndex(_Scoped):
         return found[:limit]
 
     async def _dense_pg(
-        self, ids: list[str], vector: Sequence[float], limit: int
+        self, ids: list[str], vector: Sequence[float], limit: int, exact: bool
     ) -> list[tuple[int, float]]:
+        """By the HNSW index, or `exact`ly: stores that small are scanned in a few ms,
+        and the planner, on statistics from before they grew, may have sent them through
+        the index, which filters a small store's chunks out of its nearest."""
         n = len(vector)
         params = {"ws": self.ws, "ids": ids, "k": limit}
         if await self._pg_embedding() == "vector":
+            indexed = "" if exact else f"::vector({n})"  # the index's expression, or not
             statement = text(
                 f"SELECT seq, 1 - (embedding::vector({n}) <=> CAST(:q AS vector({n}))) AS sim "
                 f"FROM chunks WHERE vector_dims(embedding) = {n} AND workspace_id = :ws "
                 f"AND vector_store_id = ANY(:ids) "
-                f"ORDER BY embedding::vector({n}) <=> CAST(:q AS vector({n})) LIMIT :k"
+                f"ORDER BY embedding{indexed} <=> CAST(:q AS vector({n})) LIMIT :k"
             )
             params["q"] = _vector_literal(vector)
-            await self._hnsw_scan_filtered(limit)
         else:
             statement = text(
                 "SELECT seq, sim FROM (SELECT seq, (SELECT sum(a::float8 * b) FROM "
@@ -366,18 +378,28 @@ class SqlChunkIndex(_Scoped):
         found.sort(key=lambda hit: (-hit[1], hit[0]))  # relaxed_order scans may come unsorted
         return found
 
-    async def _hnsw_scan_filtered(self, limit: int) -> None:
+    async def _hnsw_scan_filtered(self, ef: str) -> None:
         """An HNSW scan filters by workspace and store after it finds its ef_search
         nearest: a small store among large ones would get too few. pgvector 0.8's
         iterative scan goes on until the filtered rows are enough (this transaction only);
         an older pgvector keeps its plain scan, with a wider ef_search."""
-        ef = max(40, min(1000, 4 * limit))  # 4x: recall@10 0.995 at 100,000 (2x: 0.962)
-        await self.conn.execute(text(f"SET LOCAL hnsw.ef_search = {ef}"))
+        await self.conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": ef})
         try:
             async with self.conn.begin_nested():
                 await self.conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+            _iterative_scan[self._engine_key()] = True
         except DBAPIError:
-            pass
+            _iterative_scan[self._engine_key()] = False
+
+    def _engine_key(self) -> str:
+        return str(self.conn.sync_connection.engine.url)  # type: ignore[union-attr]
+
+    def _among(self, column: ColumnElement[int], seqs: Sequence[int]) -> ColumnElement[bool]:
+        """`column IN seqs`; on PostgreSQL as `= ANY(array)`, one statement whatever the
+        count, so its plan is cached (planning the joins was 1.2 ms of a 1.8 ms read)."""
+        if not self._pg:
+            return column.in_(list(seqs))
+        return column == any_(bindparam("seqs", list(seqs), type_=ARRAY(BigInteger)))
 
     async def chunk_rows(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The chunks of these seqs (of this workspace), with their file's name and attributes."""
@@ -407,6 +429,6 @@ class SqlChunkIndex(_Scoped):
             # SQLite's planner (no statistics) walked the workspace's whole chunk index
             # for `workspace_id = ?` instead of looking the seqs up: 23 ms for 10 hits at
             # 8,000 chunks. `workspace_id || ''` still scopes the rows, without that index.
-            .where(c.c.workspace_id.concat("") == self.ws, c.c.seq.in_(list(seqs)))
+            .where(c.c.workspace_id.concat("") == self.ws, self._among(c.c.seq, seqs))
         )
         return {int(r.seq): dict(r._mapping) for r in await self.conn.execute(query)}

@@ -70,10 +70,6 @@ def fts5_query(terms: list[str]) -> str:
     return " OR ".join(f'"{t}"' for t in terms)
 
 
-def tsquery(terms: list[str]) -> str:
-    return " | ".join(terms)
-
-
 def selective(terms: list[str], matches: list[int], budget: int = RANK_BUDGET) -> list[str]:
     """The terms to rank by, in query order: rarest first while the rows they match
     (`matches`, per term, counted up to budget + 1) fit the budget; the rarest always."""

@@ -3,8 +3,9 @@
 Every statement is scoped to the unit's workspace. A chunk's keyword entry and vector are
 written and deleted with its row, in the same transaction, so deleting or re-ingesting a
 file leaves nothing behind. SQLite: an FTS5 table and sqlite-vec tables (one per
-dimension) keyed by the chunk's seq. PostgreSQL: `tsv` and `embedding` columns of the
-chunk's own row (pgvector with an HNSW index when the server has it, else real[]).
+dimension) keyed by the chunk's seq. PostgreSQL: an `embedding` column of the chunk's own
+row (pgvector with an HNSW index when the server has it, else real[]) and the keyword
+postings of store/pg_keywords.py.
 """
 
 from __future__ import annotations

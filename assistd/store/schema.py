@@ -240,7 +240,8 @@ plugins = Table(
 # Knowledge. A chunk's vector and keyword index live beside these, in per-dialect structures
 # the knowledge repository manages by SQL (assistd/store/knowledge.py): on SQLite an FTS5
 # table and one sqlite-vec table per dimension, keyed by the chunk's seq; on PostgreSQL a
-# tsvector column and a pgvector (or real[]) column of `chunks` itself.
+# pgvector (or real[]) column of `chunks` itself and the keyword postings tables
+# (store/pg_keywords.py, migration 0014).
 
 vector_stores = Table(
     "vector_stores",

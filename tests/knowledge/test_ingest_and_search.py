@@ -55,6 +55,12 @@ async def index_rows(store: SqlStore) -> dict[str, int]:
                 counts[name] = (
                     await conn.execute(text(f"SELECT count(*) FROM {name}"))
                 ).scalar_one()
+        else:  # the chunks with postings, and the chunks the files' totals count
+            for name, query in (
+                ("postings", "SELECT count(DISTINCT chunk) FROM keyword_postings"),
+                ("keyword_files", "SELECT coalesce(sum(chunks), 0) FROM keyword_files"),
+            ):
+                counts[name] = int((await conn.execute(text(query))).scalar_one())
     return counts
 
 
