@@ -265,8 +265,8 @@ class KnowledgeService:
                 fused, rows = await self._select(
                     unit.knowledge, stores, rankings, filters, max_results, score_threshold
                 )
-        else:  # in a transaction: the dense search tunes its scan with SET LOCAL
-            async with self.store.workspace(ws, transaction=True) as unit:
+        else:
+            async with self.store.workspace(ws) as unit:
                 rankings = await rankings_on(unit.knowledge, stores, queries, vectors, depth, mode)
                 fused, rows = await self._select(
                     unit.knowledge, stores, rankings, filters, max_results, score_threshold

@@ -1,8 +1,7 @@
 """A search's rankings: per query, the dense and the keyword list of (chunk, raw score).
 
 A hybrid search's two methods do not depend on each other, so each runs on its own unit
-(its own pooled connection) at the same time: the dense one in a transaction (it tunes its
-scan with SET LOCAL), the keyword one as a plain read. Neither holds its connection while
+(its own pooled connection) at the same time, each a plain read. Neither holds its connection while
 waiting for the other's, so a full pool only delays them, never deadlocks them. With
 `concurrent=False` (and for a one-method search) both run one after the other on the
 caller's unit, as they did before.
@@ -75,7 +74,7 @@ async def concurrent_rankings(
     ids = [vs.id for vs in stores]
 
     async def dense() -> list[Hits]:
-        async with store.workspace(ws, transaction=True) as unit:
+        async with store.workspace(ws) as unit:
             return [
                 await dense_hits(unit.knowledge, stores, vectors, i, depth)
                 for i in range(len(queries))

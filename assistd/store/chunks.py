@@ -25,11 +25,10 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import DBAPIError
 
 from assistd.core.objects import KnowledgeChunk
-from assistd.store import pg_keywords, schema
-from assistd.store.ivf import MIN_CHUNKS, IvfIndex
+from assistd.store import pg_dense, pg_keywords, schema
+from assistd.store.ivf import IvfIndex
 from assistd.store.keywords import (
     RANK_BUDGET,
     fts5_query,
@@ -40,7 +39,6 @@ from assistd.store.keywords import (
 from assistd.store.repos import _Scoped
 
 _pg_embedding_type: dict[str, str] = {}  # per database URL: "vector" or "real[]"
-_iterative_scan: dict[str, bool] = {}  # per database URL: pgvector 0.8's, or none
 # PostgreSQL: ANALYZE chunks after an ingestion once this many rows, and this share of
 # the table, changed since its last statistics (autovacuum's own share is 0.1).
 ANALYZE_MIN_CHANGED = 1000
@@ -54,10 +52,6 @@ KEYWORD_POOL = 400  # SQLite: rows of the whole keyword index ranked before the 
 
 def _vec_table(dimension: int) -> str:
     return f"vec_chunks_{int(dimension)}"
-
-
-def _vector_literal(vector: Sequence[float]) -> str:
-    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
 
 def _array_literal(vector: Sequence[float]) -> str:
@@ -136,7 +130,7 @@ class SqlChunkIndex(_Scoped):
 
     async def _insert_pg(self, vector_store_id: str, chunks: Sequence[KnowledgeChunk]) -> None:
         kind = await self._pg_embedding()
-        literal = _vector_literal if kind == "vector" else _array_literal
+        literal = pg_dense.vector_literal if kind == "vector" else _array_literal
         rows = [self._chunk_row(vector_store_id, chunk) for chunk in chunks]
         params = {
             "ws": self.ws, "vs": vector_store_id, "file": chunks[0].file_id,
@@ -297,29 +291,8 @@ class SqlChunkIndex(_Scoped):
         """Nearest chunks by cosine similarity (returned as the score)."""
         if not self._pg:  # its statements are scoped to the workspace: no check first
             return await self._dense_sqlite(list(dict.fromkeys(vector_store_ids)), vector, limit)
-        sizes = await self._sized_and_tuned(list(vector_store_ids), limit)
-        if not sizes:
-            return []
-        exact = sum(sizes.values()) < MIN_CHUNKS
-        return await self._dense_pg(list(sizes), vector, limit, exact)
-
-    async def _sized_and_tuned(self, ids: list[str], limit: int) -> dict[str, int]:
-        """The stores' sizes (the workspace's only) and, with pgvector, this transaction's
-        HNSW scan settings: in one round trip once the server is known to take them (the
-        savepoint that tries them, and the separate SETs, were 0.9 ms a search)."""
-        if await self._pg_embedding() != "vector":
-            return await pg_keywords.store_sizes(self.conn, self.ws, ids)
-        ef = str(max(40, min(1000, 4 * limit)))  # 4x: recall@10 0.995 at 100,000 (2x: 0.962)
-        iterative = _iterative_scan.get(self._engine_key())
-        if iterative is not None:
-            settings: tuple[tuple[str, str], ...] = (("hnsw.ef_search", ef),)
-            if iterative:
-                settings += (("hnsw.iterative_scan", "relaxed_order"),)
-            return await pg_keywords.store_sizes(self.conn, self.ws, ids, settings)
-        sizes = await pg_keywords.store_sizes(self.conn, self.ws, ids)
-        if sizes:
-            await self._hnsw_scan_filtered(ef)
-        return sizes
+        ids, pgvector = list(vector_store_ids), await self._pg_embedding() == "vector"
+        return await pg_dense.search(self.conn, self.ws, ids, vector, limit, pgvector)
 
     async def _dense_sqlite(
         self, ids: list[str], vector: Sequence[float], limit: int
@@ -348,48 +321,6 @@ class SqlChunkIndex(_Scoped):
             )
         found.sort(key=lambda hit: (-hit[1], hit[0]))
         return found[:limit]
-
-    async def _dense_pg(
-        self, ids: list[str], vector: Sequence[float], limit: int, exact: bool
-    ) -> list[tuple[int, float]]:
-        """By the HNSW index, or `exact`ly: stores that small are scanned in a few ms,
-        and the planner, on statistics from before they grew, may have sent them through
-        the index, which filters a small store's chunks out of its nearest."""
-        n = len(vector)
-        params = {"ws": self.ws, "ids": ids, "k": limit}
-        if await self._pg_embedding() == "vector":
-            indexed = "" if exact else f"::vector({n})"  # the index's expression, or not
-            statement = text(
-                f"SELECT seq, 1 - (embedding::vector({n}) <=> CAST(:q AS vector({n}))) AS sim "
-                f"FROM chunks WHERE vector_dims(embedding) = {n} AND workspace_id = :ws "
-                f"AND vector_store_id = ANY(:ids) "
-                f"ORDER BY embedding{indexed} <=> CAST(:q AS vector({n})) LIMIT :k"
-            )
-            params["q"] = _vector_literal(vector)
-        else:
-            statement = text(
-                "SELECT seq, sim FROM (SELECT seq, (SELECT sum(a::float8 * b) FROM "
-                "unnest(embedding, CAST(:q AS real[])) AS t(a, b)) AS sim FROM chunks "
-                "WHERE workspace_id = :ws AND vector_store_id = ANY(:ids) "
-                f"AND cardinality(embedding) = {n}) scored ORDER BY sim DESC, seq LIMIT :k"
-            )
-            params["q"] = [float(x) for x in vector]
-        found = [(int(r[0]), float(r[1])) for r in await self.conn.execute(statement, params)]
-        found.sort(key=lambda hit: (-hit[1], hit[0]))  # relaxed_order scans may come unsorted
-        return found
-
-    async def _hnsw_scan_filtered(self, ef: str) -> None:
-        """An HNSW scan filters by workspace and store after it finds its ef_search
-        nearest: a small store among large ones would get too few. pgvector 0.8's
-        iterative scan goes on until the filtered rows are enough (this transaction only);
-        an older pgvector keeps its plain scan, with a wider ef_search."""
-        await self.conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": ef})
-        try:
-            async with self.conn.begin_nested():
-                await self.conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            _iterative_scan[self._engine_key()] = True
-        except DBAPIError:
-            _iterative_scan[self._engine_key()] = False
 
     def _engine_key(self) -> str:
         return str(self.conn.sync_connection.engine.url)  # type: ignore[union-attr]

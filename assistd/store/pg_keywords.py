@@ -16,16 +16,15 @@ of a chunk (docs/knowledge.md).
 
 from __future__ import annotations
 
-import math
 from functools import cache
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from assistd.store.keywords import RANK_BUDGET, selective
+from assistd.store import pg_driver
+from assistd.store.keywords import RANK_BUDGET
 
 K1, B = 1.2, 0.75  # BM25's usual constants (FTS5's and Lucene's defaults)
-_STORES = "SELECT seq FROM vector_stores WHERE workspace_id = :ws AND id = ANY(:ids)"
 _STORE = "(SELECT seq FROM vector_stores WHERE workspace_id = :ws AND id = :vs)"
 
 # One statement for a file's chunks: their rows, their postings and the file's totals.
@@ -65,32 +64,36 @@ DROP_FILE = (
     f"DELETE FROM keyword_files WHERE store = {_STORE} AND file_id = :file",
 )
 
-# Each query word's lexemes, in the query's order, with the chunks each is in (counted up
-# to :cap from the index alone), the stores' chunk count and total length, and their seqs
-# (an array, so that the postings' index is searched by store too, not skipped through).
-_COUNTS = text(
-    f"WITH s AS (SELECT array_agg(seq) AS seqs FROM ({_STORES}) v), "
+# One statement ($n: asyncpg's own, store/pg_driver.py): each query word's lexemes (in the
+# query's order) with the chunks each is in, counted up to RANK_BUDGET + 1 from the index
+# alone; the rarest kept while their counts fit RANK_BUDGET (the rarest always, as
+# store/keywords.py's `selective`); the stores' chunk count and total length for BM25's
+# idf and average length; and the kept lexemes' postings ranked. The stores' seqs go as
+# an array, so that the postings' index is searched by store too, not skipped through.
+# (Counting, then ranking in a second statement, was a round trip more.)
+_SEARCH = (
+    "WITH s AS (SELECT coalesce(array_agg(seq), '{}') AS seqs FROM vector_stores "
+    "WHERE workspace_id = $1 AND id = ANY($2)), "
     "t AS (SELECT DISTINCT ON (l.lexeme) l.lexeme, u.i "
-    "FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS u(t, i), "
+    "FROM unnest(CAST($3 AS text[])) WITH ORDINALITY AS u(t, i), "
     "unnest(to_tsvector('english', u.t)) AS l ORDER BY l.lexeme, u.i), "
-    "n AS (SELECT coalesce(sum(chunks), 0) AS chunks, coalesce(sum(length), 0) AS length "
-    "FROM keyword_files WHERE store = ANY(CAST((SELECT seqs FROM s) AS bigint[]))) "
-    "SELECT t.lexeme, (SELECT count(*) FROM (SELECT 1 FROM keyword_postings p WHERE "
-    "p.store = ANY(CAST((SELECT seqs FROM s) AS bigint[])) AND p.term = t.lexeme LIMIT :cap) m), "
-    "n.chunks, n.length, (SELECT seqs FROM s) FROM t, n ORDER BY t.i, t.lexeme"
-)
-_SIZES = (
-    "SELECT v.id, (SELECT coalesce(sum(f.chunks), 0) FROM keyword_files f WHERE f.store = v.seq)"
-    "{settings} FROM vector_stores v WHERE v.workspace_id = :ws AND v.id = ANY(:ids)"
-)
-_RANK = text(
-    "SELECT p.chunk, sum(w.idf * p.tf * (k.k1 + 1) "
-    "/ (p.tf + k.k1 * (1 - k.b + k.b * p.dl / k.avgdl))) AS score "
-    "FROM (SELECT CAST(:k1 AS float8) AS k1, CAST(:b AS float8) AS b, "
-    "CAST(:avgdl AS float8) AS avgdl) AS k, "
-    "unnest(CAST(:terms AS text[]), CAST(:idfs AS float8[])) AS w(t, idf) "
-    "JOIN keyword_postings p ON p.term = w.t AND p.store = ANY(CAST(:stores AS bigint[])) "
-    "GROUP BY p.chunk ORDER BY score DESC, p.chunk LIMIT :k"
+    "n AS (SELECT CAST(coalesce(sum(chunks), 0) AS float8) AS chunks, "
+    "greatest(CAST(coalesce(sum(length), 0) AS float8) / greatest(sum(chunks), 1), 1) AS avgdl "
+    "FROM keyword_files WHERE store = ANY(CAST((SELECT seqs FROM s) AS bigint[]))), "
+    "c AS MATERIALIZED (SELECT t.lexeme, t.i, (SELECT count(*) FROM (SELECT 1 "
+    "FROM keyword_postings p WHERE p.store = ANY(CAST((SELECT seqs FROM s) AS bigint[])) "
+    "AND p.term = t.lexeme "
+    "LIMIT $4) m) AS df FROM t), "
+    "w AS (SELECT lexeme, df, row_number() OVER o AS rank, sum(df) OVER o AS running "
+    "FROM c WINDOW o AS (ORDER BY df, i, lexeme)), "
+    "kept AS (SELECT w.lexeme, n.avgdl, "
+    "ln(1 + (n.chunks - w.df + 0.5) / (CAST(w.df AS float8) + 0.5)) AS idf "
+    "FROM w, n WHERE w.rank = 1 OR w.running <= $5) "
+    f"SELECT p.chunk, sum(k.idf * p.tf * ({K1} + 1) "
+    f"/ (p.tf + {K1} * (1 - {B} + {B} * p.dl / k.avgdl))) AS score FROM kept k "
+    "JOIN keyword_postings p ON p.term = k.lexeme "
+    "AND p.store = ANY(CAST((SELECT seqs FROM s) AS bigint[])) "
+    "GROUP BY p.chunk ORDER BY score DESC, p.chunk LIMIT $6"
 )
 
 
@@ -100,43 +103,10 @@ def insert_chunks(vector_type: str) -> TextClause:
     return text(_INSERT_CHUNKS.format(store=_STORE, vector=vector_type))
 
 
-async def store_sizes(
-    conn: AsyncConnection, ws: str, ids: list[str], settings: tuple[tuple[str, str], ...] = ()
-) -> dict[str, int]:
-    """The workspace's stores among `ids`, with the chunks each holds; `settings` (name,
-    value) are set for the transaction in the same round trip, when any store is found."""
-    found = await conn.execute(_sizes(len(settings)), {
-        "ws": ws, "ids": ids, **{f"n{i}": n for i, (n, _) in enumerate(settings)},
-        **{f"v{i}": v for i, (_, v) in enumerate(settings)}})  # fmt: skip
-    return {str(r[0]): int(r[1]) for r in found}
-
-
-@cache
-def _sizes(settings: int) -> TextClause:
-    chosen = "".join(f", set_config(:n{i}, :v{i}, true)" for i in range(settings))
-    return text(_SIZES.format(settings=chosen))
-
-
-def idf(chunks: int, containing: int) -> float:
-    """BM25's inverse document frequency, Lucene's form (never negative)."""
-    return math.log(1 + (chunks - containing + 0.5) / (containing + 0.5))
-
-
 async def search(
     conn: AsyncConnection, ws: str, ids: list[str], terms: list[str], limit: int
 ) -> list[tuple[int, float]]:
     """(chunk seq, BM25 score), best first, over the query's rarest lexemes whose chunks
     fit RANK_BUDGET (the rarest always), as SQLite's keyword search chooses its words."""
-    counted = {"ws": ws, "ids": ids, "terms": terms, "cap": RANK_BUDGET + 1}
-    rows = (await conn.execute(_COUNTS, counted)).all()
-    if not rows or not rows[0][4]:  # no content word, or no store of the workspace
-        return []
-    lexemes, counts = [str(r[0]) for r in rows], [int(r[1]) for r in rows]
-    chunks, length = int(rows[0][2]), int(rows[0][3])
-    kept = selective(lexemes, counts)
-    df = dict(zip(lexemes, counts, strict=True))
-    params = {
-        "stores": list(rows[0][4]), "terms": kept, "idfs": [idf(chunks, df[t]) for t in kept],
-        "k": limit, "k1": K1, "b": B, "avgdl": max(length / max(chunks, 1), 1.0),
-    }  # fmt: skip
-    return [(int(r[0]), float(r[1])) for r in await conn.execute(_RANK, params)]
+    rows = await pg_driver.fetch(conn, _SEARCH, ws, ids, terms, RANK_BUDGET + 1, RANK_BUDGET, limit)
+    return [(int(r[0]), float(r[1])) for r in rows]

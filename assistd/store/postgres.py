@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from assistd.store import audit
+from assistd.store import audit, pg_dense
 from assistd.store.sql import SqlStore
 
 
@@ -22,7 +22,7 @@ def _json_dumps(value: Any) -> str:
 
 
 def postgres_engine(url: str) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
@@ -34,6 +34,8 @@ def postgres_engine(url: str) -> AsyncEngine:
         pool_pre_ping=False,
         hide_parameters=True,  # errors and logs never show values: they are tenant content
     )
+    event.listen(engine.sync_engine, "connect", pg_dense.tune_session)
+    return engine
 
 
 def autocommit_reads(engine: AsyncEngine) -> AsyncEngine:
