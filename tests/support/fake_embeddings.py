@@ -1,8 +1,9 @@
 """A real HTTP server speaking OpenAI's POST /v1/embeddings, for the HTTP embedder's tests.
 
 Its vectors are bags of hashed words (texts sharing words point the same way), so a search
-through it still ranks sensibly. It records each request and can be told to fail, or to
-hold each request until its gate opens (`close_gate`, then `arrived` says one is held)."""
+through it still ranks sensibly; a text given its own vector in `vectors` gets that one.
+It records each request and can be told to fail, or to hold each request until its gate
+opens (`close_gate`, then `arrived` says one is held)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ def bag_vector(text: str, dimension: int) -> list[float]:
 
 
 class FakeEmbeddings:
-    def __init__(self, dimension: int = 64) -> None:
+    def __init__(self, dimension: int = 64, keep_alive: bool = False) -> None:
         self.dimension = dimension
+        self.vectors: dict[str, list[float]] = {}  # a text's own vector, where one is given
         self.requests: list[dict[str, Any]] = []
         self.fail_with: int | None = None
         self.gate = threading.Event()  # requests wait for it; open unless close_gate()
@@ -34,6 +36,8 @@ class FakeEmbeddings:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -49,7 +53,7 @@ class FakeEmbeddings:
                     return
                 texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 data = [
-                    {"object": "embedding", "index": i, "embedding": bag_vector(t, outer.dimension)}
+                    {"object": "embedding", "index": i, "embedding": outer.vector(t)}
                     for i, t in reversed(list(enumerate(texts)))  # out of order, as some servers
                 ]
                 self._send(200, {"object": "list", "data": data, "model": body["model"]})
@@ -64,6 +68,9 @@ class FakeEmbeddings:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def vector(self, text: str) -> list[float]:
+        return self.vectors.get(text) or bag_vector(text, self.dimension)
 
     @property
     def base_url(self) -> str:
