@@ -52,7 +52,7 @@ class ThreadSweeper:
                 deleted = 0
                 for idle in batch:
                     files = await sql.expire_thread(
-                        self.store.engine, idle, now_ms(), self.server_ttl
+                        self.store.writing, idle, now_ms(), self.server_ttl
                     )
                     if files is not None:
                         deleted += 1

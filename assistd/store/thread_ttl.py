@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from assistd.store import schema
 from assistd.store.repos import ACTIVE_STATUSES, SqlFileRepo, SqlThreadRepo
-from assistd.store.transactions import transaction
+from assistd.store.transactions import Writing, transaction
 
 LOCK_KEY = 0x6A55_7717  # the PostgreSQL advisory lock of the thread sweep
 
@@ -72,13 +72,13 @@ async def idle_threads(
 
 
 async def expire_thread(
-    engine: AsyncEngine, idle: IdleThread, now_ms: int, server_ttl: int | None
+    writing: Writing, idle: IdleThread, now_ms: int, server_ttl: int | None
 ) -> list[str] | None:
     """Deletes the thread if it is still idle past its TTL (checked again under the
     write lock: a message or run may have come since it was listed), with its messages,
     runs and steps, and the files nothing else uses. The files' ids, or None if kept."""
     ws, thread_id = idle.workspace_id, idle.thread_id
-    async with transaction(engine, write=True) as conn:
+    async with writing() as conn:
         threads = SqlThreadRepo(conn, ws)
         if await threads.lock(thread_id) is None:
             return None
@@ -163,9 +163,9 @@ async def workspace_ttl(engine: AsyncEngine, workspace_id: str) -> int | None:
         return int(value) if value is not None else None
 
 
-async def set_workspace_ttl(engine: AsyncEngine, workspace_id: str, ttl_s: int | None) -> None:
+async def set_workspace_ttl(writing: Writing, workspace_id: str, ttl_s: int | None) -> None:
     w = schema.workspaces
-    async with transaction(engine, write=True) as conn:
+    async with writing() as conn:
         await conn.execute(update(w).where(w.c.id == workspace_id).values(thread_ttl_s=ttl_s))
 
 

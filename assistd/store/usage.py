@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from assistd.core.objects import JsonDict
 from assistd.store import schema
-from assistd.store.transactions import transaction
+from assistd.store.transactions import Writing, transaction
 
 GROUPS = ("workspace", "key", "model", "day")
 COLUMNS = {"workspace": "workspace_id", "key": "key_id", "model": "model", "day": "day"}
@@ -107,9 +107,9 @@ async def tokens_on(
 
 
 async def set_limits(
-    engine: AsyncEngine, table: str, object_id: str, limits: JsonDict | None
+    writing: Writing, table: str, object_id: str, limits: JsonDict | None
 ) -> None:
     """Stores the limits of an API key ("api_keys") or workspace ("workspaces")."""
     t = schema.api_keys if table == "api_keys" else schema.workspaces
-    async with transaction(engine, write=True) as conn:
+    async with writing() as conn:
         await conn.execute(update(t).where(t.c.id == object_id).values(limits=limits))

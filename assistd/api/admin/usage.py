@@ -68,7 +68,7 @@ async def set_key_limits(request: Request, key_id: str, who: Principal = Admin) 
         raise NotFound.of("API key", key_id)
     check_may_limit(who)
     limits = merged_limits(key.limits, await json_body(request), "limits")
-    await sql.set_limits(_store(request).engine, "api_keys", key.id, limits)
+    await sql.set_limits(_store(request).writing, "api_keys", key.id, limits)
     return json_response(request, _key(await tenancy.get_key(key_id)))
 
 

@@ -82,7 +82,7 @@ async def update_settings(request: Request, workspace: str, who: Principal = Adm
     ttl = check_ttl(data.get("thread_ttl_seconds"), "thread_ttl_seconds")
     limits = merged_limits(ws.limits, data.get("limits"), "limits")
     if "thread_ttl_seconds" in data:
-        await sql.set_workspace_ttl(_store(request).engine, ws.id, ttl)
+        await sql.set_workspace_ttl(_store(request).writing, ws.id, ttl)
     if "limits" in data:
-        await usage_sql.set_limits(_store(request).engine, "workspaces", ws.id, limits)
+        await usage_sql.set_limits(_store(request).writing, "workspaces", ws.id, limits)
     return json_response(request, await _body(request, await _target(request, workspace, who)))
