@@ -106,9 +106,7 @@ async def tokens_on(
     return int(row[0] or 0), int(row[1] or 0)
 
 
-async def set_limits(
-    writing: Writing, table: str, object_id: str, limits: JsonDict | None
-) -> None:
+async def set_limits(writing: Writing, table: str, object_id: str, limits: JsonDict | None) -> None:
     """Stores the limits of an API key ("api_keys") or workspace ("workspaces")."""
     t = schema.api_keys if table == "api_keys" else schema.workspaces
     async with writing() as conn:
