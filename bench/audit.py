@@ -24,8 +24,8 @@ import orjson
 from bench.harness import (
     CLIENTS,
     Call,
-    Client,
     child_listening_on,
+    json_call,
     machine,
     measure_pair,
     postgres_processes,
@@ -50,26 +50,18 @@ def _server(backend: str, workdir: Path, audit: bool) -> Iterator[RunningServer]
         yield stack.enter_context(run_server(workdir / "data", url, **env))
 
 
-def _json(client: Client, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    status, data = client.send(method, path, orjson.dumps(body))
-    if status != 200:
-        raise RuntimeError(f"{method} {path}: {status} {data[:300]!r}")
-    found: dict[str, Any] = orjson.loads(data)
-    return found
-
-
 class Side:
     """One server, a key of a fresh workspace of it, and an assistant and a thread."""
 
     def __init__(self, server: RunningServer, client_kind: str, backend: str) -> None:
         make = CLIENTS[client_kind]
         admin = make(server.base_url, {"Authorization": f"Bearer {server.admin_key}"})
-        ws = _json(admin, "POST", "/admin/v1/workspaces", {"name": f"bench-{time.time_ns()}"})
-        key = _json(admin, "POST", "/admin/v1/keys", {"workspace": ws["id"]})["key"]
+        ws = json_call(admin, "POST", "/admin/v1/workspaces", {"name": f"bench-{time.time_ns()}"})
+        key = json_call(admin, "POST", "/admin/v1/keys", {"workspace": ws["id"]})["key"]
         admin.close()
         self.client = make(server.base_url, {"Authorization": f"Bearer {key}"})
-        self.assistant = _json(self.client, "POST", "/v1/assistants", {"model": "m"})["id"]
-        self.thread = _json(self.client, "POST", "/api/v1/threads", {})["id"]
+        self.assistant = json_call(self.client, "POST", "/v1/assistants", {"model": "m"})["id"]
+        self.thread = json_call(self.client, "POST", "/api/v1/threads", {})["id"]
         self.procs = [child_listening_on(int(server.base_url.rsplit(":", 1)[1]))]
         self.extra = postgres_processes() if backend == "postgres" else []
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 import psutil  # type: ignore[import-untyped]
 
 from tests.support.server import free_port
@@ -83,6 +84,15 @@ CLIENTS: dict[str, Callable[[str, dict[str, str]], Client]] = {
     "http.client": RawClient,
     "httpx": HttpxClient,
 }
+
+
+def json_call(client: Client, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One JSON request whose answer must be 200; its JSON body."""
+    status, data = client.send(method, path, orjson.dumps(body))
+    if status != 200:
+        raise RuntimeError(f"{method} {path}: {status} {data[:300]!r}")
+    found: dict[str, Any] = orjson.loads(data)
+    return found
 
 
 # ---- server processes -------------------------------------------------------------------

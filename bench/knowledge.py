@@ -47,7 +47,16 @@ from assistd.retrieval.registry import EmbedderRegistry
 from assistd.settings import Settings
 from assistd.store.factory import open_store
 from assistd.store.sql import SqlStore
-from bench.harness import ROOT, Call, RawClient, machine, percentile, run_baseline, save_results
+from bench.harness import (
+    ROOT,
+    Call,
+    RawClient,
+    json_call,
+    machine,
+    percentile,
+    run_baseline,
+    save_results,
+)
 from tests.support.fake_embeddings import FakeEmbeddings
 from tests.support.server import RunningServer, run_server
 
@@ -162,8 +171,8 @@ class _Endpoint:
 
     def __init__(self, server: RunningServer, embeddings: FakeEmbeddings) -> None:
         admin = RawClient(server.base_url, {"Authorization": f"Bearer {server.admin_key}"})
-        self.ws = _answer(admin, "/admin/v1/workspaces", {"name": "bench"})["id"]
-        key = _answer(admin, "/admin/v1/keys", {"workspace": self.ws})["key"]
+        self.ws = json_call(admin, "POST", "/admin/v1/workspaces", {"name": "bench"})["id"]
+        key = json_call(admin, "POST", "/admin/v1/keys", {"workspace": self.ws})["key"]
         admin.close()
         self.client = RawClient(server.base_url, {"Authorization": f"Bearer {key}"})
         self.embeddings = embeddings
@@ -173,14 +182,6 @@ class _Endpoint:
         self.embeddings.vectors[words] = vector.tolist()
         body = orjson.dumps({"query": words, "max_num_results": 10})
         return Call(self.client, "POST", f"/v1/vector_stores/{vs_id}/search", body, []).once() / 1e9
-
-
-def _answer(client: RawClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    status, data = client.send("POST", path, orjson.dumps(body))
-    if status != 200:
-        raise RuntimeError(f"POST {path}: {status} {data[:300]!r}")
-    found: dict[str, Any] = orjson.loads(data)
-    return found
 
 
 @contextmanager

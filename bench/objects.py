@@ -34,8 +34,8 @@ from bench.harness import (
     ROOT,
     Baseline,
     Call,
-    Client,
     child_listening_on,
+    json_call,
     machine,
     measure_pair,
     postgres_processes,
@@ -112,20 +112,14 @@ def seed(server: RunningServer, ws: str, threads: dict[str, int]) -> float:
 # ---- one backend ------------------------------------------------------------------------
 
 
-def _json(client: Client, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    status, data = client.send(method, path, orjson.dumps(body))
-    if status != 200:
-        raise RuntimeError(f"{method} {path} answered {status}: {data[:300]!r}")
-    parsed: dict[str, Any] = orjson.loads(data)
-    return parsed
-
-
 def _workspace_key(server: RunningServer, plan: Plan) -> tuple[str, str]:
     """A fresh workspace and a plain (non-admin) key of it, through the admin API."""
     admin = CLIENTS[plan.client](server.base_url, {"Authorization": f"Bearer {server.admin_key}"})
     try:
-        ws = _json(admin, "POST", "/admin/v1/workspaces", {"name": f"bench-{new_id('b')[2:10]}"})
-        key = _json(admin, "POST", "/admin/v1/keys", {"workspace": ws["id"]})
+        ws = json_call(
+            admin, "POST", "/admin/v1/workspaces", {"name": f"bench-{new_id('b')[2:10]}"}
+        )
+        key = json_call(admin, "POST", "/admin/v1/keys", {"workspace": ws["id"]})
     finally:
         admin.close()
     return str(ws["id"]), str(key["key"])
@@ -161,7 +155,7 @@ def bench_backend(
 
     try:
         run("assistants.create", "POST", "/api/v1/assistants", ASSISTANT_BODY)
-        threads = {_json(target, "POST", "/api/v1/threads", {})["id"]: n for n in plan.sizes}
+        threads = {json_call(target, "POST", "/api/v1/threads", {})["id"]: n for n in plan.sizes}
         seconds = seed(server, ws, threads)
         print(f"  {backend:8} seeded {sum(plan.sizes):,} messages in {seconds:.1f} s", flush=True)
         for thread_id, n in threads.items():

@@ -39,7 +39,7 @@ SESSION_SETTINGS = (
 _SET_EF = text("SELECT set_config('hnsw.ef_search', :ef, false)")
 _SIZE = (
     "SELECT coalesce(sum(f.chunks), 0) AS chunks FROM keyword_files f JOIN vector_stores v "
-    "ON f.store = v.seq WHERE v.workspace_id =  $1 AND v.id = ANY($2)"
+    "ON f.store = v.seq WHERE v.workspace_id = $1 AND v.id = ANY($2)"
 )
 
 
