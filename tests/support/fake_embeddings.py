@@ -37,6 +37,9 @@ class FakeEmbeddings:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+            # Headers and body leave in two writes: with Nagle's algorithm on, a kept-alive
+            # connection's body waits for the client's delayed ACK (40 ms on Linux).
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
