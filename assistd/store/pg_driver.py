@@ -18,3 +18,9 @@ async def fetch(conn: AsyncConnection, sql: str, *args: Any) -> list[Any]:
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None  # a checked-out connection always has its driver's
     return list(await driver.fetch(sql, *args))
+
+
+def on_postgres(conn: AsyncConnection) -> bool:
+    """Whether the unit's connection is PostgreSQL's (SQLite's units pass their own
+    stand-in for AsyncConnection, store/sqlite.py, which has the sync connection too)."""
+    return bool(conn.sync_connection.dialect.name == "postgresql")  # type: ignore[union-attr]
