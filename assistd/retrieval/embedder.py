@@ -11,11 +11,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import httpx2 as httpx
 import numpy as np
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from assistd.retrieval import minilm
+from assistd.retrieval.json_http import JsonAnswer, JsonPoster, Unreachable
 from assistd.retrieval.minilm import Array
 
 BATCH = 16  # windows per forward pass: keeps padding waste and activation memory small
@@ -167,8 +167,7 @@ class HttpEmbedder:
 
     def __init__(
         self, base_url: str, model: str, dimension: int, *, name: str | None = None,
-        api_key: str | None = None,
-        batch: int = 64, timeout_s: float = 60.0, client: httpx.AsyncClient | None = None,
+        api_key: str | None = None, batch: int = 64, timeout_s: float = 60.0,
     ) -> None:  # fmt: skip
         self.name = name or model  # what vector stores record; `model` is sent upstream
         self._model = model
@@ -176,43 +175,43 @@ class HttpEmbedder:
         self._url = base_url.rstrip("/") + "/embeddings"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._batch = batch
-        self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        self._http = JsonPoster(timeout_s)
 
     async def embed(self, texts: Sequence[str]) -> Array:
-        rows: list[list[float]] = []
+        rows: list[Array] = []
         for start in range(0, len(texts), self._batch):
-            rows.extend(await self._post(list(texts[start : start + self._batch])))
+            rows.append(await self._post(list(texts[start : start + self._batch])))
         if not rows:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return normalise(np.asarray(rows, dtype=np.float32))
+        return normalise(np.concatenate(rows))
 
-    async def _post(self, texts: list[str]) -> list[list[float]]:
+    async def _post(self, texts: list[str]) -> Array:
         body = {"model": self._model, "input": texts, "encoding_format": "float"}
         try:
-            response = await self._client.post(self._url, json=body, headers=self._headers)
-        except httpx.HTTPError as exc:
+            response = await self._http.post(self._url, body, self._headers)
+        except Unreachable as exc:
             raise EmbeddingFailed(f"the embedding endpoint could not be reached: {exc}") from exc
-        if response.status_code != 200:
+        if response.status != 200:
             raise EmbeddingFailed(
-                f"the embedding endpoint answered {response.status_code}: {response.text[:200]}"
+                f"the embedding endpoint answered {response.status}: {response.text[:200]}"
             )
-        return self._vectors(response.json(), len(texts))
+        return self._vectors(response, len(texts))
 
-    def _vectors(self, payload: Any, expected: int) -> list[list[float]]:
+    def _vectors(self, response: JsonAnswer, expected: int) -> Array:
         try:
-            items = sorted(payload["data"], key=lambda item: item["index"])
-            vectors = [list(map(float, item["embedding"])) for item in items]
+            items = sorted(response.json()["data"], key=lambda item: item["index"])
+            vectors = np.asarray([item["embedding"] for item in items], dtype=np.float32)
         except (KeyError, TypeError, ValueError) as exc:
             raise EmbeddingFailed(
                 "the embedding endpoint's answer has no data[].embedding"
             ) from exc
-        if len(vectors) != expected or any(len(v) != self.dimension for v in vectors):
+        if vectors.shape != (expected, self.dimension):
+            found = vectors.shape[1] if vectors.ndim == 2 else 0
             raise EmbeddingFailed(
-                f"the embedding endpoint returned {len(vectors)} vectors of "
-                f"{len(vectors[0]) if vectors else 0} dimensions; "
+                f"the embedding endpoint returned {len(vectors)} vectors of {found} dimensions; "
                 f"expected {expected} of {self.dimension}"
             )
         return vectors
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._http.close()

@@ -15,7 +15,7 @@ import math
 from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx2 as httpx
+from assistd.retrieval.json_http import JsonPoster, Unreachable
 
 if TYPE_CHECKING:
     from assistd.settings import RerankerSettings
@@ -30,13 +30,13 @@ class RerankFailed(Exception):
 class HttpReranker:
     def __init__(
         self, base_url: str, *, model: str | None = None, api_key: str | None = None,
-        candidates: int = 40, timeout_s: float = 10.0, client: httpx.AsyncClient | None = None,
+        candidates: int = 40, timeout_s: float = 10.0,
     ) -> None:  # fmt: skip
         self.url = base_url.rstrip("/") + "/rerank"
         self.model = model
         self.candidates = candidates
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        self._http = JsonPoster(timeout_s)
 
     @classmethod
     def from_settings(cls, spec: RerankerSettings | None) -> HttpReranker | None:
@@ -54,14 +54,16 @@ class HttpReranker:
         if self.model:
             body["model"] = self.model
         try:
-            response = await self._client.post(self.url, json=body, headers=self._headers)
-        except httpx.HTTPError as exc:
+            response = await self._http.post(self.url, body, self._headers)
+        except Unreachable as exc:
             raise RerankFailed(f"the reranker could not be reached: {exc}") from exc
-        if response.status_code != 200:
-            raise RerankFailed(
-                f"the reranker answered {response.status_code}: {response.text[:200]}"
-            )
-        return _parse(response.json(), len(documents))
+        if response.status != 200:
+            raise RerankFailed(f"the reranker answered {response.status}: {response.text[:200]}")
+        try:
+            payload = response.json()
+        except ValueError:
+            raise RerankFailed("the reranker's answer is not JSON") from None
+        return _parse(payload, len(documents))
 
     async def rerank(
         self, query: str, fused: Sequence[tuple[Key, float]], texts: dict[Key, str]
@@ -77,7 +79,7 @@ class HttpReranker:
         return out
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._http.close()
 
 
 def _logistic(x: float) -> float:

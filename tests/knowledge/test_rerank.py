@@ -77,14 +77,21 @@ async def order(knowledge: KnowledgeService, ws: str, vs_id: str, **kw: Any) -> 
     return await knowledge.search(ws, [vs_id], "boil water", **kw)
 
 
+async def fused_order(store: SqlStore, settings: Settings, ws: str, vs_id: str) -> list[Any]:
+    """The hits without a reranker (the service's embedder closed after)."""
+    plain = KnowledgeService(store, EmbedderRegistry.from_settings(settings))
+    try:
+        return await order(plain, ws, vs_id)
+    finally:
+        await plain.close()
+
+
 async def test_the_reranker_reorders_the_fused_hits_with_scores_that_follow_the_order(
     settings: Settings, corpus: Any, endpoints: tuple[FakeEmbeddings, FakeRerank]
 ) -> None:
     store, ws, vs_id, names = corpus
     rerank = endpoints[1]
-    fused = await order(
-        KnowledgeService(store, EmbedderRegistry.from_settings(settings)), ws, vs_id
-    )
+    fused = await fused_order(store, settings, ws, vs_id)
     assert names[fused[0].file_id] == "kettle.txt"  # both query words: first when fused
     rerank.prefer = "tea"
     knowledge = reranking(store, settings)
@@ -134,9 +141,7 @@ async def test_a_failing_reranker_leaves_the_fused_order_and_is_logged(
     store, ws, vs_id, _ = corpus
     for attribute, value in failure.items():
         setattr(endpoints[1], attribute, value)
-    plain = await order(
-        KnowledgeService(store, EmbedderRegistry.from_settings(settings)), ws, vs_id
-    )
+    plain = await fused_order(store, settings, ws, vs_id)
     knowledge = reranking(store, settings)
     with caplog.at_level(logging.WARNING, logger="assistd.knowledge"):
         hits = await order(knowledge, ws, vs_id)
@@ -153,9 +158,7 @@ async def test_an_unreachable_reranker_leaves_the_fused_order(
     gone = settings.model_copy(
         update={"reranker": settings.reranker.model_copy(update={"base_url": "http://127.0.0.1:9/v1"})}
     ) if settings.reranker else settings  # fmt: skip
-    plain = await order(
-        KnowledgeService(store, EmbedderRegistry.from_settings(settings)), ws, vs_id
-    )
+    plain = await fused_order(store, settings, ws, vs_id)
     knowledge = reranking(store, gone)
     hits = await order(knowledge, ws, vs_id)
     assert [h.file_id for h in hits] == [h.file_id for h in plain]
