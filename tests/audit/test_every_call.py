@@ -464,7 +464,7 @@ def mutating_routes() -> set[tuple[str, str]]:
 
 
 def test_the_reads_by_post_are_routes_of_the_app() -> None:
-    assert READS_BY_POST <= {path for _, path in routes_by_method(["POST"])}
+    assert {path for _, path in routes_by_method(["POST"])} >= READS_BY_POST
 
 
 def test_the_table_covers_every_mutating_route() -> None:
