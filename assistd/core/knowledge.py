@@ -22,7 +22,7 @@ from typing import Any
 
 from assistd.core.ids import new_id, now_ms
 from assistd.core.objects import KnowledgeChunk, SearchHit, VectorStore, VectorStoreFile
-from assistd.core.rankings import Rankings, concurrent_rankings, rankings_on
+from assistd.core.rankings import Rankings, overlapped_rankings, rankings_on
 from assistd.errors import InvalidRequest, NotFound
 from assistd.queue.base import IngestJob, LeasedRunQueue
 from assistd.retrieval import filters as attribute_filters
@@ -40,6 +40,7 @@ log = logging.getLogger("assistd.knowledge")
 Mode = str  # "hybrid" | "dense" | "keyword"
 MAX_RESULTS = 50
 TOUCH_EVERY_S = 60
+KNOWN_EMBEDDERS = 10_000  # stores whose embedder a search remembers (then it starts over)
 DAY_S = 86_400
 ENQUEUE_S = 10.0  # start() waits this long for the queue to take a job
 EMBED_BATCH = 128  # chunks embedded at once: a cancel is seen, and progress told, this often
@@ -64,8 +65,9 @@ class KnowledgeService:
         self.compute = compute
         self.queue = queue
         self.reranker = reranker
-        # A hybrid search's two methods at once, on two connections, where that pays.
+        # A hybrid search's parts at once, on connections of their own, where that pays.
         self.concurrent = store.parallel_reads
+        self._embedder_of: dict[tuple[str, str], str] = {}  # (workspace, store): embedder
 
     # Vector stores and their files.
 
@@ -256,16 +258,23 @@ class KnowledgeService:
     ) -> list[SearchHit]:  # fmt: skip
         queries = [query] if isinstance(query, str) else list(query)
         _check_search(queries, max_results, score_threshold, filters, mode)
-        stores = await self._stores(ws, vector_store_ids)
-        vectors = await self._query_vectors(stores, queries) if mode != "keyword" else {}
+        ids = list(dict.fromkeys(vector_store_ids))
         depth = max(4 * max_results, 40) * (4 if filters else 1)
         if mode == "hybrid" and self.concurrent:
-            rankings = await concurrent_rankings(self.store, ws, stores, queries, vectors, depth)
+            checked = asyncio.ensure_future(self._stores(ws, ids))
+            known = self._known_embedders(ws, ids)
+            rankings = await overlapped_rankings(
+                self.store, ws, ids, queries, depth, checked, known, self._query_vectors
+            )
+            stores = checked.result()
             async with self.store.workspace(ws) as unit:
                 fused, rows = await self._select(
                     unit.knowledge, stores, rankings, filters, max_results, score_threshold
                 )
         else:
+            stores = await self._stores(ws, ids)
+            names = {vs.embedder for vs in stores}
+            vectors = await self._query_vectors(names, queries) if mode != "keyword" else {}
             async with self.store.workspace(ws) as unit:
                 rankings = await rankings_on(unit.knowledge, stores, queries, vectors, depth, mode)
                 fused, rows = await self._select(
@@ -310,6 +319,9 @@ class KnowledgeService:
             raise InvalidRequest("Name at least one vector store to search.", "vector_store_ids")
         async with self.store.workspace(ws) as unit:
             stores = [await _require_store(unit.knowledge, i) for i in dict.fromkeys(ids)]
+        if len(self._embedder_of) > KNOWN_EMBEDDERS:
+            self._embedder_of.clear()
+        self._embedder_of.update(((ws, vs.id), vs.embedder) for vs in stores)
         for vs in stores:
             if is_expired(vs):
                 raise InvalidRequest(
@@ -326,10 +338,16 @@ class KnowledgeService:
                     await unit.knowledge.replace_store(vs)
         return stores
 
-    async def _query_vectors(self, stores: list[VectorStore], queries: list[str]) -> dict[str, Any]:
-        """Each query embedded once per embedder the stores use."""
+    def _known_embedders(self, ws: str, ids: list[str]) -> dict[str, str] | None:
+        """The stores' embedders, where an earlier search of each found them (a store's
+        embedder never changes); None if one is not known yet."""
+        known = {i: self._embedder_of.get((ws, i)) for i in ids}
+        return None if None in known.values() else known  # type: ignore[return-value]
+
+    async def _query_vectors(self, names: set[str], queries: list[str]) -> dict[str, Any]:
+        """Each query embedded once per embedder named."""
         vectors: dict[str, Any] = {}
-        for name in {vs.embedder for vs in stores}:
+        for name in names:
             embedder = self.embedders.get(name)
             # E5-style models embed a query differently from a passage.
             embed = getattr(embedder, "embed_queries", None) or embedder.embed

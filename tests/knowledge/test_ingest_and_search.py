@@ -222,6 +222,21 @@ async def test_another_workspace_sees_nothing(knowledge: KnowledgeService, store
         await knowledge.create_store(other, file_ids=[pdf_id])
 
 
+async def test_a_store_searched_before_and_deleted_since_is_not_found(
+    knowledge: KnowledgeService, store: SqlStore
+) -> None:
+    """On PostgreSQL a search embeds its query while the stores are checked, with the
+    embedder an earlier search found: a store gone since is still a 404."""
+    ws, vs_id, _, _ = await two_file_store(knowledge, store)
+    second = await knowledge.create_store(ws, name="second")
+    assert await knowledge.search(ws, [vs_id, second.id], "tomatoes")
+    await knowledge.delete_store(ws, vs_id)
+    for ids in ([vs_id], [second.id, vs_id], [vs_id, "vs_never_made"]):
+        with pytest.raises(NotFound):
+            await knowledge.search(ws, ids, "tomatoes")
+    assert await knowledge.search(ws, [second.id], "tomatoes") == []
+
+
 async def test_attribute_filters_narrow_the_search(
     knowledge: KnowledgeService, store: SqlStore
 ) -> None:
