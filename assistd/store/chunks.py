@@ -43,7 +43,9 @@ _PG_CHUNK_ROWS = (
     "WHERE c.workspace_id = $1 AND c.seq = ANY($2::bigint[])"
 )
 
-_pg_embedding_type: dict[str, str] = {}  # per database URL: "vector" or "real[]"
+# Per database URL, the chunks' vectors: "halfvec" (pgvector's `vector`, indexed by its
+# half-precision form), "vector" (a pgvector before 0.7, without halfvec) or "real[]".
+_pg_embedding_type: dict[str, str] = {}
 # PostgreSQL: ANALYZE chunks after an ingestion once this many rows, and this share of
 # the table, changed since its last statistics (autovacuum's own share is 0.1).
 ANALYZE_MIN_CHANGED = 1000
@@ -135,7 +137,7 @@ class SqlChunkIndex(_Scoped):
 
     async def _insert_pg(self, vector_store_id: str, chunks: Sequence[KnowledgeChunk]) -> None:
         kind = await self._pg_embedding()
-        literal = pg_dense.vector_literal if kind == "vector" else _array_literal
+        literal = _array_literal if kind == "real[]" else pg_dense.vector_literal
         rows = [self._chunk_row(vector_store_id, chunk) for chunk in chunks]
         params = {
             "ws": self.ws, "vs": vector_store_id, "file": chunks[0].file_id,
@@ -201,14 +203,8 @@ class SqlChunkIndex(_Scoped):
                     f"embedding float[{n}] distance_metric=cosine)"
                 )
             )
-        elif await self._pg_embedding() == "vector":
-            await self.conn.execute(
-                text(
-                    f"CREATE INDEX IF NOT EXISTS ix_chunks_hnsw_{n} ON chunks USING hnsw "
-                    f"((embedding::vector({n})) vector_cosine_ops) "
-                    f"WHERE vector_dims(embedding) = {n}"
-                )
-            )
+        elif (kind := await self._pg_embedding()) != "real[]":
+            await self.conn.execute(text(pg_dense.index_ddl(n, kind)))
 
     async def _fresh_statistics(self, added: int) -> None:
         """ANALYZE chunks and their postings (in this transaction, its own rows counted)
@@ -227,13 +223,14 @@ class SqlChunkIndex(_Scoped):
         if engine_key not in _pg_embedding_type:
             found = await self.conn.execute(
                 text(
-                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                    "WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'"
+                    "SELECT format_type(atttypid, atttypmod), to_regtype('halfvec') IS NOT NULL "
+                    "FROM pg_attribute WHERE attrelid = 'chunks'::regclass "
+                    "AND attname = 'embedding'"
                 )
             )
-            _pg_embedding_type[engine_key] = (
-                "vector" if found.scalar_one() == "vector" else "real[]"
-            )
+            column, half = found.one()
+            kind = ("halfvec" if half else "vector") if column == "vector" else "real[]"
+            _pg_embedding_type[engine_key] = kind
         return _pg_embedding_type[engine_key]
 
     # Search: each returns (chunk seq, raw score), best first.
@@ -296,8 +293,8 @@ class SqlChunkIndex(_Scoped):
         """Nearest chunks by cosine similarity (returned as the score)."""
         if not self._pg:  # its statements are scoped to the workspace: no check first
             return await self._dense_sqlite(list(dict.fromkeys(vector_store_ids)), vector, limit)
-        ids, pgvector = list(vector_store_ids), await self._pg_embedding() == "vector"
-        return await pg_dense.search(self.conn, self.ws, ids, vector, limit, pgvector)
+        ids, kind = list(vector_store_ids), await self._pg_embedding()
+        return await pg_dense.search(self.conn, self.ws, ids, vector, limit, kind)
 
     async def _dense_sqlite(
         self, ids: list[str], vector: Sequence[float], limit: int
