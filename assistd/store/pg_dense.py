@@ -22,8 +22,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assistd.store import pg_driver
@@ -36,7 +35,7 @@ SESSION_SETTINGS = (
     ("hnsw.ef_search", str(EF_SEARCH)),
     ("hnsw.iterative_scan", "relaxed_order"),  # pgvector 0.8; an older one keeps its scan
 )
-_SET_EF = text("SELECT set_config('hnsw.ef_search', :ef, false)")
+_SET_EF = "SELECT set_config('hnsw.ef_search', $1, false)"
 _SIZE = (
     "SELECT coalesce(sum(f.chunks), 0) AS chunks FROM keyword_files f JOIN vector_stores v "
     "ON f.store = v.seq WHERE v.workspace_id = $1 AND v.id = ANY($2)"
@@ -109,7 +108,7 @@ async def search(
     else:
         ef = ef_search(limit)
         if ef != EF_SEARCH:
-            await conn.execute(_SET_EF, {"ef": str(ef)})
+            await pg_driver.fetch(conn, _SET_EF, str(ef))
         try:
             literal = vector_literal(vector)
             nearest = _nearest(len(vector), kind)
@@ -126,8 +125,8 @@ async def _restore_ef(conn: AsyncConnection) -> None:
     """The session's `ef_search` back; where the scan failed in a transaction, its
     rollback restores it (and this statement could not run)."""
     try:
-        await conn.execute(_SET_EF, {"ef": str(EF_SEARCH)})
-    except DBAPIError:
+        await pg_driver.fetch(conn, _SET_EF, str(EF_SEARCH))
+    except (asyncpg.PostgresError, asyncpg.InterfaceError):
         log.debug("restoring hnsw.ef_search failed", exc_info=True)
 
 

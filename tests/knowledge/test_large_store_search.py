@@ -13,9 +13,10 @@ from sqlalchemy import text
 from assistd.core.ids import new_id
 from assistd.core.knowledge import KnowledgeService
 from assistd.core.objects import KnowledgeChunk
+from assistd.store import pg_dense
 from assistd.store.ivf import MIN_CHUNKS
 from assistd.store.sql import SqlStore
-from tests.knowledge.conftest import new_workspace
+from tests.support.store import new_workspace
 
 FILE_CHUNKS = 500
 Vectors = dict[int, np.ndarray[Any, Any]]
@@ -117,6 +118,12 @@ async def test_a_large_store_finds_what_the_exact_search_finds(
         hits += len(set(found) & set(exact_top(by_seq, q)))
         assert found[0] == exact_top(by_seq, q, 1)[0]  # the chunk the query is about
     assert hits / 200 >= 0.9  # recall@10 against the exact search
+    if store.engine.dialect.name == "postgresql":  # a deeper scan, on the unit's connection
+        async with store.workspace(ws) as unit:
+            deep = await unit.knowledge.dense_search([vs], q.tolist(), 60)
+            ef = (await unit.knowledge.conn.execute(text("SHOW hnsw.ef_search"))).scalar_one()  # type: ignore[attr-defined]
+        assert len(deep) == 60 and deep[0][0] == exact_top(by_seq, q, 1)[0]
+        assert ef == str(pg_dense.EF_SEARCH)  # the session's width again after it
 
 
 async def test_removing_files_or_the_store_leaves_no_index_rows(
