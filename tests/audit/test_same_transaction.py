@@ -10,21 +10,15 @@ import pytest
 from sqlalchemy import select
 
 from assistd.core.ids import new_id, now_ms
-from assistd.core.objects import Thread, Workspace
+from assistd.core.objects import Thread
 from assistd.store import audit, schema
 from assistd.store.audit import AuditEntry
 from assistd.store.sql import SqlStore
+from tests.support.store import new_workspace
 
 
 class Refused(Exception):
     pass
-
-
-async def _workspace(store: SqlStore) -> str:
-    workspace = Workspace(new_id("ws"), new_id("w"), now_ms())
-    async with store.admin(write=True) as admin:
-        await admin.insert_workspace(workspace)
-    return workspace.id
 
 
 async def _rows(store: SqlStore, request_id: str) -> list[dict[str, object]]:
@@ -42,7 +36,7 @@ def _entry() -> AuditEntry:
 
 
 async def test_a_rolled_back_change_takes_its_record_with_it(store: SqlStore) -> None:
-    ws = await _workspace(store)
+    ws = await new_workspace(store)
     entry = _entry()
     token = audit.current.set(entry)
     try:
@@ -60,7 +54,7 @@ async def test_a_rolled_back_change_takes_its_record_with_it(store: SqlStore) ->
 
 
 async def test_a_committed_change_has_its_record_in_the_same_commit(store: SqlStore) -> None:
-    ws = await _workspace(store)
+    ws = await new_workspace(store)
     entry = _entry()
     thread = Thread(new_id("thread"), now_ms())
     token = audit.current.set(entry)
@@ -83,7 +77,7 @@ async def test_a_committed_change_has_its_record_in_the_same_commit(store: SqlSt
 
 
 async def test_units_outside_a_call_write_no_record(store: SqlStore) -> None:
-    ws = await _workspace(store)
+    ws = await new_workspace(store)
     t = schema.audit_log
     async with store.connection() as conn:
         before = len((await conn.execute(select(t.c.seq))).all())

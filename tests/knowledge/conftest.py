@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from assistd.core.ids import new_id, now_ms
 from assistd.core.knowledge import KnowledgeService
-from assistd.core.objects import Workspace
 from assistd.retrieval.registry import EmbedderRegistry
 from assistd.settings import Settings
 from assistd.store.sql import SqlStore
@@ -49,13 +47,6 @@ def embedders() -> EmbedderRegistry:
 @pytest_asyncio.fixture
 async def knowledge(store: SqlStore, embedders: EmbedderRegistry) -> KnowledgeService:
     return KnowledgeService(store, embedders)
-
-
-async def new_workspace(store: SqlStore) -> str:
-    workspace = Workspace(new_id("ws"), new_id("w"), now_ms())
-    async with store.admin(write=True) as admin:
-        await admin.insert_workspace(workspace)
-    return workspace.id
 
 
 def distinct_vectors(n: int, seed: int = 0) -> list[list[float]]:

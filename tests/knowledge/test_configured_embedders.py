@@ -19,10 +19,10 @@ from assistd.settings import Settings
 from assistd.store.factory import open_store
 from assistd.store.sql import SqlStore
 from assistd.tools.offload import ComputePool
-from tests.knowledge.conftest import new_workspace
 from tests.knowledge.test_ingest_and_search import index_rows, upload
 from tests.retrieval import fixtures
 from tests.support.fake_embeddings import FakeEmbeddings
+from tests.support.store import new_workspace
 
 
 @pytest.fixture

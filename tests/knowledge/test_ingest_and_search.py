@@ -16,8 +16,8 @@ from assistd.core.objects import StoredFile
 from assistd.errors import InvalidRequest, NotFound
 from assistd.retrieval.chunking import ChunkingStrategy
 from assistd.store.sql import SqlStore
-from tests.knowledge.conftest import new_workspace
 from tests.retrieval import fixtures
+from tests.support.store import new_workspace
 
 GARDEN = [
     "Tomatoes need six hours of direct sunlight a day.",

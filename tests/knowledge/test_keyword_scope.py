@@ -11,7 +11,8 @@ from assistd.core.ids import new_id
 from assistd.core.knowledge import KnowledgeService
 from assistd.core.objects import KnowledgeChunk
 from assistd.store.sql import SqlStore
-from tests.knowledge.conftest import distinct_vectors, new_workspace
+from tests.knowledge.conftest import distinct_vectors
+from tests.support.store import new_workspace
 
 
 async def store_with(knowledge: KnowledgeService, ws: str, texts: list[str]) -> str:

@@ -22,8 +22,9 @@ from assistd.store import pg_dense
 from assistd.store.factory import open_store
 from assistd.store.migrations import alembic_config
 from assistd.store.sql import SqlStore
-from tests.knowledge.conftest import distinct_vectors, new_workspace
+from tests.knowledge.conftest import distinct_vectors
 from tests.support.postgres import fresh_vector_database
+from tests.support.store import new_workspace
 
 INDEXES = "SELECT indexname FROM pg_indexes WHERE tablename = 'chunks' AND indexname LIKE :like"
 

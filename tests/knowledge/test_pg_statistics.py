@@ -15,7 +15,8 @@ from assistd.core.knowledge import KnowledgeService
 from assistd.core.objects import KnowledgeChunk
 from assistd.store.chunks import ANALYZE_MIN_CHANGED, ANALYZE_SHARE
 from assistd.store.sql import SqlStore
-from tests.knowledge.conftest import distinct_vectors, new_workspace
+from tests.knowledge.conftest import distinct_vectors
+from tests.support.store import new_workspace
 
 pytestmark = pytest.mark.parametrize("settings", ["postgres", "pgvector"], indirect=True)
 

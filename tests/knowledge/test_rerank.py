@@ -20,10 +20,10 @@ from assistd.retrieval.rerank import HttpReranker
 from assistd.settings import Settings
 from assistd.store.factory import open_store
 from assistd.store.sql import SqlStore
-from tests.knowledge.conftest import new_workspace
 from tests.knowledge.test_ingest_and_search import upload
 from tests.support.fake_embeddings import FakeEmbeddings
 from tests.support.fake_rerank import FakeRerank
+from tests.support.store import new_workspace
 
 DOCS = {
     "kettle.txt": b"kettles boil water quickly on the stove",

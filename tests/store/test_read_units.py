@@ -9,21 +9,20 @@ from __future__ import annotations
 import pytest
 
 from assistd.core.ids import new_id, now_ms
-from assistd.core.objects import MessageCreationDetails, Run, RunStep, Thread, Workspace
+from assistd.core.objects import MessageCreationDetails, Run, RunStep, Thread
 from assistd.settings import Settings
 from assistd.store.sql import SqlStore
+from tests.support.store import new_workspace
 
 
 async def _queued_run(store: SqlStore) -> tuple[str, Run]:
-    workspace = Workspace(new_id("ws"), new_id("w"), now_ms())
-    async with store.admin(write=True) as admin:
-        await admin.insert_workspace(workspace)
+    workspace_id = await new_workspace(store)
     thread = Thread(new_id("thread"), now_ms())
     run = Run(new_id("run"), thread.id, new_id("asst"), now_ms(), "queued", "m")
-    async with store.workspace(workspace.id, write=True) as unit:
+    async with store.workspace(workspace_id, write=True) as unit:
         await unit.threads.insert(thread)
         await unit.runs.insert(run)
-    return workspace.id, run
+    return workspace_id, run
 
 
 async def test_a_run_read_at_start_says_whether_it_has_steps(store: SqlStore) -> None:

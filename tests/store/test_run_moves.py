@@ -12,24 +12,23 @@ from dataclasses import replace
 from assistd.core import runs as rs
 from assistd.core.ids import new_id, now_ms
 from assistd.core.journal import Journal
-from assistd.core.objects import Run, Thread, Workspace
+from assistd.core.objects import Run, Thread
 from assistd.queue.memory import MemoryEventBus
 from assistd.store.sql import SqlStore
+from tests.support.store import new_workspace
 
 BACKENDS = ["sqlite", "postgres"]
 
 
 async def _waiting_run(store: SqlStore) -> tuple[str, Run]:
     """A new workspace with one run waiting for tool outputs."""
-    workspace = Workspace(new_id("ws"), new_id("w"), now_ms())
-    async with store.admin(write=True) as admin:
-        await admin.insert_workspace(workspace)
+    workspace_id = await new_workspace(store)
     thread = Thread(new_id("thread"), now_ms())
     run = Run(new_id("run"), thread.id, new_id("asst"), now_ms(), "requires_action", "m")
-    async with store.workspace(workspace.id, write=True) as unit:
+    async with store.workspace(workspace_id, write=True) as unit:
         await unit.threads.insert(thread)
         await unit.runs.insert(run)
-    return workspace.id, run
+    return workspace_id, run
 
 
 async def _stored(store: SqlStore, ws: str, run: Run) -> Run:

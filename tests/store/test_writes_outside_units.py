@@ -11,7 +11,7 @@ from pathlib import Path
 from assistd.settings import Settings
 from assistd.store import thread_ttl, usage
 from assistd.store.factory import open_store
-from tests.knowledge.conftest import new_workspace
+from tests.support.store import new_workspace
 
 
 def test_ttl_and_limits_wait_for_the_writer_ahead(tmp_path: Path) -> None:
