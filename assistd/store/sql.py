@@ -37,7 +37,7 @@ from assistd.store.repos import (
     SqlStepRepo,
     SqlThreadRepo,
 )
-from assistd.store.transactions import transaction
+from assistd.store.transactions import read_transaction
 from assistd.store.usage import SqlUsageRepo
 
 
@@ -200,8 +200,16 @@ class SqlStore:
 
     @asynccontextmanager
     async def _transaction(self, write: bool) -> AsyncIterator[AsyncConnection]:
-        async with transaction(self.engine if write else self.reads, write) as conn:
-            yield conn
+        if not write:
+            async with read_transaction(self.reads) as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            # Lets SQLite take its write lock up front (BEGIN IMMEDIATE), so a
+            # transaction never fails half-way on a lock upgrade.
+            await conn.execution_options(assistd_write=True)
+            async with conn.begin():
+                yield conn
 
     @asynccontextmanager
     async def workspace(

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from assistd.store import schema
 from assistd.store.repos import ACTIVE_STATUSES, SqlFileRepo, SqlThreadRepo
-from assistd.store.transactions import Writing, transaction
+from assistd.store.transactions import Writing, read_transaction
 
 LOCK_KEY = 0x6A55_7717  # the PostgreSQL advisory lock of the thread sweep
 
@@ -66,7 +66,7 @@ async def idle_threads(
     if workspace_id is not None:
         query = query.where(schema.threads.c.workspace_id == workspace_id)
     query = query.order_by(text("since"), schema.threads.c.seq).limit(limit)
-    async with transaction(engine, write=False) as conn:
+    async with read_transaction(engine) as conn:
         found = await conn.execute(query)
         return [IdleThread(r[0], r[1], int(r[2]), int(r[3])) for r in found]
 
@@ -157,7 +157,7 @@ async def _used(conn: AsyncConnection, ws: str, file_id: str) -> bool:
 
 async def workspace_ttl(engine: AsyncEngine, workspace_id: str) -> int | None:
     w = schema.workspaces
-    async with transaction(engine, write=False) as conn:
+    async with read_transaction(engine) as conn:
         query = select(w.c.thread_ttl_s).where(w.c.id == workspace_id)
         value = (await conn.execute(query)).scalar()
         return int(value) if value is not None else None

@@ -1,5 +1,5 @@
-"""One transaction on an engine's connection, for the SQL that runs outside a workspace
-unit (the store's own, the thread sweep's, usage and quotas')."""
+"""Transactions for the SQL that runs outside a workspace unit (the thread sweep's,
+usage and quotas'): reads on an engine's connection, writes through the store's turn."""
 
 from __future__ import annotations
 
@@ -15,11 +15,8 @@ Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 
 @asynccontextmanager
-async def transaction(engine: AsyncEngine, write: bool) -> AsyncIterator[AsyncConnection]:
-    async with engine.connect() as conn:
-        if write:
-            # Lets SQLite take its write lock up front (BEGIN IMMEDIATE), so a
-            # transaction never fails half-way on a lock upgrade.
-            await conn.execution_options(assistd_write=True)
-        async with conn.begin():
-            yield conn
+async def read_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A read transaction on the engine. Writes go through the store's `writing()` only:
+    on SQLite a write transaction opened beside it would skip the writer turn."""
+    async with engine.connect() as conn, conn.begin():
+        yield conn

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from assistd.core.objects import JsonDict
 from assistd.store import schema
-from assistd.store.transactions import Writing, transaction
+from assistd.store.transactions import Writing, read_transaction
 
 GROUPS = ("workspace", "key", "model", "day")
 COLUMNS = {"workspace": "workspace_id", "key": "key_id", "model": "model", "day": "day"}
@@ -80,7 +80,7 @@ async def report(engine: AsyncEngine, where: UsageFilter) -> list[JsonDict]:
     if groups:
         order = [c.desc() if c.name == "day" else c for c in groups]
         query = query.group_by(*groups).order_by(*order)
-    async with transaction(engine, write=False) as conn:
+    async with read_transaction(engine) as conn:
         found = (await conn.execute(query)).mappings().all()
     return [_row(dict(r)) for r in found if r["runs"] is not None]
 
@@ -101,7 +101,7 @@ async def tokens_on(
     total = func.sum(t.c.total_tokens)
     query = select(total.filter(in_ws), total.filter(of_key))
     query = query.where(t.c.day == day, or_(in_ws, of_key))
-    async with transaction(engine, write=False) as conn:
+    async with read_transaction(engine) as conn:
         row = (await conn.execute(query)).one()
     return int(row[0] or 0), int(row[1] or 0)
 
