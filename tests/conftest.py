@@ -6,7 +6,6 @@ Every test that takes `server` or `store` runs once per storage backend.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from assistd.store.factory import open_store
 from assistd.store.sql import SqlStore
 from tests.support import openai_sdk
 from tests.support.fake_model import FakeModel
-from tests.support.postgres import fresh_database
+from tests.support.postgres import database_or_skip
 from tests.support.server import RunningServer, run_server
 
 BACKENDS = ["sqlite", "postgres"]
@@ -36,13 +35,8 @@ def pytest_report_header() -> str:
 
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        with fresh_database(tmp_path_factory.mktemp("pg")) as url:
-            yield url
-    except (OSError, RuntimeError) as exc:  # no server, and the embedded one would not start
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL available: {exc}")
+    with database_or_skip(tmp_path_factory.mktemp("pg")) as url:
+        yield url
 
 
 def database_url(backend: str, request: pytest.FixtureRequest) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import re
 import secrets
 import sqlite3
@@ -21,7 +20,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support.postgres import fresh_database
+from tests.support.postgres import database_or_skip
 from tests.support.server import RunningServer, _wait_ready, free_port, server_env
 
 SECRET = re.compile(r"sk-assistd-[A-Za-z0-9_-]{20,}")
@@ -285,12 +284,7 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fresh]:
         yield Fresh(data_dir, "")
         return
     with ExitStack() as stack:
-        try:
-            url = stack.enter_context(fresh_database(tmp_path / "pg"))
-        except (OSError, RuntimeError) as exc:
-            if os.environ.get("CI"):
-                raise
-            pytest.skip(f"no PostgreSQL available: {exc}")
+        url = stack.enter_context(database_or_skip(tmp_path / "pg"))
         yield Fresh(data_dir, url)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import secrets
 import signal
 import subprocess
@@ -24,7 +23,7 @@ import httpx
 import pytest
 
 from tests.support.fake_model import FakeModel
-from tests.support.postgres import fresh_database
+from tests.support.postgres import database_or_skip
 from tests.support.redis import REDIS_URL, redis_or_skip
 from tests.support.server import ADMIN_KEY, RunningServer, free_port, server_env
 
@@ -121,13 +120,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def _postgres(workdir: Path) -> Iterator[str]:
-    try:
-        with fresh_database(workdir) as url:
-            yield url
-    except (OSError, RuntimeError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL available: {exc}")
+    with database_or_skip(workdir) as url:
+        yield url
 
 
 @contextmanager

@@ -4,7 +4,6 @@ it has: pgvector, or the exact real[] search without it), and on a PostgreSQL wi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,20 +16,15 @@ from assistd.retrieval.registry import EmbedderRegistry
 from assistd.settings import Settings
 from assistd.store.sql import SqlStore
 from tests.conftest import database_url
-from tests.support.postgres import fresh_vector_database
+from tests.support.postgres import database_or_skip
 
 BACKENDS = ["sqlite", "postgres", "pgvector"]
 
 
 @pytest.fixture(scope="session")
 def pgvector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        with fresh_vector_database(tmp_path_factory.mktemp("pgv")) as url:
-            yield url
-    except (OSError, RuntimeError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL with pgvector available: {exc}")
+    with database_or_skip(tmp_path_factory.mktemp("pgv"), vector=True) as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -4,7 +4,6 @@ the searches find the same chunks either way."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from assistd.store.factory import open_store
 from assistd.store.migrations import alembic_config
 from assistd.store.sql import SqlStore
 from tests.knowledge.conftest import distinct_vectors
-from tests.support.postgres import fresh_vector_database
+from tests.support.postgres import database_or_skip
 from tests.support.store import new_workspace
 
 INDEXES = "SELECT indexname FROM pg_indexes WHERE tablename = 'chunks' AND indexname LIKE :like"
@@ -32,13 +31,8 @@ INDEXES = "SELECT indexname FROM pg_indexes WHERE tablename = 'chunks' AND index
 @pytest.fixture
 def vector_url(tmp_path: Path) -> Iterator[str]:
     """A database of its own, on a PostgreSQL with pgvector."""
-    try:
-        with fresh_vector_database(tmp_path) as url:
-            yield url
-    except (OSError, RuntimeError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL with pgvector available: {exc}")
+    with database_or_skip(tmp_path, vector=True) as url:
+        yield url
 
 
 @pytest_asyncio.fixture

@@ -3,7 +3,6 @@ writes today, so a store ingested before it is searched as one ingested after it
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from assistd.store.keywords import index_terms
 from assistd.store.migrations import alembic_config
 from assistd.store.sql import SqlStore
 from tests.knowledge.conftest import distinct_vectors
-from tests.support.postgres import fresh_database
+from tests.support.postgres import database_or_skip
 
 TEXTS = [
     "Tomatoes grow best in full sun, tomatoes need water.",
@@ -44,13 +43,8 @@ FILES = (
 @pytest.fixture
 def fresh_url(tmp_path: Path) -> Iterator[str]:
     """A database of its own: the session's is at the newest revision already."""
-    try:
-        with fresh_database(tmp_path) as url:
-            yield url
-    except (OSError, RuntimeError) as exc:  # no server, and the embedded one would not start
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL available: {exc}")
+    with database_or_skip(tmp_path) as url:
+        yield url
 
 
 @pytest_asyncio.fixture

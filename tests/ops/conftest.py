@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import fresh_database
+from tests.support.postgres import database_or_skip
 from tests.support.server import RunningServer
 
 
@@ -22,13 +22,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield ""
         return
-    try:
-        with fresh_database(tmp_path / "pg") as url:
-            yield url
-    except (OSError, RuntimeError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL available: {exc}")
+    with database_or_skip(tmp_path / "pg") as url:
+        yield url
 
 
 def clean_env(**settings: str) -> dict[str, str]:

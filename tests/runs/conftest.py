@@ -8,7 +8,6 @@ pool never touches the runs of another server.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import make_workspace
-from tests.support.postgres import fresh_database
+from tests.support.postgres import database_or_skip
 from tests.support.server import RunningServer, run_server
 
 StartServer = Callable[..., RunningServer]
@@ -29,13 +28,8 @@ def _database(backend: str, workdir: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield ""
         return
-    try:
-        with fresh_database(workdir) as url:
-            yield url
-    except (OSError, RuntimeError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL available: {exc}")
+    with database_or_skip(workdir) as url:
+        yield url
 
 
 @contextmanager

@@ -8,10 +8,11 @@ import os
 import secrets
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 MACHINE_DSN = os.environ.get("ASSISTD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -93,3 +94,19 @@ def fresh_vector_database(workdir: Path) -> Iterator[str]:
         yield server.get_uri(name).replace("postgresql://", "postgresql+asyncpg://", 1)
     finally:
         server.cleanup()
+
+
+@contextmanager
+def database_or_skip(workdir: Path, *, vector: bool = False) -> Iterator[str]:
+    """fresh_database (with pgvector: fresh_vector_database); where none can be had the
+    test is skipped, saying why, except under CI, which must run it. Only making the
+    database can skip: an error of the test itself stays an error."""
+    made = fresh_vector_database if vector else fresh_database
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(made(workdir))
+        except (OSError, RuntimeError) as exc:  # no server, and the embedded one would not start
+            if os.environ.get("CI"):
+                raise
+            pytest.skip(f"no PostgreSQL{' with pgvector' if vector else ''} available: {exc}")
+        yield url
