@@ -214,6 +214,9 @@ class MemoryEventBus:
         self._retention_s = retention_s
         self._max_bytes = max_bytes
         self._size = 0
+        # Drops the oldest finished log when its retention ends: with no later event or
+        # read (a load over, the server idle) nothing else would, and its memory stayed.
+        self._sweep: asyncio.TimerHandle | None = None
 
     @property
     def size(self) -> int:
@@ -300,13 +303,29 @@ class MemoryEventBus:
             log = self._logs[run_id]
             assert log.finished_at is not None
             if self._size <= self._max_bytes and now - log.finished_at <= self._retention_s:
-                return
+                break
             del self._finished[run_id]
             del self._logs[run_id]
             self._size -= log.size
             log.wake()  # a reader still waiting on it learns it is gone
+        self._schedule_sweep()
+
+    def _schedule_sweep(self) -> None:
+        if self._sweep is not None or not self._finished:
+            return
+        oldest = self._logs[next(iter(self._finished))]
+        assert oldest.finished_at is not None
+        delay = oldest.finished_at + self._retention_s - time.monotonic()
+        self._sweep = asyncio.get_running_loop().call_later(max(delay, 0.0) + 0.01, self._swept)
+
+    def _swept(self) -> None:
+        self._sweep = None
+        self._drop_old()
 
     async def close(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         self._logs.clear()
         self._finished.clear()
         self._size = 0

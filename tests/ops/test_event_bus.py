@@ -67,6 +67,16 @@ async def test_finished_logs_past_their_retention_are_dropped() -> None:
     assert len(await bus.read("run_new", 0, 0.01)) == 3
 
 
+async def test_a_finished_log_is_dropped_at_its_retention_with_nothing_else_happening() -> None:
+    """After a load, no later event or read comes to drop the logs: a timer does."""
+    bus = MemoryEventBus(retention_s=0.05, max_bytes=10_000_000)
+    await _write_run(bus, "run_a", deltas=3)
+    await _write_run(bus, "run_b", deltas=3)
+    assert bus.size > 0
+    await asyncio.sleep(0.3)
+    assert bus.size == 0
+
+
 async def test_a_waiting_reader_learns_its_log_was_dropped() -> None:
     bus = MemoryEventBus(retention_s=600, max_bytes=1_000)
     await bus.publish("run_a", "thread.run.requires_action", None)  # finished, tiny
