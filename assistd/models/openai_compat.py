@@ -1,19 +1,26 @@
-"""Any OpenAI-compatible chat-completions endpoint, through the official SDK's async client.
+"""Any OpenAI-compatible chat-completions endpoint, over aiohttp.
 
-One client per route, shared by every run on it (connection pooling, no per-run setup).
+One backend per route, shared by every run on it (kept-alive connections, no per-run
+setup). Every run's first token waits on this call: the openai SDK's client (its aiohttp
+transport) took 0.56 ms of CPU and 0.66 ms to a reply's first chunk against a local
+endpoint, aiohttp alone 0.18 and 0.28 ms (bench/README.md). What the SDK did around the
+call is kept: retries of a failed connection, a timeout and a 408, 409, 429 or 5xx reply,
+with its backoff or the upstream's Retry-After, and the same errors for the same failures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import email.utils
+import random
+import time
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
-import httpx2
-import openai
 import orjson
+import yarl
 
 from assistd.logs import redact
 from assistd.models.base import ModelChunk, ModelError, ModelRequest, chunks_of
@@ -25,6 +32,22 @@ _STATUS_WORDS = {
     404: "does not know this model or path",
     429: "is rate limiting this server",
 }
+# The openai SDK's retry policy: these statuses and every 5xx; its backoff doubles from
+# INITIAL_RETRY_S up to MAX_RETRY_S, less up to a quarter at random, unless the upstream
+# said how long to wait (Retry-After, at most MAX_RETRY_AFTER_S).
+_RETRIED_STATUSES = frozenset({408, 409, 429})
+INITIAL_RETRY_S, MAX_RETRY_S, MAX_RETRY_AFTER_S = 0.5, 8.0, 60.0
+_UPSTREAM_TEXT = 4000  # characters of a refusal's body kept for the operator's log
+MAX_CONNECTIONS = 1000
+
+
+class _Refused(Exception):
+    """The upstream answered with an HTTP error status."""
+
+    def __init__(self, status: int, text: str, headers: Mapping[str, str]) -> None:
+        super().__init__(f"HTTP {status}: {text}")
+        self.status = status
+        self.headers = headers
 
 
 class OpenAICompatBackend:
@@ -36,25 +59,41 @@ class OpenAICompatBackend:
         max_retries: int = 2,
         extra_body: dict[str, Any] | None = None,
     ) -> None:
-        url = httpx2.URL(base_url)
-        self.client = openai.AsyncOpenAI(
-            base_url=base_url,
-            api_key=api_key or "none",
-            timeout=timeout_s,
-            max_retries=max_retries,
-            # The SDK's aiohttp transport (same client, retries, timeouts and errors):
-            # its C parser reads a streamed reply at a third of the CPU of httpx2's
-            # (0.8 vs 1.25 ms a call, 4 vs 12 us a chunk). aiohttp refuses credentials in
-            # the URL beside the Authorization header, so such a route keeps httpx2.
-            http_client=None if url.userinfo else openai.DefaultAioHttpClient(),
+        url = yarl.URL(base_url)
+        self._url = str(url.with_user(None)).rstrip("/") + "/chat/completions"
+        self._headers = {"Content-Type": "application/json"}
+        # Credentials in the URL are sent as basic auth, instead of the key (as the SDK's
+        # httpx client did); aiohttp refuses both at once.
+        self._auth = aiohttp.BasicAuth(url.user or "", url.password or "") if url.user else None
+        if self._auth is None:
+            self._headers["Authorization"] = f"Bearer {api_key or 'none'}"
+        # Per connection and per read, as the SDK's timeout: a long reply is never cut.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout_s, sock_read=timeout_s
         )
+        self.max_retries = max_retries
         self.extra_body = extra_body or {}
         self.base_url = base_url
         # Literal secrets to strip from what the upstream says, wherever they show up.
         self._secrets = (api_key, url.password)
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _current(self) -> aiohttp.ClientSession:
+        """One session per event loop: a session belongs to the loop it was made in."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            # As many connections as the SDK's client allowed (1,000): aiohttp's default
+            # of 100 would queue the 101st concurrent run behind the others.
+            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._loop = loop
+        return self._session
 
     async def close(self) -> None:
-        await self.client.close()
+        session, self._session = self._session, None
+        if session is not None and self._loop is asyncio.get_running_loop():
+            await session.close()
 
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -92,52 +131,70 @@ class OpenAICompatBackend:
         return {**args, **extra}
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        response = await self._open(orjson.dumps(self._body(request)))
+        blocks = response.content.iter_any()
+        ended = False
         try:
-            # The SDK's own stream builds a pydantic object per chunk, about 0.2 ms of CPU
-            # a token; its raw response (same client, retries, timeouts and errors) parsed
-            # with orjson costs a tenth of that.
-            response = await self.client.post(
-                "/chat/completions", body=self._body(request), cast_to=httpx2.Response, stream=True
-            )
-            blocks = response.aiter_bytes()
-            ended = False
-            try:
-                async for data in sse_data(blocks):
-                    for part in chunks_of(data):
-                        yield part
-                ended = True
-            finally:
-                if ended:
-                    _close_later(response, blocks)
-                else:
-                    await response.aclose()
-        except openai.APIStatusError as exc:
-            words = _STATUS_WORDS.get(exc.status_code) or (
-                "failed" if exc.status_code >= 500 else "rejected the request"
-            )
-            message = f"The model endpoint {words}: HTTP {exc.status_code}"
-            raise ModelError("model_error", message, self._detail(exc)) from exc
-        except openai.APITimeoutError as exc:
-            if not _refused(exc):
-                message = "The model endpoint did not answer in time"
-                raise ModelError("model_timeout", message, self._detail(exc)) from exc
-            message = "The model endpoint could not be reached"
-            raise ModelError("model_unreachable", message, self._detail(exc)) from exc
-        except openai.APIConnectionError as exc:
-            message = "The model endpoint could not be reached"
-            raise ModelError("model_unreachable", message, self._detail(exc)) from exc
-        except httpx2.HTTPError as exc:  # the reply was cut short
+            async for data in sse_data(blocks):
+                for part in chunks_of(data):
+                    yield part
+            ended = True
+        except (aiohttp.ClientError, TimeoutError) as exc:  # the reply was cut short
             message = "The model endpoint broke off its reply"
             raise ModelError("model_error", message, self._detail(exc)) from exc
         except orjson.JSONDecodeError as exc:
             message = "The model endpoint sent a reply this server could not read"
             raise ModelError("model_error", message, self._detail(exc)) from exc
+        finally:
+            if ended:
+                _close_later(response, blocks)
+            else:
+                response.close()
+
+    async def _open(self, body: bytes) -> aiohttp.ClientResponse:
+        """The reply's head, once the upstream accepts the request; retried as the SDK
+        retried it."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await self._post(body)
+            except (_Refused, TimeoutError, aiohttp.ClientError) as exc:
+                if attempt == self.max_retries or not _retried(exc):
+                    raise self._error(exc) from exc
+                await asyncio.sleep(_backoff(attempt, exc))
+        raise AssertionError("unreachable")  # the loop's last turn returns or raises
+
+    async def _post(self, body: bytes) -> aiohttp.ClientResponse:
+        response = await self._current().post(
+            self._url, data=body, headers=self._headers, auth=self._auth
+        )
+        if response.status < 400:
+            return response
+        try:
+            text = (await response.text(errors="replace"))[:_UPSTREAM_TEXT]
+        except (aiohttp.ClientError, TimeoutError):
+            text = ""
+        finally:
+            response.release()
+        raise _Refused(response.status, text, response.headers)
+
+    def _error(self, exc: BaseException) -> ModelError:
+        """What the tenant is told (our words) with the detail for the operator's log."""
+        if isinstance(exc, _Refused):
+            words = _STATUS_WORDS.get(exc.status) or (
+                "failed" if exc.status >= 500 else "rejected the request"
+            )
+            message = f"The model endpoint {words}: HTTP {exc.status}"
+            return ModelError("model_error", message, self._detail(exc))
+        if isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ClientConnectorError):
+            message = "The model endpoint did not answer in time"
+            return ModelError("model_timeout", message, self._detail(exc))
+        message = "The model endpoint could not be reached"
+        return ModelError("model_unreachable", message, self._detail(exc))
 
     def _detail(self, exc: BaseException) -> str:
         """For the operator's log: the endpoint and everything the failure says."""
         causes = [f"{type(exc).__name__}: {exc}"]
-        # A status error says it all; a connection error's reason is in its causes.
-        cause = None if isinstance(exc, openai.APIStatusError) else exc.__cause__ or exc.__context__
+        cause = exc.__cause__ or exc.__context__
         while cause is not None and len(causes) < 4:
             said = f"{type(cause).__name__}: {cause}"
             if said != causes[-1]:
@@ -147,17 +204,36 @@ class OpenAICompatBackend:
         return redact(" ".join(text.split()), *self._secrets)
 
 
-def _refused(exc: BaseException) -> bool:
-    """Whether a "timeout" was a failed connect: the aiohttp transport reports every
-    connection error as a connect timeout."""
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None:
-        if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(
-            cause, aiohttp.ConnectionTimeoutError
-        ):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
+def _retried(exc: BaseException) -> bool:
+    """Whether the SDK would have asked again: the upstream's `x-should-retry` decides
+    where it says; else a failed connection, a timeout, or a 408, 409, 429 or 5xx."""
+    if not isinstance(exc, _Refused):
+        return True
+    said = exc.headers.get("x-should-retry")
+    if said in ("true", "false"):
+        return said == "true"
+    return exc.status in _RETRIED_STATUSES or exc.status >= 500
+
+
+def _backoff(attempt: int, exc: BaseException) -> float:
+    """Seconds before the next try: the upstream's Retry-After where it gave a sane one."""
+    if isinstance(exc, _Refused) and (asked := _retry_after(exc.headers)) is not None:
+        return asked
+    return min(INITIAL_RETRY_S * 2.0**attempt, MAX_RETRY_S) * (1 - 0.25 * random.random())
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    seconds: float | None = None
+    with contextlib.suppress(TypeError, ValueError):
+        if (ms := headers.get("retry-after-ms")) is not None:
+            seconds = float(ms) / 1000
+        elif (after := headers.get("retry-after")) is not None:
+            try:
+                seconds = float(after)
+            except ValueError:
+                when = email.utils.parsedate_to_datetime(after)
+                seconds = when.timestamp() - time.time()
+    return seconds if seconds is not None and 0 < seconds <= MAX_RETRY_AFTER_S else None
 
 
 # The rest of a reply after `[DONE]` (the chunked body's end) is read off the run's path,
@@ -167,19 +243,19 @@ _DRAIN_S = 5.0
 _draining: set[asyncio.Task[None]] = set()
 
 
-def _close_later(response: httpx2.Response, blocks: AsyncIterator[bytes]) -> None:
+def _close_later(response: aiohttp.ClientResponse, blocks: AsyncIterator[bytes]) -> None:
     task = asyncio.get_running_loop().create_task(_drain(response, blocks))
     _draining.add(task)
     task.add_done_callback(_draining.discard)
 
 
-async def _drain(response: httpx2.Response, blocks: AsyncIterator[bytes]) -> None:
+async def _drain(response: aiohttp.ClientResponse, blocks: AsyncIterator[bytes]) -> None:
     # The reply was complete: a failure here only means the connection is not kept.
     with contextlib.suppress(Exception):
         async with asyncio.timeout(_DRAIN_S):
             async for _ in blocks:
                 pass
-    await response.aclose()
+    response.release()  # read to its end, its connection goes back to the pool
 
 
 async def sse_data(blocks: AsyncIterator[bytes]) -> AsyncIterator[Any]:

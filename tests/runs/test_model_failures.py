@@ -61,6 +61,51 @@ def test_model_400_fails_the_streamed_run(ds: str, fake_model: FakeModel) -> Non
     assert again.last_error == failed.last_error
 
 
+def _answered(model: str) -> Any:
+    """A run of `model`, ended: the reply it gave."""
+    assistant = ok(Assistants.create(model=model))
+    thread = ok(Threads.create(messages=[{"role": "user", "content": "hello?"}]))
+    run = settle(thread.id, ok(Runs.create(thread.id, assistant_id=assistant.id)).id)
+    assert run.status == "completed", as_json(run)
+    return ok(Messages.list(thread.id)).data[0].content[0].text.value
+
+
+def test_a_model_500_is_asked_again_and_the_run_completes(ds: str, fake_model: FakeModel) -> None:
+    model = fake_model.new_model(Fail(500, "a hiccup"), Reply("second time lucky"))
+    assert _answered(model) == "second time lucky"
+    assert len(fake_model.requests(model)) == 2
+
+
+def test_a_429_waits_the_retry_after_the_upstream_gave(ds: str, fake_model: FakeModel) -> None:
+    """The backoff alone would wait at most 0.5 s before the second try."""
+    model = fake_model.new_model(Fail(429, "slow down", {"Retry-After": "2"}), Reply("waited"))
+    assert _answered(model) == "waited"
+    first, second = fake_model.arrivals(model)
+    assert second - first >= 1.9
+
+
+def test_an_upstream_that_says_not_to_retry_is_not_asked_again(
+    ds: str, fake_model: FakeModel
+) -> None:
+    model = fake_model.new_model(Fail(503, "down for good", {"x-should-retry": "false"}),
+                                 Reply("never asked"))  # fmt: skip
+    assistant = ok(Assistants.create(model=model))
+    thread = ok(Threads.create(messages=[{"role": "user", "content": "hello?"}]))
+    run = ok(Runs.create(thread.id, assistant_id=assistant.id))
+    assert "503" in _assert_failed(wait_done(thread.id, run.id))["message"]
+    assert len(fake_model.requests(model)) == 1
+
+
+def test_every_try_failing_asks_the_model_three_times(ds: str, fake_model: FakeModel) -> None:
+    """The route's max_retries (2 by default) tries after the first, as the SDK did."""
+    model = fake_model.new_model(*FAILURES)
+    assistant = ok(Assistants.create(model=model))
+    thread = ok(Threads.create(messages=[{"role": "user", "content": "hello?"}]))
+    run = ok(Runs.create(thread.id, assistant_id=assistant.id))
+    _assert_failed(wait_done(thread.id, run.id))
+    assert len(fake_model.requests(model)) == 3
+
+
 @pytest.fixture(scope="module")
 def unreachable(start_module_server: StartServer) -> tuple[RunningServer, int]:
     """A server whose model endpoint has nothing listening: (server, that port)."""

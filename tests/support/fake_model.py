@@ -43,6 +43,7 @@ class ToolCalls:
 class Fail:
     status: int = 500
     message: str = "scripted failure"
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After
 
 
 @dataclass
@@ -71,6 +72,7 @@ Responder = Callable[[dict[str, Any]], Turn]  # the request's JSON body -> the a
 class _State:
     scripts: dict[str, deque[Turn]] = field(default_factory=lambda: defaultdict(deque))
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    arrivals: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     responders: dict[str, Responder] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -104,6 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             state.requests[model].append(body)
+            state.arrivals[model].append(time.monotonic())
             responder = state.responders.get(model)
             script = state.scripts[model]
             if responder is not None:
@@ -114,7 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, model: str, body: dict[str, Any], turn: Turn) -> None:
         if isinstance(turn, Fail):
-            self._json(turn.status, {"error": {"message": turn.message, "type": "server_error"}})
+            error = {"error": {"message": turn.message, "type": "server_error"}}
+            self._json(turn.status, error, turn.headers)
             return
         if isinstance(turn, Hang):
             time.sleep(turn.seconds)
@@ -226,9 +230,13 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _json(self, status: int, data: dict[str, Any]) -> None:
+    def _json(
+        self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         raw = json.dumps(data).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
@@ -278,6 +286,11 @@ class FakeModel:
     def requests(self, model: str) -> list[dict[str, Any]]:
         with self._server.state.lock:
             return list(self._server.state.requests[model])
+
+    def arrivals(self, model: str) -> list[float]:
+        """When each request for `model` arrived (time.monotonic, this process's clock)."""
+        with self._server.state.lock:
+            return list(self._server.state.arrivals[model])
 
     def wait_asked(self, model: str, count: int = 1, timeout_s: float = 30) -> None:
         """Waits until `model` has received `count` requests (bounded): a run can be in
