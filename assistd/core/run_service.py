@@ -128,10 +128,12 @@ class RunService:
     async def create_run(self, ws: str, thread_id: str, spec: RunSpec) -> Run:
         checked = self._checked(spec)
         async with self.journal.entry(ws) as entry:
-            if await entry.unit.threads.lock(thread_id) is None:
+            locked = await entry.unit.threads.lock_for_run(thread_id)
+            if locked is None:
                 raise NotFound.of("thread", thread_id)
-            active = await entry.unit.runs.active(thread_id)
-            if active is not None:
+            if (active_id := locked[1]) is not None:
+                active = await entry.unit.runs.get(thread_id, active_id)
+                assert active is not None  # read in this transaction, under the thread's lock
                 raise busy_thread(thread_id, active)
             run = await self._new_run(entry.unit, thread_id, checked)
             await add_messages(entry.unit, thread_id, checked.additional_messages, _ADDED)
