@@ -94,3 +94,38 @@ async def test_wake_readers_returns_every_waiting_read() -> None:
     await asyncio.sleep(0.01)
     bus.wake_readers()
     assert await asyncio.wait_for(reader, 5) == []
+
+
+async def test_reads_with_nothing_new_end_at_their_own_timeouts() -> None:
+    """One timer serves every waiting read: a short wait that starts after a long one
+    still ends at its own deadline, and the long one at its own."""
+    bus = MemoryEventBus()
+    await bus.publish("run_a", "thread.run.in_progress", None)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def timed(timeout_s: float) -> tuple[list[object], float]:
+        found = await bus.read("run_a", 1, timeout_s)
+        return list(found), loop.time() - started
+
+    long_read = asyncio.ensure_future(timed(1.0))
+    await asyncio.sleep(0.01)
+    (short, short_s), (long, long_s) = await asyncio.gather(timed(0.2), long_read)
+    assert short == [] and long == []
+    assert 0.2 <= short_s < 0.9  # not held until the long read's deadline
+    assert long_s >= 1.0
+
+
+async def test_a_waiting_read_is_woken_by_the_next_event_and_a_cancelled_one_by_nothing() -> None:
+    bus = MemoryEventBus()
+    await bus.publish("run_a", "thread.run.in_progress", None)
+    cancelled = asyncio.ensure_future(bus.read("run_a", 1, 30))
+    waiting = asyncio.ensure_future(bus.read("run_a", 1, 30))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    await asyncio.sleep(0.01)
+    await bus.publish("run_a", "thread.message.delta", MessageDelta("msg_1", "hi"))
+    (event,) = await asyncio.wait_for(waiting, 5)
+    assert event.seq == 2 and event.data == MessageDelta("msg_1", "hi")
+    assert cancelled.cancelled()
+    assert await bus.read("run_a", 1, 0.0) == [event]  # a zero timeout does not wait
