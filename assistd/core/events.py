@@ -86,11 +86,12 @@ class EventBus(Protocol):
         together."""
         ...
 
-    def publish_soon(self, run_id: str, name: str, data: Any) -> Awaitable[Any]:
+    def publish_soon(self, run_id: str, name: str, data: Any) -> Awaitable[Any] | None:
         """`publish` without waiting for it: the event is queued at once behind every
         event published (or queued) before it, and the awaitable settles once it is in
         the log (raising what publishing raised). A worker streams token deltas so,
-        instead of waiting a transport round trip for each."""
+        instead of waiting a transport round trip for each. None: the event is in the log
+        already (a bus in this process, which never leaves one queued)."""
         ...
 
     async def last_seq(self, run_id: str) -> int:

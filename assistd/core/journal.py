@@ -240,16 +240,19 @@ class Journal:
             await self.bus.publish(run_id, name, data)
             await self._settle(run_id)
             return
-        queued = self._unsettled.setdefault(run_id, deque())
+        queued = self._unsettled.get(run_id)
         while queued and (_settled(queued[0]) or len(queued) >= MAX_UNSETTLED):
             await queued.popleft()  # raises a failed publish's error
         future = self.bus.publish_soon(run_id, name, data)
-        if not queued and _settled(future):  # an in-process bus: nothing to keep
-            del self._unsettled[run_id]
+        if future is None:  # an in-process bus: in the log already, nothing to keep
+            return
+        if not queued and _settled(future):
             await future
             return
         if isinstance(future, asyncio.Future):  # its error is raised here, not logged
             future.add_done_callback(_retrieve)
+        if queued is None:
+            queued = self._unsettled[run_id] = deque()
         queued.append(future)
 
     def forget(self, run_id: str) -> None:
