@@ -185,7 +185,7 @@ class OpenAICompatBackend:
             )
             message = f"The model endpoint {words}: HTTP {exc.status}"
             return ModelError("model_error", message, self._detail(exc))
-        if isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts are ones too
             message = "The model endpoint did not answer in time"
             return ModelError("model_timeout", message, self._detail(exc))
         message = "The model endpoint could not be reached"

@@ -435,14 +435,14 @@ def _run_with_steps_flag() -> Select[Any]:
 @cache
 def _active_run() -> Select[Any]:
     t = schema.runs
-    # The statuses written into the SQL itself: a list of bound values is an "expanding"
-    # parameter, which SQLAlchemy renders anew on every execution (a third of this query's
-    # cost, on every run created).
     query = select_by(t, ("thread_id",)).where(_active(t))
     return query.order_by(t.c.seq.desc()).limit(1)
 
 
 def _active(runs: Table) -> ColumnElement[bool]:
+    # The statuses written into the SQL itself: a list of bound values is an "expanding"
+    # parameter, which SQLAlchemy renders anew on every execution (a third of this query's
+    # cost, on every run created).
     statuses: list[ColumnElement[Any]] = [
         literal_column(f"'{status}'") for status in ACTIVE_STATUSES
     ]
