@@ -170,6 +170,7 @@ def serve(ctx: click.Context, /, no_worker: bool, **_: Any) -> None:
     import uvicorn
 
     from assistd import startup
+    from assistd.api.acceptor import AssistdServer
     from assistd.api.server_options import uvicorn_options
     from assistd.app import create_app
     from assistd.runtime import check_shape
@@ -189,7 +190,7 @@ def serve(ctx: click.Context, /, no_worker: bool, **_: Any) -> None:
             access_log=False,  # our request lines replace it
             **uvicorn_options(settings),
         )
-        startup.serve(settings, uvicorn.Server(config), listener)
+        startup.serve(settings, AssistdServer(config), listener)
 
 
 _EMBEDDED_ONLY = (
