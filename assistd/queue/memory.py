@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-import sys
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistd.core.events import FINAL_EVENTS, EventLogGone, MessageDelta, RunEvent, StepDelta
-from assistd.core.objects import Message
+from assistd.core.events import FINAL_EVENTS, EventLogGone, RunEvent
 from assistd.queue.base import DEFAULT_LEASE_S, Job, Lease
+from assistd.queue.memory_log import EventLog
 
 
 @dataclass(slots=True)
@@ -156,29 +155,6 @@ class MemoryCancelSignals:
         return None
 
 
-# What an event costs in memory beyond its text: the event, its payload object, the
-# sequence number and the log's slot (about 150 bytes measured for a token delta).
-EVENT_OVERHEAD = 200
-OBJECT_COST = 1024  # a run, step or message object, beside any text it carries
-
-
-def event_cost(event: RunEvent) -> int:
-    """An estimate of the bytes an event holds, counting the text it carries."""
-    data = event.data
-    if isinstance(data, MessageDelta):
-        return EVENT_OVERHEAD + sys.getsizeof(data.text)
-    if isinstance(data, Message):
-        return OBJECT_COST + sum(sys.getsizeof(text) for text in _texts(data))
-    if isinstance(data, StepDelta):
-        return EVENT_OVERHEAD + sum(len(str(call)) for call in data.tool_calls)
-    return OBJECT_COST
-
-
-def _texts(message: Message) -> list[str]:
-    parts = (part.get("text") for part in message.content if isinstance(part, dict))
-    return [t["value"] for t in parts if isinstance(t, dict) and isinstance(t.get("value"), str)]
-
-
 class _Sleepers:
     """Reads waiting for their log's next event, each until its deadline, all timed by
     one timer. An `asyncio.timeout` and an `asyncio.Event` a wait (a timer, a task
@@ -235,15 +211,13 @@ class _Sleepers:
 
 @dataclass
 class _RunLog:
-    events: list[RunEvent] = field(default_factory=list)
+    events: EventLog = field(default_factory=EventLog)
     readers: list[asyncio.Future[None]] = field(default_factory=list)  # waiting for more
     finished_at: float | None = None
-    size: int = 0  # estimated bytes, see event_cost
-    trimmed: int = 0  # events dropped from the front (max_events): events[0].seq - 1
 
     @property
     def last_seq(self) -> int:
-        return self.trimmed + len(self.events)
+        return self.events.last_seq
 
     def wake(self) -> None:
         readers, self.readers = self.readers, []
@@ -299,16 +273,14 @@ class MemoryEventBus:
         if log is None:
             log = self._logs[run_id] = _RunLog()
         event = RunEvent(seq=log.last_seq + 1, name=name, data=data)
-        log.events.append(event)
-        cost = event_cost(event)
-        log.size += cost
-        self._size += cost
+        self._size += log.events.append(event)
         if self._max_events is not None and len(log.events) > self._max_events:
-            self._trim(log, len(log.events) - self._max_events)
+            self._size += log.events.trim(len(log.events) - self._max_events)
         self._finished.pop(run_id, None)
         if name in FINAL_EVENTS:
             log.finished_at = time.monotonic()
             self._finished[run_id] = None
+            self._size += log.events.pack_all()  # no live reader needs them as published
         else:
             log.finished_at = None
         log.wake()
@@ -340,17 +312,9 @@ class MemoryEventBus:
                     log.readers.remove(woken)
             if self._logs.get(run_id) is not log:
                 raise EventLogGone(run_id)
-        if after_seq < log.trimmed:  # the reader's next events were trimmed away
+        if after_seq < log.events.trimmed:  # the reader's next events were trimmed away
             raise EventLogGone(run_id)
-        start = after_seq - log.trimmed
-        return log.events[start : start + limit]
-
-    def _trim(self, log: _RunLog, count: int) -> None:
-        cost = sum(event_cost(event) for event in log.events[:count])
-        del log.events[:count]
-        log.trimmed += count
-        log.size -= cost
-        self._size -= cost
+        return log.events.events_after(after_seq, limit)
 
     def wake_readers(self) -> None:
         for log in self._logs.values():
@@ -368,7 +332,7 @@ class MemoryEventBus:
                 break
             del self._finished[run_id]
             del self._logs[run_id]
-            self._size -= log.size
+            self._size -= log.events.size
             log.wake()  # a reader still waiting on it learns it is gone
         self._schedule_sweep()
 

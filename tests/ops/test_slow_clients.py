@@ -45,11 +45,12 @@ def strict_server(
 def small_bus_server(
     tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel
 ) -> Iterator[RunningServer]:
-    """Finished runs' event logs may hold 8 MiB together."""
+    """Finished runs' event logs may hold 480 KiB together (a finished log's token
+    deltas are packed: about 10 bytes a one-word delta, beside the completed message)."""
     workdir = tmp_path_factory.mktemp("small-bus")
     env = {
         "ASSISTD_OPENAI_BASE_URL": fake_model.base_url,
-        "ASSISTD_EVENT_LOG_MAX_BYTES": str(8 * 1024 * 1024),
+        "ASSISTD_EVENT_LOG_MAX_BYTES": str(480 * 1024),
     }
     with dedicated_server("sqlite", workdir, **env) as server:
         yield server
@@ -186,7 +187,7 @@ def test_a_reader_whose_runs_events_were_dropped_is_told_so(
     small_bus_server: RunningServer, fake_model: FakeModel
 ) -> None:
     with sdk_on(small_bus_server):
-        # About 10 MiB of events by the bus's estimate: dropped as the run ends.
+        # About 640 KB of events by the bus's estimate: dropped as the run ends.
         sock, thread_id, run_id = _stream_run(small_bus_server, fake_model, 40_000)
         with sock:
             wait_for(thread_id, run_id, "completed", timeout_s=120)

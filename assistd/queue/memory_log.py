@@ -1,0 +1,225 @@
+"""One run's event log as the in-process bus keeps it, and what its events cost.
+
+A streamed run publishes an event a token; 1,000 runs of 300 tokens held 300,000 event
+objects (an event, its delta, its text and its sequence number: about 200 bytes each)
+spread over the interpreter's small-object arenas, which it cannot give back to the
+system while anything else lives in them: after such a load the server stayed 60 %
+above its idle size. So only a log's newest events stay as published (live readers read
+them as before); older ones are packed, each run of consecutive token deltas of one
+message part becoming one text and an array of where each delta ends, and are unpacked
+again only for a reader that far behind (one reconnecting).
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Any
+
+from assistd.core.events import MessageDelta, RunEvent, StepDelta
+from assistd.core.objects import Message
+
+# What an event costs in memory beyond its text: the event, its payload object, the
+# sequence number and the log's slot (about 150 bytes measured for a token delta).
+EVENT_OVERHEAD = 200
+OBJECT_COST = 1024  # a run, step or message object, beside any text it carries
+PACKED_DELTA_COST = 4  # a packed delta: its end in the text (beside the text itself)
+PACKED_RUN_COST = 200  # a packed run of deltas: the object, its text's and array's headers
+
+TAIL = 32  # events a log keeps as published; past twice this, the older half is packed
+
+
+def event_cost(event: RunEvent) -> int:
+    """An estimate of the bytes an event holds, counting the text it carries."""
+    data = event.data
+    if isinstance(data, MessageDelta):
+        return EVENT_OVERHEAD + sys.getsizeof(data.text)
+    if isinstance(data, Message):
+        return OBJECT_COST + sum(sys.getsizeof(text) for text in _texts(data))
+    if isinstance(data, StepDelta):
+        return EVENT_OVERHEAD + sum(len(str(call)) for call in data.tool_calls)
+    return OBJECT_COST
+
+
+def _texts(message: Message) -> list[str]:
+    parts = (part.get("text") for part in message.content if isinstance(part, dict))
+    return [t["value"] for t in parts if isinstance(t, dict) and isinstance(t.get("value"), str)]
+
+
+@dataclass(slots=True)
+class _Deltas:
+    """Consecutive token deltas of one message part: their texts joined, and where each
+    ends in the joined text."""
+
+    first_seq: int
+    name: str
+    message_id: str
+    index: int
+    text: str
+    ends: array[int]
+
+    @property
+    def count(self) -> int:
+        return len(self.ends)
+
+    @property
+    def cost(self) -> int:
+        return PACKED_RUN_COST + sys.getsizeof(self.text) + PACKED_DELTA_COST * self.count
+
+    def continued_by(self, event: RunEvent, pending: int) -> bool:
+        """Whether `event` comes next, after `pending` texts not added yet."""
+        data = event.data
+        return (
+            event.seq == self.first_seq + self.count + pending
+            and event.name == self.name
+            and data.message_id == self.message_id
+            and data.index == self.index
+        )
+
+    def extend(self, texts: list[str]) -> None:
+        end = self.ends[-1] if self.ends else 0
+        for text in texts:
+            end += len(text)
+            self.ends.append(end)
+        self.text += "".join(texts)
+
+    def unpack(self, start: int, stop: int) -> list[RunEvent]:
+        """The events at positions start..stop-1 of this run, as they were published."""
+        ends, text, name, mid, index = self.ends, self.text, self.name, self.message_id, self.index
+        begin = ends[start - 1] if start else 0
+        out = []
+        for position in range(start, stop):
+            end = ends[position]
+            delta = MessageDelta(mid, text[begin:end], index)
+            out.append(RunEvent(self.first_seq + position, name, delta))
+            begin = end
+        return out
+
+    def drop_front(self, count: int) -> None:
+        cut = self.ends[count - 1]
+        self.text = self.text[cut:]
+        self.ends = array("I", (end - cut for end in self.ends[count:]))
+        self.first_seq += count
+
+
+_Packed = RunEvent | _Deltas
+
+
+class EventLog:
+    """A run's events in sequence order, from `trimmed + 1` to `last_seq`; `size` is the
+    estimated bytes they hold (see event_cost)."""
+
+    __slots__ = ("_packed", "_starts", "_tail", "_tail_first", "size", "trimmed")
+
+    def __init__(self) -> None:
+        self._packed: list[_Packed] = []  # the older events, compact
+        self._starts: list[int] = []  # each packed item's first sequence number
+        self._tail: list[RunEvent] = []  # the newest events, as published
+        self._tail_first = 1  # the sequence number of _tail[0]
+        self.size = 0
+        self.trimmed = 0  # events dropped from the front (a log kept to max_events)
+
+    @property
+    def last_seq(self) -> int:
+        return self._tail_first + len(self._tail) - 1
+
+    def __len__(self) -> int:
+        return self.last_seq - self.trimmed
+
+    def append(self, event: RunEvent) -> int:
+        """Adds the next event; returns how much `size` changed."""
+        before = self.size
+        self._tail.append(event)
+        self.size += event_cost(event)
+        if len(self._tail) >= 2 * TAIL:
+            self._pack(len(self._tail) - TAIL)
+        return self.size - before
+
+    def pack_all(self) -> int:
+        """Packs every event (the run has ended: no live reader needs them as they were);
+        returns how much `size` changed."""
+        before = self.size
+        self._pack(len(self._tail))
+        return self.size - before
+
+    def events_after(self, seq: int, limit: int) -> list[RunEvent]:
+        """Up to `limit` events after sequence number `seq` (seq >= trimmed)."""
+        if seq + 1 >= self._tail_first:
+            start = seq + 1 - self._tail_first
+            return self._tail[start : start + limit]
+        out: list[RunEvent] = []
+        item = bisect_right(self._starts, seq + 1) - 1
+        while len(out) < limit and item < len(self._packed):
+            out += _unpack(self._packed[item], seq + 1 + len(out), limit - len(out))
+            item += 1
+        return out + self._tail[: limit - len(out)]
+
+    def trim(self, count: int) -> int:
+        """Drops the oldest `count` events; returns how much `size` changed."""
+        before = self.size
+        self._pack(count - (self._tail_first - 1 - self.trimmed))  # what is not packed yet
+        while count > 0:
+            item = self._packed[0]
+            if isinstance(item, RunEvent) or item.count <= count:
+                taken = 1 if isinstance(item, RunEvent) else item.count
+                self.size -= _cost(item)
+                del self._packed[0], self._starts[0]
+            else:
+                taken = count
+                self.size -= item.cost
+                item.drop_front(count)
+                self.size += item.cost
+                self._starts[0] = item.first_seq
+            count -= taken
+            self.trimmed += taken
+        return self.size - before
+
+    def _pack(self, count: int) -> None:
+        if count <= 0:
+            return
+        packing, self._tail = self._tail[:count], self._tail[count:]
+        self._tail_first += count
+        last = self._packed[-1] if self._packed else None
+        texts: list[str] = []
+        for event in packing:
+            self.size -= event_cost(event)
+            if isinstance(event.data, MessageDelta):
+                if isinstance(last, _Deltas) and last.continued_by(event, len(texts)):
+                    texts.append(event.data.text)
+                    continue
+                last = self._flush(last, texts)
+                last = _Deltas(event.seq, event.name, event.data.message_id, event.data.index,
+                               "", array("I"))  # fmt: skip
+                self._packed.append(last)
+                self._starts.append(event.seq)
+                self.size += last.cost
+                texts = [event.data.text]
+            else:
+                last = self._flush(last, texts)
+                self._packed.append(event)
+                self._starts.append(event.seq)
+                self.size += event_cost(event)
+        self._flush(last, texts)
+
+    def _flush(self, last: _Packed | None, texts: list[str]) -> _Packed | None:
+        """Adds the pending `texts` to the packed deltas `last`."""
+        if texts and isinstance(last, _Deltas):
+            self.size -= last.cost
+            last.extend(texts)
+            self.size += last.cost
+            texts.clear()
+        return last
+
+
+def _cost(item: _Packed) -> int:
+    return event_cost(item) if isinstance(item, RunEvent) else item.cost
+
+
+def _unpack(item: _Packed, seq: int, limit: int) -> list[Any]:
+    """Up to `limit` events of a packed item from sequence number `seq` on."""
+    if isinstance(item, RunEvent):
+        return [item]
+    start = seq - item.first_seq
+    return item.unpack(start, min(item.count, start + limit))
