@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Scope
 from assistd.api import links
 from assistd.api.admin import openapi as admin_api
 from assistd.api.audit import AuditLog
+from assistd.api.body_send import BodySend
 from assistd.api.common import url_without_nul
 from assistd.api.dashscope import errors as dashscope_errors
 from assistd.api.dashscope import openapi as dashscope_api
@@ -210,5 +211,6 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
             body_max_bytes=settings.audit_body_max_bytes,
         )  # fmt: skip
     app.add_middleware(RequestLog)  # sees every request and its status
-    app.add_middleware(Observe, state=app.state)  # outermost: its span holds the log line
+    app.add_middleware(Observe, state=app.state)  # its span holds the log line
+    app.add_middleware(BodySend)  # outermost: a stream's middle frames skip the ones inside
     return app

@@ -32,6 +32,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from assistd.api.body_send import body_send
 from assistd.core import runs as rs
 from assistd.core.events import (
     FINAL_EVENTS,
@@ -249,7 +250,7 @@ class SseResponse(StreamingResponse):
 
         watcher = asyncio.ensure_future(watch())
         try:
-            await self.stream_response(send)
+            await self.stream_frames(send, body_send(scope, send))
         except asyncio.CancelledError:
             if not gone or task.uncancel() > 0:  # cancelled from outside: so be it
                 raise
@@ -259,6 +260,11 @@ class SseResponse(StreamingResponse):
             watcher.cancel()
 
     async def stream_response(self, send: Send) -> None:
+        await self.stream_frames(send, send)
+
+    async def stream_frames(self, send: Send, middle: Send) -> None:
+        """The start and the last message through `send`, the frames between through
+        `middle` (see api.body_send)."""
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
@@ -266,12 +272,12 @@ class SseResponse(StreamingResponse):
         async for chunk in self.body_iterator:
             assert isinstance(chunk, bytes)
             if held:
-                await send({"type": "http.response.body", "body": held, "more_body": True})
+                await middle({"type": "http.response.body", "body": held, "more_body": True})
             if chunk.endswith(_DONES):  # a done frame ends every leg
                 held = chunk
             else:
                 held = b""
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await middle({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": held, "more_body": False})
 
 
