@@ -16,7 +16,6 @@ import sys
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Any
 
 from assistd.core.events import MessageDelta, RunEvent, StepDelta
 from assistd.core.objects import Message
@@ -111,12 +110,13 @@ class EventLog:
     """A run's events in sequence order, from `trimmed + 1` to `last_seq`; `size` is the
     estimated bytes they hold (see event_cost)."""
 
-    __slots__ = ("_packed", "_starts", "_tail", "_tail_first", "size", "trimmed")
+    __slots__ = ("_packed", "_starts", "_tail", "_tail_costs", "_tail_first", "size", "trimmed")
 
     def __init__(self) -> None:
         self._packed: list[_Packed] = []  # the older events, compact
         self._starts: list[int] = []  # each packed item's first sequence number
         self._tail: list[RunEvent] = []  # the newest events, as published
+        self._tail_costs: list[int] = []  # their event_cost, not worked out again to pack
         self._tail_first = 1  # the sequence number of _tail[0]
         self.size = 0
         self.trimmed = 0  # events dropped from the front (a log kept to max_events)
@@ -131,8 +131,10 @@ class EventLog:
     def append(self, event: RunEvent) -> int:
         """Adds the next event; returns how much `size` changed."""
         before = self.size
+        cost = event_cost(event)
         self._tail.append(event)
-        self.size += event_cost(event)
+        self._tail_costs.append(cost)
+        self.size += cost
         if len(self._tail) >= 2 * TAIL:
             self._pack(len(self._tail) - TAIL)
         return self.size - before
@@ -180,12 +182,13 @@ class EventLog:
         if count <= 0:
             return
         packing, self._tail = self._tail[:count], self._tail[count:]
+        costs, self._tail_costs = self._tail_costs[:count], self._tail_costs[count:]
         self._tail_first += count
         last = self._packed[-1] if self._packed else None
         texts: list[str] = []
-        for event in packing:
-            self.size -= event_cost(event)
+        for event, cost in zip(packing, costs, strict=True):
             if isinstance(event.data, MessageDelta):
+                self.size -= cost
                 if isinstance(last, _Deltas) and last.continued_by(event, len(texts)):
                     texts.append(event.data.text)
                     continue
@@ -198,9 +201,8 @@ class EventLog:
                 texts = [event.data.text]
             else:
                 last = self._flush(last, texts)
-                self._packed.append(event)
+                self._packed.append(event)  # kept as it is, at the same cost
                 self._starts.append(event.seq)
-                self.size += event_cost(event)
         self._flush(last, texts)
 
     def _flush(self, last: _Packed | None, texts: list[str]) -> _Packed | None:
@@ -217,7 +219,7 @@ def _cost(item: _Packed) -> int:
     return event_cost(item) if isinstance(item, RunEvent) else item.cost
 
 
-def _unpack(item: _Packed, seq: int, limit: int) -> list[Any]:
+def _unpack(item: _Packed, seq: int, limit: int) -> list[RunEvent]:
     """Up to `limit` events of a packed item from sequence number `seq` on."""
     if isinstance(item, RunEvent):
         return [item]
