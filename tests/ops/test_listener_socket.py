@@ -56,19 +56,23 @@ def _acceptor() -> Iterator[tuple[GreedyAcceptor, int, _Accepted]]:
             transport.close()
 
 
-def _clients(port: int, count: int) -> list[socket.socket]:
-    """Connected clients: the kernel completes each handshake before any accept."""
-    return [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+@contextmanager
+def _clients(port: int, count: int) -> Iterator[None]:
+    """Connected clients, closed after: the kernel completes each handshake before any
+    accept."""
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for client in clients:
+            client.close()
 
 
 async def test_every_waiting_connection_is_accepted_at_one_turn() -> None:
-    with _acceptor() as (acceptor, port, made):
-        clients = _clients(port, 50)
+    with _acceptor() as (acceptor, port, made), _clients(port, 50):
         acceptor.accept_waiting()  # one readiness of the listening socket
         await made.settle(50)
         assert len(made) == 50
-        for client in clients:
-            client.close()
 
 
 async def test_accepted_connections_have_nodelay() -> None:
@@ -93,8 +97,7 @@ def _no_more_descriptors() -> Iterator[None]:
 
 
 async def test_out_of_descriptors_accepting_pauses_then_takes_up_what_waited() -> None:
-    with _acceptor() as (acceptor, port, made):
-        clients = _clients(port, 20)
+    with _acceptor() as (acceptor, port, made), _clients(port, 20):
         with _no_more_descriptors():
             acceptor.accept_waiting()  # EMFILE: pauses rather than spinning
             await asyncio.sleep(0.05)
@@ -102,8 +105,6 @@ async def test_out_of_descriptors_accepting_pauses_then_takes_up_what_waited() -
         await asyncio.sleep(ACCEPT_RETRY_S)
         await made.settle(20)
         assert len(made) == 20
-        for client in clients:
-            client.close()
 
 
 async def test_a_closed_acceptor_accepts_nothing_more() -> None:
