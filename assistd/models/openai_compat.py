@@ -21,6 +21,8 @@ from typing import Any
 import aiohttp
 import orjson
 import yarl
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_reqrep import ConnectionKey
 
 from assistd.logs import redact
 from assistd.models.base import ModelChunk, ModelError, ModelRequest, chunks_of
@@ -39,6 +41,25 @@ _RETRIED_STATUSES = frozenset({408, 409, 429})
 INITIAL_RETRY_S, MAX_RETRY_S, MAX_RETRY_AFTER_S = 0.5, 8.0, 60.0
 _UPSTREAM_TEXT = 4000  # characters of a refusal's body kept for the operator's log
 MAX_CONNECTIONS = 1000
+# Idle connections kept for the next call: at most MAX_KEPT an endpoint, each for about
+# KEEPALIVE_S, as the SDK's client kept them (httpx's 100 and 5 s). aiohttp alone keeps
+# every connection a burst opened, for 15 s: after a thousand concurrent runs, a
+# thousand idle sockets on both ends.
+MAX_KEPT = 100
+KEEPALIVE_S = 5.0
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, closing a finished call's connection once MAX_KEPT idle
+    ones wait for its endpoint already."""
+
+    def _release(
+        self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
+    ) -> None:
+        kept = self._conns.get(key)
+        if kept is not None and len(kept) >= MAX_KEPT:
+            should_close = True
+        super()._release(key, protocol, should_close=should_close)
 
 
 class _Refused(Exception):
@@ -85,7 +106,7 @@ class OpenAICompatBackend:
         if self._session is None or self._session.closed or self._loop is not loop:
             # As many connections as the SDK's client allowed (1,000): aiohttp's default
             # of 100 would queue the 101st concurrent run behind the others.
-            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
+            connector = _Connector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
             self._loop = loop
         return self._session
