@@ -208,11 +208,18 @@ def _quotas(settings: Settings, store: SqlStore, redis: Redis | None) -> Quotas:
 # deltas and, with what the runs hold, took about a tenth of a server's CPU under a
 # streaming load.
 GC_YOUNG_THRESHOLD = 20_000
+# Young collections between collections of the middle generation (CPython's default is
+# 10). What a stream holds survives young collections and waits there; at 10, a
+# 1,000-stream load met a middle collection every ten seconds or so, each a 50-70 ms
+# stall of every stream (bench/README.md). A middle collection walks only what entered
+# it and is still alive, so the wait between them does not grow one past the live set.
+GC_MIDDLE_THRESHOLD = 100
 
 
 def settle_collector() -> None:
     """Once started: what start-up made (modules, routes, the schema: most of the heap)
     lives as long as the process, so out of the collector's sight a full collection under
-    load walks only what the runs made; and young collections come less often."""
+    load walks only what the runs made; and young and middle collections come less
+    often."""
     gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, gc.get_threshold()[2])
