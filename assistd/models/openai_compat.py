@@ -51,7 +51,9 @@ KEEPALIVE_S = 5.0
 
 class _Connector(aiohttp.TCPConnector):
     """aiohttp's connector, closing a finished call's connection once MAX_KEPT idle
-    ones wait for its endpoint already."""
+    ones wait for its endpoint already. aiohttp has no setting for this; `_release` is
+    where a finished call's connection goes back (tests/ops/test_model_connections.py
+    fails if that changes)."""
 
     def _release(
         self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
