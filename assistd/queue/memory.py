@@ -215,10 +215,6 @@ class _RunLog:
     readers: list[asyncio.Future[None]] = field(default_factory=list)  # waiting for more
     finished_at: float | None = None
 
-    @property
-    def last_seq(self) -> int:
-        return self.events.last_seq
-
     def wake(self) -> None:
         readers, self.readers = self.readers, []
         for reader in readers:
@@ -272,7 +268,7 @@ class MemoryEventBus:
         log = self._logs.get(run_id)
         if log is None:
             log = self._logs[run_id] = _RunLog()
-        event = RunEvent(seq=log.last_seq + 1, name=name, data=data)
+        event = RunEvent(seq=log.events.last_seq + 1, name=name, data=data)
         self._size += log.events.append(event)
         if self._max_events is not None and len(log.events) > self._max_events:
             self._size += log.events.trim(len(log.events) - self._max_events)
@@ -290,7 +286,7 @@ class MemoryEventBus:
     async def last_seq(self, run_id: str) -> int:
         self._drop_old()
         log = self._logs.get(run_id)
-        return log.last_seq if log else 0
+        return log.events.last_seq if log else 0
 
     async def read(
         self, run_id: str, after_seq: int, timeout_s: float, limit: int = 256
@@ -299,7 +295,7 @@ class MemoryEventBus:
         log = self._logs.get(run_id)
         if log is None:
             raise EventLogGone(run_id)
-        if log.last_seq <= after_seq:
+        if log.events.last_seq <= after_seq:
             if timeout_s <= 0:
                 return []
             woken = self._sleepers.wait(timeout_s)
