@@ -10,13 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assistd.errors import NotFound
 from assistd.store import schema
+from assistd.store.prepared import kept
 
 
 @cache
 def _touch() -> Update:
     t = schema.threads
     query = update(t).where(t.c.workspace_id == bindparam("k_ws"), t.c.id == bindparam("k_id"))
-    return query.values(last_active_at=bindparam("at"))
+    return kept(query.values(last_active_at=bindparam("at")))
 
 
 async def touch_thread(conn: AsyncConnection, workspace_id: str, thread_id: str, at: int) -> None:

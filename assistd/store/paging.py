@@ -25,6 +25,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from assistd.core.objects import Page, PageRequest
 from assistd.errors import InvalidRequest, echo
+from assistd.store.prepared import kept
 
 T = TypeVar("T")
 
@@ -154,4 +155,4 @@ def first_page_by(table: Table, keys: tuple[str, ...], descending: bool, limit: 
     scope += [table.c[k] == bindparam(f"k_{k}") for k in keys]
     conditions, leading = _index_led(table, scope)
     order = [c.desc() if descending else c.asc() for c in [*leading, table.c.seq]]
-    return select(table).where(*conditions).order_by(*order).limit(limit + 1)
+    return kept(select(table).where(*conditions).order_by(*order).limit(limit + 1))

@@ -42,6 +42,7 @@ from assistd.core.ttl_rules import thread_ttl
 from assistd.store import audit, rows, schema
 from assistd.store.activity import touch_thread
 from assistd.store.paging import fetch_page, first_page_by, page_of
+from assistd.store.prepared import kept
 
 # Statuses of a run that is not finished (core.runs.ACTIVE, as plain strings for SQL).
 ACTIVE_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
@@ -62,30 +63,30 @@ def _where(table: Table, keys: tuple[str, ...]) -> list[ColumnElement[bool]]:
 
 @cache
 def select_by(table: Table, keys: tuple[str, ...]) -> Select[Any]:
-    return select(table).where(*_where(table, keys))
+    return kept(select(table).where(*_where(table, keys)))
 
 
 @cache
 def update_by(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Update:
     values = {c: bindparam(c, type_=table.c[c].type) for c in columns}
-    return update(table).where(*_where(table, keys)).values(values)
+    return kept(update(table).where(*_where(table, keys)).values(values))
 
 
 @cache
 def delete_by(table: Table, keys: tuple[str, ...]) -> Delete:
-    return delete(table).where(*_where(table, keys))
+    return kept(delete(table).where(*_where(table, keys)))
 
 
 @cache
 def insert_into(table: Table) -> Insert:
-    return insert(table)
+    return kept(insert(table))
 
 
 @cache
 def in_order(query: Select[Any]) -> Select[Any]:
     """`query` (one of the statements above) in creation order."""
     table = query.get_final_froms()[0]
-    return query.order_by(table.c.seq)
+    return kept(query.order_by(table.c.seq))
 
 
 @cache
@@ -255,7 +256,7 @@ class SqlThreadRepo(_Scoped):
 
 @cache
 def _lock_thread() -> Select[Any]:
-    return select_by(schema.threads, ("id",)).with_for_update()
+    return kept(select_by(schema.threads, ("id",)).with_for_update())
 
 
 @cache
@@ -270,7 +271,8 @@ def _lock_thread_for_run() -> Select[Any]:
         .limit(1)
         .scalar_subquery()
     )
-    return select_by(t, ("id",)).add_columns(active.label("active_run_id")).with_for_update(of=t)
+    query = select_by(t, ("id",)).add_columns(active.label("active_run_id"))
+    return kept(query.with_for_update(of=t))
 
 
 class SqlMessageRepo(_Scoped):
@@ -429,14 +431,14 @@ class SqlRunRepo(_Scoped):
 def _run_with_steps_flag() -> Select[Any]:
     t, steps = schema.runs, schema.run_steps
     has_steps = exists().where(steps.c.workspace_id == t.c.workspace_id, steps.c.run_id == t.c.id)
-    return select_by(t, ("thread_id", "id")).add_columns(has_steps.label("has_steps"))
+    return kept(select_by(t, ("thread_id", "id")).add_columns(has_steps.label("has_steps")))
 
 
 @cache
 def _active_run() -> Select[Any]:
     t = schema.runs
     query = select_by(t, ("thread_id",)).where(_active(t))
-    return query.order_by(t.c.seq.desc()).limit(1)
+    return kept(query.order_by(t.c.seq.desc()).limit(1))
 
 
 def _active(runs: Table) -> ColumnElement[bool]:

@@ -29,6 +29,7 @@ from assistd.store.base import (
 from assistd.store.knowledge import SqlKnowledgeRepo
 from assistd.store.migrations import upgrade
 from assistd.store.plugins import SqlPluginRepo
+from assistd.store.prepared import kept
 from assistd.store.repos import (
     SqlAssistantRepo,
     SqlFileRepo,
@@ -174,7 +175,7 @@ def _key_with_workspace() -> Select[Any]:
         w.c.limits.label("workspace_limits"),
     )  # fmt: skip
     query = select(k, *columns).join(w, w.c.id == k.c.workspace_id)
-    return query.where(k.c.key_hash == bindparam("k_hash"))
+    return kept(query.where(k.c.key_hash == bindparam("k_hash")))
 
 
 class SqlStore:

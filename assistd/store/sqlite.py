@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 from assistd.errors import ServiceUnavailable
-from assistd.store import audit
+from assistd.store import audit, prepared, sqlite_direct
 from assistd.store.sql import SqlStore
 from assistd.store.writer_lock import WriterLock
 
@@ -198,8 +198,17 @@ class _LoopConnection:
 
     def __init__(self, conn: Connection) -> None:
         self.sync_connection = conn
+        self._driver: Any = None
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if parameters and prepared.is_kept(statement):
+            many = parameters if isinstance(parameters, list) else [parameters]
+            dialect = self.sync_connection.dialect
+            plan = sqlite_direct.plan_for(statement, many, dialect)
+            if plan is not None:  # on the driver (store/sqlite_direct.py)
+                if self._driver is None:
+                    self._driver = self.sync_connection.connection.driver_connection
+                return sqlite_direct.execute(self._driver, plan, many, dialect)
         return self.sync_connection.execute(statement, parameters)
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from assistd.core.objects import JsonDict
 from assistd.store import schema
+from assistd.store.prepared import kept
 from assistd.store.transactions import Writing, read_transaction
 
 GROUPS = ("workspace", "key", "model", "day")
@@ -58,7 +59,7 @@ def _add_upsert(dialect_name: str) -> Any:
     stmt = (postgresql if dialect_name == "postgresql" else sqlite).insert(t)
     added = {name: t.c[name] + stmt.excluded[name] for name in COUNTS}
     keys = [t.c.workspace_id, t.c.key_id, t.c.model, t.c.day]
-    return stmt.on_conflict_do_update(index_elements=keys, set_=added)
+    return kept(stmt.on_conflict_do_update(index_elements=keys, set_=added))
 
 
 async def report(engine: AsyncEngine, where: UsageFilter) -> list[JsonDict]:
