@@ -156,6 +156,7 @@ def sqlite_sync_engine(url: str) -> Engine:
     return engine  # SqliteStore begins its transactions itself, waiting for locks in naps
 
 
+KEPT_CONNECTIONS = 8  # the pool's size
 _AUDIT_INSERT = audit.driver_insert(["?"] * len(audit.COLUMNS))
 SQLITE_BUSY = 5  # its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, ...) share the low byte
 _FIRST_NAP_S = 0.001
@@ -238,6 +239,7 @@ class SqliteStore(SqlStore):
         self.sync_engine = sqlite_sync_engine(url)
         self.busy_timeout_s = busy_timeout_s
         self._writer: tuple[asyncio.AbstractEventLoop, WriterLock] | None = None
+        self._idle: list[Connection] = []  # checked out, between transactions
 
     async def migrate(self) -> None:
         wait = _BusyWait(asyncio.get_running_loop().time() + self.busy_timeout_s)
@@ -271,8 +273,9 @@ class SqliteStore(SqlStore):
     async def _transaction(self, write: bool) -> AsyncIterator[AsyncConnection]:
         deadline = asyncio.get_running_loop().time() + self.busy_timeout_s if write else None
         lock = await self._writers_turn(deadline) if deadline is not None else None
+        conn = self._idle.pop() if self._idle else self.sync_engine.connect()
         try:
-            with self.sync_engine.connect() as conn, conn.begin():
+            with conn.begin():
                 await self._start(conn, deadline)
                 yield cast(AsyncConnection, _LoopConnection(conn))
         except DBAPIError as exc:  # rolled back by now: nothing was changed
@@ -283,8 +286,18 @@ class SqliteStore(SqlStore):
                 raise _busy() from exc
             raise
         finally:
+            self._put_back(conn)
             if lock is not None:
                 lock.release()
+
+    def _put_back(self, conn: Connection) -> None:
+        """Keeps a connection for the next transaction: checking one out of the pool and
+        back costs SQLAlchemy more than a short transaction's statements do."""
+        kept = not (conn.invalidated or conn.closed or conn.in_transaction())
+        if kept and len(self._idle) < KEPT_CONNECTIONS:
+            self._idle.append(conn)
+        else:
+            conn.close()
 
     async def _start(self, conn: Connection, write_deadline: float | None) -> None:
         """BEGIN on the driver (SQLAlchemy's begin() emits nothing for SQLite). A write
@@ -313,6 +326,8 @@ class SqliteStore(SqlStore):
         return int(cursor.lastrowid)
 
     async def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
         self.sync_engine.dispose()
         await super().close()
 

@@ -6,6 +6,7 @@ A real SQLite store; each comparison runs the same statement both ways on it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,39 @@ async def test_a_statement_needing_sqlalchemy_still_gets_it(sqlite: SqlStore) ->
     async with sqlite.connection() as conn:
         query = select(schema.api_keys.c.name).where(schema.api_keys.c.id == values["id"])
         assert (await conn.execute(query)).scalar_one() == ""
+
+
+async def test_a_kept_connection_starts_each_transaction_afresh(
+    sqlite: SqlStore, tmp_path: Path
+) -> None:
+    """Connections are kept between transactions: one that failed or was cancelled
+    half-way leaves nothing written and the next transaction on it commits normally."""
+    ws = await new_workspace(sqlite)
+    thread_id = await _thread(sqlite, ws)
+    failed, cancelled, kept = (_run_values(ws, thread_id) for _ in range(3))
+    statement = insert_into(schema.runs)
+    with pytest.raises(IntegrityError):
+        async with sqlite.connection(write=True) as conn:
+            await conn.execute(statement, failed)
+            await conn.execute(statement, failed)
+    started = asyncio.Event()
+
+    async def cut_off() -> None:
+        async with sqlite.connection(write=True) as conn:
+            await conn.execute(statement, cancelled)
+            started.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(cut_off())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with sqlite.connection(write=True) as conn:
+        await conn.execute(statement, kept)
+    other = open_store(Settings(data_dir=tmp_path))  # its own connections
+    try:
+        found = await _stored(other, "runs", [failed["id"], cancelled["id"], kept["id"]])
+    finally:
+        await other.close()
+    assert len(found) == 1 and found[0][2] == kept["assistant_id"]
