@@ -44,6 +44,11 @@ from assistd.store.activity import touch_thread
 from assistd.store.paging import fetch_page, first_page_by, page_of
 from assistd.store.prepared import kept
 
+# Columns a row keeps for life, left out of every UPDATE: SQLite rewrites the entries of
+# each index on a column an UPDATE sets, changed or not (a run's unique id and its place in
+# its thread, a step's in its run), and every page that touches goes to the log in full.
+_FOR_LIFE = frozenset({"id", "workspace_id", "thread_id", "run_id", "assistant_id", "created_at"})
+
 # Statuses of a run that is not finished (core.runs.ACTIVE, as plain strings for SQL).
 ACTIVE_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 
@@ -118,6 +123,7 @@ class _Scoped:
         await self.conn.execute(insert_into(table), {**values, "workspace_id": self.ws})
 
     async def _update(self, table: Table, values: dict[str, Any], **equals: str) -> Any:
+        values = {name: value for name, value in values.items() if name not in _FOR_LIFE}
         query = update_by(table, tuple(equals), tuple(values))
         return await self.conn.execute(query, {**values, **self.keys(**equals)})
 
