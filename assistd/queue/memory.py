@@ -280,7 +280,8 @@ class MemoryEventBus:
         else:
             log.finished_at = None
         log.wake()
-        self._drop_old()
+        if log.finished_at is not None or self._size > self._max_bytes:
+            self._drop_old()  # else nothing to drop: the sweep drops logs past retention
         return event
 
     async def last_seq(self, run_id: str) -> int:
@@ -291,8 +292,10 @@ class MemoryEventBus:
     async def read(
         self, run_id: str, after_seq: int, timeout_s: float, limit: int = 256
     ) -> list[RunEvent]:
-        self._drop_old()
         log = self._logs.get(run_id)
+        if log is not None and log.finished_at is not None:
+            self._drop_old()  # past its retention, a log is gone though the sweep is late
+            log = self._logs.get(run_id)
         if log is None:
             raise EventLogGone(run_id)
         if log.events.last_seq <= after_seq:
