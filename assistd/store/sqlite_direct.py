@@ -25,12 +25,17 @@ Convert = Callable[[Any], Any]
 class _Plan:
     """One kept statement, compiled for one set of parameter names."""
 
-    __slots__ = ("binds", "compiled", "names", "reads", "row", "sql")
+    __slots__ = ("binds", "compiled", "given", "names", "reads", "row", "sql")
 
-    def __init__(self, compiled: SQLCompiler, row: type[tuple[Any, ...]] | None) -> None:
+    def __init__(
+        self, compiled: SQLCompiler, keys: tuple[str, ...], row: type[tuple[Any, ...]] | None
+    ) -> None:
         self.compiled = compiled
         self.sql = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        # Every parameter comes from the caller's (none is a value the statement holds, as
+        # a LIMIT's is): taken as they are, without SQLAlchemy's construct_params.
+        self.given = not compiled.escaped_bind_names and set(self.names) <= set(keys)
         processors: Mapping[str, Any] = compiled._bind_processors
         self.binds = tuple(processors.get(name) for name in self.names)
         self.row = row
@@ -41,7 +46,7 @@ class _Plan:
             self.reads = tuple(c.type._cached_result_processor(dialect, None) for c in columns)
 
     def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:
-        values = self.compiled.construct_params(parameters)
+        values = parameters if self.given else self.compiled.construct_params(parameters)
         return [
             value if bind is None else bind(value)
             for bind, value in zip(self.binds, (values[name] for name in self.names), strict=True)
@@ -79,9 +84,9 @@ def _plan(statement: Any, keys: tuple[str, ...], dialect: Dialect) -> _Plan | No
     ):
         return None
     if compiled.isinsert or compiled.isupdate or compiled.isdelete:
-        return _Plan(compiled, None)
+        return _Plan(compiled, keys, None)
     row = _row_type([c.keyname for c in compiled._result_columns])
-    return _Plan(compiled, row) if row is not None else None
+    return _Plan(compiled, keys, row) if row is not None else None
 
 
 _plans: dict[tuple[int, tuple[str, ...]], _Plan | None] = {}

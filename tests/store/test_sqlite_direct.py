@@ -21,6 +21,7 @@ from assistd.core.objects import Message, Run, Thread
 from assistd.settings import Settings
 from assistd.store import rows, schema, sqlite_direct
 from assistd.store.factory import open_store
+from assistd.store.paging import first_page_by
 from assistd.store.repos import insert_into, select_by
 from assistd.store.sql import SqlStore
 from tests.support.store import new_workspace
@@ -179,3 +180,23 @@ async def test_a_kept_connection_starts_each_transaction_afresh(
     finally:
         await other.close()
     assert len(found) == 1 and found[0][2] == kept["assistant_id"]
+
+
+async def test_a_statement_holding_a_value_of_its_own_binds_it(sqlite: SqlStore) -> None:
+    """A first page's LIMIT is a value of the statement, not the caller's: it is bound
+    with the caller's parameters (the other statements take theirs as they come)."""
+    ws = await new_workspace(sqlite)
+    thread_id = await _thread(sqlite, ws)
+    messages = [
+        Message(new_id("msg"), thread_id, now_ms(), "user", [{"type": "text", "text": str(i)}])
+        for i in range(5)
+    ]
+    async with sqlite.workspace(ws, write=True) as unit:
+        await unit.messages.insert_many(messages)
+    statement = first_page_by(schema.messages, ("thread_id",), True, 2)
+    keys = {"k_ws": ws, "k_thread_id": thread_id}
+    async with sqlite.connection() as conn:
+        plan = sqlite_direct.plan_for(statement, [keys], conn.sync_connection.dialect)
+        assert plan is not None and not plan.given
+        found = (await conn.execute(statement, keys)).all()
+    assert [row.id for row in found] == [m.id for m in reversed(messages)][:3]  # limit + 1
