@@ -10,34 +10,24 @@ import orjson
 
 from assistd.models.base import ModelRequest, TextDelta
 from assistd.models.openai_compat import MAX_KEPT, OpenAICompatBackend
+from tests.support.upstream import SocketUpstream, chunk, read_request
 
 BURST = MAX_KEPT + 50
 
 
-class KeptAliveUpstream:
+class KeptAliveUpstream(SocketUpstream):
     """An OpenAI-compatible endpoint over HTTP/1.1 keep-alive, counting connections. It
     answers no request until `hold_for` requests are in (so they take that many
     connections at once), then answers each with one streamed word."""
 
     def __init__(self, hold_for: int) -> None:
+        super().__init__()
         self.hold_for = hold_for
         self.asked = 0
         self.opened = 0  # connections accepted, ever
         self.open = 0  # connections open now
         self._all_in = asyncio.Event()
         self._closes = asyncio.Condition()
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=512)
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/v1"
-
-    async def close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._server.wait_closed(), 5)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.opened += 1
@@ -62,13 +52,7 @@ class KeptAliveUpstream:
         return self.open
 
     async def _one_request(self, reader: asyncio.StreamReader, out: asyncio.StreamWriter) -> bool:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        await reader.readexactly(length)
+        await read_request(reader)
         self.asked += 1
         if self.asked >= self.hold_for:
             self._all_in.set()
@@ -76,10 +60,6 @@ class KeptAliveUpstream:
         out.write(_STREAMED_REPLY)
         await out.drain()
         return True
-
-
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n" % len(data) + data + b"\r\n"
 
 
 def _event(delta: dict[str, object]) -> bytes:
@@ -90,8 +70,8 @@ def _event(delta: dict[str, object]) -> bytes:
 _STREAMED_REPLY = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
     b"Transfer-Encoding: chunked\r\n\r\n"
-    + _chunk(_event({"content": "hi"}))
-    + _chunk(b"data: [DONE]\n\n")
+    + chunk(_event({"content": "hi"}))
+    + chunk(b"data: [DONE]\n\n")
     + b"0\r\n\r\n"
 )
 

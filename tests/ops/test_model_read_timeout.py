@@ -8,7 +8,6 @@ A real upstream on a socket, writing its reply's chunks on a script of pauses.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import orjson
@@ -16,49 +15,30 @@ import pytest
 
 from assistd.models.base import ModelError, ModelRequest, TextDelta
 from assistd.models.openai_compat import OpenAICompatBackend
+from tests.support.upstream import SocketUpstream, chunk, read_request
 
 TIMEOUT_S = 0.6
 
 _HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n" % len(data) + data + b"\r\n"
-
-
 def _word(text: str) -> bytes:
     choice = {"index": 0, "delta": {"content": text}, "finish_reason": None}
-    return _chunk(b"data: " + orjson.dumps({"id": "c", "choices": [choice]}) + b"\n\n")
+    return chunk(b"data: " + orjson.dumps({"id": "c", "choices": [choice]}) + b"\n\n")
 
 
-class PacedUpstream:
+class PacedUpstream(SocketUpstream):
     """Answers every request with a word after each pause of `pauses`, then the end; a
     pause of None is silence until the client drops the connection."""
 
     def __init__(self, pauses: list[float | None]) -> None:
+        super().__init__()
         self.pauses = pauses
         self.closed = asyncio.Event()  # the client dropped the connection
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/v1"
-
-    async def close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._server.wait_closed(), 5)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(
-                int(line.split(b":", 1)[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
-            await reader.readexactly(length)
+            await read_request(reader)
             writer.write(_HEAD)
             for n, pause in enumerate(self.pauses):
                 if pause is None:
@@ -67,7 +47,7 @@ class PacedUpstream:
                 await asyncio.sleep(pause)
                 writer.write(_word(f"w{n} "))
                 await writer.drain()
-            writer.write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+            writer.write(chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
             await writer.drain()
             await reader.read()  # until the client closes
         except (ConnectionError, asyncio.IncompleteReadError):

@@ -51,6 +51,13 @@ async def _thread(store: SqlStore, ws: str) -> str:
     return thread.id
 
 
+def _messages(thread_id: str, count: int) -> list[Message]:
+    return [
+        Message(new_id("msg"), thread_id, now_ms(), "user", [{"type": "text", "text": str(i)}])
+        for i in range(count)
+    ]
+
+
 def _direct(conn: Any, statement: Any, values: Any) -> bool:
     many = values if isinstance(values, list) else [values]
     return sqlite_direct.plan_for(statement, many, conn.sync_connection.dialect) is not None
@@ -119,10 +126,7 @@ async def test_a_duplicate_is_sqlalchemys_integrity_error(sqlite: SqlStore) -> N
 async def test_rows_inserted_at_once_are_all_written(sqlite: SqlStore) -> None:
     ws = await new_workspace(sqlite)
     thread_id = await _thread(sqlite, ws)
-    messages = [
-        Message(new_id("msg"), thread_id, now_ms(), "user", [{"type": "text", "text": str(i)}])
-        for i in range(3)
-    ]
+    messages = _messages(thread_id, 3)
     async with sqlite.workspace(ws, write=True) as unit:
         values = [{**rows.message_values(m), "workspace_id": ws} for m in messages]
         assert _direct(unit.messages.conn, insert_into(schema.messages), values)  # type: ignore[attr-defined]
@@ -187,10 +191,7 @@ async def test_a_statement_holding_a_value_of_its_own_binds_it(sqlite: SqlStore)
     with the caller's parameters (the other statements take theirs as they come)."""
     ws = await new_workspace(sqlite)
     thread_id = await _thread(sqlite, ws)
-    messages = [
-        Message(new_id("msg"), thread_id, now_ms(), "user", [{"type": "text", "text": str(i)}])
-        for i in range(5)
-    ]
+    messages = _messages(thread_id, 5)
     async with sqlite.workspace(ws, write=True) as unit:
         await unit.messages.insert_many(messages)
     statement = first_page_by(schema.messages, ("thread_id",), True, 2)
