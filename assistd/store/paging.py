@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -145,7 +145,9 @@ def page_of(
     return Page(items=[to_object(row) for row in items], has_more=len(rows) > limit)
 
 
-@lru_cache(maxsize=512)
+# Unbounded, as every kept statement's cache must be (store/prepared.py: one evicted and
+# built again would be kept twice): a page's limit is 1-100, so two orders make 200 at most.
+@cache
 def first_page_by(table: Table, keys: tuple[str, ...], descending: bool, limit: int) -> Select[Any]:
     """`fetch_page`'s statement for a first page (no cursor) of the rows whose `keys`
     columns equal the parameters `k_<key>` (and workspace_id `k_ws`), built once: a run
