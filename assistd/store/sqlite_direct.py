@@ -39,11 +39,12 @@ class _Plan:
         processors: Mapping[str, Any] = compiled._bind_processors
         self.binds = tuple(processors.get(name) for name in self.names)
         self.row = row
-        self.reads: tuple[Convert | None, ...] = ()
+        self.reads: tuple[Convert | None, ...] | None = None  # None: every column as it comes
         if row is not None:
             dialect = compiled.dialect
             columns = compiled._result_columns
-            self.reads = tuple(c.type._cached_result_processor(dialect, None) for c in columns)
+            reads = tuple(c.type._cached_result_processor(dialect, None) for c in columns)
+            self.reads = reads if any(reads) else None
 
     def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:
         values = parameters if self.given else self.compiled.construct_params(parameters)
@@ -55,9 +56,9 @@ class _Plan:
     def rows(self, fetched: list[Any]) -> list[Any]:
         assert self.row is not None
         make, reads = self.row, self.reads
-        if not any(reads):
+        if reads is None:
             return [tuple.__new__(make, r) for r in fetched]
-        pairs = ((zip(reads, r, strict=True)) for r in fetched)
+        pairs = (zip(reads, r, strict=True) for r in fetched)
         return [tuple.__new__(make, [v if f is None else f(v) for f, v in row]) for row in pairs]
 
 
