@@ -1,11 +1,13 @@
-"""Any OpenAI-compatible chat-completions endpoint, over aiohttp.
+"""Any OpenAI-compatible chat-completions endpoint, over models.http_stream.
 
 One backend per route, shared by every run on it (kept-alive connections, no per-run
-setup). Every run's first token waits on this call: the openai SDK's client (its aiohttp
-transport) took 0.56 ms of CPU and 0.66 ms to a reply's first chunk against a local
-endpoint, aiohttp alone 0.18 and 0.28 ms (bench/README.md). What the SDK did around the
-call is kept: retries of a failed connection, a timeout and a 408, 409, 429 or 5xx reply,
-with its backoff or the upstream's Retry-After, and the same errors for the same failures.
+setup). Every run's first token waits on this call, and every token of a streamed run
+is read through it: the openai SDK's client took 0.56 ms of CPU and 0.66 ms to a reply's
+first chunk against a local endpoint, aiohttp alone 0.18 and 0.28 ms, and aiohttp read a
+token for 27-29 us of CPU where http_stream takes 17 (bench/README.md). What the SDK did
+around the call is kept: retries of a failed connection, a timeout and a 408, 409, 429 or
+5xx reply, with its backoff or the upstream's Retry-After, and the same errors for the
+same failures.
 """
 
 from __future__ import annotations
@@ -18,14 +20,12 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 import yarl
-from aiohttp.client_proto import ResponseHandler
-from aiohttp.client_reqrep import ConnectionKey
 
 from assistd.logs import redact
 from assistd.models.base import ModelChunk, ModelError, ModelRequest, chunks_of
+from assistd.models.http_stream import HttpStreamClient, Limits, Reply, Target, UpstreamError
 
 # What a tenant is told for an upstream HTTP status: our words, never the upstream's.
 _STATUS_WORDS = {
@@ -40,57 +40,37 @@ _STATUS_WORDS = {
 _RETRIED_STATUSES = frozenset({408, 409, 429})
 INITIAL_RETRY_S, MAX_RETRY_S, MAX_RETRY_AFTER_S = 0.5, 8.0, 60.0
 _UPSTREAM_TEXT = 4000  # characters of a refusal's body kept for the operator's log
+# As many connections at once as the SDK's client allowed (1,000); idle ones kept for the
+# next call: at most MAX_KEPT an endpoint, each for about KEEPALIVE_S, as the SDK's client
+# kept them (httpx's 100 and 5 s). aiohttp kept every connection a burst opened, for
+# 15 s: after a thousand concurrent runs, a thousand idle sockets on both ends.
 MAX_CONNECTIONS = 1000
-# Idle connections kept for the next call: at most MAX_KEPT an endpoint, each for about
-# KEEPALIVE_S, as the SDK's client kept them (httpx's 100 and 5 s). aiohttp alone keeps
-# every connection a burst opened, for 15 s: after a thousand concurrent runs, a
-# thousand idle sockets on both ends.
 MAX_KEPT = 100
 KEEPALIVE_S = 5.0
+LIMITS = Limits(MAX_CONNECTIONS, MAX_KEPT, KEEPALIVE_S)
 WATCH_FRACTION = 0.25  # of the read timeout: how often a reply's body is checked on
 
 
-class _Connector(aiohttp.TCPConnector):
-    """aiohttp's connector, closing a finished call's connection once MAX_KEPT idle
-    ones wait for its endpoint already. aiohttp has no setting for this; `_release` is
-    where a finished call's connection goes back (tests/ops/test_model_connections.py
-    fails if that changes)."""
-
-    def _release(
-        self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
-    ) -> None:
-        kept = self._conns.get(key)
-        if kept is not None and len(kept) >= MAX_KEPT:
-            should_close = True
-        super()._release(key, protocol, should_close=should_close)
-
-
 class _ReadWatch:
-    """A reply's body read without a timer a chunk. aiohttp re-arms its read timer on
-    every chunk it receives (one cancelled and one made: 20,000 a second under 1,000
-    streams); this looks every WATCH_FRACTION of the timeout at how many bytes came,
-    and fails the read as that timer would once none came for the whole timeout (late
-    by a fraction of it at most). The reply's head is still timed by aiohttp."""
+    """A reply's body read without a timer a chunk (aiohttp re-armed one on every chunk
+    it received: 20,000 a second under 1,000 streams): this looks every WATCH_FRACTION
+    of the timeout at how many bytes came, and breaks the reply off once none came for
+    the whole timeout (late by a fraction of it at most)."""
 
-    def __init__(self, response: aiohttp.ClientResponse, timeout_s: float) -> None:
-        connection = response.connection
-        if connection is not None and connection.protocol is not None:
-            connection.protocol.read_timeout = None  # its next chunk drops the timer
-        self._response = response
+    def __init__(self, reply: Reply, timeout_s: float) -> None:
+        self._reply = reply
         self._timeout_s = timeout_s
         self._loop = asyncio.get_running_loop()
-        self._seen = response.content.total_bytes
+        self._seen = reply.total_bytes
         self._quiet_since = self._loop.time()
         self._handle = self._loop.call_later(timeout_s * WATCH_FRACTION, self._look)
 
     def _look(self) -> None:
-        now, seen = self._loop.time(), self._response.content.total_bytes
+        now, seen = self._loop.time(), self._reply.total_bytes
         if seen != self._seen:
             self._seen, self._quiet_since = seen, now
         elif now - self._quiet_since >= self._timeout_s:
-            failed = aiohttp.SocketTimeoutError("Timeout on reading data from socket")
-            self._response.content.set_exception(failed)
-            self._response.close()
+            self._reply.fail(TimeoutError("nothing came of the reply for the read timeout"))
             return
         self._handle = self._loop.call_later(self._timeout_s * WATCH_FRACTION, self._look)
 
@@ -117,41 +97,32 @@ class OpenAICompatBackend:
         extra_body: dict[str, Any] | None = None,
     ) -> None:
         url = yarl.URL(base_url)
-        self._url = str(url.with_user(None)).rstrip("/") + "/chat/completions"
-        self._headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         # Credentials in the URL are sent as basic auth, instead of the key (as the SDK's
-        # httpx client did); aiohttp refuses both at once.
-        self._auth = aiohttp.BasicAuth(url.user or "", url.password or "") if url.user else None
-        if self._auth is None:
-            self._headers["Authorization"] = f"Bearer {api_key or 'none'}"
+        # httpx client did).
+        if not url.user:
+            headers["Authorization"] = f"Bearer {api_key or 'none'}"
+        self._target = Target.of(str(url).rstrip("/") + "/chat/completions", headers)
         # Per connection and per read, as the SDK's timeout: a long reply is never cut.
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeout_s, sock_read=timeout_s
-        )
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.extra_body = extra_body or {}
         self.base_url = base_url
         # Literal secrets to strip from what the upstream says, wherever they show up.
         self._secrets = (api_key, url.password)
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: HttpStreamClient | None = None
 
-    def _current(self) -> aiohttp.ClientSession:
-        """One session per event loop: a session belongs to the loop it was made in."""
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._loop is not loop:
-            # As many connections as the SDK's client allowed (1,000): aiohttp's default
-            # of 100 would queue the 101st concurrent run behind the others.
-            connector = _Connector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-            self._loop = loop
-        return self._session
+    def _current(self) -> HttpStreamClient:
+        """One client per event loop: its connections belong to the loop they were made in."""
+        client = self._client
+        if client is None or client.loop is not asyncio.get_running_loop():
+            client = self._client = HttpStreamClient(self._target, self.timeout_s, LIMITS)
+        return client
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and self._loop is asyncio.get_running_loop():
-            await session.close()
+        client, self._client = self._client, None
+        if client is not None and client.loop is asyncio.get_running_loop():
+            await client.close()
 
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -189,16 +160,15 @@ class OpenAICompatBackend:
         return {**args, **extra}
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
-        response = await self._open(orjson.dumps(self._body(request)))
-        watch = _ReadWatch(response, self.timeout_s)
-        blocks = response.content.iter_any()
+        reply = await self._open(orjson.dumps(self._body(request)))
+        watch = _ReadWatch(reply, self.timeout_s)
         ended = False
         try:
-            async for data in sse_data(blocks):
+            async for data in sse_data(reply.blocks()):
                 for part in chunks_of(data):
                     yield part
             ended = True
-        except (aiohttp.ClientError, TimeoutError) as exc:  # the reply was cut short
+        except (UpstreamError, OSError, TimeoutError) as exc:  # the reply was cut short
             message = "The model endpoint broke off its reply"
             raise ModelError("model_error", message, self._detail(exc)) from exc
         except orjson.JSONDecodeError as exc:
@@ -206,36 +176,35 @@ class OpenAICompatBackend:
             raise ModelError("model_error", message, self._detail(exc)) from exc
         finally:
             watch.stop()
-            if ended:
-                _close_later(response, blocks)
+            if ended:  # the rest (the body's end, after [DONE]) is read off the run's path
+                reply.release()
             else:
-                response.close()
+                reply.close()
 
-    async def _open(self, body: bytes) -> aiohttp.ClientResponse:
+    async def _open(self, body: bytes) -> Reply:
         """The reply's head, once the upstream accepts the request; retried as the SDK
         retried it."""
         for attempt in range(self.max_retries + 1):
             try:
                 return await self._post(body)
-            except (_Refused, TimeoutError, aiohttp.ClientError) as exc:
+            except (_Refused, TimeoutError, UpstreamError, OSError) as exc:
                 if attempt == self.max_retries or not _retried(exc):
                     raise self._error(exc) from exc
                 await asyncio.sleep(_backoff(attempt, exc))
         raise AssertionError("unreachable")  # the loop's last turn returns or raises
 
-    async def _post(self, body: bytes) -> aiohttp.ClientResponse:
-        response = await self._current().post(
-            self._url, data=body, headers=self._headers, auth=self._auth
-        )
-        if response.status < 400:
-            return response
+    async def _post(self, body: bytes) -> Reply:
+        reply = await self._current().post(body)
+        if reply.status < 300:
+            return reply
         try:
-            text = (await response.text(errors="replace"))[:_UPSTREAM_TEXT]
-        except (aiohttp.ClientError, TimeoutError):
+            async with asyncio.timeout(self.timeout_s):
+                text = await reply.text(_UPSTREAM_TEXT)
+        except (UpstreamError, OSError, TimeoutError):
             text = ""
         finally:
-            response.release()
-        raise _Refused(response.status, text, response.headers)
+            reply.release()
+        raise _Refused(reply.status, text, reply.headers)
 
     def _error(self, exc: BaseException) -> ModelError:
         """What the tenant is told (our words) with the detail for the operator's log."""
@@ -245,7 +214,7 @@ class OpenAICompatBackend:
             )
             message = f"The model endpoint {words}: HTTP {exc.status}"
             return ModelError("model_error", message, self._detail(exc))
-        if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts are ones too
+        if isinstance(exc, TimeoutError):  # the connect and read timeouts are ones too
             message = "The model endpoint did not answer in time"
             return ModelError("model_timeout", message, self._detail(exc))
         message = "The model endpoint could not be reached"
@@ -294,28 +263,6 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
                 when = email.utils.parsedate_to_datetime(after)
                 seconds = when.timestamp() - time.time()
     return seconds if seconds is not None and 0 < seconds <= MAX_RETRY_AFTER_S else None
-
-
-# The rest of a reply after `[DONE]` (the chunked body's end) is read off the run's path,
-# for at most this long: a response closed before its end takes its connection with it,
-# and every run would then open a new one.
-_DRAIN_S = 5.0
-_draining: set[asyncio.Task[None]] = set()
-
-
-def _close_later(response: aiohttp.ClientResponse, blocks: AsyncIterator[bytes]) -> None:
-    task = asyncio.get_running_loop().create_task(_drain(response, blocks))
-    _draining.add(task)
-    task.add_done_callback(_draining.discard)
-
-
-async def _drain(response: aiohttp.ClientResponse, blocks: AsyncIterator[bytes]) -> None:
-    # The reply was complete: a failure here only means the connection is not kept.
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(_DRAIN_S):
-            async for _ in blocks:
-                pass
-    response.release()  # read to its end, its connection goes back to the pool
 
 
 async def sse_data(blocks: AsyncIterator[bytes]) -> AsyncIterator[Any]:
