@@ -1,6 +1,7 @@
 """A latency probe in its own process: plain GETs, one at a time, over one keep-alive
 connection, so that the load generator's busy event loop never delays the probe's own
-timing. Prints the latencies (ns) as one JSON list.
+timing. Prints the latencies (ns) and when each GET started (`time.perf_counter_ns`, one clock
+for every process of the machine) as JSON.
 
     python -m bench.probe URL KEY PATH --count N            # N GETs, then stop
     python -m bench.probe URL KEY PATH --until-stdin-closes # until told to stop
@@ -36,6 +37,7 @@ def main() -> None:
         threading.Thread(target=watch, daemon=True).start()
     client = RawClient(args.url, {"Authorization": f"Bearer {args.key}"})
     latencies: list[int] = []
+    started: list[int] = []
     errors = 0
     print("ready", file=sys.stderr, flush=True)
     while not stop.is_set() and (not args.count or len(latencies) + errors < args.count):
@@ -47,11 +49,14 @@ def main() -> None:
         elapsed = time.perf_counter_ns() - start
         if status == 200:
             latencies.append(elapsed)
+            started.append(start)
         else:
             errors += 1
         time.sleep(args.interval)
     client.close()
-    print(json.dumps({"latencies_ns": latencies, "errors": errors}), flush=True)
+    print(
+        json.dumps({"latencies_ns": latencies, "started_ns": started, "errors": errors}), flush=True
+    )
 
 
 if __name__ == "__main__":

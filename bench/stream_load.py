@@ -121,7 +121,8 @@ async def _assistd(t: Any, threads: list[str], plan: LoadPlan) -> dict[str, Any]
     sampler = asyncio.create_task(_sample_rss(t.proc, peak, stop))
     model = psutil.Process(t.model_pid)
     cpu0, model0, start = cpu_seconds(t.procs), cpu_seconds([model]), time.perf_counter()
-    found = await asyncio.to_thread(_generate, base, requests, "assistd", plan)
+    found = {"started_ns": time.perf_counter_ns()}
+    found |= await asyncio.to_thread(_generate, base, requests, "assistd", plan)
     found["server_cpu_s"] = round(cpu_seconds(t.procs) - cpu0, 2)
     found["model_cpu_s"] = round(cpu_seconds([model]) - model0, 2)
     found["load_wall_s"] = round(time.perf_counter() - start, 2)
@@ -159,6 +160,17 @@ async def stream_load(t: Any, plan: LoadPlan) -> dict[str, Any]:
     return _report(plan, rss_idle, _rss(t.proc), idle, direct, loaded)
 
 
+def _by_phase(gets: dict[str, Any], started_ns: int, ramp_s: float) -> dict[str, Any]:
+    """GET latency while the streams start (the ramp) and once all have started: run
+    creations and token relaying load the server differently."""
+    ramp_end = started_ns + int(ramp_s * 1e9)
+    pairs = list(zip(gets.get("started_ns", []), gets["latencies_ns"], strict=False))
+    return {
+        "ramp": stats_ms([lat / 1e6 for at, lat in pairs if at < ramp_end]),
+        "after_ramp": stats_ms([lat / 1e6 for at, lat in pairs if at >= ramp_end]),
+    }
+
+
 def _report(
     plan: LoadPlan,
     rss_idle: float,
@@ -185,6 +197,9 @@ def _report(
             "idle": get_idle,
             "under_load": get_load,
             "errors_under_load": loaded["get_under_load"]["errors"],
+            "under_load_by_phase": _by_phase(
+                loaded["get_under_load"], loaded["started_ns"], plan.ramp_s
+            ),
         },
         "rss_mib": {
             "idle": rss_idle,
@@ -235,6 +250,8 @@ def table(found: dict[str, Any]) -> str:
         f"  response head p50/p99 ms: assistd {p(found['response_head']['assistd'])}   "
         f"direct {p(found['response_head']['direct'])}",
         f"  GET p50/p99 ms: under load {p(lat['under_load'])}   idle {p(lat['idle'])}",
+        f"  GET p50/p99 ms: while the streams start {p(lat['under_load_by_phase']['ramp'])}"
+        f"   after {p(lat['under_load_by_phase']['after_ramp'])}",
         f"  server RSS MiB idle / peak / after: {rss['idle']} / {rss['peak']} / {rss['after']}"
         f" (x{rss['after_vs_idle']})",
         f"  CPU s: server {cpu['server']}, model {cpu['model']}, load generator "
