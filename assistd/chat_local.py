@@ -50,6 +50,7 @@ class _ServerThread(threading.Thread):
 def local_server(settings: Settings) -> Iterator[str]:
     """Serves the app on 127.0.0.1 for the block; yields its base URL."""
     from assistd import startup
+    from assistd.api.body_send import ServerSend
     from assistd.api.server_options import uvicorn_options
     from assistd.app import create_app
 
@@ -57,7 +58,7 @@ def local_server(settings: Settings) -> Iterator[str]:
     port = int(listener.getsockname()[1])
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
     config = uvicorn.Config(
-        create_app(settings), log_level="warning", log_config=None, access_log=False,
+        ServerSend(create_app(settings)), log_level="warning", log_config=None, access_log=False,
         **uvicorn_options(settings),
     )  # fmt: skip
     server = uvicorn.Server(config)

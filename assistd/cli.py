@@ -171,6 +171,7 @@ def serve(ctx: click.Context, /, no_worker: bool, **_: Any) -> None:
 
     from assistd import startup
     from assistd.api.acceptor import AssistdServer
+    from assistd.api.body_send import ServerSend
     from assistd.api.server_options import uvicorn_options
     from assistd.app import create_app
     from assistd.runtime import check_shape
@@ -184,7 +185,7 @@ def serve(ctx: click.Context, /, no_worker: bool, **_: Any) -> None:
         # Listen first, so a taken port fails before the store is locked or migrated.
         listener = startup.listen(settings.host, settings.port)
         config = uvicorn.Config(
-            create_app(settings, workers=not no_worker),
+            ServerSend(create_app(settings, workers=not no_worker)),
             log_level=settings.log_level,
             log_config=None,  # uvicorn's loggers print through ours (assistd.logs)
             access_log=False,  # our request lines replace it

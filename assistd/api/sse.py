@@ -25,19 +25,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import orjson
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from assistd.api.body_send import body_send
+from assistd.api.body_send import DirectWrite, body_send, direct_write
 from assistd.core import runs as rs
 from assistd.core.events import (
     FINAL_EVENTS,
     EventBus,
     EventLogGone,
+    FollowedBus,
     RunEvent,
     StreamError,
     run_event_name,
@@ -112,6 +113,16 @@ class StreamGate:
         bus.wake_readers()
 
 
+class DirectLine:
+    """How a stream's frames can be written at once, once its response has started (see
+    api.body_send.direct_write); None where they cannot."""
+
+    __slots__ = ("write",)
+
+    def __init__(self) -> None:
+        self.write: DirectWrite | None = None
+
+
 @dataclass(slots=True, frozen=True)
 class StreamSource:
     """What a stream reads, how it renders, and how it looks its run up."""
@@ -124,10 +135,14 @@ class StreamSource:
     heartbeat_s: float
     event_ids: bool = False  # write `id:<seq>` before each event (asked for, see above)
     framing: Framing = DASHSCOPE
+    direct: DirectLine = field(default_factory=DirectLine)
 
 
 class _Leg:
-    """One stream's progress through its run's events."""
+    """One stream's progress through its run's events. On a bus that hands events over
+    as they are published (core.events.FollowedBus), a leg waiting for its next event
+    takes each one that does not end it and writes its frame there and then, when the
+    response can be written at once (`take`)."""
 
     def __init__(self, source: StreamSource, after_seq: int) -> None:
         self.src = source
@@ -136,6 +151,9 @@ class _Leg:
         self.at = 0  # the next of `pending` to render
         self.last_run: Run | None = None
         self.over = False
+        self.took = False  # events taken since the last read began
+        bus = source.bus
+        self._follows = bus if isinstance(bus, FollowedBus) else None
 
     async def next_bytes(self) -> bytes:
         if self.src.gate.closing:
@@ -146,12 +164,38 @@ class _Leg:
             except EventLogGone:
                 return self._end_with_error(FELL_BEHIND)
             if not self.pending:
+                if self.took:  # not quiet: its frames went out as they came
+                    self.took = False
+                    return b""
                 return await self._quiet()
         return self._render_some()
 
     async def _read(self, timeout_s: float) -> None:
-        self.pending = await self.src.bus.read(self.src.run_id, self.seq, timeout_s, READ_LIMIT)
+        src = self.src
+        if self._follows is not None and src.direct.write is not None:
+            self.pending = await self._follows.follow(src.run_id, self, timeout_s, READ_LIMIT)
+        else:
+            self.pending = await src.bus.read(src.run_id, self.seq, timeout_s, READ_LIMIT)
         self.at = 0
+
+    def take(self, event: RunEvent) -> bool:
+        """Writes `event`'s frame at once (see the class), unless it ends the leg or the
+        response cannot be written to now: the next read has it then."""
+        src, write = self.src, self.src.direct.write
+        if write is None or event.seq != self.seq + 1 or event.name in FINAL_EVENTS:
+            return False
+        if src.gate.closing:
+            return False
+        rendered = src.render(event)
+        if rendered is not None:
+            seq = event.seq if src.event_ids else None
+            if not write(src.framing.frame(*rendered, seq)):
+                return False
+        self.seq = event.seq
+        if isinstance(event.data, Run):
+            self.last_run = event.data
+        self.took = True
+        return True
 
     def _render_some(self) -> bytes:
         chunk = bytearray()
@@ -235,6 +279,8 @@ class SseResponse(StreamingResponse):
     (some 70 us, on the way to every run's first token) and a loop pass before the first
     byte."""
 
+    direct: DirectLine | None = None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -250,7 +296,7 @@ class SseResponse(StreamingResponse):
 
         watcher = asyncio.ensure_future(watch())
         try:
-            await self.stream_frames(send, body_send(scope, send))
+            await self.stream_frames(send, body_send(scope, send), scope)
         except asyncio.CancelledError:
             if not gone or task.uncancel() > 0:  # cancelled from outside: so be it
                 raise
@@ -262,12 +308,15 @@ class SseResponse(StreamingResponse):
     async def stream_response(self, send: Send) -> None:
         await self.stream_frames(send, send)
 
-    async def stream_frames(self, send: Send, middle: Send) -> None:
+    async def stream_frames(self, send: Send, middle: Send, scope: Scope | None = None) -> None:
         """The start and the last message through `send`, the frames between through
-        `middle` (see api.body_send)."""
+        `middle`, or, where the server allows and the stream follows its run, written at
+        once (see api.body_send)."""
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
+        if self.direct is not None and scope is not None:
+            self.direct.write = direct_write(scope)
         held = b""  # a leg's last frames: its generator ends right after them
         async for chunk in self.body_iterator:
             assert isinstance(chunk, bytes)
@@ -281,9 +330,12 @@ class SseResponse(StreamingResponse):
         await send({"type": "http.response.body", "body": held, "more_body": False})
 
 
-def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
+def sse_response(frames: AsyncIterator[bytes], direct: DirectLine | None = None) -> SseResponse:
+    """`direct`: the stream's source's, to write its frames at once where it can."""
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return SseResponse(frames, media_type="text/event-stream;charset=UTF-8", headers=headers)
+    response = SseResponse(frames, media_type="text/event-stream;charset=UTF-8", headers=headers)
+    response.direct = direct
+    return response
 
 
 def wants_event_ids(request: Request) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from assistd.core.objects import JsonDict, Run
 
@@ -111,3 +111,28 @@ class EventBus(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Follower(Protocol):
+    """A reader of a run's events that can take an event the moment it is published."""
+
+    seq: int  # the last event it has
+
+    def take(self, event: RunEvent) -> bool:
+        """Handles `event` (the next after `seq`) at once, advancing `seq`, and says so;
+        False leaves it to the reader's next read."""
+        ...
+
+
+@runtime_checkable
+class FollowedBus(Protocol):
+    """A bus that hands a waiting reader each new event as it is published (one in this
+    process): a stream's token frame is then written in the publisher's step, where
+    waking the stream's task cost a task step through its whole chain of awaits."""
+
+    async def follow(
+        self, run_id: str, follower: Follower, timeout_s: float, limit: int = 256
+    ) -> list[RunEvent]:
+        """As `read` after `follower.seq`; while it waits, each new event is offered to
+        `follower.take` first, and only one it does not take ends the wait."""
+        ...

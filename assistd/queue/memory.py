@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import math
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistd.core.events import FINAL_EVENTS, EventLogGone, RunEvent
+from assistd.core.events import FINAL_EVENTS, EventLogGone, Follower, RunEvent
 from assistd.queue.base import DEFAULT_LEASE_S, Job, Lease
 from assistd.queue.memory_log import EventLog
+
+logger = logging.getLogger("assistd.bus")
 
 
 @dataclass(slots=True)
@@ -209,17 +212,34 @@ class _Sleepers:
             self._arm(nearest)
 
 
+_Take = Callable[[RunEvent], bool]
+
+
 @dataclass
 class _RunLog:
     events: EventLog = field(default_factory=EventLog)
-    readers: list[asyncio.Future[None]] = field(default_factory=list)  # waiting for more
+    # Reads waiting for more, each with the follower's `take` (None for a plain read).
+    readers: dict[asyncio.Future[None], _Take | None] = field(default_factory=dict)
     finished_at: float | None = None
 
-    def wake(self) -> None:
-        readers, self.readers = self.readers, []
-        for reader in readers:
-            if not reader.done():
+    def wake(self, event: RunEvent | None = None) -> None:
+        """Ends the waiting reads; a follower that takes `event` goes on waiting."""
+        readers, self.readers = self.readers, {}
+        for reader, take in readers.items():
+            if reader.done():
+                continue
+            if take is not None and event is not None and _taken(take, event):
+                self.readers[reader] = take
+            else:
                 reader.set_result(None)
+
+
+def _taken(take: _Take, event: RunEvent) -> bool:
+    try:
+        return take(event)
+    except Exception:  # a follower's failure must not fail the publisher
+        logger.exception("a stream could not take event %s of its run", event.seq)
+        return False
 
 
 class MemoryEventBus:
@@ -279,7 +299,7 @@ class MemoryEventBus:
             self._size += log.events.pack_all()  # no live reader needs them as published
         else:
             log.finished_at = None
-        log.wake()
+        log.wake(event)
         if log.finished_at is not None or self._size > self._max_bytes:
             self._drop_old()  # else nothing to drop: the sweep drops logs past retention
         return event
@@ -292,25 +312,40 @@ class MemoryEventBus:
     async def read(
         self, run_id: str, after_seq: int, timeout_s: float, limit: int = 256
     ) -> list[RunEvent]:
+        log = self._live_log(run_id)
+        if log.events.last_seq <= after_seq and timeout_s > 0:
+            await self._wait(run_id, log, timeout_s, None)
+        return self._after(run_id, log, after_seq, limit)
+
+    async def follow(
+        self, run_id: str, follower: Follower, timeout_s: float, limit: int = 256
+    ) -> list[RunEvent]:
+        log = self._live_log(run_id)
+        if log.events.last_seq <= follower.seq and timeout_s > 0:
+            await self._wait(run_id, log, timeout_s, follower.take)
+        return self._after(run_id, log, follower.seq, limit)
+
+    def _live_log(self, run_id: str) -> _RunLog:
         log = self._logs.get(run_id)
         if log is not None and log.finished_at is not None:
             self._drop_old()  # past its retention, a log is gone though the sweep is late
             log = self._logs.get(run_id)
         if log is None:
             raise EventLogGone(run_id)
-        if log.events.last_seq <= after_seq:
-            if timeout_s <= 0:
-                return []
-            woken = self._sleepers.wait(timeout_s)
-            log.readers.append(woken)
-            try:
-                await woken
-            finally:
-                self._sleepers.forget(woken)
-                if woken in log.readers:  # timed out or cancelled, not woken by the log
-                    log.readers.remove(woken)
-            if self._logs.get(run_id) is not log:
-                raise EventLogGone(run_id)
+        return log
+
+    async def _wait(self, run_id: str, log: _RunLog, timeout_s: float, take: _Take | None) -> None:
+        woken = self._sleepers.wait(timeout_s)
+        log.readers[woken] = take
+        try:
+            await woken
+        finally:
+            self._sleepers.forget(woken)
+            log.readers.pop(woken, None)  # timed out or cancelled, not woken by the log
+        if self._logs.get(run_id) is not log:
+            raise EventLogGone(run_id)
+
+    def _after(self, run_id: str, log: _RunLog, after_seq: int, limit: int) -> list[RunEvent]:
         if after_seq < log.events.trimmed:  # the reader's next events were trimmed away
             raise EventLogGone(run_id)
         return log.events.events_after(after_seq, limit)

@@ -52,7 +52,7 @@ def _stream(
     prefix: bytes = b"",
 ) -> Response:
     source = _source(request, ws, thread_id, run_id, ids)
-    return sse_response(run_frames(source, after_seq, prefix))
+    return sse_response(run_frames(source, after_seq, prefix), source.direct)
 
 
 # Registered before the thread routes: `POST /threads/runs` must not be taken for an
@@ -173,7 +173,7 @@ async def events(
     ids = wants_event_ids(request) or LAST_EVENT_ID in request.headers
     await runs.get_run(ws, thread_id, run_id)  # another workspace's run is a 404
     source = _source(request, ws, thread_id, run_id, ids)
-    return sse_response(await resumed_frames(source, after))
+    return sse_response(await resumed_frames(source, after), source.direct)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps")

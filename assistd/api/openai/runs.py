@@ -59,7 +59,7 @@ def _stream(
         runs.bus, run_id, render_runs.EventRenderer(_content(request)), stored_run, state.streams,
         state.settings.sse_heartbeat_s, framing=OPENAI,
     )  # fmt: skip
-    return sse_response(run_frames(source, after_seq, prefix))
+    return sse_response(run_frames(source, after_seq, prefix), source.direct)
 
 
 def _run_answer(request: Request, run: Run) -> Response:
