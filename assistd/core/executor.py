@@ -14,7 +14,7 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from assistd.core import citations, rag
@@ -362,8 +362,9 @@ class Executor:
             nonempty=nonempty,
             **ro.turn_shape(run, turn.offered, forced),
         )
+        take_text = self._text_taker(run, turn)
         with self.telemetry.model_call(run.model):
-            async for chunk in resolved.backend.stream(request):
+            async for chunk in resolved.backend.stream(request, take_text):
                 if isinstance(chunk, TextDelta):
                     await self._on_text(job, run, turn, chunk.text)
                 elif isinstance(chunk, ToolCallDelta):
@@ -372,6 +373,22 @@ class Executor:
                     turn.usage = chunk
                 elif isinstance(chunk, Finish):
                     turn.finish = chunk.reason
+
+    def _text_taker(self, run: Run, turn: Turn) -> Callable[[str], bool]:
+        """Publishes a token of the reply where the model's connection receives it, once
+        the reply's message is open (opening it is a transaction: `_on_text`)."""
+
+        def take(text: str) -> bool:
+            message = turn.message
+            if message is None:
+                return False
+            delta = MessageDelta(message.id, text)
+            if not self.journal.publish_now(run.id, "thread.message.delta", delta):
+                return False
+            turn.text.append(text)
+            return True
+
+        return take
 
     async def _on_text(self, job: RunJob, run: Run, turn: Turn, text: str) -> None:
         turn.text.append(text)

@@ -255,6 +255,24 @@ class Journal:
             queued = self._unsettled[run_id] = deque()
         queued.append(future)
 
+    def publish_now(self, run_id: str, name: str, data: Any) -> bool:
+        """`publish` of a delta where it need not wait: False (nothing published) where
+        it would, for an earlier event of the run to settle or for a final event."""
+        if name in FINAL_EVENTS:
+            return False
+        queued = self._unsettled.get(run_id)
+        if queued and (_settled(queued[0]) or len(queued) >= MAX_UNSETTLED):
+            return False  # `publish` raises a failed one's error, or waits for room
+        future = self.bus.publish_soon(run_id, name, data)
+        if future is None:  # an in-process bus: in the log already
+            return True
+        if isinstance(future, asyncio.Future):  # its error is raised later, not logged
+            future.add_done_callback(_retrieve)
+        if queued is None:
+            queued = self._unsettled[run_id] = deque()
+        queued.append(future)
+        return True
+
     def forget(self, run_id: str) -> None:
         """Stops keeping the run's queued events (its execution ended): they still go
         out, and a failure of theirs is dropped (the run's state is in the store)."""

@@ -7,7 +7,7 @@ route to speaks (or, for the local model, is made to speak).
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,8 +87,18 @@ class ModelError(Exception):
         super().__init__(self.message)
 
 
+# Takes a piece of the reply's text at once and says so; False leaves it in the stream.
+TextTaker = Callable[[str], bool]
+
+
 class ModelBackend(Protocol):
-    def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]: ...
+    def stream(
+        self, request: ModelRequest, take_text: TextTaker | None = None
+    ) -> AsyncIterator[ModelChunk]:
+        """The reply's chunks, in order. A backend may hand a text chunk to `take_text`
+        as it arrives instead, when nothing is queued ahead of it (models.reply_feed);
+        one it takes is not in the stream. A backend may also never call it."""
+        ...
 
 
 def chunks_of(data: Any) -> list[ModelChunk]:

@@ -18,7 +18,7 @@ import base64
 import contextlib
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -85,6 +85,27 @@ class Reply:
         """Body bytes received so far (a watch on a stalled reply looks at it)."""
         return self._connection.body_bytes
 
+    @property
+    def ended(self) -> bool:
+        """The whole body is in."""
+        return self._connection.complete
+
+    def feed_to(self, sink: Callable[[bytes], bool]) -> None:
+        """Hands the body to `sink` as it arrives, in the connection's step, from what
+        came already on; `sink` says whether the reader waiting in `wait` should wake."""
+        connection = self._connection
+        while block := connection.take_buffered():
+            sink(block)
+        connection.sink = sink
+
+    async def wait(self) -> None:
+        """Until the sink asks for the reader, the body ends, or the reply fails (raised)."""
+        connection = self._connection
+        connection.check()
+        if not connection.complete:
+            await connection.more()
+            connection.check()
+
     async def blocks(self) -> AsyncIterator[bytes]:
         """The body as it arrives, to its end; raises if the reply breaks off."""
         connection = self._connection
@@ -138,6 +159,7 @@ class _Connection(asyncio.Protocol):
         self._until_eof = False  # no length and not chunked: the body ends with the connection
         self._error: BaseException | None = None
         self._drain: asyncio.TimerHandle | None = None
+        self.sink: Callable[[bytes], bool] | None = None
         self.body_bytes = 0
         self.complete = False
         self.closed = False
@@ -189,8 +211,12 @@ class _Connection(asyncio.Protocol):
             self._head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
-        self._blocks.append(body)
         self.body_bytes += len(body)
+        if self.sink is not None:
+            if self.sink(body):
+                self._wake()
+            return
+        self._blocks.append(body)
         self._buffered += len(body)
         if self._buffered > HIGH_WATER and not self._paused and self.transport is not None:
             self._paused = True
@@ -214,6 +240,17 @@ class _Connection(asyncio.Protocol):
         self._head = self._loop.create_future()
         self.transport.write(request)
         await self._head
+
+    def take_buffered(self) -> bytes:
+        """What came of the body and was not read yet (b"" if nothing)."""
+        if not self._blocks:
+            return b""
+        return self.take()
+
+    def check(self) -> None:
+        """Raises the reply's failure, if it failed."""
+        if self._error is not None:
+            raise self._error
 
     def take(self) -> bytes:
         if self._blocks:
@@ -267,6 +304,7 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self.reply, self._head, self.released, self.complete = None, None, False, False
+        self.sink = None
         self._blocks.clear()  # what a reader left unread of the reply
         self.body_bytes = self._buffered = 0
         if self._paused and self.transport is not None:

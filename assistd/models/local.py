@@ -27,6 +27,7 @@ from assistd.models.base import (
     ModelError,
     ModelRequest,
     TextDelta,
+    TextTaker,
     Usage,
     chunks_of,
 )
@@ -137,7 +138,11 @@ class LocalBackend:
             body["response_format"] = request.response_format
         return body
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def stream(
+        self, request: ModelRequest, take_text: TextTaker | None = None
+    ) -> AsyncIterator[ModelChunk]:
+        """Every chunk in the stream (`take_text` is not used: tokens come a few hundred
+        a second, from a thread)."""
         body = self._body(request)
         if request.nonempty and request.response_schema is None:
             async for chunk in self._nonempty(body):

@@ -24,8 +24,9 @@ import orjson
 import yarl
 
 from assistd.logs import redact
-from assistd.models.base import ModelChunk, ModelError, ModelRequest, chunks_of
+from assistd.models.base import ModelChunk, ModelError, ModelRequest, TextTaker
 from assistd.models.http_stream import HttpStreamClient, Limits, Reply, Target, UpstreamError
+from assistd.models.reply_feed import ReplyFeed
 
 # What a tenant is told for an upstream HTTP status: our words, never the upstream's.
 _STATUS_WORDS = {
@@ -159,14 +160,28 @@ class OpenAICompatBackend:
             )  # not an OpenAI parameter; vLLM, llama.cpp and DashScope take it
         return {**args, **extra}
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def stream(
+        self, request: ModelRequest, take_text: TextTaker | None = None
+    ) -> AsyncIterator[ModelChunk]:
+        """The reply's chunks; text that `take_text` takes as it arrives (see
+        models.reply_feed) is not among them."""
         reply = await self._open(orjson.dumps(self._body(request)))
         watch = _ReadWatch(reply, self.timeout_s)
+        feed = ReplyFeed(take_text)
+        reply.feed_to(feed.feed)
         ended = False
         try:
-            async for data in sse_data(reply.blocks()):
-                for part in chunks_of(data):
-                    yield part
+            while True:
+                while feed.queue:
+                    yield feed.queue.popleft()
+                if feed.failure is not None:
+                    raise feed.failure
+                if feed.done:
+                    break
+                if reply.ended:
+                    feed.finish()
+                    continue
+                await reply.wait()
             ended = True
         except (UpstreamError, OSError, TimeoutError) as exc:  # the reply was cut short
             message = "The model endpoint broke off its reply"
@@ -263,24 +278,3 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
                 when = email.utils.parsedate_to_datetime(after)
                 seconds = when.timestamp() - time.time()
     return seconds if seconds is not None and 0 < seconds <= MAX_RETRY_AFTER_S else None
-
-
-async def sse_data(blocks: AsyncIterator[bytes]) -> AsyncIterator[Any]:
-    """The parsed JSON of each server-sent event's data, up to `[DONE]`."""
-    buffer = b""
-    data: list[bytes] = []
-    async for block in blocks:
-        buffer += block
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            line = line.rstrip(b"\r")
-            if line.startswith(b"data:"):
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
-            elif not line and data:
-                payload = b"\n".join(data)
-                data = []
-                if payload == b"[DONE]":
-                    return
-                yield orjson.loads(payload)
-    if data and data != [b"[DONE]"]:  # a stream cut off without its closing blank line
-        yield orjson.loads(b"\n".join(data))

@@ -27,6 +27,7 @@ from assistd.models.base import (
     ModelChunk,
     ModelRequest,
     TextDelta,
+    TextTaker,
     ToolCallDelta,
     Usage,
 )
@@ -206,7 +207,11 @@ class PromptedToolCalls:
     def __init__(self, inner: ModelBackend) -> None:
         self.inner = inner
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def stream(
+        self, request: ModelRequest, take_text: TextTaker | None = None
+    ) -> AsyncIterator[ModelChunk]:
+        """Every chunk in the stream: what the inner backend says passes through this
+        first (`take_text` is not used)."""
         if not request.tools:
             if _has_tool_turns(request.messages):
                 request = replace(request, messages=plain_history(request.messages))

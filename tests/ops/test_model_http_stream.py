@@ -222,3 +222,42 @@ async def test_calls_past_the_connection_cap_wait_for_a_connection() -> None:
     finally:
         await client.close()
         await upstream.close()
+
+
+async def test_text_taken_as_it_arrives_is_not_in_the_stream_and_the_order_holds() -> None:
+    """The taker declines the second word: it and everything behind it (the reply comes
+    in one block) come through the stream, in order."""
+    words = [f"w{i} " for i in range(6)]
+    body = b"".join(chunk(_event(w)) for w in words)
+    usage = {"id": "c", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 6}}
+    reply = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + body
+        + chunk(b"data: " + orjson.dumps(usage) + b"\n\n")
+        + chunk(b"data: [DONE]\n\n")
+        + b"0\r\n\r\n"
+    )
+    upstream = ScriptedUpstream(reply)
+    backend = OpenAICompatBackend(await upstream.start(), "key")
+    seen: list[tuple[str, str]] = []
+
+    def take(text: str) -> bool:
+        if text == "w1 ":
+            return False
+        seen.append(("taken", text))
+        return True
+
+    try:
+        async for part in backend.stream(REQUEST, take):
+            seen.append(
+                ("stream", part.text if isinstance(part, TextDelta) else type(part).__name__)
+            )
+    finally:
+        await backend.close()
+        await upstream.close()
+    assert "".join(text for _, text in seen if text.startswith("w")) == "".join(words)
+    assert seen[0] == ("taken", "w0 ")
+    assert seen[1] == ("stream", "w1 ")
+    assert ("stream", "Usage") in seen
+    # all six words arrive in one block: behind the declined one, the rest are queued too
+    assert [how for how, text in seen if text.startswith("w")][1:] == ["stream"] * 5
