@@ -10,7 +10,7 @@ message (compression, say) would have to go outside BodySend.
 
 Outside them all, and outside the framework's own wrappers, ServerSend keeps the server's
 `send` in the scope. Where the server is uvicorn's httptools protocol, a stream's frames
-can then be written without a coroutine at all (`direct_write`): an in-process bus hands
+can then be written without a coroutine at all (`DirectWriter`): an in-process bus hands
 a token to the stream that follows it in the publisher's step (api.sse), instead of
 waking the stream's task, which resumes through every await of the request's chain
 (some 25 frames) to write one frame and suspends through them again.
@@ -18,17 +18,13 @@ waking the stream's task, which resumes through every await of the request's cha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 SCOPE_KEY = "assistd.body_send"
 SERVER_SEND_KEY = "assistd.server_send"
-
-# Writes one chunk of a response body at once; False when it cannot now (the client is
-# slow, gone, or the response over), and then nothing was written.
-DirectWrite = Callable[[bytes], bool]
 
 
 class BodySend:
@@ -60,19 +56,83 @@ class ServerSend:
         await self.app(scope, receive, send)
 
 
-def direct_write(scope: Scope) -> DirectWrite | None:
-    """A synchronous write of a chunked response's body chunks, where the server is
-    uvicorn's httptools protocol (the same bytes its `send` writes for a chunk), else
-    None. Only once the response has started."""
+class _Cork:
+    """Direct writes held until the end of the event loop's pass, each transport's in
+    one write: a fast model's reply comes many tokens a read, and a system call a token
+    cost a third of the relay rate. One callback a pass flushes them all, before any
+    task woken in the pass runs (the loop's queue is first in, first out), so a stream's
+    own later writes stay behind them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._held: dict[asyncio.WriteTransport, list[bytes]] = {}
+
+    def write(self, transport: asyncio.WriteTransport, data: bytes) -> None:
+        held = self._held.get(transport)
+        if held is not None:
+            held.append(data)
+            return
+        if not self._held:
+            self._loop.call_soon(self._flush)
+        self._held[transport] = [data]
+
+    def flush(self, transport: asyncio.WriteTransport) -> None:
+        """Writes what `transport` holds now (before anything else is written to it)."""
+        parts = self._held.pop(transport, None)
+        if parts and not transport.is_closing():
+            transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def _flush(self) -> None:
+        held, self._held = self._held, {}
+        for transport, parts in held.items():
+            if not transport.is_closing():
+                transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+
+
+_corks: dict[asyncio.AbstractEventLoop, _Cork] = {}
+
+
+def _cork() -> _Cork:
+    loop = asyncio.get_running_loop()
+    cork = _corks.get(loop)
+    if cork is None:
+        _corks.clear()  # a loop before this one (tests) is done with
+        cork = _corks[loop] = _Cork(loop)
+    return cork
+
+
+class DirectWriter:
+    """Writes a chunked response's body chunks without a coroutine (the same bytes the
+    server's `send` writes for a chunk); they go out by the end of the loop's pass (see
+    _Cork), and `flush` sends them before anything goes through the server's `send`."""
+
+    __slots__ = ("_cork", "_cycle", "_flow", "_transport")
+
+    def __init__(self, cycle: RequestResponseCycle, cork: _Cork) -> None:
+        self._cycle, self._flow, self._transport, self._cork = (
+            cycle,
+            cycle.flow,
+            cycle.transport,
+            cork,
+        )
+
+    def write(self, body: bytes) -> bool:
+        """Writes `body` as one chunk; False (nothing written) where the client is slow
+        or gone, or the response is over."""
+        cycle = self._cycle
+        if self._flow.write_paused or cycle.disconnected or cycle.response_complete:
+            return False
+        self._cork.write(self._transport, b"%x\r\n%s\r\n" % (len(body), body))
+        return True
+
+    def flush(self) -> None:
+        self._cork.flush(self._transport)
+
+
+def direct_writer(scope: Scope) -> DirectWriter | None:
+    """A DirectWriter for the response, where the server is uvicorn's httptools protocol
+    and the response is chunked, else None. Only once the response has started."""
     cycle = getattr(scope.get(SERVER_SEND_KEY), "__self__", None)
     if type(cycle) is not RequestResponseCycle or not cycle.chunked_encoding:
         return None
-    transport, flow = cycle.transport, cycle.flow
-
-    def write(body: bytes) -> bool:
-        if flow.write_paused or cycle.disconnected or cycle.response_complete:
-            return False
-        transport.write(b"%x\r\n%s\r\n" % (len(body), body))
-        return True
-
-    return write
+    return DirectWriter(cycle, _cork())

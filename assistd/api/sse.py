@@ -32,7 +32,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from assistd.api.body_send import DirectWrite, body_send, direct_write
+from assistd.api.body_send import DirectWriter, body_send, direct_writer
 from assistd.core import runs as rs
 from assistd.core.events import (
     FINAL_EVENTS,
@@ -115,12 +115,16 @@ class StreamGate:
 
 class DirectLine:
     """How a stream's frames can be written at once, once its response has started (see
-    api.body_send.direct_write); None where they cannot."""
+    api.body_send.DirectWriter); None where they cannot."""
 
-    __slots__ = ("write",)
+    __slots__ = ("writer",)
 
     def __init__(self) -> None:
-        self.write: DirectWrite | None = None
+        self.writer: DirectWriter | None = None
+
+    def flush(self) -> None:
+        if self.writer is not None:
+            self.writer.flush()
 
 
 @dataclass(slots=True, frozen=True)
@@ -172,7 +176,7 @@ class _Leg:
 
     async def _read(self, timeout_s: float) -> None:
         src = self.src
-        if self._follows is not None and src.direct.write is not None:
+        if self._follows is not None and src.direct.writer is not None:
             self.pending = await self._follows.follow(src.run_id, self, timeout_s, READ_LIMIT)
         else:
             self.pending = await src.bus.read(src.run_id, self.seq, timeout_s, READ_LIMIT)
@@ -181,15 +185,15 @@ class _Leg:
     def take(self, event: RunEvent) -> bool:
         """Writes `event`'s frame at once (see the class), unless it ends the leg or the
         response cannot be written to now: the next read has it then."""
-        src, write = self.src, self.src.direct.write
-        if write is None or event.seq != self.seq + 1 or event.name in FINAL_EVENTS:
+        src, writer = self.src, self.src.direct.writer
+        if writer is None or event.seq != self.seq + 1 or event.name in FINAL_EVENTS:
             return False
         if src.gate.closing:
             return False
         rendered = src.render(event)
         if rendered is not None:
             seq = event.seq if src.event_ids else None
-            if not write(src.framing.frame(*rendered, seq)):
+            if not writer.write(src.framing.frame(*rendered, seq)):
                 return False
         self.seq = event.seq
         if isinstance(event.data, Run):
@@ -315,11 +319,14 @@ class SseResponse(StreamingResponse):
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        if self.direct is not None and scope is not None:
-            self.direct.write = direct_write(scope)
+        direct = self.direct
+        if direct is not None and scope is not None:
+            direct.writer = direct_writer(scope)
         held = b""  # a leg's last frames: its generator ends right after them
         async for chunk in self.body_iterator:
             assert isinstance(chunk, bytes)
+            if direct is not None:
+                direct.flush()  # frames written at once go first
             if held:
                 await middle({"type": "http.response.body", "body": held, "more_body": True})
             if chunk.endswith(_DONES):  # a done frame ends every leg
@@ -327,6 +334,8 @@ class SseResponse(StreamingResponse):
             else:
                 held = b""
                 await middle({"type": "http.response.body", "body": chunk, "more_body": True})
+        if direct is not None:
+            direct.flush()
         await send({"type": "http.response.body", "body": held, "more_body": False})
 
 

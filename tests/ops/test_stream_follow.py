@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from assistd.api.body_send import ServerSend, direct_write
+from assistd.api.body_send import ServerSend, direct_writer
 from assistd.api.dashscope import render
 from assistd.api.sse import DONE, StreamGate, StreamSource, frame, run_frames
 from assistd.core.events import MessageDelta, RunEvent
@@ -43,13 +43,17 @@ async def _follow(bus: MemoryEventBus, writes_allowed: int, deltas: int) -> list
     out: list[tuple[str, bytes]] = []
     source = StreamSource(bus, RUN, render.event, _no_run, StreamGate(), heartbeat_s=30.0)
 
-    def write(body: bytes) -> bool:
-        if len([1 for how, _ in out if how == "direct"]) >= writes_allowed:
-            return False  # the client reads slowly: the task writes from here on
-        out.append(("direct", body))
-        return True
+    class Writer:
+        def write(self, body: bytes) -> bool:
+            if len([1 for how, _ in out if how == "direct"]) >= writes_allowed:
+                return False  # the client reads slowly: the task writes from here on
+            out.append(("direct", body))
+            return True
 
-    source.direct.write = write
+        def flush(self) -> None:
+            pass
+
+    source.direct.writer = Writer()  # type: ignore[assignment]
 
     async def stream() -> None:
         async for chunk in run_frames(source, 1):
@@ -109,12 +113,16 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     headers = [(b"content-type", b"text/event-stream")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    write = direct_write(scope)
-    if write is None:
+    writer = direct_writer(scope)
+    if writer is None:
         await send({"type": "http.response.body", "body": b"no direct write", "more_body": False})
         return
-    for part in (b"one ", b"two ", b"three "):
-        assert write(part)
+    for part in (b"one ", b"two "):
+        assert writer.write(part)
+    await asyncio.sleep(0)  # held to the end of the loop's pass, then written
+    await asyncio.sleep(0)
+    assert writer.write(b"three ")
+    writer.flush()  # before anything goes through `send`
     await send({"type": "http.response.body", "body": b"end", "more_body": False})
 
 
