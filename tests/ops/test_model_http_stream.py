@@ -151,6 +151,18 @@ async def test_a_reply_that_ends_with_its_connection_is_read_whole() -> None:
     ids=["chunked-cut", "length-cut", "garbage"],
 )
 async def test_a_reply_that_breaks_off_fails_the_call(reply: bytes) -> None:
+    failed = await _failure(reply)
+    assert failed.code == "model_error"
+    assert "broke off its reply" in failed.message
+
+
+async def test_a_head_that_is_not_http_fails_the_call() -> None:
+    failed = await _failure(b"SSH-2.0-OpenSSH\r\n\r\n")
+    assert failed.code == "model_unreachable"
+
+
+async def _failure(reply: bytes) -> ModelError:
+    """How one call to an upstream answering `reply` (then closing) fails."""
     upstream = ScriptedUpstream(reply, close_after=1)
     backend = OpenAICompatBackend(await upstream.start(), "key", max_retries=0)
     try:
@@ -159,20 +171,7 @@ async def test_a_reply_that_breaks_off_fails_the_call(reply: bytes) -> None:
     finally:
         await backend.close()
         await upstream.close()
-    assert failed.value.code == "model_error"
-    assert "broke off its reply" in failed.value.message
-
-
-async def test_a_head_that_is_not_http_fails_the_call() -> None:
-    upstream = ScriptedUpstream(b"SSH-2.0-OpenSSH\r\n\r\n", close_after=1)
-    backend = OpenAICompatBackend(await upstream.start(), "key", max_retries=0)
-    try:
-        with pytest.raises(ModelError) as failed:
-            await _text(backend)
-    finally:
-        await backend.close()
-        await upstream.close()
-    assert failed.value.code == "model_unreachable"
+    return failed.value
 
 
 class HeldUpstream(SocketUpstream):
