@@ -261,6 +261,8 @@ class Journal:
         if name in FINAL_EVENTS:
             return False
         queued = self._unsettled.get(run_id)
+        while queued and _settled_well(queued[0]):
+            queued.popleft()
         if queued and (_settled(queued[0]) or len(queued) >= MAX_UNSETTLED):
             return False  # `publish` raises a failed one's error, or waits for room
         future = self.bus.publish_soon(run_id, name, data)
@@ -287,6 +289,16 @@ class Journal:
 
 def _settled(pending: Awaitable[Any]) -> bool:
     return isinstance(pending, asyncio.Future) and pending.done()
+
+
+def _settled_well(pending: Awaitable[Any]) -> bool:
+    """In the log, without a failure to raise."""
+    return (
+        isinstance(pending, asyncio.Future)
+        and pending.done()
+        and not pending.cancelled()
+        and pending.exception() is None
+    )
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from assistd.core.events import EventLogGone, MessageDelta, StepDelta, StreamError
 from assistd.core.events import ToolCallFragment as Fragment
+from assistd.core.journal import Journal
 from assistd.core.objects import (
     Message,
     MessageCreationDetails,
@@ -307,3 +308,26 @@ async def test_a_cancel_reaches_the_waiter(transport: Transport) -> None:
     finally:
         await asking.close()
         await holding.close()
+
+
+async def test_deltas_published_now_or_later_keep_their_order(transport: Transport) -> None:
+    """A worker publishes a token at once where it can (Journal.publish_now, from the
+    model connection's callback) and through `publish` where it cannot: mixed, with the
+    transport settling some between, the log holds every token once, in order."""
+    writer, reader = transport.buses(2)
+    journal = Journal(None, writer)  # type: ignore[arg-type]  # the bus is all it uses here
+    await writer.publish("run_1", "thread.run.in_progress", None)
+    at_once = 0
+    for i in range(300):
+        delta = MessageDelta("msg_1", f"t{i}")
+        if journal.publish_now("run_1", "thread.message.delta", delta):
+            at_once += 1
+        else:
+            await journal.publish("run_1", "thread.message.delta", delta)
+        if i % 50 == 49:
+            await asyncio.sleep(0.02)  # the transport settles what was queued
+    await journal.publish("run_1", "thread.run.completed", None)
+    got = await reader.read("run_1", 0, timeout_s=1, limit=1000)
+    assert [e.seq for e in got] == list(range(1, 303))
+    assert [e.data.text for e in got[1:-1]] == [f"t{i}" for i in range(300)]
+    assert at_once == 300  # what settled well is let go of: nothing waits
