@@ -14,7 +14,7 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TypeVar
 
 from assistd.core import citations, rag
@@ -48,6 +48,7 @@ from assistd.models.base import (
     ModelError,
     ModelRequest,
     TextDelta,
+    TextTaker,
     ToolCallDelta,
     Usage,
 )
@@ -374,7 +375,7 @@ class Executor:
                 elif isinstance(chunk, Finish):
                     turn.finish = chunk.reason
 
-    def _text_taker(self, run: Run, turn: Turn) -> Callable[[str], bool]:
+    def _text_taker(self, run: Run, turn: Turn) -> TextTaker:
         """Publishes a token of the reply where the model's connection receives it, once
         the reply's message is open (opening it is a transaction: `_on_text`)."""
 

@@ -240,24 +240,13 @@ class Journal:
             await self.bus.publish(run_id, name, data)
             await self._settle(run_id)
             return
-        queued = self._unsettled.get(run_id)
-        while queued and (_settled(queued[0]) or len(queued) >= MAX_UNSETTLED):
-            await queued.popleft()  # raises a failed publish's error
-        future = self.bus.publish_soon(run_id, name, data)
-        if future is None:  # an in-process bus: in the log already, nothing to keep
-            return
-        if not queued and _settled(future):
-            await future
-            return
-        if isinstance(future, asyncio.Future):  # its error is raised here, not logged
-            future.add_done_callback(_retrieve)
-        if queued is None:
-            queued = self._unsettled[run_id] = deque()
-        queued.append(future)
+        while not self.publish_now(run_id, name, data):
+            await self._unsettled[run_id].popleft()  # raises its error, or makes room
 
     def publish_now(self, run_id: str, name: str, data: Any) -> bool:
         """`publish` of a delta where it need not wait: False (nothing published) where
-        it would, for an earlier event of the run to settle or for a final event."""
+        it would, for an earlier event of the run that failed or for room among those
+        queued, and for a final event."""
         if name in FINAL_EVENTS:
             return False
         queued = self._unsettled.get(run_id)

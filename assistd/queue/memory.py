@@ -223,14 +223,17 @@ class _RunLog:
     finished_at: float | None = None
 
     def wake(self, event: RunEvent | None = None) -> None:
-        """Ends the waiting reads; a follower that takes `event` goes on waiting."""
-        readers, self.readers = self.readers, {}
+        """Ends the waiting reads; a follower that takes `event` goes on waiting (and a
+        token taken by every reader allocates nothing here)."""
+        readers = self.readers
+        ended: list[asyncio.Future[None]] | None = None
         for reader, take in readers.items():
-            if reader.done():
-                continue
-            if take is not None and event is not None and _taken(take, event):
-                self.readers[reader] = take
-            else:
+            if reader.done() or take is None or event is None or not _taken(take, event):
+                ended = ended or []
+                ended.append(reader)
+        for reader in ended or ():
+            del readers[reader]
+            if not reader.done():
                 reader.set_result(None)
 
 
