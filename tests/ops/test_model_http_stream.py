@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -69,35 +70,33 @@ async def _text(backend: OpenAICompatBackend) -> str:
     return "".join([c.text async for c in backend.stream(REQUEST) if isinstance(c, TextDelta)])
 
 
-async def test_the_request_on_the_wire() -> None:
+async def _request_head(base_of: Callable[[str], str] = str) -> tuple[str, str, bytes]:
+    """The base URL (`base_of` the upstream's), and the head and body of the request one
+    call to it sent."""
     upstream = ScriptedUpstream(CHUNKED)
-    base = await upstream.start()
+    base = base_of(await upstream.start())
     backend = OpenAICompatBackend(base, "sk-test")
     try:
         assert await _text(backend) == "hi"
     finally:
         await backend.close()
         await upstream.close()
-    head = upstream.heads[0].decode()
+    return base, upstream.heads[0].decode(), upstream.bodies[0]
+
+
+async def test_the_request_on_the_wire() -> None:
+    base, head, sent = await _request_head()
     port = base.split(":")[2].split("/")[0]
     assert head.startswith("POST /v1/chat/completions HTTP/1.1\r\n")
     assert f"\r\nHost: 127.0.0.1:{port}\r\n" in head
     assert "\r\nAuthorization: Bearer sk-test\r\n" in head
     assert "\r\nContent-Type: application/json\r\n" in head
-    body = orjson.loads(upstream.bodies[0])
+    body = orjson.loads(sent)
     assert body["model"] == "m" and body["stream"] is True
 
 
 async def test_credentials_in_the_url_go_as_basic_auth_instead_of_the_key() -> None:
-    upstream = ScriptedUpstream(CHUNKED)
-    base = (await upstream.start()).replace("http://", "http://user:pa%3Ass@")
-    backend = OpenAICompatBackend(base, "sk-test")
-    try:
-        assert await _text(backend) == "hi"
-    finally:
-        await backend.close()
-        await upstream.close()
-    head = upstream.heads[0].decode()
+    _, head, _ = await _request_head(lambda url: url.replace("http://", "http://user:pa%3Ass@"))
     assert "Bearer" not in head
     assert f"\r\nAuthorization: Basic {base64.b64encode(b'user:pa:ss').decode()}\r\n" in head
 
