@@ -9,12 +9,12 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from assistd.core.events import FINAL_EVENTS, EventLogGone, Follower, RunEvent
 from assistd.queue.base import DEFAULT_LEASE_S, Job, Lease
-from assistd.queue.memory_log import EventLog
+from assistd.queue.memory_log import EventLog, SealedLog
 
 logger = logging.getLogger("assistd.bus")
 
@@ -215,17 +215,29 @@ class _Sleepers:
 _Take = Callable[[RunEvent], bool]
 
 
-@dataclass
-class _RunLog:
-    events: EventLog = field(default_factory=EventLog)
-    # Reads waiting for more, each with the follower's `take` (None for a plain read).
-    readers: dict[asyncio.Future[None], _Take | None] = field(default_factory=dict)
-    finished_at: float | None = None
+class _RunLog(EventLog):
+    """A run's events, and the reads waiting for more, each with the follower's `take`
+    (None for a plain read). A finished run's log becomes a SealedLog (memory_log), which
+    is all its retention keeps; `sealed_as` tells a read woken by the final event where
+    the log went."""
+
+    __slots__ = ("finished_at", "readers", "sealed_as")
+
+    def __init__(self, sealed: SealedLog | None = None) -> None:
+        super().__init__()
+        self.readers: dict[asyncio.Future[None], _Take | None] | None = None
+        self.finished_at: float | None = None
+        self.sealed_as: SealedLog | None = None
+        if sealed is not None:  # reopened: a read waits on it, or the run goes on
+            self.reopen(sealed)
+            self.finished_at = sealed.finished_at
 
     def wake(self, event: RunEvent | None = None) -> None:
         """Ends the waiting reads; a follower that takes `event` goes on waiting (and a
         token taken by every reader allocates nothing here)."""
         readers = self.readers
+        if not readers:
+            return
         ended: list[asyncio.Future[None]] | None = None
         for reader, take in readers.items():
             if reader.done() or take is None or event is None or not _taken(take, event):
@@ -259,7 +271,7 @@ class MemoryEventBus:
         max_events: int | None = None,
     ) -> None:
         self._max_events = max_events
-        self._logs: dict[str, _RunLog] = {}
+        self._logs: dict[str, _RunLog | SealedLog] = {}
         self._finished: dict[str, None] = {}  # finished logs, oldest finish first
         self._retention_s = retention_s
         self._max_bytes = max_bytes
@@ -288,47 +300,61 @@ class MemoryEventBus:
         self._publish(run_id, name, data)
 
     def _publish(self, run_id: str, name: str, data: Any) -> RunEvent:
-        log = self._logs.get(run_id)
-        if log is None:
-            log = self._logs[run_id] = _RunLog()
-        event = RunEvent(seq=log.events.last_seq + 1, name=name, data=data)
-        self._size += log.events.append(event)
-        if self._max_events is not None and len(log.events) > self._max_events:
-            self._size += log.events.trim(len(log.events) - self._max_events)
+        log = self._open(run_id)
+        event = RunEvent(seq=log.last_seq + 1, name=name, data=data)
+        self._size += log.append(event)
+        if self._max_events is not None and len(log) > self._max_events:
+            self._size += log.trim(len(log) - self._max_events)
         self._finished.pop(run_id, None)
-        if name in FINAL_EVENTS:
-            log.finished_at = time.monotonic()
-            self._finished[run_id] = None
-            self._size += log.events.pack_all()  # no live reader needs them as published
-        else:
-            log.finished_at = None
+        log.finished_at = None
         log.wake(event)
-        if log.finished_at is not None or self._size > self._max_bytes:
+        if name in FINAL_EVENTS:
+            self._seal(run_id, log)
+        if name in FINAL_EVENTS or self._size > self._max_bytes:
             self._drop_old()  # else nothing to drop: the sweep drops logs past retention
         return event
+
+    def _open(self, run_id: str) -> _RunLog:
+        """The run's log, ready for more events (a sealed one opened again)."""
+        log = self._logs.get(run_id)
+        if isinstance(log, _RunLog):
+            return log
+        opened = self._logs[run_id] = _RunLog(log)
+        self._size += opened.size - (log.size if log is not None else 0)
+        return opened
+
+    def _seal(self, run_id: str, log: _RunLog) -> None:
+        """Keeps the finished run's log as one object: no live reader needs its events
+        as published, and a read woken by the final event finds it through sealed_as."""
+        log.wake()  # every read ends at a final event
+        held = log.size  # before sealing packs what is left of its tail
+        sealed = log.sealed_as = log.sealed(time.monotonic())
+        self._size += sealed.size - held
+        self._logs[run_id] = sealed
+        self._finished[run_id] = None
 
     async def last_seq(self, run_id: str) -> int:
         self._drop_old()
         log = self._logs.get(run_id)
-        return log.events.last_seq if log else 0
+        return log.last_seq if log else 0
 
     async def read(
         self, run_id: str, after_seq: int, timeout_s: float, limit: int = 256
     ) -> list[RunEvent]:
         log = self._live_log(run_id)
-        if log.events.last_seq <= after_seq and timeout_s > 0:
-            await self._wait(run_id, log, timeout_s, None)
+        if log.last_seq <= after_seq and timeout_s > 0:
+            log = await self._wait(run_id, log, timeout_s, None)
         return self._after(run_id, log, after_seq, limit)
 
     async def follow(
         self, run_id: str, follower: Follower, timeout_s: float, limit: int = 256
     ) -> list[RunEvent]:
         log = self._live_log(run_id)
-        if log.events.last_seq <= follower.seq and timeout_s > 0:
-            await self._wait(run_id, log, timeout_s, follower.take)
+        if log.last_seq <= follower.seq and timeout_s > 0:
+            log = await self._wait(run_id, log, timeout_s, follower.take)
         return self._after(run_id, log, follower.seq, limit)
 
-    def _live_log(self, run_id: str) -> _RunLog:
+    def _live_log(self, run_id: str) -> _RunLog | SealedLog:
         log = self._logs.get(run_id)
         if log is not None and log.finished_at is not None:
             self._drop_old()  # past its retention, a log is gone though the sweep is late
@@ -337,25 +363,37 @@ class MemoryEventBus:
             raise EventLogGone(run_id)
         return log
 
-    async def _wait(self, run_id: str, log: _RunLog, timeout_s: float, take: _Take | None) -> None:
+    async def _wait(
+        self, run_id: str, log: _RunLog | SealedLog, timeout_s: float, take: _Take | None
+    ) -> _RunLog | SealedLog:
+        """Waits for the run's next event; returns the log to read it from."""
+        waiting = self._open(run_id) if isinstance(log, SealedLog) else log
         woken = self._sleepers.wait(timeout_s)
-        log.readers[woken] = take
+        if waiting.readers is None:
+            waiting.readers = {}
+        waiting.readers[woken] = take
         try:
             await woken
         finally:
             self._sleepers.forget(woken)
-            log.readers.pop(woken, None)  # timed out or cancelled, not woken by the log
-        if self._logs.get(run_id) is not log:
+            if waiting.readers is not None:  # timed out or cancelled, not woken by the log
+                waiting.readers.pop(woken, None)
+        now = self._logs.get(run_id)
+        if now is None or (now is not waiting and now is not waiting.sealed_as):
             raise EventLogGone(run_id)
+        return now
 
-    def _after(self, run_id: str, log: _RunLog, after_seq: int, limit: int) -> list[RunEvent]:
-        if after_seq < log.events.trimmed:  # the reader's next events were trimmed away
+    def _after(
+        self, run_id: str, log: _RunLog | SealedLog, after_seq: int, limit: int
+    ) -> list[RunEvent]:
+        if after_seq < log.trimmed:  # the reader's next events were trimmed away
             raise EventLogGone(run_id)
-        return log.events.events_after(after_seq, limit)
+        return log.events_after(after_seq, limit)
 
     def wake_readers(self) -> None:
         for log in self._logs.values():
-            log.wake()
+            if isinstance(log, _RunLog):
+                log.wake()
 
     def _drop_old(self) -> None:
         """Drops finished logs, oldest first, while the bus is over its budget or they
@@ -369,8 +407,9 @@ class MemoryEventBus:
                 break
             del self._finished[run_id]
             del self._logs[run_id]
-            self._size -= log.events.size
-            log.wake()  # a reader still waiting on it learns it is gone
+            self._size -= log.size
+            if isinstance(log, _RunLog):
+                log.wake()  # a reader still waiting on it learns it is gone
         self._schedule_sweep()
 
     def _schedule_sweep(self) -> None:

@@ -5,19 +5,24 @@ of a dropped log is told it is gone rather than left waiting."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import pytest
 
 from assistd.core.events import EventLogGone, MessageDelta
 from assistd.queue.memory import MemoryEventBus
 
-TEXT = "lorem " * 100  # about 650 bytes a delta
+
+def _text() -> str:
+    """About 650 bytes a delta that compression cannot shrink much (a finished run's log
+    is compressed): the budgets below are met by what the logs really hold."""
+    return secrets.token_urlsafe(480)
 
 
 async def _write_run(bus: MemoryEventBus, run_id: str, deltas: int, finish: bool = True) -> None:
     await bus.publish(run_id, "thread.run.in_progress", None)
     for _ in range(deltas):
-        await bus.publish(run_id, "thread.message.delta", MessageDelta("msg_1", TEXT))
+        await bus.publish(run_id, "thread.message.delta", MessageDelta("msg_1", _text()))
     if finish:
         await bus.publish(run_id, "thread.run.completed", None)
 
@@ -47,7 +52,7 @@ async def test_a_log_still_being_written_is_kept_over_the_budget() -> None:
 
 
 async def test_a_run_waiting_for_tool_outputs_is_finished_until_it_goes_on() -> None:
-    bus = MemoryEventBus(retention_s=600, max_bytes=60_000)
+    bus = MemoryEventBus(retention_s=600, max_bytes=45_000)
     await _write_run(bus, "run_a", deltas=40, finish=False)
     await bus.publish("run_a", "thread.run.requires_action", None)
     await bus.publish("run_a", "thread.run.queued", None)  # outputs came: live again
@@ -129,3 +134,44 @@ async def test_a_waiting_read_is_woken_by_the_next_event_and_a_cancelled_one_by_
     assert event.seq == 2 and event.data == MessageDelta("msg_1", "hi")
     assert cancelled.cancelled()
     assert await bus.read("run_a", 1, 0.0) == [event]  # a zero timeout does not wait
+
+
+async def test_a_read_woken_by_the_final_event_gets_it_from_the_sealed_log() -> None:
+    bus = MemoryEventBus()
+    await _write_run(bus, "run_a", deltas=3, finish=False)
+    waiting = asyncio.ensure_future(bus.read("run_a", 4, 30))
+    await asyncio.sleep(0.01)
+    await bus.publish("run_a", "thread.run.completed", None)
+    (event,) = await asyncio.wait_for(waiting, 5)
+    assert (event.seq, event.name) == (5, "thread.run.completed")
+    assert [e.seq for e in await bus.read("run_a", 0, 0.0, limit=100)] == [1, 2, 3, 4, 5]
+
+
+async def test_a_read_waiting_on_a_finished_run_gets_what_comes_when_it_goes_on() -> None:
+    """After requires_action the log is sealed; a stream that reconnects waits on it, and
+    the run's next events (tool outputs came) reach it in order after the old ones."""
+    bus = MemoryEventBus()
+    await _write_run(bus, "run_a", deltas=2, finish=False)
+    await bus.publish("run_a", "thread.run.requires_action", None)
+    waiting = asyncio.ensure_future(bus.read("run_a", 4, 30))
+    await asyncio.sleep(0.01)
+    await bus.publish("run_a", "thread.run.queued", None)
+    (event,) = await asyncio.wait_for(waiting, 5)
+    assert (event.seq, event.name) == (5, "thread.run.queued")
+    await bus.publish("run_a", "thread.run.completed", None)
+    names = [e.name for e in await bus.read("run_a", 0, 0.0, limit=100)]
+    assert names[3:] == ["thread.run.requires_action", "thread.run.queued", "thread.run.completed"]
+
+
+async def test_the_size_is_what_the_logs_hold_through_sealing_and_reopening() -> None:
+    bus = MemoryEventBus()
+    await _write_run(bus, "run_a", deltas=100, finish=False)
+    open_size = bus.size
+    await bus.publish("run_a", "thread.run.requires_action", None)
+    sealed_size = bus.size
+    assert 0 < sealed_size < open_size  # one compressed block
+    await bus.publish("run_a", "thread.run.queued", None)  # opened again
+    await bus.publish("run_a", "thread.run.completed", None)
+    await _write_run(bus, "run_b", deltas=10)
+    sizes = [log.size for log in bus._logs.values()]
+    assert bus.size == sum(sizes) and len(sizes) == 2

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from assistd.core.events import MessageDelta, RunEvent, StepDelta
-from assistd.queue.memory_log import TAIL, EventLog, event_cost
+from assistd.queue.memory_log import TAIL, EventLog, SealedLog, event_cost
 
 
 def _published(count: int, seed: int) -> list[RunEvent]:
@@ -47,14 +47,32 @@ def test_every_read_returns_the_events_as_published(count: int) -> None:
             assert log.events_after(after, limit) == events[after : after + limit]
 
 
-def test_a_finished_log_packed_whole_reads_the_same() -> None:
+def test_a_sealed_log_reads_the_same_and_reopens() -> None:
     events = _published(300, seed=7)
+    sealed = _logged(events).sealed(finished_at=12.5)
+    assert isinstance(sealed, SealedLog) and type(sealed).__slots__ == ()  # one object
+    assert (sealed.last_seq, sealed.trimmed, sealed.finished_at) == (300, 0, 12.5)
+    assert sealed.events_after(0, 1000) == events
+    assert sealed.events_after(150, 10) == events[150:160]
+    assert sealed.events_after(300, 10) == []
+    reopened = EventLog()  # a run that goes on
+    reopened.reopen(sealed)
+    reopened.append(RunEvent(301, "thread.run.queued", None))
+    assert reopened.events_after(299, 5) == [events[-1], RunEvent(301, "thread.run.queued", None)]
+    assert reopened.events_after(0, 1000) == [*events, RunEvent(301, "thread.run.queued", None)]
+
+
+def test_a_trimmed_log_keeps_its_place_when_sealed() -> None:
+    events = _published(200, seed=3)
     log = _logged(events)
-    log.pack_all()
-    assert log.events_after(0, 1000) == events
-    assert log.events_after(150, 10) == events[150:160]
-    log.append(RunEvent(301, "thread.run.queued", None))  # a run that goes on
-    assert log.events_after(299, 5) == [events[-1], RunEvent(301, "thread.run.queued", None)]
+    log.trim(50)
+    sealed = log.sealed(finished_at=1.0)
+    assert (sealed.last_seq, sealed.trimmed) == (200, 50)
+    assert sealed.events_after(50, 1000) == events[50:]
+    reopened = EventLog()
+    reopened.reopen(sealed)
+    assert (reopened.last_seq, reopened.trimmed, len(reopened)) == (200, 50, 150)
+    assert reopened.events_after(120, 3) == events[120:123]
 
 
 @pytest.mark.parametrize("cut", [1, 5, TAIL, TAIL + 3, 200])
@@ -79,7 +97,7 @@ def test_size_follows_what_the_log_holds() -> None:
     assert changes == log.size
     unpacked = sum(event_cost(event) for event in deltas)
     assert log.size < unpacked / 4  # most of it packed: a few bytes a delta
-    changes += log.pack_all()
-    assert changes == log.size < unpacked / 20
+    assert log.sealed(finished_at=0.0).size < unpacked / 20
+    changes = log.size  # sealing packed the rest of the tail
     changes += log.trim(300)
     assert changes == log.size == 0
