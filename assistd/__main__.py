@@ -1,3 +1,3 @@
-from assistd.cli import main
+from assistd.launch import main
 
-main(prog_name="assistd")
+main()

@@ -41,6 +41,7 @@ from assistd.errors import (
     PayloadTooLarge,
     echo,
 )
+from assistd.process_memory import MemorySettler
 from assistd.runtime import Runtime, build_runtime, settle_collector
 from assistd.settings import Settings
 from assistd.tools.plugins.source import check_declared
@@ -160,9 +161,12 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
             undo_signal = on_stop_signal(lambda: streams.close(runtime.bus))
             app.state.ready = True
             settle_collector()
+            settler = MemorySettler(runtime.store.release_memory)
+            settler.start()
             try:
                 yield
             finally:
+                await settler.close()
                 undo_signal()
                 app.state.ready = False
                 streams.close(runtime.bus)

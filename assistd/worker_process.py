@@ -19,6 +19,7 @@ from collections.abc import Callable
 from prometheus_client import start_http_server
 
 from assistd.core.plugin_rules import check_declared_ids
+from assistd.process_memory import MemorySettler
 from assistd.runtime import Runtime, build_runtime, settle_collector
 from assistd.server_lock import postgres_session
 from assistd.settings import Settings
@@ -36,12 +37,14 @@ async def run_worker(settings: Settings, concurrency: int | None = None) -> None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     stop_metrics = _serve_metrics(settings, runtime)
+    settler = MemorySettler(runtime.store.release_memory)
     try:
         await runtime.store.migrate()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await runtime.start_workers()
         settle_collector()
+        settler.start()
         log.info(
             "assistd worker ready: %d runs and %d files at once, lease %g s",
             runtime.workers.concurrency, settings.ingest_workers, settings.run_lease_s,
@@ -52,6 +55,7 @@ async def run_worker(settings: Settings, concurrency: int | None = None) -> None
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        await settler.close()
         stop_metrics()
         await runtime.close()
 

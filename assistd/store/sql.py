@@ -195,6 +195,10 @@ class SqlStore:
     async def migrate(self) -> None:
         await upgrade(self.engine)
 
+    def release_memory(self) -> None:
+        """Gives back what the store's connections cache in this process, when idle
+        (process_memory.MemorySettler); PostgreSQL's caches are the server's."""
+
     async def has_schema(self) -> bool:
         async with self.engine.connect() as conn:
             return await conn.run_sync(lambda c: inspect(c).has_table("alembic_version"))
