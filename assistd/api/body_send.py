@@ -27,14 +27,39 @@ SCOPE_KEY = "assistd.body_send"
 SERVER_SEND_KEY = "assistd.server_send"
 
 
-class BodySend:
+class _SendInScope:
+    """Leaves the `send` it is given in the scope, under `key`, while the app runs. It is
+    taken out after: left there, the scope held the request's objects in a reference
+    cycle (scope -> send -> the server's request cycle -> scope), about 30 objects a
+    request that only the collector freed, its young collections taking 4-6 ms each
+    under a 1,000-stream load and one sometimes 70."""
+
+    key = ""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope[SCOPE_KEY] = send
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope[self.key] = send
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            del scope[self.key]
+
+
+class BodySend(_SendInScope):
+    """The outermost of the middlewares (see above)."""
+
+    key = SCOPE_KEY
+
+
+class ServerSend(_SendInScope):
+    """Wraps the whole application, as the server calls it (see above)."""
+
+    key = SERVER_SEND_KEY
 
 
 def body_send(scope: Scope, send: Send) -> Send:
@@ -42,18 +67,6 @@ def body_send(scope: Scope, send: Send) -> Send:
     ServerSend runs, else the one BodySend was given, where it runs, else `send`."""
     found: Send = scope.get(SERVER_SEND_KEY) or scope.get(SCOPE_KEY, send)
     return found
-
-
-class ServerSend:
-    """Wraps the whole application, as the server calls it (see above)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope[SERVER_SEND_KEY] = send
-        await self.app(scope, receive, send)
 
 
 class _Cork:

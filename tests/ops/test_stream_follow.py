@@ -2,18 +2,23 @@
 step, where the response can be written at once (api.sse._Leg.take, api.body_send's
 direct write), and through its own task otherwise: either way every frame goes out once,
 in order. And the direct write is there under uvicorn's httptools protocol, the server
-`assistd serve` runs (if a uvicorn upgrade takes it away, this says so)."""
+`assistd serve` runs (if a uvicorn upgrade takes it away, this says so), and a finished
+request leaves nothing for the collector."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import uvicorn
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from assistd.api.body_send import ServerSend, direct_writer
+from assistd.api.body_send import BodySend, ServerSend, direct_writer
 from assistd.api.dashscope import render
 from assistd.api.sse import DONE, StreamGate, StreamSource, frame, run_frames
 from assistd.core.events import MessageDelta, RunEvent
@@ -126,11 +131,12 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"end", "more_body": False})
 
 
-async def test_uvicorns_httptools_protocol_takes_direct_writes() -> None:
+@asynccontextmanager
+async def _uvicorn(app: ASGIApp) -> AsyncIterator[int]:
+    """`app` served by uvicorn's httptools protocol, as `assistd serve` runs it; its port."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(ServerSend(_app), http="httptools", log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, http="httptools", log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     serving = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
@@ -138,13 +144,40 @@ async def test_uvicorns_httptools_protocol_takes_direct_writes() -> None:
             if server.started:
                 break
             await asyncio.sleep(0.01)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        reply = await reader.read()
-        writer.close()
+        yield sock.getsockname()[1]
     finally:
         server.should_exit = True
         await serving
+
+
+async def _get(port: int) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    reply = await reader.read()
+    writer.close()
+    return reply
+
+
+async def test_uvicorns_httptools_protocol_takes_direct_writes() -> None:
+    async with _uvicorn(ServerSend(_app)) as port:
+        reply = await _get(port)
     head, _, body = reply.partition(b"\r\n\r\n")
     assert b"transfer-encoding: chunked" in head.lower()
     assert body == b"4\r\none \r\n4\r\ntwo \r\n6\r\nthree \r\n3\r\nend\r\n0\r\n\r\n"
+
+
+async def test_a_finished_request_leaves_no_cycle_for_the_collector() -> None:
+    """The sends left in the scope are taken out again: else scope, send and uvicorn's
+    request cycle held each other until a collection."""
+    gc.collect()
+    async with _uvicorn(ServerSend(BodySend(_app))) as port:
+        for _ in range(20):
+            assert (await _get(port)).endswith(b"0\r\n\r\n")
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            gc.collect()
+            left = [o for o in gc.garbage if isinstance(o, RequestResponseCycle)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+    assert left == []
