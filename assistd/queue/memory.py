@@ -327,11 +327,18 @@ class MemoryEventBus:
         """Keeps the finished run's log as one object: no live reader needs its events
         as published, and a read woken by the final event finds it through sealed_as."""
         log.wake()  # every read ends at a final event
-        held = log.size  # before sealing packs what is left of its tail
-        sealed = log.sealed_as = log.sealed(time.monotonic())
+        log.finished_at = time.monotonic()
+        self._finished[run_id] = None
+        held = log.size
+        try:
+            sealed = log.sealed(log.finished_at)
+        except TypeError:  # data the codec cannot write: the log is kept as it is
+            logger.warning("run %s: its event log could not be sealed", run_id, exc_info=True)
+            self._size += log.size - held  # packed meanwhile
+            return
+        log.sealed_as = sealed
         self._size += sealed.size - held
         self._logs[run_id] = sealed
-        self._finished[run_id] = None
 
     async def last_seq(self, run_id: str) -> int:
         self._drop_old()

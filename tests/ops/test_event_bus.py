@@ -175,3 +175,13 @@ async def test_the_size_is_what_the_logs_hold_through_sealing_and_reopening() ->
     await _write_run(bus, "run_b", deltas=10)
     sizes = [log.size for log in bus._logs.values()]
     assert bus.size == sum(sizes) and len(sizes) == 2
+
+
+async def test_a_log_the_codec_cannot_write_is_kept_as_it_is() -> None:
+    bus = MemoryEventBus(retention_s=600)
+    await _write_run(bus, "run_a", deltas=3, finish=False)
+    odd = {"not": "a run event type"}
+    await bus.publish("run_a", "thread.run.completed", odd)
+    events = await bus.read("run_a", 0, 0.0, limit=100)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5] and events[-1].data == odd
+    assert bus.size == sum(log.size for log in bus._logs.values())
