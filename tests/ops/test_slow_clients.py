@@ -8,7 +8,9 @@ Raw sockets, because the point is what the client does not send or read.
 from __future__ import annotations
 
 import json
+import random
 import socket
+import string
 import threading
 import time
 from collections.abc import Iterator
@@ -45,8 +47,8 @@ def strict_server(
 def small_bus_server(
     tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel
 ) -> Iterator[RunningServer]:
-    """Finished runs' event logs may hold 480 KiB together (a finished log's token
-    deltas are packed: about 10 bytes a one-word delta, beside the completed message)."""
+    """Finished runs' event logs may hold 480 KiB together (a finished log is one
+    compressed block: a few bytes a delta of a repeated word, beside the message)."""
     workdir = tmp_path_factory.mktemp("small-bus")
     env = {
         "ASSISTD_OPENAI_BASE_URL": fake_model.base_url,
@@ -119,11 +121,17 @@ def test_a_request_head_that_never_ends_is_dropped(strict_server: RunningServer)
 
 
 def _stream_run(
-    server: RunningServer, fake_model: FakeModel, words: int
+    server: RunningServer, fake_model: FakeModel, words: int, *, varied: bool = False
 ) -> tuple[socket.socket, str, str]:
     """Starts a streamed run of a `words`-long reply and reads nothing of it yet; returns
-    the socket, the thread and the run."""
-    model = fake_model.new_model(Reply(" ".join(["lorem"] * words)))
+    the socket, the thread and the run. A `varied` reply's words are random letters:
+    compression barely shrinks its finished log (memory_log.SealedLog)."""
+    rng = random.Random(words)
+    said = [
+        "".join(rng.choices(string.ascii_lowercase, k=10)) if varied else "lorem"
+        for _ in range(words)
+    ]
+    model = fake_model.new_model(Reply(" ".join(said)))
     assistant_id = str(ok(Assistants.create(model=model)).id)
     thread_id = str(ok(Threads.create(messages=[{"role": "user", "content": "talk"}])).id)
     body = json.dumps({"assistant_id": assistant_id, "stream": True}).encode()
@@ -187,8 +195,9 @@ def test_a_reader_whose_runs_events_were_dropped_is_told_so(
     small_bus_server: RunningServer, fake_model: FakeModel
 ) -> None:
     with sdk_on(small_bus_server):
-        # About 640 KB of events by the bus's estimate: dropped as the run ends.
-        sock, thread_id, run_id = _stream_run(small_bus_server, fake_model, 40_000)
+        # About 700 KB sealed, its text twice (the deltas, the completed message):
+        # over the budget, dropped as the run ends.
+        sock, thread_id, run_id = _stream_run(small_bus_server, fake_model, 40_000, varied=True)
         with sock:
             wait_for(thread_id, run_id, "completed", timeout_s=120)
             received, reset = _read_to_end(sock)
