@@ -7,7 +7,8 @@ outlive the load (a finished run's log, a cache entry, a kept connection) lie sc
 over nearly all of them, and RSS stayed 60 % above idle however little was still alive
 (bench/README.md). The C library's allocator keeps blocks in pages and, asked with
 `malloc_trim`, gives back every free page in the middle of its heaps too, so with it RSS
-falls back to what is still in use.
+falls back to the pages that still hold something: the fewer objects outlive a load,
+the fewer those are (a finished run's log is one object, memory_log.SealedLog).
 
 So the long-running commands run on the C allocator (`assistd.launch`), and once the
 process has been busy and is quiet again the `MemorySettler` collects the cycles left
