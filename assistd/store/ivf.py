@@ -114,7 +114,8 @@ class IvfIndex:
         rows = await self.conn.execute(
             text(
                 f"SELECT v.chunk_id, v.embedding FROM {vec_table} v JOIN chunks c "
-                "ON c.seq = v.chunk_id WHERE v.vector_store_id = :vs AND c.workspace_id = :ws"
+                "ON c.seq = v.chunk_id WHERE v.vector_store_id = :vs AND c.workspace_id = :ws "
+                "ORDER BY v.chunk_id"  # the sample, so the index, depends on the store alone
             ),
             {"vs": vs, "ws": self.ws},
         )
