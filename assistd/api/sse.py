@@ -13,11 +13,12 @@ it saw (`Last-Event-ID`, or `after=<seq>`) through `resumed_frames`, and gets th
 of the leg, nothing missed and nothing twice.
 
 Every leg ends: after the run's final event, or, should that event never come (the run
-deleted behind this server's back, say), at the first heartbeat that finds the run ended
-or gone, with the run as stored. A stream also ends, with an `error` frame, when the
-server shuts down, and when its reader fell so far behind that the run's events are no
-longer kept. Frames go out in chunks of at most
-about CHUNK_BYTES, so a reader that does not read holds little of the server's memory.
+deleted behind this server's back, or a worker killed between committing the run's end
+and publishing it), at the first heartbeat that finds the run ended or gone, with the
+run as stored; that last frame has no `id:`, being in no log. A stream also ends, with
+an `error` frame, when the server shuts down, and when its reader fell so far behind
+that the run's events are no longer kept. Frames go out in chunks of at most about
+CHUNK_BYTES, so a reader that does not read holds little of the server's memory.
 """
 
 from __future__ import annotations

@@ -124,14 +124,19 @@ def respond(body: dict[str, Any]) -> Turn:
 class Leg:
     """One SSE response: the (event, data) pairs in order, whether `[DONE]` closed it.
     A resumed leg was cut by its client on purpose and followed again, on another
-    replica, from the last event id it saw; `ids` are the ids of its events."""
+    replica, from the last event id it saw; `ids` are the ids of its events, one an
+    event, None for an event sent without one."""
 
     replica: str
     events: list[tuple[str, Any]] = field(default_factory=list)
     done: bool = False
     error: str = ""
-    ids: list[int] = field(default_factory=list)
+    ids: list[int | None] = field(default_factory=list)
     resumed: bool = False
+
+    @property
+    def last_id(self) -> int | None:
+        return next((i for i in reversed(self.ids) if i is not None), None)
 
 
 @dataclass
@@ -180,10 +185,10 @@ class Api:
                 await _read(client.stream("POST", path, json=body), leg)
                 return leg
             await _read(client.stream("POST", f"{path}?event_ids=true", json=body), leg, cut_after)
-            if not leg.done and leg.ids:
+            if not leg.done and leg.last_id is not None:
                 leg.resumed = True
                 resume = f"{path.split('/runs')[0]}/runs/{_run_id(leg)}/events"
-                headers = {"Last-Event-ID": str(leg.ids[-1])}
+                headers = {"Last-Event-ID": str(leg.last_id)}
                 await _read(self.pick().stream("GET", resume, headers=headers), leg)
         except httpx.HTTPError as exc:
             leg.error = f"{type(exc).__name__}: {exc}"
@@ -198,14 +203,14 @@ async def _read(
     request: AbstractAsyncContextManager[httpx.Response], leg: Leg, stop_after: int = 0
 ) -> None:
     """Adds the response's events to the leg; hangs up once it holds `stop_after`."""
-    event = ""
+    event, seq = "", None
     async with request as response:
         if response.status_code != 200:
             leg.error = f"{response.status_code} {(await response.aread())[:300]!r}"
             return
         async for line in response.aiter_lines():
             if line.startswith("id:"):
-                leg.ids.append(int(line[3:]))
+                seq = int(line[3:])
             elif line.startswith("event:"):
                 event = line[6:]
             elif line.startswith("data:"):
@@ -213,6 +218,8 @@ async def _read(
                     leg.done = True
                 else:
                     leg.events.append((event, json.loads(line[5:])))
+                    leg.ids.append(seq)
+                    seq = None
                     if len(leg.events) == stop_after:
                         return
 
