@@ -53,7 +53,7 @@ class Quietness:
     _busy: bool = False
     _quiet: int = 0
 
-    def settled(self, cpu_s: float) -> bool:
+    def settle_now(self, cpu_s: float) -> bool:
         """Whether to settle after this interval, which used `cpu_s` of CPU."""
         share = cpu_s / self.interval_s
         if share >= self.busy_share:
@@ -94,7 +94,7 @@ class MemorySettler:
         while True:
             await asyncio.sleep(interval)
             now = time.process_time()
-            if self._quietness.settled(now - last):
+            if self._quietness.settle_now(now - last):
                 self.settle()
             last = time.process_time()  # the settle's own CPU is not the load's
 

@@ -25,6 +25,7 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,7 +158,8 @@ class EventLog:
 
     def sealed(self, finished_at: float) -> SealedLog:
         """The whole log as one object (the run has ended: no live reader needs its events
-        as they were); `finished_at` is kept in it for the bus's retention."""
+        as they were); `finished_at` is kept in it for the bus's retention. This log packs
+        what is left of its tail first, and its `size` changes with that."""
         self._pack(len(self._tail))
         docs = [_item_doc(item) for item in self._packed]
         block = zlib.compress(orjson.dumps([self._starts, docs]), SEAL_LEVEL)
@@ -176,11 +178,7 @@ class EventLog:
         if seq + 1 >= self._tail_first:
             start = seq + 1 - self._tail_first
             return self._tail[start : start + limit]
-        out: list[RunEvent] = []
-        item = bisect_right(self._starts, seq + 1) - 1
-        while len(out) < limit and item < len(self._packed):
-            out += _unpack(self._packed[item], seq + 1 + len(out), limit - len(out))
-            item += 1
+        out = _read_packed(self._starts, self._packed, seq, limit, _as_is)
         return out + self._tail[: limit - len(out)]
 
     def trim(self, count: int) -> int:
@@ -244,6 +242,23 @@ def _cost(item: _Packed) -> int:
     return event_cost(item) if isinstance(item, RunEvent) else item.cost
 
 
+def _read_packed(
+    starts: list[int], items: list[Any], seq: int, limit: int, opened: Callable[[Any], _Packed]
+) -> list[RunEvent]:
+    """Up to `limit` events after `seq` from packed `items` (each `opened` when read),
+    the first of each at `starts`."""
+    out: list[RunEvent] = []
+    item = bisect_right(starts, seq + 1) - 1
+    while len(out) < limit and item < len(items):
+        out += _unpack(opened(items[item]), seq + 1 + len(out), limit - len(out))
+        item += 1
+    return out
+
+
+def _as_is(item: _Packed) -> _Packed:
+    return item
+
+
 def _unpack(item: _Packed, seq: int, limit: int) -> list[RunEvent]:
     """Up to `limit` events of a packed item from sequence number `seq` on."""
     if isinstance(item, RunEvent):
@@ -288,12 +303,7 @@ class SealedLog(bytes):
         if seq >= self.last_seq:
             return []
         starts, docs = self.contents()
-        out: list[RunEvent] = []
-        item = bisect_right(starts, seq + 1) - 1
-        while len(out) < limit and item < len(docs):
-            out += _unpack(_item_from_doc(docs[item]), seq + 1 + len(out), limit - len(out))
-            item += 1
-        return out
+        return _read_packed(starts, docs, seq, limit, _item_from_doc)
 
 
 def _item_doc(item: _Packed) -> list[Any]:

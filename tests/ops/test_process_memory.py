@@ -57,13 +57,13 @@ def test_the_server_runs_on_the_c_allocator_unless_told_otherwise(tmp_path: Path
 
 def test_a_spell_settles_at_each_quiet_mark_and_only_after_being_busy() -> None:
     quiet = Quietness(interval_s=1.0, settle_after=(2, 4))
-    assert [quiet.settled(0.0) for _ in range(5)] == [False] * 5  # never busy
-    assert not quiet.settled(0.5)  # busy
-    marks = [quiet.settled(0.01) for _ in range(6)]
+    assert [quiet.settle_now(0.0) for _ in range(5)] == [False] * 5  # never busy
+    assert not quiet.settle_now(0.5)  # busy
+    marks = [quiet.settle_now(0.01) for _ in range(6)]
     assert marks == [False, True, False, True, False, False]
-    assert not quiet.settled(0.5)
-    assert [quiet.settled(0.01), quiet.settled(0.1), quiet.settled(0.01)] == [False] * 3
-    assert quiet.settled(0.01)  # a middling interval is not quiet: counted again
+    assert not quiet.settle_now(0.5)
+    assert [quiet.settle_now(0.01), quiet.settle_now(0.1), quiet.settle_now(0.01)] == [False] * 3
+    assert quiet.settle_now(0.01)  # a middling interval is not quiet: counted again
 
 
 async def test_the_settler_settles_after_a_busy_spell(tmp_path: Path) -> None:
