@@ -8,17 +8,25 @@ for it, as long as it likes. So here a request head must be complete within
 client that takes nothing of a pending response for `client_stall_timeout_s` is
 disconnected, and the kernel's send buffer of a connection is capped. (Request bodies
 have their own deadline, see assistd.api.limits.)
+
+A request's task starts once the bytes that carried its head are parsed, with its first
+step taken there and then (assistd.api.eager_start): a request that needs no wait of
+its own is answered in the loop's pass that read it, and one whose body came with its
+head has the body at hand.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import socket
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from assistd.api.eager_start import start_eagerly
 from assistd.settings import Settings
 
 KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this
@@ -39,12 +47,15 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def guarded_protocol(head_timeout_s: float, stall_timeout_s: float) -> type[HttpToolsProtocol]:
-    """uvicorn's HTTP/1.1 protocol (httptools) with the deadlines above."""
+    """uvicorn's HTTP/1.1 protocol (httptools) with the deadlines above, starting each
+    request's task eagerly."""
 
     class GuardedProtocol(HttpToolsProtocol):
         _head_timer: asyncio.TimerHandle | None = None
         _waiting_after: object = None  # the request cycle before the awaited head
         _stall_timer: asyncio.TimerHandle | None = None
+        _parsing = False
+        _starting: tuple[RequestResponseCycle, ASGI3Application] | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)  # type: ignore[arg-type]
@@ -55,9 +66,29 @@ def guarded_protocol(head_timeout_s: float, stall_timeout_s: float) -> type[Http
             self._arm_head_timer()
 
         def data_received(self, data: bytes) -> None:
-            super().data_received(data)
+            self._parsing = True
+            try:
+                super().data_received(data)
+            finally:
+                self._parsing = False
+            if self._starting is not None:
+                cycle, app = self._starting
+                self._starting = None
+                self._start_now(cycle, app)
             if self.cycle is not self._waiting_after:  # a head arrived: a new cycle began
                 self._head_timer = _cancel(self._head_timer)
+
+        def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+            if self._parsing and self._starting is None:  # once the bytes are parsed
+                self._starting = (cycle, app)
+                return
+            super()._start_asgi_task(cycle, app)  # a pipelined request, its turn come
+
+        def _start_now(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+            fresh = contextvars.Context() if self.config.reset_contextvars else None
+            task = start_eagerly(self.loop, cycle.run_asgi(app), fresh)
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
