@@ -25,6 +25,8 @@ from typing import cast
 import httptools
 import yarl
 
+from assistd.models.pacer import pacer_of
+
 HIGH_WATER = 256 * 1024  # bytes of a body read ahead of its reader before reading pauses
 DRAIN_S = 5.0  # how long a released reply may take to end before its connection goes
 
@@ -148,6 +150,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, client: HttpStreamClient) -> None:
         self._client = client
         self._loop = client.loop
+        self._pacer = pacer_of(client.loop)
         self.transport: asyncio.Transport | None = None
         self.reply: Reply | None = None
         self._parser: httptools.HttpResponseParser | None = None
@@ -173,6 +176,11 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        self._pacer.feed(self, data)  # relayed now, or in the loop's next slice (pacer)
+
+    def feed(self, data: bytes) -> None:
+        if self.closed:  # closed here while its bytes waited: read no more, as uvloop would
+            return
         if self._parser is None:  # nothing asked: an idle connection the upstream wrote on
             self.close()
             return
@@ -182,6 +190,7 @@ class _Connection(asyncio.Protocol):
             self.fail(ReplyBroken(f"the reply is not HTTP/1.1 ({exc})"))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._pacer.flush(self)  # what came before the end first
         self.closed = True
         self._client.forget(self)
         if self._parser is not None and not self.complete:
