@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from assistd.api.eager_start import start_eagerly
 from assistd.api.server_options import guarded_protocol
+from tests.support.in_process_uvicorn import served
 
 TRACE: contextvars.ContextVar[str] = contextvars.ContextVar("trace", default="")
 
@@ -118,24 +115,6 @@ class Passes:
         self._handle.cancel()
 
 
-@asynccontextmanager
-async def _served(app: Any, protocol: type[Any]) -> AsyncIterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, http=protocol, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-    try:
-        for _ in range(500):  # uvicorn says it has started by a flag only
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await serving
-
-
 async def test_a_request_is_answered_in_the_pass_that_read_it() -> None:
     passes = Passes(asyncio.get_running_loop())
     read_in: list[int] = []
@@ -153,7 +132,7 @@ async def test_a_request_is_answered_in_the_pass_that_read_it() -> None:
         await send({"type": "http.response.body", "body": b"got " + body})
 
     try:
-        async with _served(app, Recording) as port:
+        async with served(app, Recording) as port:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             for body in (b"one", b"two"):  # two requests on one keep-alive connection
                 head = f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
-import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from assistd.api.body_send import BodySend, ServerSend, direct_writer
@@ -24,6 +20,7 @@ from assistd.api.sse import DONE, StreamGate, StreamSource, frame, run_frames
 from assistd.core.events import MessageDelta, RunEvent
 from assistd.core.objects import Run
 from assistd.queue.memory import MemoryEventBus
+from tests.support.in_process_uvicorn import served
 
 RUN = "run_1"
 
@@ -131,25 +128,6 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"end", "more_body": False})
 
 
-@asynccontextmanager
-async def _uvicorn(app: ASGIApp) -> AsyncIterator[int]:
-    """`app` served by uvicorn's httptools protocol, as `assistd serve` runs it; its port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, http="httptools", log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-    try:
-        for _ in range(500):  # uvicorn says it has started by a flag only
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await serving
-
-
 async def _get(port: int) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -159,7 +137,7 @@ async def _get(port: int) -> bytes:
 
 
 async def test_uvicorns_httptools_protocol_takes_direct_writes() -> None:
-    async with _uvicorn(ServerSend(_app)) as port:
+    async with served(ServerSend(_app)) as port:
         reply = await _get(port)
     head, _, body = reply.partition(b"\r\n\r\n")
     assert b"transfer-encoding: chunked" in head.lower()
@@ -170,7 +148,7 @@ async def test_a_finished_request_leaves_no_cycle_for_the_collector() -> None:
     """The sends left in the scope are taken out again: else scope, send and uvicorn's
     request cycle held each other until a collection."""
     gc.collect()
-    async with _uvicorn(ServerSend(BodySend(_app))) as port:
+    async with served(ServerSend(BodySend(_app))) as port:
         for _ in range(20):
             assert (await _get(port)).endswith(b"0\r\n\r\n")
         gc.set_debug(gc.DEBUG_SAVEALL)
