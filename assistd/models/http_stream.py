@@ -158,7 +158,9 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._blocks: deque[bytes] = deque()
         self._buffered = 0
-        self._paused = False
+        self._paused = False  # its reader is behind: reading stops (HIGH_WATER)
+        self._held = False  # the loop's pacer is behind: reading stops (pacer)
+        self._reading_paused = False
         self._until_eof = False  # no length and not chunked: the body ends with the connection
         self._error: BaseException | None = None
         self._drain: asyncio.TimerHandle | None = None
@@ -227,9 +229,9 @@ class _Connection(asyncio.Protocol):
             return
         self._blocks.append(body)
         self._buffered += len(body)
-        if self._buffered > HIGH_WATER and not self._paused and self.transport is not None:
+        if self._buffered > HIGH_WATER and not self._paused:
             self._paused = True
-            self.transport.pause_reading()
+            self._update_reading()
         self._wake()
 
     def on_message_complete(self) -> None:
@@ -266,13 +268,27 @@ class _Connection(asyncio.Protocol):
             block = b"".join(self._blocks) if len(self._blocks) > 1 else self._blocks[0]
             self._blocks.clear()
             self._buffered = 0
-            if self._paused and self.transport is not None:
+            if self._paused:
                 self._paused = False
-                self.transport.resume_reading()
+                self._update_reading()
             return block
         if self._error is not None:
             raise self._error
         return b""
+
+    def hold(self, held: bool) -> None:
+        """The pacer's backpressure: no reading while too much waits to be relayed."""
+        self._held = held
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        paused = self._paused or self._held
+        if paused != self._reading_paused and self.transport is not None and not self.closed:
+            self._reading_paused = paused
+            if paused:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
     async def more(self) -> None:
         self._waiter = self._loop.create_future()
@@ -316,9 +332,9 @@ class _Connection(asyncio.Protocol):
         self.sink = None
         self._blocks.clear()  # what a reader left unread of the reply
         self.body_bytes = self._buffered = 0
-        if self._paused and self.transport is not None:
+        if self._paused:
             self._paused = False
-            self.transport.resume_reading()
+            self._update_reading()
         self._client.keep(self)
 
     def close(self) -> None:

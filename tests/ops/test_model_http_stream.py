@@ -259,3 +259,46 @@ async def test_text_taken_as_it_arrives_is_not_in_the_stream_and_the_order_holds
     assert ("stream", "Usage") in seen
     # all six words arrive in one block: behind the declined one, the rest are queued too
     assert [how for how, text in seen if text.startswith("w")][1:] == ["stream"] * 5
+
+
+class TwoPartUpstream(SocketUpstream):
+    """Sends a reply's head and first chunk, then the rest once `go` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(CHUNKED.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n" + chunk(b"one"))
+            await writer.drain()
+            await self.go.wait()
+            writer.write(chunk(b"two") + b"0\r\n\r\n")
+            await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+async def test_a_connection_the_pacer_holds_reads_nothing_until_it_lets_go() -> None:
+    upstream = TwoPartUpstream()
+    client = HttpStreamClient(Target.of(await upstream.start(), {}), 5.0, Limits(4, 4, 5))
+    try:
+        reply = await client.post(b"{}")
+        connection = reply._connection
+        for _ in range(100):
+            if connection.body_bytes:
+                break
+            await asyncio.sleep(0.01)
+        assert connection.body_bytes == 3
+        connection.hold(True)
+        upstream.go.set()
+        await asyncio.sleep(0.2)
+        assert connection.body_bytes == 3  # sent, but not read
+        connection.hold(False)
+        assert await reply.text(100) == "onetwo"
+    finally:
+        await client.close()
+        await upstream.close()

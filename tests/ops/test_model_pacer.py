@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from assistd.models.pacer import BUDGET_S, FeedPacer
+from assistd.models.pacer import BUDGET_S, MAX_WAITING_BYTES, FeedPacer
 
 
 class Relay:
@@ -17,12 +17,16 @@ class Relay:
     def __init__(self, name: str, log: list[tuple[str, bytes, int]], passes: list[int]) -> None:
         self.name, self.log, self.passes = name, log, passes
         self.cost_s = 0.0
+        self.holds: list[bool] = []
 
     def feed(self, data: bytes) -> None:
         until = time.perf_counter() + self.cost_s
         while time.perf_counter() < until:
             pass
         self.log.append((self.name, data, self.passes[0]))
+
+    def hold(self, held: bool) -> None:
+        self.holds.append(held)
 
 
 async def _passes(stop: asyncio.Event, passes: list[int]) -> None:
@@ -83,3 +87,34 @@ async def test_a_closing_connections_waiting_bytes_come_first() -> None:
     assert [data for _, data, _ in log] == [b"a1", b"a2"]
     await _until(lambda: len(log) == 3)
     assert [data for _, data, _ in log] == [b"a1", b"a2", b"b1"]
+
+
+async def test_too_much_waiting_stops_the_connections_adding_to_it_until_half_is_relayed() -> None:
+    log: list[tuple[str, bytes, int]] = []
+    first, a, b = Relay("first", log, [0]), Relay("a", log, [0]), Relay("b", log, [0])
+    first.cost_s = BUDGET_S * 1.1  # spends the pass's budget: the rest waits
+    pacer = FeedPacer(asyncio.get_running_loop())
+    pacer.feed(first, b"x")
+    block = b"." * (MAX_WAITING_BYTES // 4)
+    for _ in range(4):
+        pacer.feed(a, block)
+    assert a.holds == []  # at the limit, not over it
+    pacer.feed(b, block)
+    pacer.feed(a, block)
+    assert b.holds == [True] and a.holds == [True]  # each once
+    await _until(lambda: len(log) == 7)
+    assert a.holds == [True, False] and b.holds == [True, False]
+    assert [name for name, _, _ in log] == ["first", "a", "a", "a", "a", "b", "a"]
+
+
+async def test_a_held_connection_that_closes_lets_the_others_read_again() -> None:
+    log: list[tuple[str, bytes, int]] = []
+    first, a, b = Relay("first", log, [0]), Relay("a", log, [0]), Relay("b", log, [0])
+    first.cost_s = BUDGET_S * 1.1
+    pacer = FeedPacer(asyncio.get_running_loop())
+    pacer.feed(first, b"x")
+    pacer.feed(a, b"." * MAX_WAITING_BYTES)
+    pacer.feed(b, b"b")
+    assert b.holds == [True]
+    pacer.flush(a)  # a closed: its bytes relayed, the rest is little
+    await _until(lambda: b.holds == [True, False])
