@@ -160,7 +160,6 @@ class _Connection(asyncio.Protocol):
         self._buffered = 0
         self._paused = False  # its reader is behind: reading stops (HIGH_WATER)
         self._held = False  # the loop's pacer is behind: reading stops (pacer)
-        self._reading_paused = False
         self._until_eof = False  # no length and not chunked: the body ends with the connection
         self._error: BaseException | None = None
         self._drain: asyncio.TimerHandle | None = None
@@ -282,13 +281,13 @@ class _Connection(asyncio.Protocol):
         self._update_reading()
 
     def _update_reading(self) -> None:
-        paused = self._paused or self._held
-        if paused != self._reading_paused and self.transport is not None and not self.closed:
-            self._reading_paused = paused
-            if paused:
-                self.transport.pause_reading()
-            else:
-                self.transport.resume_reading()
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        if self._paused or self._held:
+            transport.pause_reading()  # (no-ops where reading is paused or resumed already)
+        else:
+            transport.resume_reading()
 
     async def more(self) -> None:
         self._waiter = self._loop.create_future()
